@@ -1,0 +1,46 @@
+# AstraGo developer and operator entry points. `make up` and `make test` are the quickstart.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+SIMULATE_GPUS ?=
+PYTEST_ARGS ?=
+
+.PHONY: up test lint typecheck unit install venv bench test-cluster clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the server with the embedded defaults (SQLite in ~/.astrago, local processes).
+up: $(STAMP)
+	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
+
+## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+## Against a real cluster from KUBECONFIG (not in CI).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,110 @@
+"""The backend protocol: how the platform starts, stops and observes workloads on real resources.
+
+The database holds desired state; a backend reports observed state; controllers reconcile the two.
+Every method is idempotent, because a controller may call it again after a crash at any point:
+`start` of a workload that already runs does nothing; `stop` of one that is gone does nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from astrago.domain.enums import ReplicaState, WorkloadKind
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInventory:
+    index: int
+    model: str
+    memory_mib: int
+    uuid: str | None = None
+    simulated: bool = False
+    healthy: bool = True
+    mig_enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInventory:
+    name: str
+    cpu_milli: int
+    memory_mib: int
+    devices: tuple[DeviceInventory, ...] = ()
+    schedulable: bool = True
+    simulated: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLaunch:
+    index: int
+    node: str
+    cpu_milli: int
+    memory_mib: int
+    gpu_indices: tuple[int, ...] = ()
+    gpu_uuids: tuple[str, ...] = ()  # same order as gpu_indices, when the backend knows them
+    gpu_milli: int = 0
+    mig_profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    workload_id: str
+    name: str
+    workspace: str
+    kind: WorkloadKind
+    replicas: tuple[ReplicaLaunch, ...]
+    command: tuple[str, ...] = ()
+    image: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    max_runtime_s: int | None = None
+    ports: tuple[int, ...] = ()
+    volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
+    extra: dict[str, str] = field(default_factory=dict)  # kind-specific options (e.g. mpi slots)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaObservation:
+    workload_id: str
+    replica_index: int
+    state: ReplicaState
+    exit_code: int | None = None
+    reason: str | None = None
+    node: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class BackendError(RuntimeError):
+    """A backend could not do what was asked; the message says what to fix or install."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    async def open(self) -> None:
+        """Connect, check permissions and prerequisites, load durable records. Raise BackendError clearly."""
+
+    async def close(self) -> None: ...
+
+    async def inventory(self) -> list[NodeInventory]: ...
+
+    async def start(self, spec: LaunchSpec) -> None:
+        """Launch every replica of the workload. Idempotent: replicas that already exist are left alone."""
+
+    async def stop(self, workload_id: str, grace_s: float, reason: str) -> None:
+        """Ask every replica to stop (SIGTERM or delete), escalate after `grace_s`. Idempotent."""
+
+    async def observe(self) -> list[ReplicaObservation]:
+        """The current observed state of every replica this backend manages (used to reconcile/adopt)."""
+
+    def watch(self) -> AsyncIterator[ReplicaObservation]:
+        """Changes as they happen, for prompt reaction; `observe` remains the source of truth."""
+
+    def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+        """The replica's output from the start; with `follow`, keeps yielding until the replica ends."""
+
+    async def forget(self, workload_id: str) -> None:
+        """Drop records of a finished workload that the platform no longer needs observed (keeps logs)."""
