@@ -33,6 +33,10 @@ class NodeInventory:
     schedulable: bool = True
     simulated: bool = False
     labels: tuple[tuple[str, str], ...] = ()
+    ready: bool = True  # the node reports Ready (a cluster node can be schedulable yet not ready)
+    taints: tuple[str, ...] = ()  # "key=value:Effect", as `kubectl describe node` prints them
+    # allocatable GPU-type resources by name, e.g. ("nvidia.com/gpu", 4), ("nvidia.com/mig-1g.10gb", 7)
+    gpu_resources: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
