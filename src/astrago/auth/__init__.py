@@ -1,1 +1,1 @@
-
+"""Identity: passwords, bearer tokens and the calling principal."""

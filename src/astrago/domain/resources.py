@@ -22,7 +22,7 @@ class ResourceParseError(ValueError):
 
 
 def parse_memory_mib(value: str | int | float) -> int:
-    """'16Gi', '512Mi', '1.5G', '2048' (MiB when unit-less ints are small is ambiguous, so bare numbers are MiB)."""
+    """'16Gi', '512Mi', '1.5G'; bare numbers are MiB, the unit used everywhere in AstraGo."""
     if isinstance(value, bool):
         raise ResourceParseError(f"memory must be a size such as 16Gi, not {value!r}")
     if isinstance(value, int | float):
@@ -37,7 +37,7 @@ def parse_memory_mib(value: str | int | float) -> int:
         return int(number)  # bare numbers are MiB, the unit used everywhere in AstraGo
     if unit not in _MEMORY_UNITS:
         raise ResourceParseError(f"unknown memory unit {match.group(2)!r} in {value!r}; use Mi, Gi or Ti")
-    return int(round(number * _MEMORY_UNITS[unit]))
+    return round(number * _MEMORY_UNITS[unit])
 
 
 def parse_cpu_milli(value: str | int | float) -> int:
@@ -47,12 +47,12 @@ def parse_cpu_milli(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ResourceParseError(f"cpu cannot be negative: {value}")
-        return int(round(value * 1000))
+        return round(value * 1000)
     match = _CPU_RE.match(value)
     if not match:
         raise ResourceParseError(f"cannot read cpu {value!r}; use cores (2, 0.5) or millicores (500m)")
     number = float(match.group(1))
-    return int(round(number)) if match.group(2) else int(round(number * 1000))
+    return round(number) if match.group(2) else round(number * 1000)
 
 
 @dataclass(frozen=True, slots=True)

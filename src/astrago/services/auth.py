@@ -1,0 +1,105 @@
+"""Accounts and sessions: the first admin, login, bearer and API tokens, resolving a caller."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from astrago.auth.passwords import hash_password, verify_password
+from astrago.auth.principal import Principal
+from astrago.auth.tokens import new_token, token_digest
+from astrago.domain.enums import WorkspaceRole
+from astrago.services.context import ServiceContext
+from astrago.services.errors import NotFound, Unauthenticated
+from astrago.services.schemas import TokenCreate, TokenOut
+from astrago.store.models import ApiToken, User
+from astrago.store.repositories import TokenRepository, UserRepository, WorkspaceRepository
+
+ADMIN_USERNAME = "admin"
+# Bound how often "last used" is written: a hot token must not turn every read into a write.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _token_out(token: ApiToken, username: str, secret: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        kind=token.kind,
+        token=secret,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        username=username,
+    )
+
+
+class AuthService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    async def ensure_admin(self) -> str | None:
+        """Create the `admin` account on first start. Returns a generated password to print once, or None."""
+        async with self.ctx.sessions.begin() as session:
+            users = UserRepository(session)
+            if await users.by_username(ADMIN_USERNAME) is not None:
+                return None
+            given = self.ctx.settings.admin_password
+            password = given or secrets.token_urlsafe(12)
+            await users.add(ADMIN_USERNAME, hash_password(password), is_admin=True)
+            return None if given else password
+
+    async def login(self, username: str, password: str) -> TokenOut:
+        async with self.ctx.mutation(None, "auth.login", username) as mutation:
+            user = await UserRepository(mutation.session).by_username(username)
+            password_ok = verify_password(user.password_hash if user else None, password)
+            if user is None or not password_ok or not user.active:
+                raise Unauthenticated("wrong username or password")
+            secret = new_token()
+            expires = datetime.now(UTC) + timedelta(seconds=self.ctx.settings.token_ttl_s)
+            token = await TokenRepository(mutation.session).add(
+                user.id, "login", "session", token_digest(secret), expires
+            )
+            return _token_out(token, user.username, secret)
+
+    async def authenticate(self, secret: str) -> Principal:
+        async with self.ctx.sessions.begin() as session:
+            token = await TokenRepository(session).by_hash(token_digest(secret))
+            now = datetime.now(UTC)
+            if token is None or token.revoked or not token.user.active:
+                raise Unauthenticated("the token is not valid; log in again with `astrago login`")
+            if token.expires_at is not None and token.expires_at <= now:
+                raise Unauthenticated("the token has expired; log in again with `astrago login`")
+            if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+                token.last_used_at = now
+            return await self._principal(token.user, WorkspaceRepository(session))
+
+    @staticmethod
+    async def _principal(user: User, workspaces: WorkspaceRepository) -> Principal:
+        memberships = await workspaces.memberships_of_user(user.id)
+        roles = {m.workspace_id: WorkspaceRole(m.role) for m in memberships}
+        return Principal(user_id=user.id, username=user.username, is_admin=user.is_admin, roles=roles)
+
+    async def create_token(self, principal: Principal, request: TokenCreate) -> TokenOut:
+        async with self.ctx.mutation(principal, "token.create", request.name) as mutation:
+            secret = new_token()
+            expires = (
+                datetime.now(UTC) + timedelta(days=request.expires_in_days)
+                if request.expires_in_days
+                else None
+            )
+            token = await TokenRepository(mutation.session).add(
+                principal.user_id, request.name, "api", token_digest(secret), expires
+            )
+            mutation.target = token.id
+            return _token_out(token, principal.username, secret)
+
+    async def list_tokens(self, principal: Principal) -> Sequence[TokenOut]:
+        async with self.ctx.read() as session:
+            tokens = await TokenRepository(session).for_user(principal.user_id)
+            return [_token_out(t, principal.username) for t in tokens if not t.revoked]
+
+    async def revoke_token(self, principal: Principal, token_id: str) -> None:
+        async with self.ctx.mutation(principal, "token.revoke", token_id) as mutation:
+            if not await TokenRepository(mutation.session).revoke(token_id, principal.user_id):
+                raise NotFound(f"you have no token with id {token_id}")

@@ -1,0 +1,68 @@
+"""What every use case needs: sessions, settings, and a way to wake the controllers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from astrago.auth.principal import Principal
+from astrago.config import Settings
+from astrago.services.errors import ServiceError
+from astrago.store.repositories import AuditRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Mutation:
+    """The open transaction of one audited change; `target` may be filled in once known (e.g. a new id)."""
+
+    session: AsyncSession
+    target: str | None
+    detail: str | None = None
+
+
+@dataclass
+class ServiceContext:
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    wake_controllers: Callable[[], None] = field(default=lambda: None)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def mutation(
+        self, principal: Principal | None, action: str, target: str | None = None
+    ) -> AsyncIterator[Mutation]:
+        """One transaction that also records who did what, when, and how it ended.
+
+        A refused or failed change rolls back, and its audit record is written in a transaction of its own
+        so that refusals are on record too."""
+        actor = principal.username if principal else None
+        try:
+            async with self.sessions.begin() as session:
+                mutation = Mutation(session=session, target=target)
+                yield mutation
+                AuditRepository(session).add(actor, action, mutation.target, "ok", mutation.detail)
+        except ServiceError as exc:
+            await self._audit_failure(actor, action, target, exc.audit_result, exc.detail)
+            raise
+        except Exception as exc:
+            await self._audit_failure(actor, action, target, "error", f"{type(exc).__name__}: {exc}")
+            raise
+
+    async def _audit_failure(
+        self, actor: str | None, action: str, target: str | None, result: str, detail: str
+    ) -> None:
+        try:
+            async with self.sessions.begin() as session:
+                AuditRepository(session).add(actor, action, target, result, detail[:2000])
+        except Exception:  # the audit must never hide the original error
+            log.exception("could not write the audit record of a failed %s", action)

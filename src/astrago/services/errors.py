@@ -1,0 +1,48 @@
+"""Errors that services raise; the API turns each into an RFC 9457 problem+json response."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status: int = 400
+    title: str = "Bad request"
+    audit_result: str = "error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    status = 422
+    title = "Invalid input"
+    audit_result = "invalid"
+
+
+class NotFound(ServiceError):
+    status = 404
+    title = "Not found"
+    audit_result = "invalid"
+
+
+class Conflict(ServiceError):
+    status = 409
+    title = "Conflict"
+    audit_result = "invalid"
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    title = "Not authenticated"
+    audit_result = "denied"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    title = "Forbidden"
+    audit_result = "denied"
+
+
+class Unavailable(ServiceError):
+    status = 503
+    title = "Service unavailable"

@@ -1,0 +1,21 @@
+"""Refuses at submission what no node could ever hold, with the reason (instead of queueing forever)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from astrago.domain.resources import ResourceRequest
+from astrago.scheduler.cluster import ClusterState
+from astrago.services.snapshot import nodes_view
+
+
+async def explain_unplaceable(session: AsyncSession, request: ResourceRequest) -> str | None:
+    nodes = await nodes_view(session)
+    if not nodes:
+        return "no nodes are registered yet; wait for the server to finish starting and try again"
+    if request.gpu_milli and not any(node.gpus for node in nodes):
+        return "this platform has no GPUs (start the server with --simulate-gpus to try GPU workloads)"
+    cluster = ClusterState.from_nodes(nodes)
+    if cluster.can_ever_fit(request):
+        return None
+    return f"no node could ever run one replica of this workload: {cluster.free_summary(request)}"

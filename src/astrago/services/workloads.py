@@ -1,0 +1,257 @@
+"""Workloads: submit, list, inspect, cancel. The controllers take it from there."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from astrago.auth.principal import Principal
+from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
+from astrago.domain.resources import ResourceParseError, ResourceRequest
+from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
+from astrago.services.context import ServiceContext
+from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from astrago.services.placement_check import explain_unplaceable
+from astrago.services.quotas import quota_from_entries
+from astrago.services.schemas import (
+    EventOut,
+    ReplicaOut,
+    WorkloadOut,
+    WorkloadPageOut,
+    WorkloadSubmit,
+    parse_duration_s,
+)
+from astrago.services.specs import resource_request
+from astrago.services.workspaces import resolve_workspace
+from astrago.store.ids import new_id
+from astrago.store.models import Workload, Workspace
+from astrago.store.repositories import EventRepository, QuotaRepository, WorkloadRepository
+
+MAX_PAGE = 500
+
+
+def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
+    """The stored spec (scheduler units) and the priority; raises InvalidInput with a readable message."""
+    try:
+        resources = request.resources
+        share = resources.gpu_share
+        normalised = ResourceRequest(
+            cpu_milli=resources.cpu_milli(),
+            memory_mib=resources.memory_mib(),
+            gpus=resources.gpus,
+            gpu_model=resources.gpu_model or None,
+            gpu_share_milli=round(share * 1000) if share is not None else None,
+            mig_profile=resources.mig,
+        )
+        normalised.validate()
+        priority = request.priority_value()
+        max_runtime_s = parse_duration_s(request.max_runtime) if request.max_runtime is not None else None
+    except (ResourceParseError, ValueError) as exc:
+        raise InvalidInput(str(exc)) from exc
+    argv = request.argv()
+    if not argv and not request.image:
+        raise InvalidInput("give a command to run (e.g. `astrago run -- python train.py`) or an image")
+    if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not request.image:
+        raise InvalidInput(
+            f"a {request.kind.value} workload needs an image (it runs on the Kubernetes backend)"
+        )
+    spec = {
+        "command": argv,
+        "image": request.image,
+        "env": request.env,
+        "working_dir": request.working_dir,
+        "max_runtime_s": max_runtime_s,
+        "resources": {
+            "cpu_milli": normalised.cpu_milli,
+            "memory_mib": normalised.memory_mib,
+            "gpus": normalised.gpus,
+            "gpu_model": normalised.gpu_model,
+            "gpu_share_milli": normalised.gpu_share_milli,
+            "mig_profile": normalised.mig_profile,
+        },
+    }
+    return spec, priority
+
+
+def workload_out(workload: Workload) -> WorkloadOut:
+    return WorkloadOut(
+        id=workload.id,
+        name=workload.name,
+        workspace=workload.workspace.name,
+        kind=WorkloadKind(workload.kind),
+        status=WorkloadStatus(workload.status),
+        reason=workload.reason,
+        pending_code=workload.pending_code,
+        queue_position=workload.queue_position,
+        priority=workload.priority,
+        preemptible=workload.preemptible,
+        replicas=workload.replicas,
+        spec=workload.spec,
+        created_by=workload.creator.username if workload.creator else None,
+        created_at=workload.created_at,
+        admitted_at=workload.admitted_at,
+        started_at=workload.started_at,
+        finished_at=workload.finished_at,
+        placements=[
+            ReplicaOut(
+                index=r.index,
+                node=r.node,
+                gpus=list(r.gpu_indices),
+                gpu_uuids=list(r.gpu_uuids),
+                gpu_milli=r.gpu_milli,
+                mig_profile=r.mig_profile,
+                cpu_milli=r.cpu_milli,
+                memory_mib=r.memory_mib,
+                state=r.state,
+                exit_code=r.exit_code,
+                reason=r.reason,
+            )
+            for r in workload.replica_rows
+        ],
+    )
+
+
+def _check_quota_ceiling(
+    workspace: Workspace, request: ResourceRequest, replicas: int, quota_rows: Any
+) -> None:
+    """Refuse what the workspace's limit could never allow, instead of queueing it forever."""
+    quota = quota_from_entries(quota_rows)
+    checks = [
+        ("GPU", request.gpu_milli * replicas, quota.gpu_limit_milli, 1000, " GPUs"),
+        ("CPU", request.cpu_milli * replicas, quota.cpu_limit_milli, 1000, " cores"),
+        ("memory", request.memory_mib * replicas, quota.memory_limit_mib, 1, " MiB"),
+    ]
+    if request.gpu_model:
+        for model, _guaranteed, limit in quota.gpu_models:
+            if model == request.gpu_model:
+                checks.append((f"{model} GPU", request.gpu_milli * replicas, limit, 1000, " GPUs"))
+    for label, needed, limit, scale, unit in checks:
+        if limit is not None and needed > limit:
+            raise InvalidInput(
+                f"workspace {workspace.name!r} has a {label} limit of {limit / scale:g}{unit}; this workload "
+                f"needs {needed / scale:g}{unit} in total, so it could never run"
+            )
+
+
+class WorkloadService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    async def submit(self, principal: Principal, request: WorkloadSubmit) -> WorkloadOut:
+        async with self.ctx.mutation(principal, "workload.submit", request.workspace) as mutation:
+            session = mutation.session
+            workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
+            spec, priority = _normalised_spec(request)
+            resources = resource_request(spec)
+            _check_quota_ceiling(
+                workspace,
+                resources,
+                request.replicas,
+                await QuotaRepository(session).for_workspace(workspace.id),
+            )
+            problem = await explain_unplaceable(session, resources)
+            if problem:
+                raise InvalidInput(problem)
+            workload_id = new_id()
+            workload = Workload(
+                id=workload_id,
+                workspace_id=workspace.id,
+                name=request.name or f"{request.kind.value}-{workload_id[:6]}",
+                kind=request.kind.value,
+                status=WorkloadStatus.PENDING.value,
+                reason="waiting for the scheduler",
+                pending_code="new",
+                priority=priority,
+                preemptible=request.preemptible,
+                replicas=request.replicas,
+                spec=spec,
+                created_by=principal.user_id,
+            )
+            WorkloadRepository(session).add(workload)
+            EventRepository(session).add(workload_id, "Submitted", f"submitted by {principal.username}")
+            await session.flush()
+            mutation.target = workload_id
+            await session.refresh(workload)
+            out = workload_out(workload)
+        self.ctx.wake_controllers()
+        return out
+
+    async def list(
+        self,
+        principal: Principal,
+        workspace: str | None,
+        statuses: Collection[WorkloadStatus] | None,
+        limit: int,
+        cursor: int | None,
+    ) -> WorkloadPageOut:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        async with self.ctx.read() as session:
+            if workspace is not None:
+                scope: list[str] | None = [
+                    (await resolve_workspace(session, principal, workspace, WorkspaceRole.VIEWER)).id
+                ]
+            else:
+                scope = None if principal.is_admin else list(principal.roles)
+            page = await WorkloadRepository(session).page(scope, statuses, limit, cursor)
+            return WorkloadPageOut(
+                items=[workload_out(w) for w in page.items], total=page.total, next_cursor=page.next_cursor
+            )
+
+    async def _visible(self, session: AsyncSession, principal: Principal, workload_id: str) -> Workload:
+        workload = await WorkloadRepository(session).get(workload_id)
+        if workload is None or not principal.can(workload.workspace_id, WorkspaceRole.VIEWER):
+            # the same answer whether it does not exist or is another team's: ids do not leak
+            raise NotFound(f"workload {workload_id!r} does not exist or is not in one of your workspaces")
+        return workload
+
+    async def get(self, principal: Principal, workload_id: str) -> WorkloadOut:
+        async with self.ctx.read() as session:
+            return workload_out(await self._visible(session, principal, workload_id))
+
+    async def events(self, principal: Principal, workload_id: str) -> Sequence[EventOut]:
+        async with self.ctx.read() as session:
+            await self._visible(session, principal, workload_id)
+            events = await EventRepository(session).for_workload(workload_id)
+            return [EventOut(type=e.type, reason=e.reason, created_at=e.created_at) for e in events]
+
+    async def check_log_access(self, principal: Principal, workload_id: str, replica: int) -> WorkloadOut:
+        async with self.ctx.read() as session:
+            workload = await self._visible(session, principal, workload_id)
+            if not 0 <= replica < workload.replicas:
+                raise InvalidInput(f"workload {workload_id} has replicas 0..{workload.replicas - 1}")
+            if not workload.replica_rows:
+                raise Conflict(f"workload {workload_id} has not started yet ({workload.status}); no logs")
+            return workload_out(workload)
+
+    async def cancel(self, principal: Principal, workload_id: str) -> WorkloadOut:
+        async with self.ctx.mutation(principal, "workload.cancel", workload_id) as mutation:
+            session = mutation.session
+            workload = await self._visible(session, principal, workload_id)
+            own = workload.created_by == principal.user_id
+            needed = WorkspaceRole.MEMBER if own else WorkspaceRole.MANAGER
+            if not principal.can(workload.workspace_id, needed):
+                raise Forbidden(
+                    "only its submitter (as a member) or a manager of the workspace can cancel this workload"
+                )
+            status = WorkloadStatus(workload.status)
+            if status in TERMINAL_STATUSES:
+                raise Conflict(f"workload {workload_id} has already ended ({status.value})")
+            events = EventRepository(session)
+            if status in LIVE_STATUSES:
+                if workload.stop_requested != "cancel":
+                    workload.stop_requested = "cancel"
+                    workload.stop_reason = f"cancelled by {principal.username}"
+                    events.add(workload_id, "CancelRequested", f"cancel requested by {principal.username}")
+            else:
+                workload.status = WorkloadStatus.CANCELLED.value
+                workload.reason = f"cancelled by {principal.username} while {status.value.lower()}"
+                workload.pending_code = None
+                workload.queue_position = None
+                events.add(workload_id, "Cancelled", workload.reason)
+            await session.flush()
+            out = workload_out(workload)
+        self.ctx.wake_controllers()
+        return out

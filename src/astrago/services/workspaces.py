@@ -1,0 +1,122 @@
+"""Workspaces (teams), their members and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from astrago.auth.principal import Principal
+from astrago.domain.enums import WorkloadStatus, WorkspaceRole
+from astrago.domain.status import TERMINAL_STATUSES
+from astrago.services.context import ServiceContext
+from astrago.services.errors import Conflict, Forbidden, NotFound
+from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
+from astrago.services.users import require_admin
+from astrago.store.models import Workspace
+from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
+
+ROLE_VERBS = {WorkspaceRole.VIEWER: "view", WorkspaceRole.MEMBER: "use", WorkspaceRole.MANAGER: "manage"}
+
+
+async def resolve_workspace(
+    session: AsyncSession, principal: Principal, name: str, needed: WorkspaceRole
+) -> Workspace:
+    """The named workspace, if it exists and the caller holds at least `needed` in it."""
+    workspace = await WorkspaceRepository(session).by_name(name)
+    if workspace is None:
+        raise NotFound(f"workspace {name!r} does not exist")
+    if not principal.can(workspace.id, needed):
+        held = principal.role_in(workspace.id)
+        if held is None:
+            raise Forbidden(f"you are not a member of workspace {name!r}")
+        raise Forbidden(
+            f"you are a {held.value} of workspace {name!r}; to {ROLE_VERBS[needed]} it you must be a "
+            f"{needed.value} or higher"
+        )
+    return workspace
+
+
+class WorkspaceService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    async def create(self, principal: Principal, request: WorkspaceCreate) -> WorkspaceOut:
+        async with self.ctx.mutation(principal, "workspace.create", request.name) as mutation:
+            require_admin(principal, "create workspaces")
+            repo = WorkspaceRepository(mutation.session)
+            if await repo.by_name(request.name) is not None:
+                raise Conflict(f"workspace {request.name!r} already exists")
+            workspace = await repo.add(request.name, request.description)
+            return WorkspaceOut(
+                id=workspace.id,
+                name=workspace.name,
+                description=workspace.description,
+                created_at=workspace.created_at,
+            )
+
+    async def list(self, principal: Principal) -> Sequence[WorkspaceOut]:
+        async with self.ctx.read() as session:
+            repo = WorkspaceRepository(session)
+            only = None if principal.is_admin else list(principal.roles)
+            return [
+                WorkspaceOut(
+                    id=w.id,
+                    name=w.name,
+                    description=w.description,
+                    created_at=w.created_at,
+                    my_role=principal.role_in(w.id),
+                )
+                for w in await repo.list(only)
+            ]
+
+    async def get(self, principal: Principal, name: str) -> WorkspaceOut:
+        async with self.ctx.read() as session:
+            workspace = await resolve_workspace(session, principal, name, WorkspaceRole.VIEWER)
+            members = await WorkspaceRepository(session).members(workspace.id)
+            return WorkspaceOut(
+                id=workspace.id,
+                name=workspace.name,
+                description=workspace.description,
+                created_at=workspace.created_at,
+                my_role=principal.role_in(workspace.id),
+                members=[MemberOut(username=m.user.username, role=WorkspaceRole(m.role)) for m in members],
+            )
+
+    async def delete(self, principal: Principal, name: str) -> None:
+        async with self.ctx.mutation(principal, "workspace.delete", name) as mutation:
+            require_admin(principal, "delete workspaces")
+            workspace = await resolve_workspace(mutation.session, principal, name, WorkspaceRole.MANAGER)
+            live = [s for s in WorkloadStatus if s not in TERMINAL_STATUSES]
+            page = await WorkloadRepository(mutation.session).page([workspace.id], live, 1, None)
+            if page.total:
+                raise Conflict(
+                    f"workspace {name!r} still has {page.total} unfinished workloads; cancel them first"
+                )
+            await WorkspaceRepository(mutation.session).delete(workspace)
+
+    async def set_member(self, principal: Principal, workspace_name: str, request: MemberSet) -> MemberOut:
+        target = f"{workspace_name}/{request.username}"
+        async with self.ctx.mutation(principal, "workspace.set_member", target) as mutation:
+            workspace = await resolve_workspace(
+                mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
+            )
+            user = await UserRepository(mutation.session).by_username(request.username)
+            if user is None:
+                raise NotFound(f"user {request.username!r} does not exist")
+            await WorkspaceRepository(mutation.session).set_member(workspace.id, user.id, request.role.value)
+            mutation.detail = f"role={request.role.value}"
+            return MemberOut(username=user.username, role=request.role)
+
+    async def remove_member(self, principal: Principal, workspace_name: str, username: str) -> None:
+        target = f"{workspace_name}/{username}"
+        async with self.ctx.mutation(principal, "workspace.remove_member", target) as mutation:
+            workspace = await resolve_workspace(
+                mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
+            )
+            user = await UserRepository(mutation.session).by_username(username)
+            removed = user and await WorkspaceRepository(mutation.session).remove_member(
+                workspace.id, user.id
+            )
+            if not removed:
+                raise NotFound(f"{username!r} is not a member of workspace {workspace_name!r}")

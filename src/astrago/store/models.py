@@ -1,0 +1,249 @@
+"""SQLAlchemy models: the platform's desired state and its history.
+
+Portable across SQLite, PostgreSQL and MariaDB: JSON columns for specs, timezone-aware timestamps stored
+as UTC, string ids generated in Python (so ids never collide with objects left in a cluster by an older
+database), and an integer `seq` where queue order must not depend on clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC, always returns aware datetimes (SQLite and MariaDB drop the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # session | api
+    token_hash: Mapped[str] = mapped_column(
+        String(64), unique=True
+    )  # sha256 hex; the token itself is never stored
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class QuotaEntry(Base):
+    """One resource of a workspace's quota: `gpu`, `gpu:<model>`, `cpu` or `memory`.
+
+    Amounts in the scheduler's units: milli-GPU, millicores, MiB. A null limit means no limit."""
+
+    __tablename__ = "quota_entries"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource: Mapped[str] = mapped_column(String(96), primary_key=True)
+    guaranteed: Mapped[int] = mapped_column(BigInteger, default=0)
+    limit: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Workload(Base):
+    __tablename__ = "workloads"
+    __table_args__ = (Index("ix_workloads_status_seq", "status", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)  # why pending / why it ended
+    pending_code: Mapped[str | None] = mapped_column(String(32))
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    preemptible: Mapped[bool] = mapped_column(Boolean, default=True)
+    replicas: Mapped[int] = mapped_column(Integer, default=1)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    admitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    admitted_seq: Mapped[int | None] = mapped_column(Integer)
+    launched: Mapped[bool] = mapped_column(Boolean, default=False)  # backend.start has returned
+    stop_requested: Mapped[str | None] = mapped_column(String(16))  # cancel | preempt
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+
+    workspace: Mapped[Workspace] = relationship(lazy="joined")
+    creator: Mapped[User | None] = relationship(lazy="joined")
+    replica_rows: Mapped[list[Replica]] = relationship(
+        lazy="selectin", order_by="Replica.index", cascade="all, delete-orphan", back_populates="workload"
+    )
+
+
+class Replica(Base):
+    __tablename__ = "replicas"
+
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(253))
+    cpu_milli: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    gpu_indices: Mapped[list[int]] = mapped_column(JSON, default=list)
+    gpu_uuids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    gpu_milli: Mapped[int] = mapped_column(Integer, default=0)
+    mig_profile: Mapped[str | None] = mapped_column(String(32))
+    mig_start: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str | None] = mapped_column(String(16))  # observed ReplicaState
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    workload: Mapped[Workload] = relationship(back_populates="replica_rows")
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(16))
+    cpu_milli: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    schedulable: Mapped[bool] = mapped_column(Boolean, default=True)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    devices: Mapped[list[Device]] = relationship(
+        lazy="selectin", order_by="Device.index", cascade="all, delete-orphan"
+    )
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    node_name: Mapped[str] = mapped_column(ForeignKey("nodes.name", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str | None] = mapped_column(String(96))
+    model: Mapped[str] = mapped_column(String(96))
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    healthy: Mapped[bool] = mapped_column(Boolean, default=True)
+    mig_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workload_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workloads.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(32))  # e.g. Submitted, Admitted, Started, Preempted, Finished
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))  # username; None for anonymous calls
+    action: Mapped[str] = mapped_column(String(64))  # e.g. workload.submit
+    target: Mapped[str | None] = mapped_column(String(256))
+    result: Mapped[str] = mapped_column(String(16))  # ok | denied | invalid | error
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Lease(Base):
+    """A named lease held by one server process (the active controllers' leader)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
