@@ -70,6 +70,9 @@ class RunningWorkload:
     request: WorkloadRequest
     placements: tuple[ReplicaPlacement, ...]
     started_seq: int = 0  # admission order; "youngest" victims have the highest value
+    # Already asked to stop (preempted, cancelled) and inside its grace period: it still holds its resources,
+    # but it is not chosen as a victim again and a preemptor waiting for it does not pick new victims.
+    terminating: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +138,10 @@ class SchedulerConfig:
     policy: str = "bestfit"
     preemption: bool = True
     backfill: bool = True
+    # fifo | priority | fairshare (see astrago.scheduler.queueing)
+    queue: str = "fairshare"
+    # Hold capacity for the first workload that cannot fit, so smaller work cannot starve it. With
+    # reservation on, `backfill` lets later work use what the reservation does not need; with backfill off
+    # nothing passes the blocked head (strict order). With reservation off, anything that fits goes.
+    reservation: bool = True
+    seed: int = 0  # the placement policy's tie-break order

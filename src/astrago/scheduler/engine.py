@@ -1,0 +1,458 @@
+"""The scheduling engine: a pure function from a Snapshot to Decisions.
+
+One cycle walks the pending queue once, in the order of `astrago.scheduler.queueing`, and for each
+workload runs the stages of ARCHITECTURE.md:
+
+1. **validate** — malformed (`invalid`), bigger than any node or the whole cluster (`no_fit`), bigger than
+   its workspace's limit (`quota_limit`, for ever). Memoised per request shape.
+2. **quota** — the workspace's limits now; per-GPU-model limits narrow the models it may land on.
+3. **place** — all replicas or none, on as few nodes as possible, with the configured placement policy, on
+   nodes that are not reserved for a workload ahead in the queue.
+4. **preempt** — when it does not fit, the minimal set of legal victims (`astrago.scheduler.preemption`);
+   the victims are reported and the workload waits as `preempting` with the nodes it will use held for it.
+5. **reserve** — the first workload that is blocked by capacity (not by quota) gets the nodes it will fit on
+   once what runs there ends; later work may backfill only elsewhere, so it cannot delay the head. With
+   backfill off nothing passes the head; with reservation off anything that fits goes (the head may starve).
+6. **explain** — every workload left pending gets a reason and its queue position (1 = next).
+
+The cycle mutates a `SchedulingState`; `schedule()` builds a fresh one per call, the replay simulator keeps
+one alive across events (`run_cycle`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from astrago.domain.resources import ResourceParseError, ResourceRequest
+from astrago.scheduler.cluster import WHOLE_GPU_MILLI, ClusterState, RequestShape
+from astrago.scheduler.explain import ReasonCode, format_gpus, never_fits_message, reason
+from astrago.scheduler.placement import PlacementPolicy, get_policy, place
+from astrago.scheduler.preemption import VictimPlan, find_victims
+from astrago.scheduler.queueing import AdmissionQueue, parse_discipline
+from astrago.scheduler.quota import QuotaLedger, Usage
+from astrago.scheduler.state import SchedulingState, demand_of
+from astrago.scheduler.types import (
+    Admission,
+    Decisions,
+    Preemption,
+    ReplicaPlacement,
+    SchedulerConfig,
+    Snapshot,
+    WorkloadRequest,
+)
+
+DEFAULT_CONFIG = SchedulerConfig()
+
+
+def schedule(snapshot: Snapshot, config: SchedulerConfig = DEFAULT_CONFIG) -> Decisions:
+    """Decide what to admit, whom to preempt and why everything else waits. Deterministic."""
+    state = SchedulingState.from_snapshot(snapshot)
+    return run_cycle(state, snapshot.pending, config, get_policy(config.policy, seed=config.seed))
+
+
+def run_cycle(
+    state: SchedulingState,
+    pending: Sequence[WorkloadRequest],
+    config: SchedulerConfig,
+    policy: PlacementPolicy,
+) -> Decisions:
+    """One pass over the queue. Admissions are applied to `state`; victims are marked terminating there
+    (they keep their resources until the caller reports them finished)."""
+    return _Cycle(state, config, policy).run(pending)
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """A workload that stays pending, before its queue position is known."""
+
+    code: ReasonCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocker:
+    workload_id: str
+    nodes: tuple[str, ...]
+
+
+class _Cycle:
+    def __init__(self, state: SchedulingState, config: SchedulerConfig, policy: PlacementPolicy) -> None:
+        self.state = state
+        self.config = config
+        self.policy = policy
+        self.discipline = parse_discipline(config.queue)
+        self.cluster = state.cluster
+        self._schedulable_before = state.cluster.schedulable.copy()
+        self.decisions = Decisions()
+        self._validation: dict[tuple[ResourceRequest, int], _Wait | None] = {}
+        self._failed_shapes: set[tuple[ResourceRequest, int]] = set()
+        self._fits_unreserved: dict[tuple[ResourceRequest, int], bool] = {}
+        self._failed_preemptions: set[tuple[ResourceRequest, int, str, int, bool]] = set()
+        self._head: _Blocker | None = None
+        self._terminating = {wid for wid, w in state.running.items() if w.terminating}
+        self._claimed_terminating: set[str] = set()
+
+    # ------------------------------------------------------------------------------------------ driver
+    def run(self, pending: Sequence[WorkloadRequest]) -> Decisions:
+        queue = AdmissionQueue(pending, self.discipline, self.state.ledger, demand_of)
+        waiting: list[tuple[str, _Wait]] = []
+        try:
+            while (workload := queue.pop()) is not None:
+                wait = self._consider(workload)
+                if wait is not None:
+                    waiting.append((workload.id, wait))
+        finally:
+            self.cluster.schedulable[:] = self._schedulable_before
+        for position, (workload_id, wait) in enumerate(waiting, start=1):
+            self.decisions.pending[workload_id] = reason(wait.code, wait.message, position)
+        return self.decisions
+
+    def _consider(self, workload: WorkloadRequest) -> _Wait | None:
+        invalid = self._validate(workload)
+        if invalid is not None:
+            return invalid
+        if self._head is not None and not self.config.backfill and self.config.reservation:
+            return _Wait(
+                ReasonCode.RESERVED,
+                f"waiting behind {self._head.workload_id}, which is first in line "
+                "(strict order: backfill is off)",
+            )
+        ledger = self.state.ledger
+        demand = demand_of(workload)
+        request = workload.resources
+        limit_problem = ledger.limit_problem(workload.workspace, demand)
+        if limit_problem is None and demand.gpu_milli > 0:
+            narrowed = self._within_model_limits(workload, demand)
+            if isinstance(narrowed, _Wait):
+                return narrowed
+            request = narrowed
+        if limit_problem is None:
+            placements = self._place_available(request, workload.replicas)
+            if placements is not None:
+                self._admit(workload, placements)
+                return None
+        waiting_for_stop = self._fits_after_terminations(workload, request)
+        if waiting_for_stop is not None:
+            return waiting_for_stop
+        if self.config.preemption:
+            plan = self._preempt(workload, request, demand, quota_bound=limit_problem is not None)
+            if plan is not None:
+                return plan
+        if limit_problem is not None:
+            return _Wait(ReasonCode.QUOTA_LIMIT, limit_problem)
+        return self._blocked_by_capacity(workload, request)
+
+    # --------------------------------------------------------------------------------------- validate
+    def _validate(self, workload: WorkloadRequest) -> _Wait | None:
+        key = (workload.resources, workload.replicas)
+        if key not in self._validation:
+            self._validation[key] = self._validate_shape(workload.resources, workload.replicas)
+        problem = self._validation[key]
+        if problem is not None:
+            return problem
+        permanent = self.state.ledger.permanent_limit_problem(workload.workspace, demand_of(workload))
+        if permanent is not None:
+            return _Wait(ReasonCode.QUOTA_LIMIT, permanent)
+        return None
+
+    def _validate_shape(self, request: ResourceRequest, replicas: int) -> _Wait | None:
+        if replicas < 1:
+            return _Wait(ReasonCode.INVALID, f"a workload needs at least one replica, not {replicas}")
+        try:
+            request.validate()
+        except ResourceParseError as error:
+            return _Wait(ReasonCode.INVALID, str(error))
+        empty = self.state.empty
+        if not empty.can_ever_fit(request):
+            return _Wait(
+                ReasonCode.NO_FIT,
+                f"no node could ever hold one replica: {never_fits_message(self.state.empty, request)}",
+            )
+        if replicas > 1 and place_gang(empty, request, replicas, self.policy) is None:
+            return _Wait(
+                ReasonCode.NO_FIT,
+                f"the cluster cannot hold all {replicas} replicas at once, even when it is empty",
+            )
+        return None
+
+    def _within_model_limits(self, workload: WorkloadRequest, demand: Usage) -> ResourceRequest | _Wait:
+        """Restrict the request to GPU models whose per-model limit still has room for it."""
+        ledger, request = self.state.ledger, workload.resources
+        if not ledger.quota(workload.workspace).gpu_models:
+            return request
+        models = self._candidate_models(request)
+        allowed = ledger.models_within_limit(workload.workspace, models, demand.gpu_milli)
+        if not allowed:
+            return _Wait(
+                ReasonCode.QUOTA_LIMIT,
+                ledger.model_limit_message(workload.workspace, models, demand.gpu_milli),
+            )
+        if len(allowed) == len(models):
+            return request
+        return replace(request, gpu_model="|".join(allowed))
+
+    def _candidate_models(self, request: ResourceRequest) -> list[str]:
+        if request.gpu_model:
+            return sorted({m.strip().lower() for m in request.gpu_model.split("|") if m.strip()})
+        return sorted(self.state.gpu_models)
+
+    # ------------------------------------------------------------------------------------------ place
+    def _place_available(
+        self, request: ResourceRequest, replicas: int
+    ) -> tuple[ReplicaPlacement, ...] | None:
+        key = (request, replicas)
+        if key in self._failed_shapes:
+            return None  # nothing is freed within a cycle: what failed once fails again
+        placements = place_gang(self.cluster, request, replicas, self.policy)
+        if placements is None:
+            self._failed_shapes.add(key)
+        return placements
+
+    def _admit(self, workload: WorkloadRequest, placements: tuple[ReplicaPlacement, ...]) -> None:
+        self.state.admit(workload, placements)
+        self.decisions.admit.append(Admission(workload.id, placements))
+
+    def _reserve(self, nodes: Sequence[str]) -> None:
+        for name in nodes:
+            self.cluster.schedulable[self.cluster.node_index[name]] = False
+
+    def _fits_ignoring_reservations(self, request: ResourceRequest, replicas: int) -> bool:
+        """Would it fit the free capacity if nothing were held for others? (Memoised like placement
+        failures: within a cycle the answer can only turn from yes to no, and a stale yes only words the
+        reason differently.)"""
+        key = (request, replicas)
+        if key not in self._fits_unreserved:
+            scratch = self.cluster.copy()
+            scratch.schedulable[:] = self._schedulable_before
+            self._fits_unreserved[key] = place_gang(scratch, request, replicas, self.policy) is not None
+        return self._fits_unreserved[key]
+
+    # ---------------------------------------------------------------------------------------- preempt
+    def _fits_after_terminations(self, workload: WorkloadRequest, request: ResourceRequest) -> _Wait | None:
+        """A workload that fits once already-terminating workloads are gone waits for them and picks no new
+        victims; the nodes it will use are held for it."""
+        unclaimed = [
+            self.state.running[wid]
+            for wid in sorted(self._terminating - self._claimed_terminating)
+            if wid in self.state.running
+        ]
+        if not unclaimed:
+            return None
+        scratch = self.cluster.copy()
+        ledger = self.state.ledger.copy()
+        for victim in unclaimed:
+            for placement in victim.placements:
+                scratch.release(placement)
+            ledger.remove(victim.request.workspace, self.state.usage_of(victim.placements))
+        if ledger.limit_problem(workload.workspace, demand_of(workload)) is not None:
+            return None
+        placements = place_gang(scratch, request, workload.replicas, self.policy)
+        if placements is None:
+            return None
+        nodes = sorted({p.node for p in placements})
+        awaited = [v.request.id for v in unclaimed if any(p.node in nodes for p in v.placements)]
+        self._claimed_terminating.update(awaited)
+        self._reserve(nodes)
+        return _Wait(
+            ReasonCode.PREEMPTING,
+            f"waiting for {_count(len(awaited), 'workload')} to stop on {', '.join(nodes)} "
+            f"({', '.join(awaited)}); the room is held for it",
+        )
+
+    def _preempt(
+        self, workload: WorkloadRequest, request: ResourceRequest, demand: Usage, quota_bound: bool
+    ) -> _Wait | None:
+        ledger = self.state.ledger
+        reclaim = not quota_bound and ledger.within_guarantee(
+            workload.workspace, demand, self._candidate_models(request) if demand.gpu_milli else ()
+        )
+        key = (request, workload.replicas, workload.workspace, workload.priority, reclaim)
+        if key in self._failed_preemptions:
+            return None
+        candidates = [
+            w
+            for w in self.state.running.values()
+            if not w.terminating and (not quota_bound or w.request.workspace == workload.workspace)
+        ]
+        if not candidates:
+            return None
+
+        def fits(cluster: ClusterState, scratch_ledger: QuotaLedger) -> tuple[ReplicaPlacement, ...] | None:
+            if scratch_ledger.limit_problem(workload.workspace, demand) is not None:
+                return None
+            return place_gang(cluster, request, workload.replicas, self.policy)
+
+        plan = find_victims(
+            workload, candidates, self.cluster.copy(), ledger.copy(), reclaim, self.state.usage_of, fits
+        )
+        if plan is None:
+            self._failed_preemptions.add(key)
+            return None
+        return self._start_preemption(workload, plan, reclaim)
+
+    def _start_preemption(self, workload: WorkloadRequest, plan: VictimPlan, reclaim: bool) -> _Wait:
+        for victim in plan.victims:
+            victim_id = victim.request.id
+            self.decisions.preempt.append(
+                Preemption(victim_id, plan.reason_for(victim, workload, reclaim), for_workload_id=workload.id)
+            )
+            self.state.mark_terminating(victim_id)
+            self._terminating.add(victim_id)
+            self._claimed_terminating.add(victim_id)
+        nodes = sorted({p.node for p in plan.placements})
+        self._reserve(nodes)
+        victims = ", ".join(v.request.id for v in plan.victims)
+        return _Wait(
+            ReasonCode.PREEMPTING,
+            f"preempting {_count(len(plan.victims), 'workload')} ({victims}) to make room on "
+            f"{', '.join(nodes)}; it starts once they have stopped",
+        )
+
+    # ------------------------------------------------------------------------------- reserve / explain
+    def _blocked_by_capacity(self, workload: WorkloadRequest, request: ResourceRequest) -> _Wait:
+        replicas = workload.replicas
+        if self._head is not None and self._fits_ignoring_reservations(request, replicas):
+            return _Wait(
+                ReasonCode.RESERVED,
+                f"it would fit now, but only on capacity held for {self._head.workload_id}, which is ahead "
+                f"in the queue ({', '.join(self._head.nodes)})",
+            )
+        if self._head is None and self.config.reservation:
+            nodes = self._reservation_nodes(request, replicas)
+            if nodes:
+                self._head = _Blocker(workload.id, nodes)
+                self._reserve(nodes)
+                return _Wait(
+                    ReasonCode.NO_CAPACITY,
+                    f"first in line: {self._describe(request, replicas)} do not fit the free capacity now; "
+                    f"{', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that smaller "
+                    f"work cannot take the room as it frees up",
+                )
+        return _Wait(ReasonCode.NO_CAPACITY, self._capacity_message(request, replicas))
+
+    def _reservation_nodes(self, request: ResourceRequest, replicas: int) -> tuple[str, ...]:
+        """The nodes the head will run on once the work on them ends: emptying nodes in order of most free
+        first, the fewest such nodes whose emptying lets it fit (binary search; fitting is monotone in
+        the number of emptied nodes)."""
+        cluster = self.cluster
+        shape = RequestShape.of(request)
+        usable = np.flatnonzero(cluster.schedulable)
+        if shape.gpus:
+            free = np.where(cluster.gpu_allowed(shape.models), cluster.gpu_free, 0).sum(axis=1)
+        else:
+            free = cluster.cpu_free
+        order = usable[np.lexsort((usable, -cluster.memory_free[usable], -free[usable]))]
+        by_node: dict[str, list[ReplicaPlacement]] = {}
+        for running in self.state.running.values():
+            for placement in running.placements:
+                by_node.setdefault(placement.node, []).append(placement)
+
+        def emptied(count: int) -> ClusterState:
+            scratch = cluster.copy()
+            for index in order[:count]:
+                for placement in by_node.get(cluster.node_names[int(index)], ()):
+                    scratch.release(placement)
+            return scratch
+
+        low, high = 1, len(order)
+        best: tuple[ReplicaPlacement, ...] | None = None
+        if high == 0 or (best := place_gang(emptied(high), request, replicas, self.policy)) is None:
+            return ()
+        while low < high:
+            middle = (low + high) // 2
+            attempt = place_gang(emptied(middle), request, replicas, self.policy)
+            if attempt is None:
+                low = middle + 1
+            else:
+                high, best = middle, attempt
+        return tuple(sorted({p.node for p in best}))
+
+    def _capacity_message(self, request: ResourceRequest, replicas: int) -> str:
+        summary = self.cluster.free_summary(request)
+        if replicas > 1 and summary == "a node has room now":
+            return f"the free capacity cannot hold all {replicas} replicas at once"
+        if summary == "a node has room now":
+            return "the room it could use is held for workloads ahead of it"
+        return summary
+
+    @staticmethod
+    def _describe(request: ResourceRequest, replicas: int) -> str:
+        if request.mig_profile:
+            each = f"a {request.mig_profile} MIG slice"
+        elif request.gpu_milli:
+            each = format_gpus(request.gpu_milli)
+        else:
+            each = f"{request.cpu_milli}m CPU"
+        return f"{replicas} × {each}" if replicas > 1 else each
+
+
+def place_gang(
+    cluster: ClusterState, request: ResourceRequest, replicas: int, policy: PlacementPolicy
+) -> tuple[ReplicaPlacement, ...] | None:
+    """All replicas or none, leaving `cluster` as it was. Multi-replica gangs go to as few nodes as possible:
+    the nodes that can hold the most replicas are offered first."""
+    if replicas == 1:
+        single = place(cluster, request, policy)
+        return None if single is None else (single,)
+    preferred = _fewest_nodes(cluster, request, replicas)
+    if preferred is None:
+        return None
+    placed: list[ReplicaPlacement] = []
+    try:
+        for _ in range(replicas):
+            placement = place(cluster, request, policy, prefer_nodes=preferred)
+            if placement is None:
+                return None
+            cluster.apply(placement)
+            placed.append(placement)
+        return tuple(placed)
+    finally:
+        for placement in reversed(placed):
+            cluster.release(placement)
+
+
+def _fewest_nodes(cluster: ClusterState, request: ResourceRequest, replicas: int) -> tuple[str, ...] | None:
+    """The smallest set of nodes whose free room holds `replicas` replicas (largest holders first), or None
+    when even all of them together cannot."""
+    per_node = replicas_per_node(cluster, request)
+    order = np.lexsort((np.arange(per_node.shape[0]), -per_node))
+    chosen: list[str] = []
+    total = 0
+    for index in order:
+        if per_node[index] <= 0:
+            break
+        chosen.append(cluster.node_names[int(index)])
+        total += int(per_node[index])
+        if total >= replicas:
+            return tuple(chosen)
+    return None
+
+
+def replicas_per_node(cluster: ClusterState, request: ResourceRequest) -> np.ndarray:
+    """How many replicas of `request` each node could take now (an upper bound for MIG)."""
+    shape = RequestShape.of(request)
+    hosts = cluster.schedulable
+    by_cpu = cluster.cpu_free // shape.cpu_milli if shape.cpu_milli else np.full(cluster.size, 1 << 30)
+    by_memory = (
+        cluster.memory_free // shape.memory_mib if shape.memory_mib else np.full(cluster.size, 1 << 30)
+    )
+    limit = np.minimum(by_cpu, by_memory)
+    if shape.kind == "cpu":
+        return np.where(hosts, limit, 0)
+    allowed = cluster.gpu_allowed(shape.models)
+    if shape.kind == "whole":
+        by_gpu = (allowed & (cluster.gpu_free == WHOLE_GPU_MILLI)).sum(axis=1) // shape.gpus
+    elif shape.kind == "share":
+        by_gpu = np.where(allowed, cluster.gpu_free // shape.gpu_milli, 0).sum(axis=1)
+    else:
+        by_gpu = (cluster.gpu_mig & cluster.gpu_present & (cluster.gpu_free > 0)).sum(axis=1) * 7
+    return np.where(hosts, np.minimum(limit, by_gpu), 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+__all__ = ["DEFAULT_CONFIG", "place_gang", "replicas_per_node", "run_cycle", "schedule"]
