@@ -1,0 +1,136 @@
+"""One collection: read the source, attribute every process to its command, container and pod, and keep
+the result as an immutable snapshot. Scrapes and `gpu ls` only ever read snapshots."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from astrago.gpu.kube import PodDirectory
+from astrago.gpu.model import GpuDevice, GpuProcess, MigDevice, SourceError
+from astrago.gpu.procfs import ProcessTable
+from astrago.gpu.sources.base import GpuSource, SourceFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributedProcess:
+    """A GPU process with what the host knows about it. Pod fields are "" outside pods (never guessed)."""
+
+    process: GpuProcess
+    device: GpuDevice
+    mig: MigDevice | None
+    command: str
+    in_proc: bool  # False: the PID is not visible under the proc root (gone, or no hostPID)
+    pod_uid: str = ""
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    container_id: str = ""
+
+    @property
+    def capacity_bytes(self) -> int | None:
+        """Memory of what the process runs on: its MIG device (GPU instance), else the whole GPU."""
+        if self.mig is not None:
+            return self.mig.memory_total_bytes
+        return self.device.memory_total_bytes or None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    source: str
+    collected_at: float  # Unix time the collection finished
+    duration_s: float
+    devices: tuple[GpuDevice, ...] = ()
+    processes: tuple[AttributedProcess, ...] = ()
+    errors: tuple[SourceError, ...] = ()
+    ok: bool = True  # False: the source failed as a whole; devices and processes are empty
+
+
+@dataclass(slots=True)
+class CollectorHealth:
+    collections: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # by stage
+    last_success: float | None = None
+    last_duration_s: float | None = None
+
+
+class Collector:
+    def __init__(
+        self, source: GpuSource, processes: ProcessTable | None = None, pods: PodDirectory | None = None
+    ) -> None:
+        self.source = source
+        self.processes = processes if processes is not None else ProcessTable()
+        self.pods = pods
+        self.health = CollectorHealth()
+        self.snapshot: Snapshot | None = None
+
+    def collect(self) -> Snapshot:
+        started = time.perf_counter()
+        try:
+            reading = self.source.read()
+        except SourceFailed as exc:
+            log.warning("GPU collection failed: %s", exc)
+            return self._finish(
+                started, Snapshot(self.source.name, 0.0, 0.0, ok=False), [("source", str(exc))]
+            )
+        devices = {device.index: device for device in reading.devices}
+        attributed = tuple(
+            self._attribute(proc, devices[proc.gpu_index])
+            for proc in reading.processes
+            if proc.gpu_index in devices
+        )
+        self.processes.forget_all_but({proc.pid for proc in reading.processes})
+        snapshot = Snapshot(
+            source=self.source.name,
+            collected_at=0.0,
+            duration_s=0.0,
+            devices=tuple(reading.devices),
+            processes=attributed,
+            errors=tuple(reading.errors),
+        )
+        return self._finish(started, snapshot, [(error.stage, error.message) for error in reading.errors])
+
+    def _finish(self, started: float, snapshot: Snapshot, errors: list[tuple[str, str]]) -> Snapshot:
+        duration = time.perf_counter() - started
+        now = time.time()
+        final = Snapshot(
+            source=snapshot.source,
+            collected_at=now,
+            duration_s=duration,
+            devices=snapshot.devices,
+            processes=snapshot.processes,
+            errors=snapshot.errors,
+            ok=snapshot.ok,
+        )
+        self.health.collections += 1
+        self.health.last_duration_s = duration
+        for stage, _ in errors:
+            self.health.errors[stage] += 1
+        if final.ok:
+            self.health.last_success = now
+        self.snapshot = final
+        return final
+
+    def _attribute(self, proc: GpuProcess, device: GpuDevice) -> AttributedProcess:
+        mig = device.mig_device(*proc.mig_key) if proc.mig_key is not None else None
+        host = self.processes.lookup(proc.pid)
+        if host is None:
+            return AttributedProcess(proc, device, mig, command=proc.name, in_proc=False)
+        ref = host.container
+        pod = self.pods.pod(ref.pod_uid) if self.pods is not None and ref.pod_uid else None
+        return AttributedProcess(
+            proc,
+            device,
+            mig,
+            command=host.command or proc.name,
+            in_proc=True,
+            pod_uid=ref.pod_uid or "",
+            namespace=pod.namespace if pod else "",
+            pod=pod.name if pod else "",
+            container=pod.container_name(ref.container_id) if pod else "",
+            container_id=ref.container_id or "",
+        )

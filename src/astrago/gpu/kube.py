@@ -1,0 +1,128 @@
+"""Pod names for pod UIDs, from a watch of the pods scheduled on this node (Kubernetes API via lightkube).
+
+`/proc/<pid>/cgroup` gives a pod UID and a container ID; only the API server knows the pod's name,
+namespace and the container's name (the kubelet pod-resources API has no pod UID). The watcher lists and
+then watches pods with `spec.nodeName=<node>` in a background thread and re-lists after any error."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    uid: str
+    namespace: str
+    name: str
+    containers: Mapping[str, str] = field(default_factory=dict)  # container ID (no runtime prefix) → name
+
+    def container_name(self, container_id: str | None) -> str:
+        return self.containers.get(container_id or "", "")
+
+
+class PodDirectory(Protocol):
+    def pod(self, uid: str) -> PodRef | None: ...
+
+
+def pod_ref(pod: Mapping[str, Any]) -> PodRef | None:
+    """A `PodRef` from a pod as a plain dict (the API's JSON); `None` without a UID."""
+    metadata = pod.get("metadata") or {}
+    uid = metadata.get("uid")
+    if not uid:
+        return None
+    status = pod.get("status") or {}
+    containers: dict[str, str] = {}
+    for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+        for entry in status.get(key) or []:
+            container_id = (entry.get("containerID") or "").partition("://")[2]
+            if container_id and entry.get("name"):
+                containers[container_id] = entry["name"]
+    return PodRef(
+        uid=uid,
+        namespace=metadata.get("namespace") or "",
+        name=metadata.get("name") or "",
+        containers=containers,
+    )
+
+
+class StaticPodDirectory:
+    """A fixed set of pods (tests, and `gpu ls` runs that were given no cluster)."""
+
+    def __init__(self, pods: Iterable[PodRef] = ()) -> None:
+        self._pods = {pod.uid: pod for pod in pods}
+
+    def pod(self, uid: str) -> PodRef | None:
+        return self._pods.get(uid)
+
+
+class NodePodWatcher:
+    """Keeps the pods of one node current. `client` is a `lightkube.Client` (sync)."""
+
+    def __init__(self, client: Any, node: str, retry_s: float = 2.0) -> None:
+        self._client = client
+        self.node = node
+        self._retry_s = retry_s
+        self._pods: dict[str, PodRef] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.synced = threading.Event()
+
+    def pod(self, uid: str) -> PodRef | None:
+        with self._lock:
+            return self._pods.get(uid)
+
+    def apply(self, event: str, pod: Mapping[str, Any]) -> None:
+        ref = pod_ref(pod)
+        if ref is None or (pod.get("spec") or {}).get("nodeName") not in (None, self.node):
+            return
+        with self._lock:
+            if event == "DELETED":
+                self._pods.pop(ref.uid, None)
+            else:
+                self._pods[ref.uid] = ref
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gpu-pod-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from lightkube.resources.core_v1 import Pod
+
+        selector = {"spec.nodeName": self.node}
+        while not self._stop.is_set():
+            try:
+                listed = {}
+                for pod in self._client.list(Pod, namespace="*", fields=selector):
+                    ref = pod_ref(pod.to_dict())
+                    if ref is not None:
+                        listed[ref.uid] = ref
+                with self._lock:
+                    self._pods = listed
+                self.synced.set()
+                for event, pod in self._client.watch(Pod, namespace="*", fields=selector):
+                    self.apply(event, pod.to_dict())
+                    if self._stop.is_set():
+                        return
+            except Exception as exc:  # any API or network failure: log, wait, re-list
+                log.warning("pod watch on node %s failed, re-listing: %s", self.node, exc)
+                self._stop.wait(self._retry_s)
+
+
+def watch_node_pods(kubeconfig: str | None, node: str) -> NodePodWatcher:
+    """Start a watcher from a kubeconfig file (or in-cluster config when `kubeconfig` is None)."""
+    from lightkube import Client, KubeConfig
+
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else None
+    watcher = NodePodWatcher(Client(config=config), node)
+    watcher.start()
+    return watcher
