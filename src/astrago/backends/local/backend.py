@@ -1,0 +1,502 @@
+"""The local executor: each replica is a process group on this machine, supervised by a small runner.
+
+Lifecycle of one replica (see records.py for the files and runner.py for the supervisor):
+1. `start` writes an *intent* record, spawns the runner in a new session, then records the runner's
+   identity (pid, start time, boot id). A replica that has a record is never spawned again.
+2. The runner starts the command in its own process group, waits for it, and writes the exit status.
+3. The server awaits the runner's exit through a pidfd (no polling), turns the status into an outcome,
+   records it and announces it on `watch()`.
+4. After a crash of the server, `open()` reads the records: live runners are re-adopted, finished ones
+   report their recorded exit, vanished ones are LOST with a reason; an intent without a pid is resolved by
+   looking for the runner's launch token in /proc, and is never relaunched."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Self
+
+from astrago.backends.base import (
+    BackendError,
+    LaunchSpec,
+    NodeInventory,
+    ReplicaObservation,
+)
+from astrago.backends.local import runner
+from astrago.backends.local.inventory import detect_node
+from astrago.backends.local.outcomes import lost, outcome_of
+from astrago.backends.local.plan import (
+    LAUNCH_TOKEN_ENV,
+    command_argv,
+    master_port,
+    replica_env,
+    visible_devices,
+)
+from astrago.backends.local.process import (
+    ProcessHandle,
+    current_boot_id,
+    find_session_leader_with_env,
+    is_same_process_alive,
+    read_identity,
+)
+from astrago.backends.local.records import (
+    Outcome,
+    RecordStore,
+    ReplicaRecord,
+    UnreadableRecord,
+    check_workload_id,
+)
+from astrago.config import Settings
+from astrago.domain.enums import ReplicaState
+
+log = logging.getLogger(__name__)
+
+LOG_FOLLOW_POLL_S = 0.2  # how often `logs(follow=True)` looks for new output while the replica runs
+_LOG_CHUNK = 64 * 1024
+_RUNNER_PATH = Path(runner.__file__)
+
+ReplicaKey = tuple[str, int]
+
+
+@dataclass(eq=False)
+class _Replica:
+    record: ReplicaRecord
+    handle: ProcessHandle | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def observation(self) -> ReplicaObservation:
+        record, outcome = self.record, self.record.outcome
+        if outcome is not None:
+            state = outcome.state
+        else:
+            state = ReplicaState.RUNNING if record.runner else ReplicaState.STARTING
+        return ReplicaObservation(
+            workload_id=record.workload_id,
+            replica_index=record.replica_index,
+            state=state,
+            exit_code=outcome.exit_code if outcome else None,
+            reason=outcome.reason if outcome else None,
+            node=record.node,
+            started_at=record.started_at,
+            finished_at=outcome.finished_at if outcome else None,
+        )
+
+
+class _ObservationStream:
+    """One `watch()` consumer. Subscribed from creation, so nothing emitted after `watch()` is missed."""
+
+    def __init__(self, streams: set[_ObservationStream]) -> None:
+        self._queue: asyncio.Queue[ReplicaObservation | None] = asyncio.Queue()
+        self._streams = streams
+        streams.add(self)
+
+    def publish(self, observation: ReplicaObservation | None) -> None:
+        self._queue.put_nowait(observation)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ReplicaObservation:
+        item = await self._queue.get()
+        if item is None:  # the backend closed
+            self._streams.discard(self)
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        self._streams.discard(self)
+
+
+class LocalBackend:
+    """Runs workloads as process groups on this machine (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, *, node_name: str | None = None) -> None:
+        self._settings = settings
+        self._node_name = node_name
+        self._store = RecordStore(settings.runs_dir)
+        self._node: NodeInventory | None = None
+        self._replicas: dict[ReplicaKey, _Replica] = {}
+        self._unreadable: dict[ReplicaKey, UnreadableRecord] = {}
+        self._waiters: set[asyncio.Task[None]] = set()
+        self._streams: set[_ObservationStream] = set()
+        self._mutation = asyncio.Lock()
+        self._lock_file: IO[str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBackend:
+        return cls(settings)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._node is not None:
+            return
+        for directory in (self._settings.runs_dir, self._settings.logs_dir, self._workdirs):
+            directory.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
+        try:
+            self._node = await asyncio.to_thread(detect_node, self._settings.simulate_gpus, self._node_name)
+            for loaded in self._store.load_all():
+                self._reconcile_loaded(loaded)
+        except BaseException:
+            self._unlock_data_dir()
+            self._node = None
+            raise
+
+    async def close(self) -> None:
+        """Stop watching; the processes keep running and the next `open()` re-adopts them."""
+        for task in self._waiters:
+            task.cancel()
+        await asyncio.gather(*self._waiters, return_exceptions=True)
+        for replica in self._replicas.values():
+            if replica.handle is not None:
+                replica.handle.close()
+        for stream in list(self._streams):
+            stream.publish(None)
+        self._replicas.clear()
+        self._unreadable.clear()
+        self._node = None
+        self._unlock_data_dir()
+
+    async def inventory(self) -> list[NodeInventory]:
+        return [self._opened_node()]
+
+    # -- start -------------------------------------------------------------------------------------------
+
+    async def start(self, spec: LaunchSpec) -> None:
+        node = self._opened_node()
+        check_workload_id(spec.workload_id)
+        argv = command_argv(spec.command)
+        working_dir = self._working_dir(spec)
+        self._check_placement(spec, node)
+        async with self._mutation:
+            port = self._master_port(spec)
+            for replica in spec.replicas:
+                key = (spec.workload_id, replica.index)
+                if key in self._replicas or key in self._unreadable or self._store.exists(*key):
+                    continue  # never started twice
+                devices, simulated = visible_devices(replica, {d.index: d for d in node.devices})
+                record = ReplicaRecord(
+                    workload_id=spec.workload_id,
+                    replica_index=replica.index,
+                    replicas=len(spec.replicas),
+                    node=node.name,
+                    launch_token=uuid.uuid4().hex,
+                    argv=argv,
+                    working_dir=str(working_dir),
+                    log_path=str(self.log_path(spec.workload_id, replica.index)),
+                    visible_devices=devices,
+                    simulated_gpus=simulated,
+                    master_port=port,
+                    max_runtime_s=spec.max_runtime_s,
+                    intent_at=time.time(),
+                )
+                env = replica_env(spec, replica, os.environ, devices, simulated, port)
+                self._launch(record, env)
+
+    def _launch(self, record: ReplicaRecord, env: dict[str, str]) -> None:
+        """Intent record, spawn, runner identity: in this order, so a crash anywhere is recoverable."""
+        self._store.save(record)
+        try:
+            popen = spawn_runner(record, env, self._store, self._settings.stop_grace_s)
+        except OSError as exc:
+            failed = Outcome(
+                state=ReplicaState.FAILED,
+                reason=f"could not start the runner: {exc}",
+                finished_at=time.time(),
+            )
+            self._register(record.with_outcome(failed))
+            self._store.save(self._replicas[record.key].record)
+            return
+        identity = read_identity(popen.pid, include_exited=True)
+        assert identity is not None, "an unreaped child always has a /proc entry"
+        record = record.with_runner(identity, started_at=time.time())
+        self._store.save(record)
+        self._register(record, ProcessHandle(identity, popen))
+
+    def _master_port(self, spec: LaunchSpec) -> int | None:
+        if len(spec.replicas) < 2:
+            return None
+        for (workload_id, _), replica in self._replicas.items():
+            if workload_id == spec.workload_id and replica.record.master_port is not None:
+                return replica.record.master_port  # replicas launched earlier already use this one
+        return master_port(spec.workload_id)
+
+    def _working_dir(self, spec: LaunchSpec) -> Path:
+        if spec.image:
+            raise BackendError(
+                f"the local executor runs commands on this machine and cannot run the image {spec.image!r}; "
+                "give a command instead, or use the kubernetes backend"
+            )
+        if spec.working_dir:
+            path = Path(spec.working_dir).expanduser()
+            if not path.is_dir():
+                raise BackendError(f"working directory {spec.working_dir} does not exist on this machine")
+            return path
+        path = self._workdirs / spec.workload_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _check_placement(spec: LaunchSpec, node: NodeInventory) -> None:
+        if not spec.replicas:
+            raise BackendError(f"workload {spec.workload_id} has no replicas to start")
+        indices = [replica.index for replica in spec.replicas]
+        if sorted(indices) != list(range(len(indices))):
+            raise BackendError(f"replica indices must be 0..{len(indices) - 1}, got {sorted(indices)}")
+        for replica in spec.replicas:
+            if replica.node != node.name:
+                raise BackendError(
+                    f"replica {replica.index} is placed on node {replica.node!r}, "
+                    f"but this local executor runs node {node.name!r}"
+                )
+
+    # -- stop --------------------------------------------------------------------------------------------
+
+    async def stop(self, workload_id: str, grace_s: float, reason: str) -> None:
+        """Ask each running replica to stop; returns at once. The runner sends SIGTERM to the command's
+        process group and SIGKILL after `grace_s`; the end is reported as STOPPED with `reason`."""
+        self._opened_node()
+        async with self._mutation:
+            for replica in self._replicas_of(workload_id):
+                if replica.record.is_finished or replica.record.stop is not None:
+                    continue
+                key = replica.record.key
+                runner.StopRequest(reason=reason, grace_s=max(0.0, grace_s)).save(self._store.stop_path(*key))
+                replica.record = replica.record.with_stop(reason, max(0.0, grace_s))
+                self._store.save(replica.record)
+                self._signal_stop(replica)
+
+    @staticmethod
+    def _signal_stop(replica: _Replica) -> None:
+        if replica.handle is not None:
+            replica.handle.send_signal(signal.SIGTERM)
+
+    # -- observe / watch / logs --------------------------------------------------------------------------
+
+    async def observe(self) -> list[ReplicaObservation]:
+        self._opened_node()
+        observations = [replica.observation() for replica in self._replicas.values()]
+        observations += [unreadable_observation(entry) for entry in self._unreadable.values()]
+        return sorted(observations, key=lambda o: (o.workload_id, o.replica_index))
+
+    def watch(self) -> AsyncIterator[ReplicaObservation]:
+        """Each replica's changes (running, then its outcome) as they happen, until the backend closes."""
+        return _ObservationStream(self._streams)
+
+    def log_path(self, workload_id: str, replica_index: int) -> Path:
+        check_workload_id(workload_id)
+        return self._settings.logs_dir / workload_id / f"{replica_index}.log"
+
+    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+        """The replica's output (stdout and stderr interleaved) from the start; with `follow`, new output
+        as it is written until the replica ends. Logs outlive `forget`."""
+        path = self.log_path(workload_id, replica_index)
+        replica = self._replicas.get((workload_id, replica_index))
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            raise BackendError(f"workload {workload_id} has no replica {replica_index} with logs") from None
+        with file:
+            while True:
+                chunk = file.read(_LOG_CHUNK)
+                if chunk:
+                    yield chunk
+                    continue
+                if not follow or replica is None or replica.ended.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(replica.ended.wait(), LOG_FOLLOW_POLL_S)
+            while chunk := file.read(_LOG_CHUNK):  # what was written between the last read and the end
+                yield chunk
+
+    async def forget(self, workload_id: str) -> None:
+        self._opened_node()
+        async with self._mutation:
+            replicas = self._replicas_of(workload_id)
+            running = [r.record.replica_index for r in replicas if not r.record.is_finished]
+            if running:
+                raise BackendError(
+                    f"workload {workload_id} still runs replicas {running}; stop it before forgetting it"
+                )
+            for replica in replicas:
+                del self._replicas[replica.record.key]
+            for key in [key for key in self._unreadable if key[0] == workload_id]:
+                del self._unreadable[key]
+            self._store.delete_workload(workload_id)
+
+    # -- adoption after a restart ------------------------------------------------------------------------
+
+    def _reconcile_loaded(self, loaded: ReplicaRecord | UnreadableRecord) -> None:
+        if isinstance(loaded, UnreadableRecord):
+            log.error("run record %s cannot be read: %s", loaded.path, loaded.error)
+            self._unreadable[(loaded.workload_id, loaded.replica_index)] = loaded
+            return
+        record = loaded
+        if record.outcome is not None:
+            self._register(record)
+            return
+        if record.runner is None:
+            found = find_session_leader_with_env(LAUNCH_TOKEN_ENV, record.launch_token)
+            if found is None:
+                self._finish_loaded(record, "the server stopped while launching this replica")
+                return
+            record = record.with_runner(found, started_at=record.intent_at)
+            self._store.save(record)
+        identity = record.runner.as_identity() if record.runner else None
+        if identity is None or not is_same_process_alive(identity):
+            rebooted = identity is not None and identity.boot_id != current_boot_id()
+            why = " (the machine was restarted)" if rebooted else ""
+            pid = identity.pid if identity else "?"
+            self._finish_loaded(record, f"process {pid} vanished while the server was down{why}")
+            return
+        log.info("re-adopted replica %s/%s (runner pid %s)", *record.key, identity.pid)
+        replica = self._register(record, ProcessHandle(identity))
+        if record.stop is not None:  # the server may have died between recording the stop and signalling
+            self._signal_stop(replica)
+
+    def _finish_loaded(self, record: ReplicaRecord, lost_reason: str) -> None:
+        """A replica whose runner is gone: its status file tells how it ended, else it is LOST."""
+        status = self._read_status(record)
+        if status is not None and status.finished_at is not None:
+            outcome = outcome_of(record, status, runner_returncode=None)
+        elif record.runner is None:
+            outcome = lost(f"{lost_reason}, and no process of it was found; it is not started again")
+        else:
+            outcome = lost(lost_reason)
+        record = record.with_outcome(outcome)
+        self._store.save(record)
+        self._register(record)
+
+    # -- supervision -------------------------------------------------------------------------------------
+
+    def _register(self, record: ReplicaRecord, handle: ProcessHandle | None = None) -> _Replica:
+        replica = _Replica(record=record, handle=handle)
+        self._replicas[record.key] = replica
+        if record.is_finished:
+            replica.ended.set()
+        elif handle is not None:
+            task = asyncio.get_running_loop().create_task(self._await_exit(replica, handle))
+            self._waiters.add(task)
+            task.add_done_callback(self._waiters.discard)
+        self._publish(replica)
+        return replica
+
+    async def _await_exit(self, replica: _Replica, handle: ProcessHandle) -> None:
+        returncode = await handle.wait_exit()
+        handle.close()
+        outcome = outcome_of(replica.record, self._read_status(replica.record), returncode)
+        replica.record = replica.record.with_outcome(outcome)
+        self._store.save(replica.record)
+        replica.ended.set()
+        self._publish(replica)
+
+    def _read_status(self, record: ReplicaRecord) -> runner.RunnerStatus | None:
+        path = self._store.status_path(*record.key)
+        try:
+            data = runner.read_json(path)
+        except (OSError, ValueError) as exc:
+            log.error("runner status %s cannot be read: %s", path, exc)
+            return None
+        return runner.RunnerStatus.from_json(data) if data is not None else None
+
+    def _publish(self, replica: _Replica) -> None:
+        observation = replica.observation()
+        for stream in self._streams:
+            stream.publish(observation)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    @property
+    def _workdirs(self) -> Path:
+        return self._settings.data_dir / "workdirs"
+
+    def _replicas_of(self, workload_id: str) -> list[_Replica]:
+        return [replica for (wid, _), replica in self._replicas.items() if wid == workload_id]
+
+    def _opened_node(self) -> NodeInventory:
+        if self._node is None:
+            raise BackendError("the local backend is not open; call open() first")
+        return self._node
+
+    def _lock_data_dir(self) -> None:
+        """One server per data dir: two would both launch what the records say is not yet running."""
+        path = self._settings.runs_dir / ".lock"
+        lock_file = path.open("a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "unknown"
+            lock_file.close()
+            raise BackendError(
+                f"another AstraGo server (pid {holder}) is using the data dir {self._settings.data_dir}; "
+                "stop it first, or give this one another data dir (ASTRAGO_DATA_DIR)"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _unlock_data_dir(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the flock
+            self._lock_file = None
+
+
+def spawn_runner(
+    record: ReplicaRecord, env: dict[str, str], store: RecordStore, grace_s: float
+) -> subprocess.Popen[bytes]:
+    """Start the runner of `record` in a new session (it survives the server), output to the log file."""
+    log_path = Path(record.log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(_RUNNER_PATH),
+        "--status-file",
+        str(store.status_path(*record.key)),
+        "--stop-file",
+        str(store.stop_path(*record.key)),
+        "--grace-s",
+        str(grace_s),
+    ]
+    if record.max_runtime_s:
+        args += ["--max-runtime-s", str(record.max_runtime_s)]
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [*args, "--", *record.argv],
+            cwd=record.working_dir,
+            env={**env, LAUNCH_TOKEN_ENV: record.launch_token},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def unreadable_observation(entry: UnreadableRecord) -> ReplicaObservation:
+    return ReplicaObservation(
+        workload_id=entry.workload_id,
+        replica_index=entry.replica_index,
+        state=ReplicaState.LOST,
+        reason=f"its run record {entry.path} cannot be read ({entry.error}); it is not started again",
+    )
+
+
+__all__ = ["LocalBackend", "spawn_runner"]

@@ -1,0 +1,254 @@
+"""The supervisor that runs one replica: `python -m astrago.backends.local.runner ... -- COMMAND...`.
+
+The server starts the runner in a new session (so it outlives a crash of the server); the runner starts
+the real command in a process group of its own, waits for it and writes the outcome to the status file
+atomically. Because the status file, not the server, holds the exit code, the code survives any number of
+server restarts, and a re-adopted replica (no longer the server's child) still reports how it ended.
+
+The runner also owns stopping, so a stop or a max-runtime limit keeps working while the server is down:
+- SIGTERM/SIGINT/SIGHUP to the runner = "stop": it reads the reason and grace period from the stop file
+  (written by the server first), sends SIGTERM to the command's process group, and SIGKILL after the grace.
+- At `--max-runtime-s` it stops the command the same way, with reason "exceeded max runtime of Ns".
+- When the command ends, whatever it left behind in its process group is killed, so no stray process keeps
+  holding a GPU; then the status file gets its final content and the runner exits.
+
+Runs by file path as `python -I -S runner.py`: standard library only (the job's PYTHONPATH or a missing
+site-packages cannot break it), and quick to start. The server imports it for the file formats."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_POLL_WITHOUT_PIDFD_S = 0.25
+
+
+@dataclass(slots=True)
+class RunnerStatus:
+    """What the runner knows about its command; `finished_at` is set once, with the outcome."""
+
+    runner_pid: int
+    child_pid: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None  # set when the command exited by itself
+    signal: int | None = None  # set when the command was killed by a signal
+    stop_reason: str | None = None  # set when the runner stopped the command (stop request, max runtime)
+    error: str | None = None  # set when the command could not be started at all
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunnerStatus:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest:
+    reason: str
+    grace_s: float
+
+    @classmethod
+    def read(cls, path: Path) -> StopRequest | None:
+        data = read_json(path)
+        if data is None:
+            return None
+        return cls(reason=str(data["reason"]), grace_s=float(data["grace_s"]))
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, {"reason": self.reason, "grace_s": self.grace_s, "requested_at": time.time()})
+
+
+class Supervisor:
+    def __init__(
+        self,
+        command: list[str],
+        status_path: Path,
+        stop_path: Path,
+        grace_s: float,
+        max_runtime_s: float | None,
+    ) -> None:
+        self.command = command
+        self.status_path = status_path
+        self.stop_path = stop_path
+        self.default_grace_s = grace_s
+        self.max_runtime_s = max_runtime_s
+        self.status = RunnerStatus(runner_pid=os.getpid())
+        self._stop_signalled = False
+        self._stopping = False
+        self._kill_at: float | None = None
+        self._wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_write)  # a signal wakes the select() below at once
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_stop_signal)
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        self._stop_signalled = True
+
+    def run(self) -> int:
+        if self._stop_signalled:  # asked to stop before the command even started
+            self._finish(stop_reason=self._read_stop_reason(), error="stopped before the command started")
+            return 0
+        try:
+            child = subprocess.Popen(self.command, process_group=0, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            code = 127 if exc.errno == errno.ENOENT else 126  # as a shell reports them
+            message = f"cannot run {self.command[0]!r}: {exc.strerror}"
+            log(message)
+            self._finish(exit_code=code, error=message)
+            return 0
+        self.status.child_pid = child.pid
+        self.status.started_at = time.time()
+        self.status.save(self.status_path)
+        self._supervise(child)
+        return 0
+
+    def _supervise(self, child: subprocess.Popen[bytes]) -> None:
+        started = time.monotonic()
+        deadline = started + self.max_runtime_s if self.max_runtime_s else None
+        try:
+            pidfd: int | None = os.pidfd_open(child.pid)
+        except OSError:
+            pidfd = None
+        while child.poll() is None:
+            timeouts = [t - time.monotonic() for t in (deadline, self._kill_at) if t is not None]
+            if pidfd is None:
+                timeouts.append(_POLL_WITHOUT_PIDFD_S)
+            watched = [self._wake_read] + ([pidfd] if pidfd is not None else [])
+            select.select(watched, [], [], max(0.0, min(timeouts)) if timeouts else None)
+            self._drain_wakeups()
+            if child.poll() is not None:
+                break
+            now = time.monotonic()
+            if self._stop_signalled and not self._stopping:
+                request = StopRequest.read(self.stop_path)
+                self._begin_stop(
+                    child.pid,
+                    request.reason if request else None,
+                    request.grace_s if request else self.default_grace_s,
+                )
+            if deadline is not None and now >= deadline and not self._stopping:
+                self._begin_stop(
+                    child.pid, f"exceeded max runtime of {self.max_runtime_s:g}s", self.default_grace_s
+                )
+            if self._kill_at is not None and now >= self._kill_at:
+                log(f"still running after the grace period: SIGKILL to process group {child.pid}")
+                kill_group(child.pid, signal.SIGKILL)
+                self._kill_at = None
+        returncode = child.wait()
+        kill_group(child.pid, signal.SIGKILL)  # strays the command left in its group
+        if returncode < 0:
+            self._finish(signal_number=-returncode, stop_reason=self.status.stop_reason)
+        else:
+            self._finish(exit_code=returncode, stop_reason=self.status.stop_reason)
+
+    def _begin_stop(self, group: int, reason: str | None, grace_s: float) -> None:
+        self._stopping = True
+        self.status.stop_reason = reason
+        log(f"stopping ({reason or 'SIGTERM received'}): SIGTERM to the group, SIGKILL in {grace_s:g}s")
+        kill_group(group, signal.SIGTERM)
+        self._kill_at = time.monotonic() + max(0.0, grace_s)
+
+    def _read_stop_reason(self) -> str | None:
+        request = StopRequest.read(self.stop_path)
+        return request.reason if request else None
+
+    def _drain_wakeups(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_read, 512):
+                pass
+
+    def _finish(
+        self,
+        *,
+        exit_code: int | None = None,
+        signal_number: int | None = None,
+        stop_reason: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.status.exit_code = exit_code
+        self.status.signal = signal_number
+        self.status.stop_reason = stop_reason
+        self.status.error = error
+        self.status.finished_at = time.time()
+        self.status.save(self.status_path)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_bytes_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode() + b"\n")
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    """Write a temporary file beside `path`, fsync, rename: readers see the old or the new content, never a
+    torn write, whatever instant the writer dies (kill -9, power loss)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)  # makes the rename itself durable
+    finally:
+        os.close(directory)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The object stored at `path`, or None when there is no such file."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def kill_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def log(message: str) -> None:
+    """A line in the replica's log (the runner's stderr is the log file), marked as AstraGo's."""
+    sys.stderr.write(f"[astrago] {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m astrago.backends.local.runner")
+    parser.add_argument("--status-file", type=Path, required=True)
+    parser.add_argument("--stop-file", type=Path, required=True)
+    parser.add_argument("--grace-s", type=float, required=True)
+    parser.add_argument("--max-runtime-s", type=float, default=None)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given after --")
+    supervisor = Supervisor(command, args.status_file, args.stop_file, args.grace_s, args.max_runtime_s)
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
