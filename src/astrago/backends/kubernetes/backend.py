@@ -1,0 +1,637 @@
+"""The Kubernetes backend: AstraGo workloads as Jobs, MPIJobs, Pods and Deployments on a cluster.
+
+Desired state lives in AstraGo's database; this backend turns a LaunchSpec into Kubernetes objects,
+reports what the cluster does with them (from a pod and a node informer), and never creates anything
+twice: object names derive from the workload id, a create that finds the object (409) adopts it, and a
+restarted backend rebuilds its view by listing AstraGo's labels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from lightkube import AsyncClient, KubeConfig
+from lightkube.core.client import LabelSelector
+from lightkube.core.exceptions import ConfigError
+from lightkube.resources.core_v1 import Node, Pod
+from lightkube.types import CascadeType, PatchType
+
+from astrago.backends.base import BackendError, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.backends.kubernetes import manifests as mf
+from astrago.backends.kubernetes import naming, preflight
+from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
+from astrago.backends.kubernetes.informer import Informer
+from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
+from astrago.backends.kubernetes.resources import ROOT_KINDS, MPIJob, resource_for
+from astrago.backends.kubernetes.status import (
+    LAUNCHER,
+    WorkloadObjects,
+    assign_indices,
+    observe_workload,
+    pod_replica_index,
+    replicas_of,
+    workload_id_of,
+)
+from astrago.config import Settings
+from astrago.domain.enums import ReplicaState
+
+log = logging.getLogger(__name__)
+
+Manifest = dict[str, Any]
+_SYNC_TIMEOUT_S = 30.0
+_MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
+
+
+class OrphanPolicy(StrEnum):
+    REPORT = "report"  # list them and leave them alone
+    DELETE = "delete"  # list them and delete them (their pods go with them)
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A Kubernetes object AstraGo created for a workload the platform no longer knows."""
+
+    workload_id: str
+    kind: str
+    name: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(slots=True)
+class _Stop:
+    reason: str
+    replicas: int
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._namespace = settings.namespace
+        self._client: AsyncClient | None = None
+        self._server = "?"
+        self._facts = preflight.ClusterFacts(mpi_operator=False, storage_class=None)
+        self._pods: Informer | None = None
+        self._nodes: Informer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribers: list[asyncio.Queue[ReplicaObservation]] = []
+        self._last: dict[tuple[str, int], ReplicaObservation] = {}
+        self._stopping: dict[str, _Stop] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        client = self._connect()
+        try:
+            await preflight.check_reachable(client, self._namespace, self._server)
+            missing = await preflight.missing_permissions(
+                client, self._namespace, preflight.REQUIRED_PERMISSIONS
+            )
+            if missing:
+                raise preflight.permission_error(missing, self._namespace)
+            mpi = await preflight.serves_mpijob(client, self._namespace)
+            missing_mpi = (
+                tuple(await preflight.missing_permissions(client, self._namespace, preflight.MPI_PERMISSIONS))
+                if mpi
+                else ()
+            )
+            storage = await preflight.storage_class_exists(client, self._settings.storage_class)
+        except httpx2.HTTPError as exc:
+            await client.close()
+            raise BackendError(describe(exc, "check the cluster", self._server)) from exc
+        except BaseException:
+            await client.close()
+            raise
+        if storage is False:
+            log.warning(
+                "%s; workloads with volumes will be refused",
+                preflight.storage_class_error(self._settings.storage_class),
+            )
+        self._client = client
+        self._facts = preflight.ClusterFacts(mpi, storage, missing_mpi)
+        self._nodes = Informer(client, Node, namespace=None, on_change=self._node_changed)
+        self._pods = Informer(
+            client,
+            Pod,
+            namespace=self._namespace,
+            labels=naming.MANAGED_SELECTOR,
+            on_change=self._pod_changed,
+        )
+        self._tasks = [asyncio.create_task(informer.run()) for informer in (self._nodes, self._pods)]
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(self._nodes.synced.wait(), self._pods.synced.wait()), _SYNC_TIMEOUT_S
+            )
+        except TimeoutError as exc:
+            await self.close()
+            raise BackendError(
+                f"could not list nodes and pods from {self._server} within {_SYNC_TIMEOUT_S:.0f}s"
+            ) from exc
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _connect(self) -> AsyncClient:
+        try:
+            if self._settings.kubeconfig:
+                config = KubeConfig.from_file(self._settings.kubeconfig)
+            else:
+                config = KubeConfig.from_env()  # in-cluster service account, then $KUBECONFIG, ~/.kube/config
+            single = config.get()
+            if single is None:
+                raise ConfigError("the configuration names no current context")
+        except ConfigError as exc:
+            raise BackendError(
+                f"no usable Kubernetes configuration: {exc}. Pass --kubeconfig PATH (ASTRAGO_KUBECONFIG) "
+                "or run AstraGo in a pod with a service account"
+            ) from exc
+        self._server = single.cluster.server
+        return AsyncClient(config=single, namespace=self._namespace, field_manager="astrago")
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            raise BackendError("the Kubernetes backend is not open")
+        return self._client
+
+    @property
+    def cluster_facts(self) -> preflight.ClusterFacts:
+        return self._facts
+
+    # ------------------------------------------------------------------------------------ inventory
+
+    async def inventory(self) -> list[NodeInventory]:
+        nodes = self._nodes.objects.values() if self._nodes else ()
+        shared = self._settings.shared_gpu_resource
+        return sorted((node_inventory(node, shared) for node in nodes), key=lambda node: node.name)
+
+    def _node_names(self) -> set[str]:
+        return set(self._nodes.objects) if self._nodes else set()
+
+    # ---------------------------------------------------------------------------------------- start
+
+    async def start(self, spec: LaunchSpec) -> None:
+        async with self._lock(spec.workload_id):
+            built = mf.build_manifests(spec, await self._manifest_options())
+            await self._check_prerequisites(spec, built)
+            for claim in built.volume_claims:
+                await self._create(claim)
+            root, created = await self._create_or_adopt(built.root)
+            try:
+                for dependent in built.dependents:
+                    await self._create(_owned_by(dependent, root))
+            except BackendError:
+                if created:  # leave nothing half-created: the root takes its pods with it
+                    await self._delete(built.root["kind"], root["metadata"]["name"], grace_s=0)
+                raise
+            self._stopping.pop(spec.workload_id, None)
+
+    async def _manifest_options(self) -> mf.ManifestOptions:
+        shared = self._settings.shared_gpu_resource
+        return mf.ManifestOptions(
+            namespace=self._namespace,
+            storage_class=self._settings.storage_class,
+            image_registry=self._settings.image_registry,
+            image_pull_secrets=tuple(self._settings.image_pull_secrets),
+            shared_gpu_resource=shared,
+            shared_units_per_gpu={
+                node.name: shared_units_per_gpu(node, shared) for node in await self.inventory()
+            },
+        )
+
+    async def _check_prerequisites(self, spec: LaunchSpec, built: mf.WorkloadManifests) -> None:
+        """Everything that would fail half-way is checked before the first object is created."""
+        if built.root["kind"] == "MPIJob":
+            if not self._facts.mpi_operator:  # maybe installed since open(): look again before refusing
+                mpi = await preflight.serves_mpijob(self.client, self._namespace)
+                self._facts = preflight.ClusterFacts(
+                    mpi, self._facts.storage_class, self._facts.missing_mpi_permissions
+                )
+            if not self._facts.mpi_operator:
+                raise BackendError(f"cannot start {spec.name!r}: {preflight.MPI_OPERATOR_HINT}")
+            if self._facts.missing_mpi_permissions:
+                raise preflight.permission_error(list(self._facts.missing_mpi_permissions), self._namespace)
+        if built.volume_claims and self._facts.storage_class is not True:
+            exists = await preflight.storage_class_exists(self.client, self._settings.storage_class)
+            if exists is False:
+                missing = preflight.storage_class_error(self._settings.storage_class)
+                raise BackendError(f"cannot start {spec.name!r}: {missing}")
+            self._facts = preflight.ClusterFacts(
+                self._facts.mpi_operator, exists, self._facts.missing_mpi_permissions
+            )
+
+    async def _create_or_adopt(self, manifest: Manifest) -> tuple[Manifest, bool]:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        created = await self._create(manifest)
+        if created is not None:
+            return created, True
+        existing = await self._get(kind, name)
+        if existing is None:  # deleted between our create and get: let the caller retry
+            raise BackendError(f"{kind} {name} vanished while AstraGo adopted it; try again")
+        wanted = workload_id_of(manifest)
+        if workload_id_of(existing) != wanted:
+            raise BackendError(
+                f"{kind} {name} (namespace {self._namespace}) exists but is not workload {wanted}'s"
+            )
+        if (existing.get("metadata") or {}).get("deletionTimestamp"):
+            raise BackendError(
+                f"the previous run of workload {wanted} is still being deleted; try again shortly"
+            )
+        if kind == "Deployment":
+            await self._roll_image(manifest, existing)
+        return existing, False
+
+    async def _roll_image(self, wanted: Manifest, existing: Manifest) -> None:
+        """A service started again with another image rolls its pods over to it (RollingUpdate)."""
+        image = wanted["spec"]["template"]["spec"]["containers"][0]["image"]
+        containers = existing["spec"]["template"]["spec"]["containers"]
+        if containers[0].get("image") == image:
+            return
+        patch = {
+            "spec": {"template": {"spec": {"containers": [{"name": containers[0]["name"], "image": image}]}}}
+        }
+        try:
+            await self.client.patch(
+                resource_for("Deployment"), existing["metadata"]["name"], patch, namespace=self._namespace
+            )
+        except httpx2.HTTPError as exc:
+            raise BackendError(
+                describe(exc, f"update the image of Deployment {existing['metadata']['name']}", self._server)
+            ) from exc
+
+    async def _create(self, manifest: Manifest) -> Manifest | None:
+        """Create the object; None when it exists already (so a repeated start creates nothing twice)."""
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        resource = resource_for(kind)
+        try:
+            created = await self.client.create(resource.from_dict(manifest))
+        except httpx2.HTTPError as exc:
+            if is_conflict(exc):
+                return None
+            if kind == "MPIJob" and is_not_found(exc):
+                raise BackendError(preflight.MPI_OPERATOR_HINT) from exc
+            raise BackendError(
+                describe(exc, f"create {kind} {name} in namespace {self._namespace}", self._server)
+            ) from exc
+        result: Manifest = created.to_dict()
+        return result
+
+    async def _get(self, kind: str, name: str) -> Manifest | None:
+        if kind == "MPIJob" and not self._facts.mpi_operator:
+            return None
+        try:
+            obj = await self.client.get(resource_for(kind), name, namespace=self._namespace)
+        except httpx2.HTTPError as exc:
+            if is_not_found(exc):
+                return None
+            raise BackendError(describe(exc, f"read {kind} {name}", self._server)) from exc
+        result: Manifest = obj.to_dict()
+        return result
+
+    # ----------------------------------------------------------------------------------------- stop
+
+    async def stop(self, workload_id: str, grace_s: float, reason: str) -> None:
+        async with self._lock(workload_id):
+            name = naming.object_name(workload_id)
+            roots = [root for kind in ROOT_KINDS if (root := await self._get(kind, name)) is not None]
+            roots = [root for root in roots if workload_id_of(root) == workload_id]
+            pods = self._pods_of(workload_id)
+            replicas = max([replicas_of(obj) for obj in roots + pods] or [0])
+            self._stopping[workload_id] = _Stop(reason, replicas)
+            for root in roots:
+                kind = str(root.get("kind") or _kind_of(root))
+                await self._annotate_stop(kind, name, reason)
+                # Foreground: the root stays, marked, until its pods are gone, so a restarted backend
+                # still knows this workload is being stopped and why.
+                await self._delete(kind, name, grace_s=grace_s, cascade=CascadeType.FOREGROUND)
+            for pod in pods:
+                if pod["metadata"]["name"] != name or not roots:
+                    await self._delete("Pod", pod["metadata"]["name"], grace_s=grace_s)
+            self._publish(workload_id)
+
+    async def _annotate_stop(self, kind: str, name: str, reason: str) -> None:
+        patch = {"metadata": {"annotations": {naming.STOP_REASON_ANNOTATION: reason}}}
+        try:
+            await self.client.patch(
+                resource_for(kind), name, patch, namespace=self._namespace, patch_type=PatchType.MERGE
+            )
+        except httpx2.HTTPError as exc:
+            if not is_not_found(exc):
+                raise BackendError(describe(exc, f"mark {kind} {name} as stopping", self._server)) from exc
+
+    async def _delete(
+        self, kind: str, name: str, *, grace_s: float, cascade: CascadeType = CascadeType.BACKGROUND
+    ) -> None:
+        try:
+            await self.client.delete(
+                resource_for(kind),
+                name,
+                namespace=self._namespace,
+                grace_period=int(grace_s),
+                cascade=cascade,
+            )
+        except httpx2.HTTPError as exc:
+            if not is_not_found(exc):
+                raise BackendError(describe(exc, f"delete {kind} {name}", self._server)) from exc
+
+    # -------------------------------------------------------------------------------------- observe
+
+    async def observe(self) -> list[ReplicaObservation]:
+        workloads = await self._workloads()
+        nodes = self._node_names()
+        observations: list[ReplicaObservation] = []
+        for workload_id, objects in sorted(workloads.items()):
+            stop = self._stopping.get(workload_id)
+            observations.extend(observe_workload(objects, nodes, stop.reason if stop else None))
+        for workload_id, stop in self._stopping.items():
+            if workload_id not in workloads:  # fully gone: it stopped
+                observations.extend(
+                    ReplicaObservation(workload_id, index, ReplicaState.STOPPED, reason=stop.reason)
+                    for index in range(stop.replicas)
+                )
+        for observation in observations:
+            self._last[(observation.workload_id, observation.replica_index)] = observation
+        return observations
+
+    async def _roots(self) -> list[Manifest]:
+        roots: list[Manifest] = []
+        for kind, resource in ROOT_KINDS.items():
+            if kind == "Pod" or (resource is MPIJob and not self._facts.mpi_operator):
+                continue  # root pods are in the pod informer's cache already
+            try:
+                async for obj in self.client.list(resource, namespace=self._namespace, labels=_MANAGED):
+                    data: Manifest = obj.to_dict()
+                    data.setdefault("kind", kind)
+                    if _is_managed(data):
+                        roots.append(data)
+            except httpx2.HTTPError as exc:
+                raise BackendError(
+                    describe(exc, f"list {kind}s in namespace {self._namespace}", self._server)
+                ) from exc
+        pods = self._pods.objects.values() if self._pods else ()
+        roots.extend(pod for pod in pods if _role(pod) == "root")
+        return roots
+
+    async def _workloads(self) -> dict[str, WorkloadObjects]:
+        workloads: dict[str, WorkloadObjects] = {}
+        for root in await self._roots():
+            workload_id = workload_id_of(root)
+            if workload_id:
+                workloads[workload_id] = WorkloadObjects(workload_id, replicas_of(root), root=root)
+        for pod in self._pods.objects.values() if self._pods else ():
+            workload_id = workload_id_of(pod)
+            if not workload_id:
+                continue
+            objects = workloads.setdefault(workload_id, WorkloadObjects(workload_id, replicas_of(pod)))
+            objects.pods.append(pod)
+        return workloads
+
+    def _pods_of(self, workload_id: str) -> list[Manifest]:
+        pods = self._pods.objects.values() if self._pods else ()
+        return [pod for pod in pods if workload_id_of(pod) == workload_id]
+
+    # ---------------------------------------------------------------------------------------- watch
+
+    async def watch(self) -> AsyncIterator[ReplicaObservation]:
+        queue: asyncio.Queue[ReplicaObservation] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    def _pod_changed(self, old: Manifest | None, new: Manifest | None) -> None:
+        workload_id = workload_id_of(new or old or {})
+        if workload_id:
+            self._publish(workload_id, deleted=None if new is not None else old)
+
+    def _node_changed(self, old: Manifest | None, new: Manifest | None) -> None:
+        if new is not None:
+            return
+        node = (old or {}).get("metadata", {}).get("name")
+        pods = self._pods.objects.values() if self._pods else ()
+        affected = {workload_id_of(pod) for pod in pods if (pod.get("spec") or {}).get("nodeName") == node}
+        for workload_id in sorted(filter(None, affected)):
+            self._publish(workload_id)
+
+    def _publish(self, workload_id: str, deleted: Manifest | None = None) -> None:
+        """Push the workload's replicas whose observed state changed to every watcher."""
+        pods = self._pods_of(workload_id)
+        stop = self._stopping.get(workload_id)
+        replicas = max(
+            [replicas_of(pod) for pod in pods] + [stop.replicas if stop else 0, 1 if deleted else 0]
+        )
+        if deleted is not None:
+            replicas = max(replicas, replicas_of(deleted))
+        # Between events only the pods are cached; a missing pod of a live workload is being (re)created.
+        root: Manifest | None = None if stop else {"metadata": {}}
+        objects = WorkloadObjects(workload_id, replicas, root=root, pods=pods)
+        nodes = self._node_names()
+        for observation in observe_workload(objects, nodes, stop.reason if stop else None):
+            if deleted is not None and not stop:
+                observation = _after_deletion(observation, deleted, nodes)
+            key = (workload_id, observation.replica_index)
+            if _same(self._last.get(key), observation):
+                continue
+            self._last[key] = observation
+            for queue in self._subscribers:
+                queue.put_nowait(observation)
+
+    # ----------------------------------------------------------------------------------- logs, exec
+
+    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+        pod = self._pod_for(workload_id, replica_index)
+        if pod is None:
+            archived = self._archive_path(workload_id, replica_index)
+            if archived.exists():
+                yield archived.read_bytes()
+                return
+            raise BackendError(
+                f"replica {replica_index} of workload {workload_id} has no pod (and no saved logs)"
+            )
+        name = pod["metadata"]["name"]
+        try:
+            async for line in self.client.log(name, namespace=self._namespace, follow=follow):
+                yield line.encode()
+        except httpx2.HTTPError as exc:
+            raise BackendError(describe(exc, f"read the logs of pod {name}", self._server)) from exc
+
+    async def exec(
+        self,
+        workload_id: str,
+        replica_index: int,
+        argv: list[str],
+        *,
+        stdin: bytes | None = None,
+        timeout_s: float | None = None,
+    ) -> ExecResult:
+        """Run a command in a replica's container (non-interactive) and return its output and exit code."""
+        pod = self._pod_for(workload_id, replica_index)
+        if pod is None:
+            raise BackendError(f"replica {replica_index} of workload {workload_id} has no running pod")
+        name = pod["metadata"]["name"]
+        try:
+            response = await self.client.exec(
+                name,
+                namespace=self._namespace,
+                command=argv,
+                stdin=stdin,
+                stdout=True,
+                stderr=True,
+                timeout=timeout_s,
+            )
+        except httpx2.HTTPError as exc:
+            raise BackendError(describe(exc, f"run a command in pod {name}", self._server)) from exc
+        return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
+
+    def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
+        pods = self._pods_of(workload_id)
+        launcher = next((pod for pod in pods if pod_replica_index(pod) == LAUNCHER), None)
+        if launcher is not None and replica_index == 0:
+            return launcher  # mpirun's output, for every rank, is the launcher's
+        by_index, _ = assign_indices(pods, max([replicas_of(pod) for pod in pods] or [0]))
+        return by_index.get(replica_index)
+
+    def _archive_path(self, workload_id: str, replica_index: int) -> Path:
+        return (
+            self._settings.logs_dir
+            / "kubernetes"
+            / naming.object_name(workload_id)
+            / f"replica-{replica_index}.log"
+        )
+
+    # --------------------------------------------------------------------------------- forget, orphans
+
+    async def forget(self, workload_id: str) -> None:
+        """Save each replica's log under the data dir, then delete the workload's objects."""
+        async with self._lock(workload_id):
+            pods = self._pods_of(workload_id)
+            for index in range(max([replicas_of(pod) for pod in pods] or [0])):
+                await self._archive_logs(workload_id, index)
+            name = naming.object_name(workload_id)
+            for kind in ROOT_KINDS:
+                root = await self._get(kind, name)
+                if root is not None and workload_id_of(root) == workload_id:
+                    await self._delete(kind, name, grace_s=0)
+            for pod in self._pods_of(workload_id):
+                await self._delete("Pod", pod["metadata"]["name"], grace_s=0)
+            self._stopping.pop(workload_id, None)
+            for key in [key for key in self._last if key[0] == workload_id]:
+                del self._last[key]
+            self._locks.pop(workload_id, None)
+
+    async def _archive_logs(self, workload_id: str, replica_index: int) -> None:
+        path = self._archive_path(workload_id, replica_index)
+        chunks: list[bytes] = []
+        try:
+            async for chunk in self.logs(workload_id, replica_index, follow=False):
+                chunks.append(chunk)
+        except BackendError as exc:  # a pod that never started has no log; keep forgetting
+            log.info("no logs saved for %s replica %s: %s", workload_id, replica_index, exc)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(chunks))
+
+    async def reconcile_orphans(
+        self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
+    ) -> list[Orphan]:
+        """Objects labelled as AstraGo's whose workload the platform does not know (e.g. created just
+        before a crash that lost the database transaction), reported and, under DELETE, removed."""
+        known = set(known_workload_ids)
+        orphans: list[Orphan] = []
+        for root in await self._roots():
+            workload_id = workload_id_of(root)
+            if not workload_id or workload_id in known:
+                continue
+            kind, name = str(root.get("kind") or _kind_of(root)), root["metadata"]["name"]
+            if policy is OrphanPolicy.DELETE:
+                await self._delete(kind, name, grace_s=self._settings.stop_grace_s)
+            orphans.append(Orphan(workload_id, kind, name, deleted=policy is OrphanPolicy.DELETE))
+            log.warning("orphaned %s %s of unknown workload %s (%s)", kind, name, workload_id, policy.value)
+        return orphans
+
+    # --------------------------------------------------------------------------------------- helpers
+
+    def _lock(self, workload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(workload_id, asyncio.Lock())
+
+
+def _owned_by(manifest: Manifest, owner: Manifest) -> Manifest:
+    metadata = owner.get("metadata") or {}
+    if not metadata.get("uid"):
+        return manifest
+    reference = {
+        "apiVersion": owner.get("apiVersion") or "v1",
+        "kind": owner.get("kind") or _kind_of(owner),
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [reference]}}
+
+
+def _kind_of(obj: Manifest) -> str:
+    return str(obj.get("kind") or "Pod")
+
+
+def _role(obj: Manifest) -> str | None:
+    value = ((obj.get("metadata") or {}).get("labels") or {}).get(naming.ROLE_LABEL)
+    return str(value) if value else None
+
+
+def _is_managed(obj: Manifest) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(naming.MANAGED_BY_LABEL) == naming.MANAGER)
+
+
+def _after_deletion(
+    observation: ReplicaObservation, deleted: Manifest, nodes: Collection[str]
+) -> ReplicaObservation:
+    """A pod deleted while AstraGo did not ask: its node is gone (LOST) or a controller replaces it."""
+    node = (deleted.get("spec") or {}).get("nodeName")
+    if observation.state is ReplicaState.STARTING and node and node not in nodes:
+        return ReplicaObservation(
+            observation.workload_id,
+            observation.replica_index,
+            ReplicaState.LOST,
+            reason=f"node {node} is gone from the cluster",
+            node=node,
+        )
+    return observation
+
+
+def _same(old: ReplicaObservation | None, new: ReplicaObservation) -> bool:
+    if old is None:
+        return False
+    return (old.state, old.reason, old.exit_code, old.node) == (
+        new.state,
+        new.reason,
+        new.exit_code,
+        new.node,
+    )

@@ -1,0 +1,462 @@
+"""Kubernetes manifests for each workload kind, built as plain dicts from a LaunchSpec.
+
+job          → Job (an Indexed Job for several replicas)
+distributed  → Indexed Job + headless Service (PyTorch DDP: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK),
+               or an MPIJob kubeflow.org/v2beta1 (launcher + workers) when `extra["framework"] == "mpi"`
+interactive  → Pod + Service exposing its ports (JupyterLab when no image is given)
+service      → Deployment + Service (ClusterIP, or NodePort with `extra["expose"] == "nodeport"`)
+
+Pure functions: no I/O, so every manifest can be validated against the Kubernetes schemas in tests.
+Placement: the AstraGo scheduler already chose the nodes, so pods are held to exactly those nodes by a
+required node affinity on `metadata.name` (node names, unlike the hostname label, are what the scheduler
+knows); the kube-scheduler and the device plugin then bind the concrete GPUs on those nodes."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from astrago.backends.base import BackendError, LaunchSpec, ReplicaLaunch
+from astrago.backends.kubernetes import naming
+from astrago.domain.enums import WorkloadKind
+
+Manifest = dict[str, Any]
+
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+DEFAULT_NOTEBOOK_IMAGE = "quay.io/jupyter/base-notebook:python-3.11"
+NOTEBOOK_PORT = 8888
+DDP_PORT = 29500
+DEFAULT_VOLUME_SIZE = "10Gi"
+MPIJOB_API_VERSION = "kubeflow.org/v2beta1"
+# Kubernetes sets this annotation (and, from 1.28, a label) on every pod of an Indexed Job.
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+_MPI_LAUNCHER_CPU_MILLI = 500
+_MPI_LAUNCHER_MEMORY_MIB = 512
+# Registries that image references may name; any first path part with a dot or a port is a registry too.
+_LOCALHOST = "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestOptions:
+    namespace: str
+    storage_class: str
+    image_registry: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    shared_gpu_resource: str = "nvidia.com/gpu.shared"
+    # time-slicing replicas per physical GPU on each node (from the inventory); 1 when unknown
+    shared_units_per_gpu: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadManifests:
+    """What one workload becomes. `root` owns `dependents` (owner references are added once the root
+    exists and has a uid); `volume_claims` belong to the workspace and outlive the workload."""
+
+    root: Manifest
+    dependents: tuple[Manifest, ...] = ()
+    volume_claims: tuple[Manifest, ...] = ()
+
+
+def build_manifests(spec: LaunchSpec, options: ManifestOptions) -> WorkloadManifests:
+    if not spec.replicas:
+        raise BackendError(f"workload {spec.workload_id} has no replica placements to start")
+    claims = tuple(_volume_claim(spec, volume, options) for volume, _ in spec.volumes)
+    if spec.kind is WorkloadKind.JOB:
+        return WorkloadManifests(root=_job(spec, options, ddp=False), volume_claims=claims)
+    if spec.kind is WorkloadKind.DISTRIBUTED:
+        if is_mpi(spec):
+            return WorkloadManifests(root=_mpijob(spec, options), volume_claims=claims)
+        return WorkloadManifests(
+            root=_job(spec, options, ddp=True),
+            dependents=(_headless_service(spec, options),),
+            volume_claims=claims,
+        )
+    if spec.kind is WorkloadKind.INTERACTIVE:
+        pod = _interactive_pod(spec, options)
+        ports = _container_ports(pod["spec"]["containers"][0])
+        dependents = (_service(spec, options, ports),) if ports else ()
+        return WorkloadManifests(root=pod, dependents=dependents, volume_claims=claims)
+    if spec.kind is WorkloadKind.SERVICE:
+        deployment = _deployment(spec, options)
+        ports = _container_ports(deployment["spec"]["template"]["spec"]["containers"][0])
+        dependents = (_service(spec, options, ports),) if ports else ()
+        return WorkloadManifests(root=deployment, dependents=dependents, volume_claims=claims)
+    raise BackendError(f"the Kubernetes backend cannot run workloads of kind {spec.kind!r}")
+
+
+def is_mpi(spec: LaunchSpec) -> bool:
+    return spec.kind is WorkloadKind.DISTRIBUTED and spec.extra.get("framework", "pytorch").lower() == "mpi"
+
+
+def with_registry(image: str, registry: str | None) -> str:
+    """Point an image at the private registry: `pytorch/pytorch:2.3` → `harbor.local/pytorch/pytorch:2.3`.
+
+    A registry host in the reference (`nvcr.io/nvidia/...`) is replaced, as an offline registry mirrors
+    the repository paths; Docker Hub official images gain their implicit `library/` path."""
+    if not registry:
+        return image
+    registry = registry.rstrip("/")
+    if image.startswith(registry + "/"):
+        return image
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == _LOCALHOST):
+        image = rest
+    elif not rest:
+        image = f"library/{image}"
+    return f"{registry}/{image}"
+
+
+def gpu_limits(replica: ReplicaLaunch, options: ManifestOptions) -> dict[str, str]:
+    """The extended resources one replica asks for: whole GPUs, one MIG slice, or time-sliced shares."""
+    if replica.mig_profile:
+        return {f"{MIG_RESOURCE_PREFIX}{replica.mig_profile}": "1"}
+    if 0 < replica.gpu_milli < 1000:
+        per_gpu = max(1, options.shared_units_per_gpu.get(replica.node, 1))
+        units = max(1, math.ceil(replica.gpu_milli * per_gpu / 1000))
+        return {options.shared_gpu_resource: str(units)}
+    if replica.gpu_indices:
+        return {GPU_RESOURCE: str(len(replica.gpu_indices))}
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+
+
+def _metadata(spec: LaunchSpec, options: ManifestOptions, role: str, name: str | None = None) -> Manifest:
+    return {
+        "name": name or naming.object_name(spec.workload_id),
+        "namespace": options.namespace,
+        "labels": naming.workload_labels(spec.workload_id, spec.workspace, role),
+        "annotations": _annotations(spec),
+    }
+
+
+def _annotations(spec: LaunchSpec) -> dict[str, str]:
+    return {
+        naming.WORKLOAD_ID_ANNOTATION: spec.workload_id,
+        naming.WORKLOAD_NAME_ANNOTATION: spec.name,
+        naming.KIND_ANNOTATION: _kind_tag(spec),
+        naming.REPLICAS_ANNOTATION: str(len(spec.replicas)),
+    }
+
+
+def _kind_tag(spec: LaunchSpec) -> str:
+    return "distributed-mpi" if is_mpi(spec) else spec.kind.value
+
+
+def _image(spec: LaunchSpec, options: ManifestOptions) -> str:
+    image = spec.image
+    if not image:
+        if spec.kind is not WorkloadKind.INTERACTIVE:
+            raise BackendError(
+                f"workload {spec.name!r} has no image: a Kubernetes {spec.kind.value} needs a container image"
+            )
+        image = DEFAULT_NOTEBOOK_IMAGE
+    return with_registry(image, options.image_registry)
+
+
+def _resources(replica: ReplicaLaunch, options: ManifestOptions) -> Manifest:
+    # Requests equal limits: the AstraGo scheduler reserved exactly this much, and equal values give
+    # the pod the Guaranteed QoS class, so the kubelet evicts it last under node pressure.
+    amounts = {"cpu": f"{max(replica.cpu_milli, 1)}m", "memory": f"{max(replica.memory_mib, 1)}Mi"}
+    limits = {**amounts, **gpu_limits(replica, options)}
+    return {"requests": dict(limits), "limits": limits}
+
+
+def _env(spec: LaunchSpec, replica: ReplicaLaunch, replica_index_ref: str | None) -> list[Manifest]:
+    env: list[Manifest] = [{"name": key, "value": value} for key, value in spec.env]
+    env.append({"name": "ASTRAGO_WORKLOAD_ID", "value": spec.workload_id})
+    if replica_index_ref:
+        env.append({"name": "ASTRAGO_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": replica_index_ref}}})
+    else:
+        env.append({"name": "ASTRAGO_REPLICA", "value": str(replica.index)})
+    if 0 < replica.gpu_milli < 1000 and not replica.mig_profile:
+        # Time-slicing does not cap memory; frameworks can (torch.cuda.set_per_process_memory_fraction).
+        env.append({"name": "ASTRAGO_GPU_SHARE_MILLI", "value": str(replica.gpu_milli)})
+    if not (replica.gpu_indices or replica.gpu_milli or replica.mig_profile):
+        # With the NVIDIA runtime as the node default, a container that asks for no GPU would see all.
+        env.append({"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"})
+    return env
+
+
+def _container(
+    spec: LaunchSpec,
+    options: ManifestOptions,
+    replica: ReplicaLaunch,
+    *,
+    name: str = "main",
+    replica_index_ref: str | None = None,
+    extra_env: list[Manifest] | None = None,
+    ports: tuple[int, ...] = (),
+) -> Manifest:
+    container: Manifest = {
+        "name": name,
+        "image": _image(spec, options),
+        "resources": _resources(replica, options),
+        "env": _env(spec, replica, replica_index_ref) + (extra_env or []),
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.working_dir:
+        container["workingDir"] = spec.working_dir
+    if ports:
+        container["ports"] = [
+            {"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in ports
+        ]
+    if spec.volumes:
+        container["volumeMounts"] = [
+            {"name": f"volume-{i}", "mountPath": path} for i, (_, path) in enumerate(spec.volumes)
+        ]
+    return container
+
+
+def _pod_spec(
+    spec: LaunchSpec,
+    options: ManifestOptions,
+    containers: list[Manifest],
+    replicas: tuple[ReplicaLaunch, ...],
+    restart_policy: str,
+    pod_labels: dict[str, str],
+) -> Manifest:
+    pod: Manifest = {
+        "restartPolicy": restart_policy,
+        "containers": containers,
+        "affinity": _node_affinity(replicas),
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+    }
+    spread = _spread(replicas, pod_labels)
+    if spread:
+        pod["topologySpreadConstraints"] = spread
+    if any(gpu_limits(replica, options) for replica in replicas):
+        pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    if options.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": secret} for secret in options.image_pull_secrets]
+    if spec.volumes:
+        pod["volumes"] = [
+            {
+                "name": f"volume-{i}",
+                "persistentVolumeClaim": {"claimName": naming.volume_claim_name(spec.workspace, volume)},
+            }
+            for i, (volume, _) in enumerate(spec.volumes)
+        ]
+    return pod
+
+
+def _node_affinity(replicas: tuple[ReplicaLaunch, ...]) -> Manifest:
+    nodes = sorted({replica.node for replica in replicas})
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": nodes}]}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+
+
+def _spread(replicas: tuple[ReplicaLaunch, ...], pod_labels: dict[str, str]) -> list[Manifest]:
+    """With the same number of replicas on every chosen node, an even spread reproduces the placement
+    exactly; uneven placements rely on the capacity the AstraGo scheduler reserved on those nodes."""
+    per_node = Counter(replica.node for replica in replicas)
+    if len(per_node) < 2 or len(set(per_node.values())) != 1:
+        return []
+    selector = {key: pod_labels[key] for key in (naming.MANAGED_BY_LABEL, naming.WORKLOAD_LABEL)}
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": selector},
+        }
+    ]
+
+
+def _template(spec: LaunchSpec, role: str, pod_spec: Manifest) -> Manifest:
+    return {
+        "metadata": {
+            "labels": naming.workload_labels(spec.workload_id, spec.workspace, role),
+            "annotations": _annotations(spec),
+        },
+        "spec": pod_spec,
+    }
+
+
+def _container_ports(container: Manifest) -> tuple[int, ...]:
+    return tuple(port["containerPort"] for port in container.get("ports", ()))
+
+
+# ------------------------------------------------------------------------------------------ per kind
+
+
+def _job(spec: LaunchSpec, options: ManifestOptions, *, ddp: bool) -> Manifest:
+    name = naming.object_name(spec.workload_id)
+    count = len(spec.replicas)
+    indexed = count > 1 or ddp
+    index_ref = f"metadata.annotations['{COMPLETION_INDEX_ANNOTATION}']" if indexed else None
+    extra_env: list[Manifest] = []
+    if ddp:
+        extra_env = [
+            {"name": "MASTER_ADDR", "value": f"{name}-0.{name}"},
+            {"name": "MASTER_PORT", "value": str(DDP_PORT)},
+            {"name": "WORLD_SIZE", "value": str(count)},
+            {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": index_ref}}},
+        ]
+    labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
+    container = _container(
+        spec,
+        options,
+        spec.replicas[0],
+        replica_index_ref=index_ref,
+        extra_env=extra_env,
+        ports=(DDP_PORT,) if ddp else spec.ports,
+    )
+    pod_spec = _pod_spec(spec, options, [container], spec.replicas, "Never", labels)
+    if ddp:
+        pod_spec["subdomain"] = name  # pods resolve as <job>-<index>.<service>
+    job_spec: Manifest = {
+        "completions": count,
+        "parallelism": count,
+        "backoffLimit": 0,  # the platform decides about retries, not the Job controller
+        "template": _template(spec, "replica", pod_spec),
+    }
+    if indexed:
+        job_spec["completionMode"] = "Indexed"
+    if spec.max_runtime_s:
+        job_spec["activeDeadlineSeconds"] = spec.max_runtime_s
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(spec, options, "root"),
+        "spec": job_spec,
+    }
+
+
+def _headless_service(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, options, "service"),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,  # ranks must resolve the master before it is Ready
+            "selector": naming.selector_for(spec.workload_id),
+            "ports": [{"name": "rendezvous", "port": DDP_PORT, "targetPort": DDP_PORT, "protocol": "TCP"}],
+        },
+    }
+
+
+def _mpijob(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
+    worker = spec.replicas[0]
+    slots = int(spec.extra.get("mpi_slots") or max(1, len(worker.gpu_indices)))
+    launcher_replica = ReplicaLaunch(
+        index=0, node=worker.node, cpu_milli=_MPI_LAUNCHER_CPU_MILLI, memory_mib=_MPI_LAUNCHER_MEMORY_MIB
+    )
+    launcher_labels = naming.workload_labels(spec.workload_id, spec.workspace, "launcher")
+    worker_labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
+    launcher = _container(spec, options, launcher_replica, name="launcher")
+    worker_container = _container(spec, options, worker, name="worker")
+    worker_container.pop("command", None)  # workers run the image's sshd; the launcher runs mpirun
+    if spec.extra.get("mpi_worker_command"):
+        worker_container["command"] = spec.extra["mpi_worker_command"].split()
+    run_policy: Manifest = {"cleanPodPolicy": "Running", "backoffLimit": 0}
+    if spec.max_runtime_s:
+        run_policy["activeDeadlineSeconds"] = spec.max_runtime_s
+    return {
+        "apiVersion": MPIJOB_API_VERSION,
+        "kind": "MPIJob",
+        "metadata": _metadata(spec, options, "root"),
+        "spec": {
+            "slotsPerWorker": slots,
+            "runPolicy": run_policy,
+            "mpiImplementation": spec.extra.get("mpi_implementation", "OpenMPI"),
+            "mpiReplicaSpecs": {
+                "Launcher": {
+                    "replicas": 1,
+                    "restartPolicy": "Never",
+                    "template": _template(
+                        spec,
+                        "launcher",
+                        _pod_spec(spec, options, [launcher], (launcher_replica,), "Never", launcher_labels),
+                    ),
+                },
+                "Worker": {
+                    "replicas": len(spec.replicas),
+                    "restartPolicy": "Never",
+                    "template": _template(
+                        spec,
+                        "replica",
+                        _pod_spec(spec, options, [worker_container], spec.replicas, "Never", worker_labels),
+                    ),
+                },
+            },
+        },
+    }
+
+
+def _interactive_pod(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
+    replica = spec.replicas[0]
+    ports = spec.ports or ((NOTEBOOK_PORT,) if not spec.image else ())
+    container = _container(spec, options, replica, ports=ports)
+    labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
+    pod_spec = _pod_spec(spec, options, [container], (replica,), "Never", labels)
+    if spec.max_runtime_s:
+        pod_spec["activeDeadlineSeconds"] = spec.max_runtime_s
+    metadata = _metadata(spec, options, "root")
+    metadata["labels"] = {**labels, naming.ROLE_LABEL: "root"}
+    metadata["annotations"][naming.REPLICA_ANNOTATION] = "0"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
+
+
+def _deployment(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
+    labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
+    container = _container(spec, options, spec.replicas[0], ports=spec.ports)
+    pod_spec = _pod_spec(spec, options, [container], spec.replicas, "Always", labels)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(spec, options, "root"),
+        "spec": {
+            "replicas": len(spec.replicas),
+            "selector": {"matchLabels": naming.selector_for(spec.workload_id)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": _template(spec, "replica", pod_spec),
+        },
+    }
+
+
+def _service(spec: LaunchSpec, options: ManifestOptions, ports: tuple[int, ...]) -> Manifest:
+    node_port = spec.extra.get("expose", "").lower() == "nodeport"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, options, "service"),
+        "spec": {
+            "type": "NodePort" if node_port else "ClusterIP",
+            "selector": naming.selector_for(spec.workload_id),
+            "ports": [
+                {"name": f"port-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+                for port in ports
+            ],
+        },
+    }
+
+
+def _volume_claim(spec: LaunchSpec, volume: str, options: ManifestOptions) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": naming.volume_claim_name(spec.workspace, volume),
+            "namespace": options.namespace,
+            "labels": {
+                naming.APP_NAME_LABEL: naming.APP_NAME,
+                naming.MANAGED_BY_LABEL: naming.MANAGER,
+                naming.WORKSPACE_LABEL: naming.label_value(spec.workspace),
+                naming.ROLE_LABEL: "volume",
+            },
+            "annotations": {"astrago.io/volume": volume, "astrago.io/workspace": spec.workspace},
+        },
+        "spec": {
+            "accessModes": ["ReadWriteMany"],  # several workloads and replicas mount one dataset
+            "storageClassName": options.storage_class,
+            "resources": {"requests": {"storage": spec.extra.get("volume_size", DEFAULT_VOLUME_SIZE)}},
+        },
+    }
