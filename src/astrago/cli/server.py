@@ -1,9 +1,115 @@
-"""`astrago` commands of this area (filled in by its issue)."""
+"""`astrago server`: the API, the controllers and the backend in one process."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+
+from astrago import __version__
+from astrago.backends.base import BackendError
+from astrago.cli.errors import CliError
+from astrago.config import ConfigFileError, Settings
+
+console = Console(highlight=False)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ConfigFileError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid configuration: {problems}", exit_code=2) from exc
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on [default: 8080]")] = None,
+    simulate_gpus: Annotated[
+        str | None,
+        typer.Option(help="declare simulated GPUs on a machine without them, e.g. 4xA100-80GB"),
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="local (processes here) or kubernetes")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig for the kubernetes backend")] = None,
+    namespace: Annotated[str | None, typer.Option(help="namespace for the kubernetes backend")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="where state lives [default: ~/.astrago]")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL [default: SQLite in the data dir]")
+    ] = None,
+    role: Annotated[
+        str, typer.Option(help="all, api (HTTP only) or controllers (scheduling and reconciling only)")
+    ] = "all",
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+) -> None:
+    """Start the AstraGo server (API at /docs, health at /healthz, metrics at /metrics)."""
+    if role not in ("all", "api", "controllers"):
+        raise CliError(f"--role must be all, api or controllers, not {role!r}", exit_code=2)
+    settings = _settings(
+        host=host,
+        port=port,
+        simulate_gpus=simulate_gpus,
+        backend=backend,
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+        data_dir=data_dir,
+        database_url=database_url,
+        log_level=log_level,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report only problems
+    try:
+        asyncio.run(_serve(settings, role))  # type: ignore[arg-type]
+    except BackendError as exc:
+        raise CliError(f"the {settings.backend} backend cannot start: {exc}") from exc
+    except OSError as exc:
+        raise CliError(f"cannot start the server: {exc}") from exc
+
+
+async def _serve(settings: Settings, role: Literal["all", "api", "controllers"]) -> None:
+    from astrago.api.app import Runtime, create_app
+
+    runtime = await Runtime.start(
+        settings, role, announce=lambda line: console.print(f"[bold yellow]{line}[/]")
+    )
+    try:
+        url = f"http://{settings.host}:{settings.port}"
+        nodes = await runtime.backend.inventory()
+        gpus = [d for n in nodes for d in n.devices]
+        simulated = " simulated" if any(d.simulated for d in gpus) else ""
+        console.print(f"AstraGo {__version__} on {url}  (docs: {url}/docs)")
+        console.print(
+            f"  database: {_redacted(settings.effective_database_url)}; backend: {settings.backend}; "
+            f"GPUs: {len(gpus)}{simulated}"
+        )
+        console.print(f"  log in:   astrago login --url {url} --username admin")
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=settings.log_level == "debug",
+            lifespan="on",
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await runtime.stop()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    app.command("server")(serve)

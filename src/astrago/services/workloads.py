@@ -170,6 +170,7 @@ class WorkloadService:
                 created_by=principal.user_id,
             )
             WorkloadRepository(session).add(workload)
+            await session.flush()  # the event row references the workload row
             EventRepository(session).add(workload_id, "Submitted", f"submitted by {principal.username}")
             await session.flush()
             mutation.target = workload_id

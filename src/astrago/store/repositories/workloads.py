@@ -28,6 +28,14 @@ class WorkloadRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
+    async def by_ids(self, ids: Collection[str]) -> dict[str, Workload]:
+        if not ids:
+            return {}
+        query = (
+            select(Workload).where(Workload.id.in_(list(ids))).options(selectinload(Workload.replica_rows))
+        )
+        return {w.id: w for w in (await self.session.scalars(query)).all()}
+
     def add(self, workload: Workload) -> None:
         self.session.add(workload)
 

@@ -1,0 +1,137 @@
+"""The FastAPI application and its lifecycle: database, migrations, first admin, backend, controllers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from astrago import __version__
+from astrago.api.problems import install_problem_handlers
+from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.backends import create_backend
+from astrago.backends.base import Backend
+from astrago.config import Settings
+from astrago.controllers.lease import LeaderLease
+from astrago.controllers.metrics import ControllerMetrics
+from astrago.controllers.workloads import WorkloadController
+from astrago.services.context import ServiceContext
+from astrago.services.registry import Services
+from astrago.store.db import create_engine, create_session_factory
+from astrago.store.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "api", "controllers"]
+LEASE_RENEW_S = 10.0
+
+
+@dataclass
+class Runtime:
+    """Everything a running server holds. Started before the HTTP server, so that a bad database URL or
+    an unreachable cluster is reported as one clear error instead of a failed ASGI lifespan."""
+
+    settings: Settings
+    engine: AsyncEngine
+    services: Services
+    backend: Backend
+    metrics: ControllerMetrics
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        role: Role = "all",
+        announce: Callable[[str], None] = print,
+        backend: Backend | None = None,
+    ) -> Runtime:
+        """`announce` receives the lines a person starting the server must see (a generated password)."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade_to_head(engine)
+            ctx = ServiceContext(sessions=create_session_factory(engine), settings=settings)
+            services = Services.build(ctx)
+            password = await services.auth.ensure_admin()
+            if password:
+                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
+            chosen = backend or create_backend(settings)
+            await chosen.open()
+        except BaseException:
+            await engine.dispose()
+            raise
+        runtime = cls(settings, engine, services, chosen, ControllerMetrics())
+        if role in ("all", "controllers"):
+            controller = WorkloadController(ctx, chosen, metrics=runtime.metrics)
+            ctx.wake_controllers = controller.wake
+            runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
+        return runtime
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.backend.close()
+        await self.engine.dispose()
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+
+    app = FastAPI(
+        title="AstraGo",
+        version=__version__,
+        description="Share GPUs fairly between ML teams; run, queue, follow and cancel their workloads.",
+        lifespan=lifespan,
+    )
+    app.state.services = runtime.services
+    app.state.backend = runtime.backend
+    app.state.controller_metrics = runtime.metrics
+    install_problem_handlers(app)
+    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+        app.include_router(router)
+    return app
+
+
+async def _lead(ctx: ServiceContext, controller: WorkloadController) -> None:
+    """Run the controllers while this process holds the leader lease (one active leader at a time)."""
+    lease = LeaderLease(ctx.sessions, "controllers", ttl_s=3 * LEASE_RENEW_S)
+    running: asyncio.Task[None] | None = None
+    try:
+        while True:
+            try:
+                leading = await lease.try_acquire()
+            except Exception:
+                log.exception("could not renew the controllers' lease")
+                leading = False
+            if leading and running is None:
+                log.info("holding the controllers' lease as %s", lease.holder)
+                running = asyncio.create_task(controller.run(), name="workload-controller")
+            elif not leading and running is not None:
+                log.warning("lost the controllers' lease; pausing until it is free again")
+                running.cancel()
+                running = None
+            await asyncio.sleep(LEASE_RENEW_S)
+    finally:
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        with contextlib.suppress(Exception):
+            await lease.release()

@@ -1,0 +1,40 @@
+"""The server's Prometheus exposition: platform gauges read from the store at scrape time, plus what the
+controllers measure (cycle time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from astrago.services.nodes import PlatformGauges
+
+
+class _GaugeCollector(Collector):
+    def __init__(self, gauges: PlatformGauges) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        workloads = GaugeMetricFamily(
+            "astrago_workloads", "Workloads by state and workspace.", labels=["state", "workspace"]
+        )
+        for state, workspace, count in sorted(self.gauges.workloads):
+            workloads.add_metric([state, workspace], count)
+        yield workloads
+        yield GaugeMetricFamily(
+            "astrago_queue_length", "Workloads waiting to be admitted.", self.gauges.queue_length
+        )
+        yield GaugeMetricFamily("astrago_gpus_total", "GPUs on schedulable nodes.", self.gauges.gpus_total)
+        yield GaugeMetricFamily(
+            "astrago_gpus_allocated",
+            "GPUs allocated to workloads (fractional shares count as fractions).",
+            self.gauges.gpus_allocated_milli / 1000,
+        )
+
+
+def render_metrics(gauges: PlatformGauges, controller_registry: CollectorRegistry) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_GaugeCollector(gauges))
+    return generate_latest(registry) + generate_latest(controller_registry)

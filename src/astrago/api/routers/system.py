@@ -1,0 +1,52 @@
+"""Nodes, audit trail, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from astrago.api.deps import PrincipalDep, ServicesDep
+from astrago.api.metrics import render_metrics
+from astrago.api.problems import problem
+from astrago.services.schemas import AuditOut, NodeOut
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/api/v1/nodes", response_model=list[NodeOut])
+async def list_nodes(services: ServicesDep, principal: PrincipalDep) -> list[NodeOut]:
+    return list(await services.nodes.list(principal))
+
+
+@router.get("/api/v1/audit", response_model=list[AuditOut])
+async def audit(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: int | None = None,
+) -> list[AuditOut]:
+    return list(await services.audit.recent(principal, limit, before))
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False, response_model=None)
+async def readyz(request: Request, services: ServicesDep) -> Response | dict[str, str]:
+    if not getattr(request.app.state, "ready", False):
+        return problem(503, "Not ready", "the server is still starting")
+    try:
+        await services.nodes.gauges()
+    except Exception as exc:
+        return problem(503, "Not ready", f"the database does not answer: {type(exc).__name__}")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    body = render_metrics(await services.nodes.gauges(), request.app.state.controller_metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from astrago.api.deps import PrincipalDep, ServicesDep
+from astrago.backends.base import Backend
+from astrago.domain.enums import WorkloadStatus
+from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
+
+router = APIRouter(prefix="/api/v1/workloads", tags=["workloads"])
+
+
+@router.post("", response_model=WorkloadOut, status_code=status.HTTP_201_CREATED)
+async def submit(body: WorkloadSubmit, services: ServicesDep, principal: PrincipalDep) -> WorkloadOut:
+    return await services.workloads.submit(principal, body)
+
+
+@router.get("", response_model=WorkloadPageOut)
+async def list_workloads(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    workspace: str | None = None,
+    state: Annotated[list[WorkloadStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: int | None = None,
+) -> WorkloadPageOut:
+    return await services.workloads.list(principal, workspace, state, limit, cursor)
+
+
+@router.get("/{workload_id}", response_model=WorkloadOut)
+async def get_workload(workload_id: str, services: ServicesDep, principal: PrincipalDep) -> WorkloadOut:
+    return await services.workloads.get(principal, workload_id)
+
+
+@router.post("/{workload_id}/cancel", response_model=WorkloadOut)
+async def cancel(workload_id: str, services: ServicesDep, principal: PrincipalDep) -> WorkloadOut:
+    return await services.workloads.cancel(principal, workload_id)
+
+
+@router.get("/{workload_id}/events", response_model=list[EventOut])
+async def events(workload_id: str, services: ServicesDep, principal: PrincipalDep) -> list[EventOut]:
+    return list(await services.workloads.events(principal, workload_id))
+
+
+@router.get("/{workload_id}/logs", response_class=StreamingResponse)
+async def logs(
+    workload_id: str,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    replica: Annotated[int, Query(ge=0)] = 0,
+    follow: bool = False,
+) -> StreamingResponse:
+    """The replica's output as plain text; with `follow=true` the response stays open until it ends."""
+    await services.workloads.check_log_access(principal, workload_id, replica)
+    backend: Backend = request.app.state.backend
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in backend.logs(workload_id, replica, follow):
+            if await request.is_disconnected():
+                break
+            yield chunk
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")

@@ -1,0 +1,445 @@
+"""The workload controller: reconciles desired state (database) with observed state (backend).
+
+One task owns every state change after submission, so the steps below never race each other:
+inventory → observations → stop requests → scheduling → launches. Each step is idempotent and keeps
+no state that a restart would lose: after `kill -9` the next start re-reads the database, asks the
+backend what it still runs, adopts it, and carries on — nothing is started twice or forgotten.
+Backend calls happen outside database transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
+from astrago.controllers.launch import launch_spec
+from astrago.controllers.metrics import ControllerMetrics
+from astrago.domain.enums import ReplicaState, WorkloadStatus
+from astrago.domain.status import LIVE_STATUSES, check_transition
+from astrago.scheduler import schedule
+from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
+from astrago.services.context import ServiceContext
+from astrago.services.snapshot import build_snapshot
+from astrago.store.models import Device, Replica, Workload
+from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
+
+log = logging.getLogger(__name__)
+
+ENDED_REPLICA_STATES = frozenset(
+    {ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST}
+)
+INVENTORY_EVERY_S = 30.0
+FULL_RECONCILE_EVERY_S = 15.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _transition(
+    workload: Workload, target: WorkloadStatus, reason: str | None, events: EventRepository
+) -> None:
+    check_transition(WorkloadStatus(workload.status), target)
+    workload.status = target.value
+    workload.reason = reason
+    events.add(workload.id, target.value.capitalize(), reason or target.value.lower())
+
+
+def _replica_failure(replicas: Iterable[Replica]) -> str | None:
+    for replica in replicas:
+        if replica.state in (ReplicaState.FAILED, ReplicaState.LOST, ReplicaState.STOPPED):
+            return f"replica {replica.index}: {replica.reason or replica.state.lower()}"
+    return None
+
+
+class WorkloadController:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        backend: Backend,
+        config: SchedulerConfig | None = None,
+        metrics: ControllerMetrics | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.config = config or SchedulerConfig(policy=ctx.settings.scheduler_policy)
+        self.metrics = metrics or ControllerMetrics()
+        self._wake = asyncio.Event()
+        self._observed: asyncio.Queue[ReplicaObservation] = asyncio.Queue()
+        self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._last_inventory = -INVENTORY_EVERY_S
+        self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        watcher = asyncio.create_task(self._consume_watch(), name="backend-watch")
+        try:
+            while True:
+                await self.cycle()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.ctx.settings.scheduling_interval_s)
+                self._wake.clear()
+        finally:
+            watcher.cancel()
+            for task in self._stopping.values():
+                task.cancel()
+
+    async def cycle(self) -> None:
+        """One pass of every step; a failing step is logged and retried next pass, never fatal."""
+        now = time.monotonic()
+        steps = []
+        if now - self._last_inventory >= INVENTORY_EVERY_S:
+            self._last_inventory = now
+            steps.append(self.sync_inventory)
+        if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
+            self._last_full_reconcile = now
+            steps.append(self.full_reconcile)
+        steps += [self.apply_watched, self.handle_stop_requests, self.schedule_once, self.launch_admitted]
+        for step in steps:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("controller step %s failed; retrying next cycle", step.__name__)
+
+    # -- inventory ---------------------------------------------------------------------------------
+
+    async def sync_inventory(self) -> None:
+        inventory = await self.backend.inventory()
+        await self._store_inventory(inventory)
+
+    async def _store_inventory(self, inventory: Sequence[NodeInventory]) -> None:
+        seen = _now()
+        async with self.ctx.sessions.begin() as session:
+            nodes = NodeRepository(session)
+            reported = {n.name for n in inventory}
+            for item in inventory:
+                await nodes.upsert(
+                    name=item.name,
+                    backend=self.backend.name,
+                    cpu_milli=item.cpu_milli,
+                    memory_mib=item.memory_mib,
+                    schedulable=item.schedulable and item.ready,
+                    simulated=item.simulated,
+                    labels=dict(item.labels),
+                    devices=[
+                        Device(
+                            node_name=item.name,
+                            index=d.index,
+                            uuid=d.uuid,
+                            model=d.model,
+                            memory_mib=d.memory_mib,
+                            simulated=d.simulated,
+                            healthy=d.healthy,
+                            mig_enabled=d.mig_enabled,
+                        )
+                        for d in item.devices
+                    ],
+                    seen_at=seen,
+                )
+            for node in await nodes.list():
+                if node.name not in reported and node.backend == self.backend.name and node.schedulable:
+                    # Keep the row while workloads may still be placed there; the backend reports them lost.
+                    node.schedulable = False
+                    log.warning("node %s disappeared from the %s backend", node.name, self.backend.name)
+        self.wake()
+
+    # -- observed state ----------------------------------------------------------------------------
+
+    async def _consume_watch(self) -> None:
+        while True:
+            try:
+                async for observation in self.backend.watch():
+                    self._observed.put_nowait(observation)
+                    self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("backend watch failed; resuming in 2s (the periodic reconcile covers the gap)")
+            await asyncio.sleep(2)
+
+    async def apply_watched(self) -> None:
+        batch: list[ReplicaObservation] = []
+        while not self._observed.empty():
+            batch.append(self._observed.get_nowait())
+        if batch:
+            await self.apply_observations(batch, complete=False)
+
+    async def full_reconcile(self) -> None:
+        await self.apply_observations(await self.backend.observe(), complete=True)
+
+    async def apply_observations(self, observations: Sequence[ReplicaObservation], complete: bool) -> None:
+        """Fold observations into replica rows and workload statuses.
+
+        With `complete`, the observations are everything the backend runs: a launched replica missing from
+        them is lost (e.g. its process vanished while the server was down)."""
+        by_workload: dict[str, dict[int, ReplicaObservation]] = defaultdict(dict)
+        for observation in observations:
+            by_workload[observation.workload_id][observation.replica_index] = observation
+        finished: list[str] = []
+        async with self.ctx.sessions.begin() as session:
+            events = EventRepository(session)
+            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
+                seen = by_workload.get(workload.id, {})
+                if seen and not workload.launched:
+                    workload.launched = True  # started just before a crash: adopt instead of starting again
+                if not workload.launched:
+                    continue
+                changed = False
+                for replica in workload.replica_rows:
+                    observation = seen.get(replica.index)
+                    if observation is None and complete and replica.state not in ENDED_REPLICA_STATES:
+                        observation = ReplicaObservation(
+                            workload.id,
+                            replica.index,
+                            ReplicaState.LOST,
+                            reason=f"the {self.backend.name} backend no longer knows this replica",
+                        )
+                    if observation is not None:
+                        changed |= self._update_replica(replica, observation)
+                if (changed or complete) and self._derive_status(workload, events):
+                    finished.append(workload.id)
+        for workload_id in finished:
+            with contextlib.suppress(Exception):
+                await self.backend.forget(workload_id)
+        if finished:
+            self.wake()  # resources were released: the queue may move
+
+    @staticmethod
+    def _update_replica(replica: Replica, observation: ReplicaObservation) -> bool:
+        if replica.state in ENDED_REPLICA_STATES:
+            return False  # an ended replica stays ended; late or duplicate reports change nothing
+        new_state = observation.state.value
+        if (replica.state, replica.exit_code, replica.reason) == (
+            new_state,
+            observation.exit_code,
+            observation.reason,
+        ):
+            return False
+        replica.state = new_state
+        replica.exit_code = observation.exit_code
+        replica.reason = observation.reason
+        if observation.started_at and replica.started_at is None:
+            replica.started_at = datetime.fromtimestamp(observation.started_at, UTC)
+        if observation.state in ENDED_REPLICA_STATES:
+            ended = observation.finished_at
+            replica.finished_at = datetime.fromtimestamp(ended, UTC) if ended else _now()
+        return True
+
+    def _derive_status(self, workload: Workload, events: EventRepository) -> bool:
+        """Workload status from its replicas. Returns True when the workload just finished."""
+        replicas = workload.replica_rows
+        states = [ReplicaState(r.state) if r.state else None for r in replicas]
+        if all(s in ENDED_REPLICA_STATES for s in states):
+            self._finish(workload, events)
+            return True
+        failure = _replica_failure(replicas)
+        if failure and workload.stop_requested is None:
+            # A gang lives and dies together: one failed replica stops the others.
+            workload.stop_requested = "failure"
+            workload.stop_reason = failure
+            events.add(workload.id, "StopRequested", f"stopping the other replicas: {failure}")
+            return False
+        current = WorkloadStatus(workload.status)
+        running = all(s in (ReplicaState.RUNNING, ReplicaState.SUCCEEDED) for s in states)
+        if running and current != WorkloadStatus.RUNNING:
+            _transition(workload, WorkloadStatus.RUNNING, None, events)
+            workload.started_at = workload.started_at or _now()
+        elif not running and current == WorkloadStatus.ADMITTED:
+            _transition(workload, WorkloadStatus.STARTING, None, events)
+        return False
+
+    def _finish(self, workload: Workload, events: EventRepository) -> None:
+        request = workload.stop_requested
+        replicas = workload.replica_rows
+        if request == "preempt":
+            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
+            self._requeue(workload, events)
+            return
+        if request == "cancel":
+            _transition(workload, WorkloadStatus.CANCELLED, workload.stop_reason, events)
+        elif all(r.state == ReplicaState.SUCCEEDED for r in replicas):
+            _transition(workload, WorkloadStatus.SUCCEEDED, "all replicas exited with code 0", events)
+        else:
+            reason = workload.stop_reason if request == "failure" else _replica_failure(replicas)
+            _transition(workload, WorkloadStatus.FAILED, reason, events)
+        workload.finished_at = _now()
+        workload.pending_code = None
+        workload.queue_position = None
+
+    @staticmethod
+    def _requeue(workload: Workload, events: EventRepository) -> None:
+        reason = f"preempted ({workload.stop_reason}); waiting to run again"
+        _transition(workload, WorkloadStatus.PENDING, reason, events)
+        workload.replica_rows.clear()
+        workload.launched = False
+        workload.admitted_at = None
+        workload.admitted_seq = None
+        workload.stop_requested = None
+        workload.stop_reason = None
+        workload.pending_code = "preempted"
+
+    # -- stops -------------------------------------------------------------------------------------
+
+    async def handle_stop_requests(self) -> None:
+        to_stop: list[tuple[str, str]] = []
+        async with self.ctx.sessions.begin() as session:
+            events = EventRepository(session)
+            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
+                if workload.stop_requested is None:
+                    continue
+                if not workload.launched:
+                    self._stop_unlaunched(workload, events)
+                elif workload.id not in self._stopping:
+                    to_stop.append((workload.id, workload.stop_reason or workload.stop_requested))
+        for workload_id, reason in to_stop:
+            self._stopping[workload_id] = asyncio.create_task(self._stop(workload_id, reason))
+
+    def _stop_unlaunched(self, workload: Workload, events: EventRepository) -> None:
+        """Nothing runs yet: settle it at once (the backend was never asked to start it)."""
+        if workload.stop_requested == "preempt":
+            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
+            self._requeue(workload, events)
+            return
+        target = WorkloadStatus.CANCELLED if workload.stop_requested == "cancel" else WorkloadStatus.FAILED
+        _transition(workload, target, workload.stop_reason, events)
+        workload.finished_at = _now()
+
+    async def _stop(self, workload_id: str, reason: str) -> None:
+        try:
+            await self.backend.stop(workload_id, self.ctx.settings.stop_grace_s, reason)
+        except Exception:
+            log.exception("stopping workload %s failed; will retry", workload_id)
+        finally:
+            self._stopping.pop(workload_id, None)
+            # the stop's outcome arrives through watch(); a full reconcile also catches a missed report
+            self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+            self.wake()
+
+    # -- scheduling --------------------------------------------------------------------------------
+
+    async def schedule_once(self) -> None:
+        started = time.perf_counter()
+        async with self.ctx.read() as session:
+            snapshot, _live, queued = await build_snapshot(session)
+        if not snapshot.pending:
+            return
+        decisions = await asyncio.to_thread(schedule, snapshot, self.config)
+        await self._apply_decisions(decisions, [w.id for w in queued])
+        self.metrics.observe_cycle(time.perf_counter() - started)
+
+    async def _apply_decisions(self, decisions: Decisions, queued_ids: Sequence[str]) -> None:
+        victims = [p.workload_id for p in decisions.preempt]
+        async with self.ctx.sessions.begin() as session:
+            workloads = await WorkloadRepository(session).by_ids([*queued_ids, *victims])
+            devices = {
+                (n.name, d.index): d.uuid for n in await NodeRepository(session).list() for d in n.devices
+            }
+            events = EventRepository(session)
+            next_seq = await WorkloadRepository(session).max_admitted_seq()
+            for admission in decisions.admit:
+                workload = workloads.get(admission.workload_id)
+                if workload is None or workload.status != WorkloadStatus.PENDING or workload.stop_requested:
+                    continue  # cancelled since the snapshot was taken
+                next_seq += 1
+                self._admit(workload, admission.placements, devices, next_seq, events)
+            for preemption in decisions.preempt:
+                victim = workloads.get(preemption.workload_id)
+                if victim is None or victim.status not in LIVE_STATUSES or victim.stop_requested:
+                    continue
+                victim.stop_requested = "preempt"
+                victim.stop_reason = preemption.reason
+                events.add(victim.id, "PreemptionRequested", preemption.reason)
+            for workload_id, pending in decisions.pending.items():
+                workload = workloads.get(workload_id)
+                if workload is None or workload.status != WorkloadStatus.PENDING:
+                    continue
+                if (workload.pending_code, workload.reason, workload.queue_position) != (
+                    pending.code,
+                    pending.message,
+                    pending.position,
+                ):
+                    workload.pending_code = pending.code
+                    workload.reason = pending.message
+                    workload.queue_position = pending.position
+        if decisions.admit or decisions.preempt:
+            self.wake()
+
+    @staticmethod
+    def _admit(
+        workload: Workload,
+        placements: Sequence[ReplicaPlacement],
+        devices: dict[tuple[str, int], str | None],
+        admitted_seq: int,
+        events: EventRepository,
+    ) -> None:
+        rows = []
+        for index, placement in enumerate(placements):
+            uuids = [devices.get((placement.node, i)) for i in placement.gpu_indices]
+            rows.append(
+                Replica(
+                    index=index,
+                    node=placement.node,
+                    cpu_milli=placement.cpu_milli,
+                    memory_mib=placement.memory_mib,
+                    gpu_indices=list(placement.gpu_indices),
+                    gpu_uuids=[u for u in uuids if u] if all(uuids) else [],
+                    gpu_milli=placement.gpu_milli,
+                    mig_profile=placement.mig_profile,
+                    mig_start=placement.mig_start,
+                )
+            )
+        where = "; ".join(
+            f"replica {r.index} on {r.node}" + (f" GPUs {r.gpu_indices}" if r.gpu_indices else "")
+            for r in rows
+        )
+        _transition(workload, WorkloadStatus.ADMITTED, None, events)
+        events.add(workload.id, "Placed", where)
+        workload.replica_rows.extend(rows)
+        workload.admitted_at = _now()
+        workload.admitted_seq = admitted_seq
+        workload.pending_code = None
+        workload.queue_position = None
+
+    # -- launches ----------------------------------------------------------------------------------
+
+    async def launch_admitted(self) -> None:
+        async with self.ctx.read() as session:
+            ready = [
+                w
+                for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.ADMITTED])
+                if not w.launched and w.stop_requested is None
+            ]
+            specs = [(w.id, launch_spec(w)) for w in ready]
+        for workload_id, spec in specs:
+            try:
+                await self.backend.start(spec)
+            except BackendError as exc:
+                await self._launch_failed(workload_id, str(exc))
+                continue
+            async with self.ctx.sessions.begin() as session:
+                workload = await WorkloadRepository(session).get(workload_id)
+                if workload is not None and workload.status in LIVE_STATUSES:
+                    workload.launched = True
+                    if workload.status == WorkloadStatus.ADMITTED:
+                        _transition(workload, WorkloadStatus.STARTING, "launched", EventRepository(session))
+
+    async def _launch_failed(self, workload_id: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.backend.stop(workload_id, 0, "launch failed")  # nothing half-started stays behind
+        async with self.ctx.sessions.begin() as session:
+            workload = await WorkloadRepository(session).get(workload_id)
+            if workload is not None and workload.status == WorkloadStatus.ADMITTED:
+                _transition(
+                    workload, WorkloadStatus.FAILED, f"could not start: {message}", EventRepository(session)
+                )
+                workload.finished_at = _now()
