@@ -1,0 +1,94 @@
+"""The NVML source against a fake NVML (no GPU on the test machines; see `fakes.py`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from astrago.gpu.model import ProcessKind
+from astrago.gpu.sources.base import SourceUnavailable
+from astrago.gpu.sources.nvml import NvmlSource
+from tests.unit.gpu.fakes import FakeGpu, FakeNvml, FakeProcess, FakeSample, a100_mig_gpu
+
+
+def test_missing_library_makes_the_source_unavailable() -> None:
+    with pytest.raises(SourceUnavailable, match="Not Found"):
+        NvmlSource(FakeNvml([], library_missing=True))
+
+
+def test_device_values_are_converted_to_model_units() -> None:
+    reading = NvmlSource(FakeNvml([FakeGpu(power_mw=312_500)])).read()
+    (device,) = reading.devices
+    assert device.model == "A100-SXM4-80GB"
+    assert device.name == "NVIDIA A100-SXM4-80GB"
+    assert (device.memory_total_mib, device.memory_used_mib) == (81920, 1024)
+    assert (device.utilization_percent, device.memory_utilization_percent) == (50, 20)
+    assert device.power_watts == pytest.approx(312.5)
+    assert (device.sm_clock_mhz, device.memory_clock_mhz, device.temperature_celsius) == (1410, 1593, 40)
+    assert device.driver_version == "550.54.15"
+    assert not device.mig_enabled
+    assert device.healthy
+
+
+def test_a_pid_in_compute_and_graphics_lists_is_one_c_plus_g_process() -> None:
+    gpu = FakeGpu(
+        processes=[FakeProcess(10, 300, ("C", "G")), FakeProcess(11, 50, ("G",)), FakeProcess(12, 70, ("M",))]
+    )
+    reading = NvmlSource(FakeNvml([gpu])).read()
+    kinds = {p.pid: p.kind for p in reading.processes}
+    assert kinds == {10: ProcessKind.COMPUTE_GRAPHICS, 11: ProcessKind.GRAPHICS, 12: ProcessKind.MPS}
+    assert len(reading.processes) == 3
+    assert next(p for p in reading.processes if p.pid == 10).used_memory_bytes == 300 * 1024 * 1024
+
+
+def test_utilization_keeps_newest_sample_per_pid_and_advances_last_seen() -> None:
+    gpu = FakeGpu(
+        processes=[FakeProcess(10), FakeProcess(11)],
+        samples=[FakeSample(10, 1_000, 30, 5), FakeSample(10, 2_000, 80, 9), FakeSample(11, 500, 140, 1)],
+    )
+    nvml = FakeNvml([gpu])
+    source = NvmlSource(nvml)
+    first = {p.pid: p for p in source.read().processes}
+    assert (first[10].sm_utilization_percent, first[10].memory_utilization_percent) == (80, 9)
+    assert first[11].sm_utilization_percent == 100  # clamped
+    gpu.samples.append(FakeSample(11, 3_000, 12, 2))
+    second = {p.pid: p for p in source.read().processes}
+    assert nvml.utilization_calls == [(0, 0), (0, 2_000)]
+    assert second[10].sm_utilization_percent == 0  # running, no sample since the last reading
+    assert second[11].sm_utilization_percent == 12
+
+
+def test_mig_devices_are_gi_ci_pairs_with_uuid_profile_and_no_per_process_utilization() -> None:
+    reading = NvmlSource(FakeNvml([a100_mig_gpu()])).read()
+    (device,) = reading.devices
+    assert device.mig_enabled
+    assert device.utilization_percent is None  # NotSupported on a MIG-enabled GPU
+    pairs = [(m.gpu_instance_id, m.compute_instance_id, m.profile) for m in device.mig_devices]
+    assert pairs == [(2, 0, "3g.40gb"), (3, 0, "2g.20gb"), (9, 0, "1g.10gb")]  # the empty slot is skipped
+    assert device.mig_devices[0].uuid == "MIG-aaaaaaaa-0000-0000-0000-000000000001"
+    (proc,) = reading.processes
+    assert proc.mig_key == (2, 0)
+    assert proc.used_memory_bytes == 2000 * 1024 * 1024
+    assert proc.sm_utilization_percent is None
+    assert proc.memory_utilization_percent is None
+
+
+def test_a_lost_gpu_is_reported_unhealthy_and_the_others_are_still_read() -> None:
+    healthy = FakeGpu(uuid="GPU-1", processes=[FakeProcess(7)])
+    flaky = FakeGpu(uuid="GPU-2", processes=[FakeProcess(8)])
+    nvml = FakeNvml([healthy, flaky])
+    source = NvmlSource(nvml)
+    source.read()
+    flaky.lost = True
+    reading = source.read()
+    assert [(d.index, d.healthy) for d in reading.devices] == [(0, True), (1, False)]
+    assert reading.devices[1].uuid == "GPU-2"  # remembered from the last good reading
+    assert [p.pid for p in reading.processes] == [7]
+    assert [(e.stage, e.gpu_index) for e in reading.errors] == [("device", 1)]
+
+
+def test_close_shuts_nvml_down_once() -> None:
+    nvml = FakeNvml([FakeGpu()])
+    source = NvmlSource(nvml)
+    source.close()
+    source.close()
+    assert not nvml.initialised
