@@ -271,7 +271,7 @@ class ClusterState:
             return "a node has room now"
         model_note = f" of model {'|'.join(sorted(shape.models))}" if shape.models else ""
         if shape.kind == "mig":
-            if not (hosts[:, None] & self._mig_capable(shape)).any():
+            if not self._mig_room(shape, hosts):
                 return (
                     f"no node with free CPU and memory has a MIG GPU{model_note} "
                     f"with a free {shape.mig_profile} slot"
@@ -341,6 +341,15 @@ class ClusterState:
         if len(allowed):
             capable &= allowed[np.maximum(self.gpu_model, 0)]
         return capable & self.gpu_present
+
+    def _mig_room(self, shape: RequestShape, hosts: BoolArray) -> bool:
+        """Does some MIG GPU on a host with room have a free legal start for the requested profile?"""
+        for i, slot in zip(*np.nonzero(self._mig_capable(shape) & hosts[:, None]), strict=True):
+            family = self.mig_families[int(self.gpu_mig_family[i, slot])]
+            profile = family.profile(shape.mig_profile or "")
+            if profile is not None and mig.free_starts(family, profile, int(self.mig_used[i, slot])):
+                return True
+        return False
 
     def _count_shape(self, i: int, placement: ReplicaPlacement, sign: int) -> None:
         if placement.mig_profile is not None or not placement.gpu_indices:

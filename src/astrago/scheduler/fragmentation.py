@@ -1,7 +1,7 @@
 """GPU fragmentation as defined by FGD (Weng et al., USENIX ATC'23), computed incrementally.
 
 Typical pods M: the most frequent (cpu, GPU milli per GPU, GPU count, GPU model list) shapes of a workload,
-taken ten shapes at a time until they cover 95% of it, weights p_m renormalised over the kept shapes.
+taken one by one until they cover 95% of it, weights p_m renormalised over the kept shapes.
 
 For node n with idle = Σ free milli of its (non-MIG) GPUs, the fragment a typical pod m sees is
     f_n(m) = idle                                 if m needs no GPU, or the node lacks CPU for m, or fewer
@@ -26,7 +26,7 @@ from astrago.scheduler.candidates import Candidates
 from astrago.scheduler.cluster import BoolArray, ClusterState, FloatArray, IntArray, RequestShape
 
 COVERAGE = 0.95
-SHAPES_PER_STEP = 10
+SHAPES_PER_STEP = 1  # the reference artifact's podIncreaseStep
 
 
 @dataclass(frozen=True, slots=True)
