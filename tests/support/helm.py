@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "helm"
@@ -63,14 +65,19 @@ def helm_environment(home: Path) -> dict[str, str]:
     }
 
 
-def install_on_path(directory: Path) -> Path:
-    """Copy-free: a symlink named `helm` in `directory`, for tests that put `directory` first on PATH."""
-    directory.mkdir(parents=True, exist_ok=True)
-    link = directory / "helm"
-    if not link.exists():
-        link.symlink_to(helm_binary())
-    return link
-
-
-def have_helm_cached() -> bool:
-    return (CACHE_DIR / "helm").exists() or shutil.which("helm") is not None
+@pytest.fixture(scope="session")
+def helm_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The real helm binary, with HELM_*_HOME in a session temp dir and ASTRAGO_HELM pointing at it."""
+    binary = helm_binary()
+    home = tmp_path_factory.mktemp("helm-home")
+    saved = {key: os.environ.get(key) for key in (*helm_environment(home), "ASTRAGO_HELM")}
+    os.environ.update(helm_environment(home))
+    os.environ["ASTRAGO_HELM"] = str(binary)
+    try:
+        yield binary
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -78,6 +78,13 @@ def deploy_errors() -> Iterator[None]:
         raise CliError(exc.describe(), exit_code=1, hint=exc.hint) from exc
 
 
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def find_root(explicit: Path | None) -> Path:
     if explicit is not None:
         return explicit
@@ -341,17 +348,15 @@ def check(
             stack, environment, dcgm, kube=kube_version, driver=driver, gpu_operator=gpu_operator
         )
         findings = compat.check_versions(versions) + compat.check_passwords(environment)
-    table = Table(title=f"environment {env}")
-    for column in ("", "subject", "finding", "where"):
-        table.add_column(column)
     marks = {
-        compat.Level.OK: "[green]ok[/]",
-        compat.Level.WARNING: "[yellow]warn[/]",
+        compat.Level.OK: "[green]ok   [/]",
+        compat.Level.WARNING: "[yellow]warn [/]",
         compat.Level.ERROR: "[red]error[/]",
     }
+    out_console.print(f"environment {env}")
     for finding in findings:
-        table.add_row(marks[finding.level], finding.subject, finding.message, finding.source or "")
-    out_console.print(table)
+        where = f" [dim]({_relative(finding.source)})[/]" if finding.source else ""
+        out_console.print(f"  {marks[finding.level]} {finding.subject}: {finding.message}{where}")
     errors = [f for f in findings if f.level is compat.Level.ERROR]
     if errors:
         raise CliError(f"{len(errors)} problem(s) in environment {env}", exit_code=1)

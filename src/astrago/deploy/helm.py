@@ -86,14 +86,19 @@ def find_local_chart(charts_dir: Path, chart: str, version: str) -> Path | None:
 
 class Helm:
     def __init__(self, binary: str | None = None, kube_context: str | None = None) -> None:
-        found = binary or os.environ.get("ASTRAGO_HELM") or shutil.which("helm")
+        self._binary = binary
+        self.kube_context = kube_context
+
+    @property
+    def binary(self) -> str:
+        """Looked up on first use, so commands that never call helm work without it."""
+        found = self._binary or os.environ.get("ASTRAGO_HELM") or shutil.which("helm")
         if not found:
             raise DeployError(
                 "the helm binary was not found on PATH",
                 hint="install helm 3 or set ASTRAGO_HELM=/path/to/helm",
             )
-        self.binary = found
-        self.kube_context = kube_context
+        return found
 
     def run(self, args: Sequence[str], *, cluster: bool = False) -> str:
         argv = [self.binary, *args]
@@ -109,7 +114,12 @@ class Helm:
         return completed.stdout
 
     def show_values(self, chart: ChartRef) -> dict[str, Any]:
-        text = self.run(["show", "values", *chart.args])
+        """The chart's default values; read straight from a chart directory, which is all helm would do."""
+        local = Path(chart.args[0])
+        if len(chart.args) == 1 and (local / "values.yaml").is_file():
+            text = (local / "values.yaml").read_text()
+        else:
+            text = self.run(["show", "values", *chart.args])
         data = yaml.safe_load(text) or {}
         return data if isinstance(data, dict) else {}
 

@@ -1,0 +1,174 @@
+"""charts/astrago and the whole stack rendered by the real helm 3, validated against Kubernetes 1.28."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.deploy.cli import astrago
+from tests.support.helm import REPO_ROOT
+
+ENVIRONMENTS = ("prod", "dev", "dev2", "stage", "astrago")
+NEEDS_INIT = {"prod", "stage", "astrago"}
+
+
+def test_helm_lint_passes_strict(helm_path: Path) -> None:
+    result = subprocess.run(
+        [str(helm_path), "lint", "--strict", str(REPO_ROOT / "charts/astrago")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def init(root: Path, env: str) -> None:
+    outcome = astrago(
+        "deploy", "env", "init", "-e", env, "--root", str(root),
+        "--external-ip", "10.61.3.12", "--nfs-server", "10.61.3.2", "--nfs-path", "/nfs-data/astrago",
+        "--registry", "10.61.3.8:35000" if env == "astrago" else "",
+        "--http-server", "http://10.61.3.8" if env == "astrago" else "",
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.stderr + outcome.message
+
+
+def test_every_environment_renders_valid_kubernetes_128(
+    helm_path: Path, stand_in_charts: Path, deploy_root: Path, tmp_path: Path
+) -> None:
+    files: list[str] = []
+    for env in ENVIRONMENTS:
+        if env in NEEDS_INIT:
+            init(deploy_root, env)
+        out = tmp_path / "rendered" / env
+        outcome = astrago(
+            "deploy",
+            "render",
+            "-e",
+            env,
+            "--root",
+            str(deploy_root),
+            "--charts",
+            str(stand_in_charts),
+            "--out",
+            str(out),
+        )
+        assert outcome.exit_code == 0, outcome.message
+        files += sorted(str(path) for path in out.glob("*.yaml"))
+    validate = Path(sys.executable).with_name("kubernetes-validate")
+    result = subprocess.run(
+        [str(validate), "--strict", "--kubernetes-version", "1.28.0", "--quiet", *files],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_writes_one_file_per_release_in_dependency_order(
+    helm_path: Path, stand_in_charts: Path, deploy_root: Path, tmp_path: Path
+) -> None:
+    outcome = astrago(
+        "deploy", "render", "-e", "dev", "--root", str(deploy_root), "--charts", str(stand_in_charts),
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert outcome.exit_code == 0, outcome.message
+    names = [path.stem for path in sorted(tmp_path.glob("*.yaml"))]
+    # dev switches Harbor off; the rest follows the seeds' install order.
+    assert names == [
+        "01-csi-driver-nfs", "02-gpu-operator", "03-prometheus", "04-loki-stack", "05-keycloak",
+        "06-mpi-operator", "07-flux", "08-astrago",
+    ]  # fmt: skip
+
+
+def _documents(path: Path) -> list[dict[str, object]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_astrago_chart_runs_the_platform_roles(
+    helm_path: Path, stand_in_charts: Path, deploy_root: Path, tmp_path: Path
+) -> None:
+    init(deploy_root, "prod")
+    outcome = astrago(
+        "deploy",
+        "render",
+        "-e",
+        "prod",
+        "-l",
+        "app=astrago",
+        "--root",
+        str(deploy_root),
+        "--out",
+        str(tmp_path),
+    )
+    assert outcome.exit_code == 0, outcome.message
+    documents = _documents(tmp_path / "01-astrago.yaml")
+    by_kind_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}  # type: ignore[index]
+    core = by_kind_name[("Deployment", "astrago-core")]["spec"]["template"]["spec"]  # type: ignore[index]
+    assert core["containers"][0]["args"][:1] == ["server"]
+    assert "api" in core["containers"][0]["args"]
+    env = {item["name"]: item for item in core["containers"][0]["env"]}
+    assert env["ASTRAGO_BACKEND"]["value"] == "kubernetes"
+    assert env["ASTRAGO_OIDC_ISSUER"]["value"] == "http://10.61.3.12:30001/realms/astrago"
+    assert env["ASTRAGO_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "ASTRAGO_DATABASE_URL"
+    batch = by_kind_name[("Deployment", "astrago-batch")]["spec"]  # type: ignore[index]
+    assert batch["strategy"]["type"] == "Recreate"
+    assert "controllers" in batch["template"]["spec"]["containers"][0]["args"]
+    service = by_kind_name[("Service", "astrago")]["spec"]  # type: ignore[index]
+    assert service["type"] == "NodePort"
+    assert service["ports"][0]["nodePort"] == 30080
+    monitor = by_kind_name[("DaemonSet", "astrago-monitor")]["spec"]["template"]["spec"]  # type: ignore[index]
+    assert monitor["hostPID"] is True
+    assert monitor["containers"][0]["volumeMounts"][0] == {
+        "name": "host-proc",
+        "mountPath": "/host/proc",
+        "readOnly": True,
+    }
+    lease_rules = by_kind_name[("Role", "astrago-leader-election")]["rules"]  # type: ignore[index]
+    assert lease_rules[0]["resources"] == ["leases"]
+    workload_rules = by_kind_name[("Role", "astrago-workloads")]["rules"]  # type: ignore[index]
+    resources = {r for rule in workload_rules for r in rule["resources"]}
+    assert {"pods", "pods/log", "pods/exec", "jobs", "mpijobs", "deployments"} <= resources
+    assert ("StatefulSet", "astrago-postgresql") in by_kind_name
+    assert ("ServiceMonitor", "astrago") in by_kind_name
+    rules = by_kind_name[("PrometheusRule", "astrago")]["spec"]["groups"]  # type: ignore[index]
+    alerts = {rule["alert"] for group in rules for rule in group["rules"]}
+    assert {"AstragoGpuIdle", "AstragoGpuExporterDown", "AstragoQueueTooLong"} <= alerts
+    dashboard = by_kind_name[("ConfigMap", "astrago-dashboards")]["data"]["astrago-gpu-sessions.json"]  # type: ignore[index]
+    for metric in ("gpu_session_count", "gpu_total_sessions", "gpu_process_utilization", "gpu_process_info"):
+        assert metric in dashboard
+    secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
+    secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
+    assert secret["ASTRAGO_ADMIN_PASSWORD"] == secrets["astrago"]["adminPassword"]
+
+
+@pytest.mark.parametrize("mode", ["external"])
+def test_external_database_drops_the_bundled_one(
+    helm_path: Path, deploy_root: Path, tmp_path: Path, mode: str
+) -> None:
+    values = deploy_root / "environments/dev/values.yaml"
+    values.write_text(
+        values.read_text().replace(
+            "  database:\n    password: astrago\n",
+            f"  database:\n    mode: {mode}\n    url: mysql+asyncmy://astrago:pw@mariadb:3306/astrago\n",
+        )
+    )
+    outcome = astrago(
+        "deploy",
+        "render",
+        "-e",
+        "dev",
+        "-l",
+        "app=astrago",
+        "--root",
+        str(deploy_root),
+        "--out",
+        str(tmp_path),
+    )
+    assert outcome.exit_code == 0, outcome.message
+    documents = _documents(tmp_path / "01-astrago.yaml")
+    assert not [d for d in documents if d["kind"] == "StatefulSet"]
+    secret = next(d for d in documents if d["kind"] == "Secret")
+    assert secret["stringData"]["ASTRAGO_DATABASE_URL"] == "mysql+asyncmy://astrago:pw@mariadb:3306/astrago"  # type: ignore[index]
