@@ -1,0 +1,541 @@
+"""A Kubernetes API on loopback (kmock's in-memory emulator) plus the parts of a cluster it lacks.
+
+No kube-apiserver, kind, k3s or envtest can run on the test machines (REFERENCE.md §1), so these tests
+use PyPI `kmock`, a real HTTP server that stores objects and streams watch events. Its gaps are filled
+here, each the way a real cluster behaves:
+
+- `ApiServer` adds the API server's own bookkeeping that kmock leaves out: metadata.namespace from the
+  URL, uid, resourceVersion and creationTimestamp; label selectors on list and watch; errors as
+  `application/json` Status bodies; answers to SelfSubjectAccessReview (and 403s for denied verbs);
+  watch expiry: `expire_watches()` closes open watches and answers a resume from an older
+  resourceVersion with a 410 Gone ERROR event, as after etcd compaction; pod logs and exec
+  (websocket, v4.channel.k8s.io) served from what the test gives.
+- `Kubelet` plays the controllers and the kubelet, which kmock does not run: it creates the pods of
+  Jobs, Deployments and MPIJobs from their templates, binds them to a node named by the node affinity,
+  moves them Pending → Running → Succeeded/Failed with exit codes, OOMKilled and image pull errors,
+  and garbage-collects pods and services whose owner is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import httpx
+import kmock
+import yaml
+from kmock._internal import enums as kmock_enums
+from kmock._internal import rendering
+
+Manifest = dict[str, Any]
+NAMESPACE = "astrago"
+STORAGE_CLASS = "astrago-nfs-csi"
+
+CORE_RESOURCES = {
+    "v1/pods": ("Pod", True),
+    "v1/services": ("Service", True),
+    "v1/nodes": ("Node", False),
+    "v1/persistentvolumeclaims": ("PersistentVolumeClaim", True),
+    "batch/v1/jobs": ("Job", True),
+    "apps/v1/deployments": ("Deployment", True),
+    "storage.k8s.io/v1/storageclasses": ("StorageClass", False),
+}
+MPIJOB_RESOURCE = "kubeflow.org/v2beta1/mpijobs"
+_EXPIRED = "ASTRAGO-TEST-EXPIRED"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json(status: int, body: Manifest) -> aiohttp.web.Response:
+    # Exactly `application/json`, as the real API server sends it (clients compare the header verbatim).
+    return aiohttp.web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json"
+    )
+
+
+def _status(code: int, reason: str, message: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def _matches(obj: Manifest, selector: str | None) -> bool:
+    if not selector:
+        return True
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in selector.split(","):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
+ExecHandler = Callable[[str, list[str]], tuple[int, str, str]]
+
+
+class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
+    """kmock's emulator with the API server behaviour listed in the module docstring."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.version = itertools.count(1)
+        self.current_version = 0
+        self.compacted_before = 0
+        self.namespaces = {NAMESPACE}
+        self.denied: set[tuple[str, str]] = set()  # (verb, resource) the credentials may not use
+        self.pod_logs: dict[str, str] = {}
+        self.exec_handler: ExecHandler = lambda pod, argv: (0, "", "")
+        self.gone_answers = 0  # watches answered with 410 Gone
+
+    def _next_version(self) -> str:
+        self.current_version = next(self.version)
+        return str(self.current_version)
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if request.resource is not None:
+            special = await self._special(request)
+            if special is not None:
+                return special
+            self._bookkeep(request)
+        return await super()._handle(request)
+
+    async def _special(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
+        resource = request.resource
+        plural = resource.plural
+        path = request.url.path
+        if (
+            request.method == kmock_enums.method.GET
+            and path.startswith("/api/v1/namespaces/")
+            and plural is None
+        ):
+            name = path.rsplit("/", 1)[-1]
+            if ("get", "namespaces") in self.denied:
+                return _json(403, _status(403, "Forbidden", f'namespaces "{name}" is forbidden'))
+            if name in self.namespaces:
+                return _json(200, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            return _json(404, _status(404, "NotFound", f'namespaces "{name}" not found'))
+        if plural == "selfsubjectaccessreviews":
+            attributes = request.data["spec"]["resourceAttributes"]
+            qualified = attributes["resource"] + (
+                f"/{attributes['subresource']}" if attributes.get("subresource") else ""
+            )
+            allowed = (attributes["verb"], qualified) not in self.denied
+            return _json(201, {**request.data, "status": {"allowed": allowed}})
+        verb = self._verb(request)
+        qualified = f"{plural}/{request.subresource}" if request.subresource else plural
+        if verb and (verb, qualified) in self.denied:
+            return _json(403, _status(403, "Forbidden", f"{qualified} is forbidden: cannot {verb}"))
+        if request.subresource == "log":
+            return aiohttp.web.Response(
+                text=self.pod_logs.get(request.name or "", ""), content_type="text/plain"
+            )
+        if request.subresource == "exec":
+            return await self._exec(request)
+        if request.action == kmock_enums.action.WATCH:
+            version = int(request.params.get("resourceVersion") or 0)
+            if version and version < self.compacted_before:
+                self.gone_answers += 1
+                gone = _status(
+                    410, "Expired", f"too old resource version: {version} ({self.compacted_before})"
+                )
+                response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+                assert request._raw_request is not None
+                await response.prepare(request._raw_request)
+                await response.write(json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n")
+                await response.write_eof()
+                return response
+        return None
+
+    @staticmethod
+    def _verb(request: rendering.Request) -> str | None:
+        return (
+            {
+                kmock_enums.action.CREATE: "create",
+                kmock_enums.action.DELETE: "delete",
+                kmock_enums.action.UPDATE: "patch",
+                kmock_enums.action.FETCH: "get",
+                kmock_enums.action.LIST: "list",
+                kmock_enums.action.WATCH: "watch",
+            }.get(request.action)
+            if request.action is not None
+            else None
+        )
+
+    def _bookkeep(self, request: rendering.Request) -> None:
+        if request.action == kmock_enums.action.CREATE and isinstance(request.data, dict):
+            metadata = request.data.setdefault("metadata", {})
+            if request.namespace:
+                metadata.setdefault("namespace", request.namespace)
+            metadata.setdefault("uid", str(uuid.uuid4()))
+            metadata.setdefault("creationTimestamp", _now())
+            metadata["resourceVersion"] = self._next_version()
+        elif request.action == kmock_enums.action.UPDATE and isinstance(request.data, dict):
+            request.data.setdefault("metadata", {})["resourceVersion"] = self._next_version()
+        elif request.action == kmock_enums.action.DELETE:
+            self._next_version()
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_list(request)
+        selector = request.params.get("labelSelector")
+        payload["items"] = [item for item in payload["items"] if _matches(item, selector)]
+        payload["metadata"]["resourceVersion"] = str(self.current_version)
+        return payload
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        selector = request.params.get("labelSelector")
+        since = int(request.params.get("resourceVersion") or 0)
+        events = super()._serve_watch(request)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, dict):
+                    if event.get("type") == _EXPIRED:
+                        return  # the server ends the watch; the client must resume
+                    obj = event.get("object") or {}
+                    if not _matches(obj, selector):
+                        continue
+                    version = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+                    if event.get("type") == "ADDED" and version and version <= since:
+                        continue  # a resumed watch sends only what changed after its version
+                yield event
+
+    async def expire_watches(self) -> None:
+        """Compact history: open watches end, and resuming from any version seen so far gets 410 Gone."""
+        self.compacted_before = self.current_version + 1
+        self._next_version()
+        for bus in list(self._buses.values()):
+            for namespace in (*self.namespaces, None):
+                await bus.put({"type": _EXPIRED, "object": {"metadata": {"namespace": namespace}}})
+
+    async def _exec(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        raw = request._raw_request
+        assert raw is not None
+        argv = raw.query.getall("command", [])
+        ws = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await ws.prepare(raw)
+        code, stdout, stderr = self.exec_handler(request.name or "", argv)
+        if stdout:
+            await ws.send_bytes(b"\x01" + stdout.encode())
+        if stderr:
+            await ws.send_bytes(b"\x02" + stderr.encode())
+        if code == 0:
+            status: Manifest = {"metadata": {}, "status": "Success"}
+        else:
+            status = {
+                "metadata": {},
+                "status": "Failure",
+                "reason": "NonZeroExitCode",
+                "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+            }
+        await ws.send_bytes(b"\x03" + json.dumps(status).encode())
+        await ws.close()
+        return ws
+
+
+def node_manifest(
+    name: str,
+    *,
+    gpus: int = 4,
+    product: str = "NVIDIA-A100-SXM4-80GB",
+    memory_mib: int = 81920,
+    cpu: str = "64",
+    memory: str = "512Gi",
+    ready: bool = True,
+    unschedulable: bool = False,
+    taints: list[Manifest] | None = None,
+    extra_allocatable: dict[str, str] | None = None,
+    extra_labels: dict[str, str] | None = None,
+) -> Manifest:
+    labels = {"kubernetes.io/hostname": name, **(extra_labels or {})}
+    allocatable = {"cpu": cpu, "memory": memory, "pods": "110", **(extra_allocatable or {})}
+    if gpus:
+        labels.update({"nvidia.com/gpu.product": product, "nvidia.com/gpu.memory": str(memory_mib)})
+        labels["nvidia.com/gpu.count"] = str(gpus)
+        allocatable.setdefault("nvidia.com/gpu", str(gpus))
+    spec: Manifest = {"unschedulable": unschedulable}
+    if taints:
+        spec["taints"] = taints
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+        "status": {
+            "allocatable": allocatable,
+            "capacity": dict(allocatable),
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+@dataclass
+class Kubelet:
+    """Plays the Job, Deployment and MPI controllers, the scheduler binding, the kubelet and the GC."""
+
+    http: httpx.AsyncClient
+    namespace: str = NAMESPACE
+    created_pods: list[str] = field(default_factory=list)
+
+    # ---- API plumbing
+    async def list(self, path: str) -> list[Manifest]:
+        response = await self.http.get(path)
+        response.raise_for_status()
+        items: list[Manifest] = response.json()["items"]
+        return items
+
+    async def create(self, path: str, obj: Manifest) -> Manifest:
+        response = await self.http.post(path, json=obj)
+        response.raise_for_status()
+        created: Manifest = response.json()
+        return created
+
+    async def patch(self, path: str, patch: Manifest) -> None:
+        response = await self.http.patch(
+            path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
+        )
+        response.raise_for_status()
+
+    async def delete(self, path: str) -> None:
+        response = await self.http.delete(path)
+        if response.status_code != 404:
+            response.raise_for_status()
+
+    def _ns(self, plural: str, group: str = "api/v1") -> str:
+        return f"/{group}/namespaces/{self.namespace}/{plural}"
+
+    # ---- cluster parts
+    async def add_node(self, name: str, **kwargs: Any) -> None:
+        await self.create("/api/v1/nodes", node_manifest(name, **kwargs))
+
+    async def remove_node(self, name: str) -> None:
+        await self.delete(f"/api/v1/nodes/{name}")
+
+    async def pods(self, workload_label: str | None = None) -> list[Manifest]:
+        pods = await self.list(self._ns("pods"))
+        if workload_label is None:
+            return pods
+        return [
+            p for p in pods if p["metadata"].get("labels", {}).get("astrago.io/workload") == workload_label
+        ]
+
+    async def reconcile(self) -> list[str]:
+        """One pass of the controllers: create missing pods, collect garbage. Returns new pod names."""
+        created: list[str] = []
+        pods = await self.list(self._ns("pods"))
+        owned = {ref["uid"] for pod in pods for ref in pod["metadata"].get("ownerReferences", [])}
+        for job in await self.list(self._ns("jobs", "apis/batch/v1")):
+            if job["metadata"]["uid"] not in owned:
+                created += await self._pods_for_job(job)
+        for deployment in await self.list(self._ns("deployments", "apis/apps/v1")):
+            if deployment["metadata"]["uid"] not in owned:
+                created += await self._pods_for_deployment(deployment)
+        with contextlib.suppress(httpx.HTTPStatusError):
+            for mpijob in await self.list(self._ns("mpijobs", "apis/kubeflow.org/v2beta1")):
+                if mpijob["metadata"]["uid"] not in owned:
+                    created += await self._pods_for_mpijob(mpijob)
+        await self.collect_garbage()
+        self.created_pods += created
+        return created
+
+    async def collect_garbage(self) -> None:
+        owners = set()
+        for path in (
+            self._ns("jobs", "apis/batch/v1"),
+            self._ns("deployments", "apis/apps/v1"),
+            self._ns("pods"),
+        ):
+            owners |= {obj["metadata"]["uid"] for obj in await self.list(path)}
+        with contextlib.suppress(httpx.HTTPStatusError):
+            owners |= {
+                obj["metadata"]["uid"]
+                for obj in await self.list(self._ns("mpijobs", "apis/kubeflow.org/v2beta1"))
+            }
+        for plural in ("pods", "services"):
+            for obj in await self.list(self._ns(plural)):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if refs and not any(ref["uid"] in owners for ref in refs):
+                    await self.delete(f"{self._ns(plural)}/{obj['metadata']['name']}")
+
+    async def _create_pod(
+        self,
+        owner: Manifest,
+        template: Manifest,
+        name: str,
+        index: int,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> str:
+        spec = json.loads(json.dumps(template["spec"]))
+        terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"
+        ]
+        nodes = terms[0]["matchFields"][0]["values"]
+        spec["nodeName"] = nodes[index % len(nodes)]  # what the kube-scheduler binds within the affinity
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": {**template["metadata"].get("labels", {}), **labels},
+                "annotations": {**template["metadata"].get("annotations", {}), **annotations},
+                "ownerReferences": [
+                    {
+                        "apiVersion": owner["apiVersion"],
+                        "kind": owner["kind"],
+                        "name": owner["metadata"]["name"],
+                        "uid": owner["metadata"]["uid"],
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": spec,
+            "status": {"phase": "Pending"},
+        }
+        await self.create(self._ns("pods"), pod)
+        return name
+
+    async def _pods_for_job(self, job: Manifest) -> list[str]:
+        spec = job["spec"]
+        indexed = spec.get("completionMode") == "Indexed"
+        names = []
+        for index in range(spec.get("completions", 1)):
+            suffix = uuid.uuid4().hex[:5]
+            name = (
+                f"{job['metadata']['name']}-{index}-{suffix}"
+                if indexed
+                else f"{job['metadata']['name']}-{suffix}"
+            )
+            extra = {"batch.kubernetes.io/job-completion-index": str(index)} if indexed else {}
+            names.append(await self._create_pod(job, spec["template"], name, index, dict(extra), dict(extra)))
+        return names
+
+    async def _pods_for_deployment(self, deployment: Manifest) -> list[str]:
+        spec = deployment["spec"]
+        base = f"{deployment['metadata']['name']}-{uuid.uuid4().hex[:8]}"
+        return [
+            await self._create_pod(deployment, spec["template"], f"{base}-{uuid.uuid4().hex[:5]}", i, {}, {})
+            for i in range(spec["replicas"])
+        ]
+
+    async def _pods_for_mpijob(self, mpijob: Manifest) -> list[str]:
+        specs = mpijob["spec"]["mpiReplicaSpecs"]
+        name = mpijob["metadata"]["name"]
+        role = "training.kubeflow.org/job-role"
+        names = [
+            await self._create_pod(
+                mpijob, specs["Launcher"]["template"], f"{name}-launcher", 0, {role: "launcher"}, {}
+            )
+        ]
+        for index in range(specs["Worker"]["replicas"]):
+            labels = {role: "worker", "training.kubeflow.org/replica-index": str(index)}
+            names.append(
+                await self._create_pod(
+                    mpijob, specs["Worker"]["template"], f"{name}-worker-{index}", index, labels, {}
+                )
+            )
+        return names
+
+    # ---- the kubelet
+    async def set_status(self, pod: str, status: Manifest) -> None:
+        await self.patch(f"{self._ns('pods')}/{pod}/status", {"status": status})
+
+    async def run(self, pod: str) -> None:
+        state = {"running": {"startedAt": _now()}}
+        statuses = await self._container_status(pod, state, ready=True)
+        await self.set_status(pod, {"phase": "Running", "containerStatuses": statuses})
+
+    async def finish(self, pod: str, exit_code: int = 0, reason: str | None = None) -> None:
+        terminated: Manifest = {"exitCode": exit_code, "startedAt": _now(), "finishedAt": _now()}
+        terminated["reason"] = reason or ("Completed" if exit_code == 0 else "Error")
+        statuses = await self._container_status(pod, {"terminated": terminated})
+        phase = "Succeeded" if exit_code == 0 else "Failed"
+        await self.set_status(pod, {"phase": phase, "containerStatuses": statuses})
+
+    async def fail_image_pull(self, pod: str, message: str) -> None:
+        state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+        statuses = await self._container_status(pod, state)
+        await self.set_status(pod, {"phase": "Pending", "containerStatuses": statuses})
+
+    async def _container_status(self, pod: str, state: Manifest, *, ready: bool = False) -> list[Manifest]:
+        response = await self.http.get(f"{self._ns('pods')}/{pod}")
+        response.raise_for_status()
+        container = response.json()["spec"]["containers"][0]
+        status = {"name": container["name"], "image": container["image"], "imageID": "", "ready": ready}
+        return [{**status, "restartCount": 0, "state": state}]
+
+
+@dataclass
+class FakeCluster:
+    api: ApiServer
+    url: str
+    kubeconfig: Path
+    kubelet: Kubelet
+
+    def install_mpi_operator(self) -> None:
+        self.api.resources[MPIJOB_RESOURCE] = kmock.ResourceInfo(kind="MPIJob", namespaced=True)
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "astrago", "user": {"token": "test-token"}}],
+        "contexts": [
+            {"name": "test", "context": {"cluster": "test", "user": "astrago", "namespace": NAMESPACE}}
+        ],
+        "current-context": "test",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(
+    tmp_path: Path, *, nodes: tuple[str, ...] = ("gpu-1", "gpu-2")
+) -> AsyncIterator[FakeCluster]:
+    async with ApiServer() as api, kmock.Server(api) as server:
+        for key, (kind, namespaced) in CORE_RESOURCES.items():
+            api.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
+        url = str(server.url).rstrip("/")
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            kubelet = Kubelet(http)
+            await kubelet.create(
+                "/apis/storage.k8s.io/v1/storageclasses",
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": STORAGE_CLASS},
+                    "provisioner": "nfs.csi.k8s.io",
+                },
+            )
+            for name in nodes:
+                await kubelet.add_node(name)
+            yield FakeCluster(api, url, write_kubeconfig(tmp_path / "kubeconfig", url), kubelet)
+
+
+async def eventually(check: Callable[[], Any], *, attempts: int = 200) -> Any:
+    """Poll an (async) condition until it holds; event-driven tests never sleep for a fixed time."""
+    for _ in range(attempts):
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
