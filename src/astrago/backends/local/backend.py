@@ -48,6 +48,7 @@ from astrago.backends.local.process import (
     current_boot_id,
     find_session_leader_with_env,
     is_same_process_alive,
+    kill_process_group,
     read_identity,
 )
 from astrago.backends.local.records import (
@@ -177,18 +178,24 @@ class LocalBackend:
     # -- start -------------------------------------------------------------------------------------------
 
     async def start(self, spec: LaunchSpec) -> None:
+        """Launch each replica that has no record yet. Everything is checked before anything starts: a bad
+        spec raises BackendError and leaves no trace."""
         node = self._opened_node()
         check_workload_id(spec.workload_id)
         argv = command_argv(spec.command)
-        working_dir = self._working_dir(spec)
         self._check_placement(spec, node)
+        if spec.max_runtime_s is not None and spec.max_runtime_s < 1:
+            raise BackendError(f"max runtime must be at least 1 second, not {spec.max_runtime_s}")
+        devices_by_index = {device.index: device for device in node.devices}
+        gpus = {replica.index: visible_devices(replica, devices_by_index) for replica in spec.replicas}
+        working_dir = self._working_dir(spec)
         async with self._mutation:
             port = self._master_port(spec)
             for replica in spec.replicas:
                 key = (spec.workload_id, replica.index)
                 if key in self._replicas or key in self._unreadable or self._store.exists(*key):
                     continue  # never started twice
-                devices, simulated = visible_devices(replica, {d.index: d for d in node.devices})
+                devices, simulated = gpus[replica.index]
                 record = ReplicaRecord(
                     workload_id=spec.workload_id,
                     replica_index=replica.index,
@@ -222,7 +229,8 @@ class LocalBackend:
             self._store.save(self._replicas[record.key].record)
             return
         identity = read_identity(popen.pid, include_exited=True)
-        assert identity is not None, "an unreaped child always has a /proc entry"
+        if identity is None:  # cannot happen: an unreaped child keeps its /proc entry
+            raise BackendError(f"the runner {popen.pid} of replica {record.key} has no /proc entry")
         record = record.with_runner(identity, started_at=time.time())
         self._store.save(record)
         self._register(record, ProcessHandle(identity, popen))
@@ -376,7 +384,7 @@ class LocalBackend:
         elif record.runner is None:
             outcome = lost(f"{lost_reason}, and no process of it was found; it is not started again")
         else:
-            outcome = lost(lost_reason)
+            outcome = lost(lost_reason + kill_orphaned_command(status))
         record = record.with_outcome(outcome)
         self._store.save(record)
         self._register(record)
@@ -398,9 +406,15 @@ class LocalBackend:
     async def _await_exit(self, replica: _Replica, handle: ProcessHandle) -> None:
         returncode = await handle.wait_exit()
         handle.close()
-        outcome = outcome_of(replica.record, self._read_status(replica.record), returncode)
+        status = self._read_status(replica.record)
+        outcome = outcome_of(replica.record, status, returncode)
+        if outcome.state is ReplicaState.LOST:
+            outcome = outcome.model_copy(update={"reason": outcome.reason + kill_orphaned_command(status)})
         replica.record = replica.record.with_outcome(outcome)
-        self._store.save(replica.record)
+        try:
+            self._store.save(replica.record)
+        except OSError:  # still announced: the next open() derives the same outcome from the status file
+            log.exception("could not record how replica %s/%s ended", *replica.record.key)
         replica.ended.set()
         self._publish(replica)
 
@@ -488,6 +502,18 @@ def spawn_runner(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def kill_orphaned_command(status: runner.RunnerStatus | None) -> str:
+    """Kill the process group of a command whose runner vanished: the replica is reported LOST, so its
+    GPUs count as free again and nothing may keep using them. What to add to the LOST reason."""
+    if status is None or status.child_pid is None or status.child_start_ticks is None:
+        return ""
+    identity = read_identity(status.child_pid)
+    if identity is None or identity.start_ticks != status.child_start_ticks:
+        return ""
+    kill_process_group(status.child_pid, signal.SIGKILL)
+    return f"; its command (pid {status.child_pid}) was still running and has been killed"
 
 
 def unreadable_observation(entry: UnreadableRecord) -> ReplicaObservation:

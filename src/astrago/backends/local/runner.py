@@ -42,6 +42,7 @@ class RunnerStatus:
 
     runner_pid: int
     child_pid: int | None = None
+    child_start_ticks: int | None = None  # with child_pid, the command's identity (see process.py)
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None  # set when the command exited by itself
@@ -113,6 +114,7 @@ class Supervisor:
             self._finish(exit_code=code, error=message)
             return 0
         self.status.child_pid = child.pid
+        self.status.child_start_ticks = start_ticks(child.pid)
         self.status.started_at = time.time()
         self.status.save(self.status_path)
         self._supervise(child)
@@ -222,6 +224,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return data
+
+
+def start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: with the pid, what tells this process apart from a later one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
 def kill_group(pgid: int, signum: int) -> None:

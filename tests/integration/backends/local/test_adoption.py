@@ -174,6 +174,27 @@ async def test_a_process_that_vanished_while_the_server_was_down_is_lost(
     assert [o.state for o in await restarted.observe()] == [ReplicaState.LOST]  # not started again
 
 
+async def test_a_command_whose_runner_vanished_is_killed_and_lost(
+    settings: Settings, restarted: LocalBackend
+) -> None:
+    crash_after_start(settings, ("sleep", "60"))
+    runner = record_of(settings).runner
+    assert runner is not None
+    child_pid = command_pid(settings)
+    os.kill(runner.pid, signal.SIGKILL)  # only the runner: its command keeps running, orphaned
+    wait_until_gone(runner.pid)
+
+    await restarted.open()
+
+    lost = await state_of(restarted, "wl-1")
+    assert lost.state is ReplicaState.LOST
+    assert lost.reason == (
+        f"process {runner.pid} vanished while the server was down; "
+        f"its command (pid {child_pid}) was still running and has been killed"
+    )
+    wait_until_gone(child_pid)
+
+
 async def test_an_intent_without_a_process_is_lost_and_never_started(
     settings: Settings, restarted: LocalBackend
 ) -> None:

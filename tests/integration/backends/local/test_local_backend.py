@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from astrago.backends.base import BackendError
 from astrago.backends.local import LocalBackend
+from astrago.backends.local.records import RecordStore
+from astrago.backends.local.runner import read_json
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 from tests.integration.backends.local.support import (
@@ -170,6 +173,28 @@ async def test_a_command_that_exits_on_sigterm_does_not_wait_for_the_grace(
     assert "bye" in b"".join([c async for c in backend.logs("wl-1", 0, follow=False)]).decode()
 
 
+async def test_a_killed_runner_is_lost_and_takes_its_command_along(
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
+) -> None:
+    await backend.start(
+        launch_spec(*python_command("import time; print('ready', flush=True); time.sleep(60)"))
+    )
+    await wait_for_output(backend, "wl-1", "ready")
+    status = read_json(RecordStore(settings.runs_dir).status_path("wl-1", 0))
+    assert status is not None
+    os.kill(status["runner_pid"], signal.SIGKILL)
+
+    final = await outcomes.final("wl-1")
+
+    assert final.state is ReplicaState.LOST
+    assert final.reason == (
+        f"its runner process {status['runner_pid']} ended (killed by signal 9 (SIGKILL)) "
+        f"without recording how the command ended; "
+        f"its command (pid {status['child_pid']}) was still running and has been killed"
+    )
+    wait_until_gone(status["child_pid"])
+
+
 async def test_max_runtime_is_enforced(backend: LocalBackend, outcomes: Outcomes) -> None:
     await backend.start(launch_spec("sleep", "60", max_runtime_s=1))
     final = await outcomes.final("wl-1")
@@ -204,10 +229,13 @@ async def test_shell_syntax_in_a_single_string_runs_under_sh(
     assert (tmp_path / "where.txt").read_text() == "replica=0\n"
 
 
-async def test_bad_launches_are_refused_before_anything_runs(backend: LocalBackend, tmp_path: Path) -> None:
+async def test_bad_launches_are_refused_before_anything_runs(
+    backend: LocalBackend, settings: Settings, tmp_path: Path
+) -> None:
     cases = [
         (launch_spec("true", working_dir=str(tmp_path / "missing")), "working directory .* does not exist"),
-        (launch_spec("true", replicas=(replica(gpus=(9,)),)), "GPU 9 is not on this node"),
+        (launch_spec("true", replicas=(replica(0), replica(1, gpus=(9,)))), "GPU 9 is not on this node"),
+        (launch_spec("true", max_runtime_s=0), "max runtime must be at least 1 second"),
         (launch_spec("true", replicas=(replica(node="elsewhere"),)), "placed on node 'elsewhere'"),
         (launch_spec("true", replicas=(replica(1),)), r"replica indices must be 0..0"),
         (launch_spec(), "no command"),
@@ -217,6 +245,7 @@ async def test_bad_launches_are_refused_before_anything_runs(backend: LocalBacke
         with pytest.raises(BackendError, match=message):
             await backend.start(spec)
     assert await backend.observe() == []
+    assert not settings.logs_dir.joinpath("wl-1").exists()
 
 
 async def test_forget_keeps_running_replicas_and_logs(
