@@ -43,9 +43,23 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> None:
         subprocess.run(
-            ["psql", "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database, "-v",
-             "ON_ERROR_STOP=1", "-qc", sql],
-            check=True, capture_output=True,
+            [
+                "psql",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def create_database(self, name: str) -> str:
@@ -60,7 +74,9 @@ class PostgresServer:
 def running_postgres() -> Iterator[PostgresServer]:
     pg_bin = find_pg_bin()
     if pg_bin is None:
-        raise RuntimeError("PostgreSQL server binaries not found; install the postgresql package (.ci/run does)")
+        raise RuntimeError(
+            "PostgreSQL server binaries not found; install the postgresql package (.ci/run does)"
+        )
     root = Path(tempfile.mkdtemp(prefix="astrago-pg-"))
     data = root / "data"
     as_root = os.geteuid() == 0
@@ -71,12 +87,25 @@ def running_postgres() -> Iterator[PostgresServer]:
     port = free_port()
     subprocess.run(
         [*prefix, str(pg_bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     subprocess.run(
-        [*prefix, str(pg_bin / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o", options, "start"],
-        check=True, capture_output=True,
+        [
+            *prefix,
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(root / "log"),
+            "-o",
+            options,
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield PostgresServer(host="127.0.0.1", port=port, user="postgres")

@@ -1,0 +1,199 @@
+"""Drives a real `astrago server` subprocess and the real CLI, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.postgres import free_port
+
+ASTRAGO = [sys.executable, "-m", "astrago.cli.main"]
+ADMIN_PASSWORD = "admin-password-1"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    database_url: str | None = None
+    simulate_gpus: str = "4xA100-80GB"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "ASTRAGO_DATA_DIR": str(self.data_dir),
+            "ASTRAGO_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ASTRAGO_SCHEDULING_INTERVAL_S": "0.3",
+            "ASTRAGO_STOP_GRACE_S": "2",
+        }
+        if self.database_url:
+            env["ASTRAGO_DATABASE_URL"] = self.database_url
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
+        log = self.log_path.open("wb")
+        args = [*ASTRAGO, "server", "--port", str(self.port), "--simulate-gpus", self.simulate_gpus]
+        self.process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready in 30 s:\n{self.log_path.read_text()}")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def logs(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
+@dataclass
+class User:
+    """One person at a terminal: their own CLI config and token."""
+
+    server: ServerProcess
+    name: str
+    config_dir: Path
+    token: str | None = None
+
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> CliResult:
+        env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(self.config_dir),
+            "ASTRAGO_URL": self.server.url,
+            "COLUMNS": "200",
+        }
+        env.pop("ASTRAGO_TOKEN", None)
+        done = subprocess.run(
+            [*ASTRAGO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+        )
+        result = CliResult(done.returncode, done.stdout, done.stderr)
+        if check and done.returncode != 0:
+            raise AssertionError(f"astrago {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        return result
+
+    def login(self, password: str) -> None:
+        self.cli(
+            "login", "--url", self.server.url, "--username", self.name, "--password-stdin", stdin=password
+        )
+        config = json.loads((self.config_dir / "astrago" / "cli.json").read_text())
+        self.token = config["token"]
+
+    @property
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.http as client:
+            return client.request(method, path, **kwargs)
+
+    def workload(self, workload_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/api/v1/workloads/{workload_id}")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def submit(self, workspace: str, command: list[str], **fields: Any) -> str:
+        body = {"workspace": workspace, "command": command, **fields}
+        response = self.api("POST", "/api/v1/workloads", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def wait_status(self, workload_id: str, *statuses: str, timeout: float = 20.0) -> dict[str, Any]:
+        return wait_for(
+            lambda: (w := self.workload(workload_id))["status"] in statuses and w,
+            timeout=timeout,
+            what=f"{workload_id} to become {'/'.join(statuses)}",
+        )
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@contextmanager
+def running_server(data_dir: Path, database_url: str | None = None) -> Iterator[ServerProcess]:
+    server = ServerProcess(data_dir=data_dir, database_url=database_url)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Gate:
+    """Jobs that run until the test opens their gate, and record every start (to prove none starts twice)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        own = f'{self.root}/"$ASTRAGO_WORKLOAD_ID"'
+        script = (
+            f'echo "$ASTRAGO_WORKLOAD_ID $CUDA_VISIBLE_DEVICES" >> {own}.starts; '
+            f"while [ ! -e {own}.open ]; do sleep 0.1; done"
+        )
+        return ["/bin/sh", "-c", script]
+
+    def open(self, workload_id: str) -> None:
+        (self.root / f"{workload_id}.open").touch()
+
+    def starts(self, workload_id: str) -> list[str]:
+        path = self.root / f"{workload_id}.starts"
+        return path.read_text().splitlines() if path.exists() else []
