@@ -78,9 +78,15 @@ class NodePodWatcher:
         with self._lock:
             return self._pods.get(uid)
 
+    def _on_this_node(self, pod: Mapping[str, Any]) -> PodRef | None:
+        # The API server applies the field selector; checking again keeps a lax server from leaking pods in.
+        if (pod.get("spec") or {}).get("nodeName") != self.node:
+            return None
+        return pod_ref(pod)
+
     def apply(self, event: str, pod: Mapping[str, Any]) -> None:
-        ref = pod_ref(pod)
-        if ref is None or (pod.get("spec") or {}).get("nodeName") not in (None, self.node):
+        ref = self._on_this_node(pod)
+        if ref is None:
             return
         with self._lock:
             if event == "DELETED":
@@ -92,8 +98,14 @@ class NodePodWatcher:
         self._thread = threading.Thread(target=self._run, name="gpu-pod-watch", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop watching; closing the client makes the thread's next request fail, so it exits promptly."""
         self._stop.set()
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         from lightkube.resources.core_v1 import Pod
@@ -103,7 +115,7 @@ class NodePodWatcher:
             try:
                 listed = {}
                 for pod in self._client.list(Pod, namespace="*", fields=selector):
-                    ref = pod_ref(pod.to_dict())
+                    ref = self._on_this_node(pod.to_dict())
                     if ref is not None:
                         listed[ref.uid] = ref
                 with self._lock:
@@ -114,6 +126,8 @@ class NodePodWatcher:
                     if self._stop.is_set():
                         return
             except Exception as exc:  # any API or network failure: log, wait, re-list
+                if self._stop.is_set():
+                    return
                 log.warning("pod watch on node %s failed, re-listing: %s", self.node, exc)
                 self._stop.wait(self._retry_s)
 
