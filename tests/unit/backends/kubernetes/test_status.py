@@ -88,7 +88,8 @@ def test_oom_killed_names_the_memory_limit() -> None:
 def test_image_not_found_is_a_clear_failure() -> None:
     message = (
         "rpc error: code = NotFound desc = failed to pull and unpack image "
-        '"docker.io/mpioperator/mpi-operator:0.5.0": failed to resolve reference: docker.io/mpioperator/mpi-operator:0.5.0: not found"
+        '"docker.io/mpioperator/mpi-operator:0.5.0": failed to resolve reference: '
+        '"docker.io/mpioperator/mpi-operator:0.5.0": not found'
     )
     observation = observe_pod(
         "w",
