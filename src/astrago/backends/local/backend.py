@@ -45,6 +45,7 @@ from astrago.backends.local.plan import (
 )
 from astrago.backends.local.process import (
     ProcessHandle,
+    ProcessIdentity,
     current_boot_id,
     find_session_leader_with_env,
     is_same_process_alive,
@@ -68,6 +69,12 @@ _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
 
 ReplicaKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Launched:
+    record: ReplicaRecord
+    handle: ProcessHandle | None
 
 
 @dataclass(eq=False)
@@ -131,6 +138,7 @@ class LocalBackend:
         self._node: NodeInventory | None = None
         self._replicas: dict[ReplicaKey, _Replica] = {}
         self._unreadable: dict[ReplicaKey, UnreadableRecord] = {}
+        self._launching: set[ReplicaKey] = set()
         self._waiters: set[asyncio.Task[None]] = set()
         self._streams: set[_ObservationStream] = set()
         self._mutation = asyncio.Lock()
@@ -191,9 +199,10 @@ class LocalBackend:
         working_dir = self._working_dir(spec)
         async with self._mutation:
             port = self._master_port(spec)
+            launches: list[tuple[ReplicaRecord, dict[str, str]]] = []
             for replica in spec.replicas:
                 key = (spec.workload_id, replica.index)
-                if key in self._replicas or key in self._unreadable or self._store.exists(*key):
+                if self._is_known(key):
                     continue  # never started twice
                 devices, simulated = gpus[replica.index]
                 record = ReplicaRecord(
@@ -211,12 +220,52 @@ class LocalBackend:
                     max_runtime_s=spec.max_runtime_s,
                     intent_at=time.time(),
                 )
-                env = replica_env(spec, replica, os.environ, devices, simulated, port)
-                self._launch(record, env)
+                launches.append((record, replica_env(spec, replica, os.environ, devices, simulated, port)))
+            if launches:
+                await self._launch_all(launches)
 
-    def _launch(self, record: ReplicaRecord, env: dict[str, str]) -> None:
-        """Intent record, spawn, runner identity: in this order, so a crash anywhere is recoverable."""
-        self._store.save(record)
+    def _is_known(self, key: ReplicaKey) -> bool:
+        return (
+            key in self._replicas
+            or key in self._launching
+            or key in self._unreadable
+            or self._store.exists(*key)
+        )
+
+    async def _launch_all(self, launches: list[tuple[ReplicaRecord, dict[str, str]]]) -> None:
+        """Spawn in a worker thread (fsync and fork take tens of milliseconds on a disk; the event loop
+        keeps serving meanwhile). Registration happens in a callback, so a cancelled `start` cannot lose
+        track of a process that was spawned anyway."""
+        keys = [record.key for record, _ in launches]
+        self._launching.update(keys)
+
+        def register(done: asyncio.Future[list[_Launched | OSError]]) -> None:
+            self._launching.difference_update(keys)
+            if not done.cancelled() and done.exception() is None:
+                for launched in done.result():
+                    if not isinstance(launched, OSError):
+                        self._register(launched.record, launched.handle)
+
+        future = asyncio.ensure_future(asyncio.to_thread(self._spawn_all, launches))
+        future.add_done_callback(register)
+        failures = [result for result in await asyncio.shield(future) if isinstance(result, OSError)]
+        if failures:
+            raise BackendError(
+                f"could not record the launch of a replica, nothing was started: {failures[0]}"
+            )
+
+    def _spawn_all(self, launches: list[tuple[ReplicaRecord, dict[str, str]]]) -> list[_Launched | OSError]:
+        results: list[_Launched | OSError] = []
+        for record, env in launches:
+            try:
+                self._store.save(record)  # the intent: from here on, this replica is never spawned again
+            except OSError as exc:
+                results.append(exc)
+                continue
+            results.append(self._spawn(record, env))
+        return results
+
+    def _spawn(self, record: ReplicaRecord, env: dict[str, str]) -> _Launched:
         try:
             popen = spawn_runner(record, env, self._store, self._settings.stop_grace_s)
         except OSError as exc:
@@ -225,15 +274,20 @@ class LocalBackend:
                 reason=f"could not start the runner: {exc}",
                 finished_at=time.time(),
             )
-            self._register(record.with_outcome(failed))
-            self._store.save(self._replicas[record.key].record)
-            return
-        identity = read_identity(popen.pid, include_exited=True)
-        if identity is None:  # cannot happen: an unreaped child keeps its /proc entry
-            raise BackendError(f"the runner {popen.pid} of replica {record.key} has no /proc entry")
+            record = record.with_outcome(failed)
+            self._save_logged(record)
+            return _Launched(record, None)
+        # An unreaped child keeps its /proc entry, so its identity can always be read.
+        identity = read_identity(popen.pid, include_exited=True) or ProcessIdentity(popen.pid, 0, "")
         record = record.with_runner(identity, started_at=time.time())
-        self._store.save(record)
-        self._register(record, ProcessHandle(identity, popen))
+        self._save_logged(record)  # if this fails, open() finds the runner again by its launch token
+        return _Launched(record, ProcessHandle(identity, popen))
+
+    def _save_logged(self, record: ReplicaRecord) -> None:
+        try:
+            self._store.save(record)
+        except OSError:
+            log.exception("could not update the run record of replica %s/%s", *record.key)
 
     def _master_port(self, spec: LaunchSpec) -> int | None:
         if len(spec.replicas) < 2:
@@ -278,15 +332,20 @@ class LocalBackend:
         """Ask each running replica to stop; returns at once. The runner sends SIGTERM to the command's
         process group and SIGKILL after `grace_s`; the end is reported as STOPPED with `reason`."""
         self._opened_node()
+        grace_s = max(0.0, grace_s)
         async with self._mutation:
             for replica in self._replicas_of(workload_id):
                 if replica.record.is_finished or replica.record.stop is not None:
                     continue
-                key = replica.record.key
-                runner.StopRequest(reason=reason, grace_s=max(0.0, grace_s)).save(self._store.stop_path(*key))
-                replica.record = replica.record.with_stop(reason, max(0.0, grace_s))
-                self._store.save(replica.record)
+                stopping = replica.record.with_stop(reason, grace_s)
+                # Durable before the signal: a restarted server re-sends it, a runner reads the reason.
+                await asyncio.to_thread(self._record_stop, stopping, runner.StopRequest(reason, grace_s))
+                replica.record = stopping
                 self._signal_stop(replica)
+
+    def _record_stop(self, record: ReplicaRecord, request: runner.StopRequest) -> None:
+        request.save(self._store.stop_path(*record.key))
+        self._store.save(record)
 
     @staticmethod
     def _signal_stop(replica: _Replica) -> None:
@@ -411,10 +470,8 @@ class LocalBackend:
         if outcome.state is ReplicaState.LOST:
             outcome = outcome.model_copy(update={"reason": outcome.reason + kill_orphaned_command(status)})
         replica.record = replica.record.with_outcome(outcome)
-        try:
-            self._store.save(replica.record)
-        except OSError:  # still announced: the next open() derives the same outcome from the status file
-            log.exception("could not record how replica %s/%s ended", *replica.record.key)
+        # If this fails, it is still announced: the next open() derives the same outcome from the status file.
+        await asyncio.to_thread(self._save_logged, replica.record)
         replica.ended.set()
         self._publish(replica)
 
