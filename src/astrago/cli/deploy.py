@@ -416,23 +416,20 @@ def preflight_command(
             rendered = _render_with_progress(target, selector or [])
             images = bundle.collect_images(rendered)
             image_checks = preflight.check_images(client, images)
-        repo = chart_repo or target.sources.chart_repo
+        # A local chart directory replaces the environment's chart repository, as it does for render.
+        repo = chart_repo or (None if charts else target.sources.chart_repo)
         chart_checks = preflight.check_charts(rendered, chart_repo=repo, charts_dir=charts)
     missing_images = [c for c in image_checks if not c.present]
     missing_charts = [c for c in chart_checks if not c.present]
     out_console.print(
         f"{len(image_checks) - len(missing_images)}/{len(image_checks)} images present in {address}"
     )
-    if missing_images:
-        table = Table(title="missing images")
-        for column in ("image", "in the registry as", "why", "pinned by"):
-            table.add_column(column)
-        for item in missing_images:
-            pins = (
-                "\n".join(f"{p.release}: {p.key} ({p.source})" for p in item.image.pins) or "chart templates"
-            )
-            table.add_row(item.image.image, str(item.mirrored), item.detail, pins)
-        out_console.print(table)
+    for item in missing_images:
+        out_console.print(f"[red]missing[/] {item.mirrored} ({item.detail})")
+        for pin in item.image.pins:
+            out_console.print(f"    pinned by {pin.release}: {pin.key} ({_relative(pin.source)})")
+        if not item.image.pins:
+            out_console.print(f"    set by the chart templates of {', '.join(item.image.releases)}")
     if chart_checks:
         found = len(chart_checks) - len(missing_charts)
         out_console.print(f"{found}/{len(chart_checks)} charts present in {repo or charts}")

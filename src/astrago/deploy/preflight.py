@@ -147,7 +147,8 @@ def check_images(registry: Registry, images: Iterable[BundledImage]) -> list[Ima
 def check_charts(
     rendered: list[RenderedRelease], *, chart_repo: str | None, charts_dir: Path | None
 ) -> list[ChartCheck]:
-    """Charts of releases that come from a repository, looked up in the offline repo's index or chart dir.
+    """Charts of releases that come from a repository, looked up in the offline repo's index (else the chart
+    directory).
     Charts of this repository (`path:` releases) travel with it and are not looked up."""
     wanted = [
         (item.release.name, item.chart.name, str(item.chart.version))
@@ -155,13 +156,13 @@ def check_charts(
         if item.release.chart
     ]
     available: set[tuple[str, str]] = set()
-    if charts_dir is not None:
+    if chart_repo:
+        available = _repository_index(chart_repo)
+    elif charts_dir is not None:
         available |= {_chart_from_archive(path) for path in charts_dir.glob("*.tgz")}
         for chart_yaml in charts_dir.glob("*/Chart.yaml"):
             meta = yaml.safe_load(chart_yaml.read_text()) or {}
             available.add((str(meta.get("name")), str(meta.get("version"))))
-    if chart_repo:
-        available |= _repository_index(chart_repo)
     return [
         ChartCheck(release, chart, version, (chart, version) in available)
         for release, chart, version in wanted

@@ -3,6 +3,7 @@ environment values, then the environment's raw chart values on top, then checked
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,15 @@ def template_environment(stack: Stack, environment: Environment) -> jinja2.Envir
     registry = str(environment.values.get("offline", {}).get("registry") or "")
     jinja.globals["mirror"] = lambda reference: mirror_reference(str(reference), registry)
     jinja.globals["environment_name"] = environment.name
+    jinja.filters["tojson"] = _strict_tojson
     return jinja
+
+
+def _strict_tojson(value: Any) -> str:
+    """JSON (a valid YAML scalar) of a value; an undefined key fails like any other use of it would."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return json.dumps(value)
 
 
 def render_release_values(stack: Stack, environment: Environment, release: Release) -> ReleaseValues:
