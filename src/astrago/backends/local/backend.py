@@ -131,9 +131,12 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, settings: Settings, *, node_name: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, node_name: str | None = None, gpu_source: str = "auto") -> None:
+        """`node_name` defaults to the host name; `gpu_source` is where real GPUs are listed from (see
+        `astrago.gpu.inventory.local_gpus`: `auto`, `nvml`, `smi`, or `replay:PATH` for a recording)."""
         self._settings = settings
         self._node_name = node_name
+        self._gpu_source = gpu_source
         self._store = RecordStore(settings.runs_dir)
         self._node: NodeInventory | None = None
         self._replicas: dict[ReplicaKey, _Replica] = {}
@@ -157,7 +160,9 @@ class LocalBackend:
             directory.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         try:
-            self._node = await asyncio.to_thread(detect_node, self._settings.simulate_gpus, self._node_name)
+            self._node = await asyncio.to_thread(
+                detect_node, self._settings.simulate_gpus, self._node_name, self._gpu_source
+            )
             for loaded in self._store.load_all():
                 self._reconcile_loaded(loaded)
         except BaseException:

@@ -27,10 +27,16 @@ def usable_cpu_count() -> int:
         return psutil.cpu_count(logical=True) or 1
 
 
-def detect_node(simulate_gpus: str | None, name: str | None = None) -> NodeInventory:
-    """This machine as one node. Simulated GPUs, when declared, replace whatever NVML reports."""
+def detect_node(
+    simulate_gpus: str | None, name: str | None = None, gpu_source: str = "auto"
+) -> NodeInventory:
+    """This machine as one node. Simulated GPUs, when declared, replace whatever the driver reports.
+    `gpu_source` is the GPU monitor's source (`auto`, `nvml`, `smi`, or `replay:PATH` for recordings)."""
     name = name or node_name()
-    devices = parse_simulated_gpus(simulate_gpus, name) if simulate_gpus is not None else nvml_devices()
+    if simulate_gpus is not None:
+        devices = parse_simulated_gpus(simulate_gpus, name)
+    else:
+        devices = nvml_devices(gpu_source)
     simulated = simulate_gpus is not None
     return NodeInventory(
         name=name,
@@ -42,10 +48,10 @@ def detect_node(simulate_gpus: str | None, name: str | None = None) -> NodeInven
     )
 
 
-def nvml_devices() -> tuple[DeviceInventory, ...]:
+def nvml_devices(gpu_source: str = "auto") -> tuple[DeviceInventory, ...]:
     """The GPUs the driver reports (NVML, else nvidia-smi); none on a machine without an NVIDIA driver."""
     try:
-        gpus = local_gpus()
+        gpus = local_gpus(gpu_source)
     except SourceFailed as exc:
         raise BackendError(
             f"the NVIDIA driver is installed but failed to list the GPUs: {exc}; fix the driver, "

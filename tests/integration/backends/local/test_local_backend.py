@@ -23,7 +23,8 @@ from tests.integration.backends.local.support import (
     wait_for_output,
     wait_until_gone,
 )
-from tests.unit.backends.local.factories import NODE, launch_spec, python_command, replica
+from tests.unit.backends.local.factories import NODE, launch_spec, local_settings, python_command, replica
+from tests.unit.backends.local.test_inventory import H100_CAPTURE
 
 PRINT_ENV = python_command(
     "import json, os; keys = ['CUDA_VISIBLE_DEVICES', 'ASTRAGO_SIMULATED_GPUS', 'ASTRAGO_WORKLOAD_ID', "
@@ -74,6 +75,22 @@ async def test_each_replica_gets_its_gpus_and_distributed_env(
         "0.1",
     )
     assert first["cwd"] == str(settings.data_dir / "workdirs" / "wl-1")
+
+
+async def test_real_gpus_are_given_by_uuid(tmp_path: Path, shared_data: Path) -> None:
+    """GPUs listed from a recorded `nvidia-smi` capture of an H100 machine, as the GPU monitor replays it."""
+    settings = local_settings(tmp_path / "data", simulate_gpus=None)
+    backend = LocalBackend(settings, gpu_source=f"replay:{shared_data / H100_CAPTURE}")
+    await backend.open()
+    try:
+        outcomes = Outcomes(backend)
+        await backend.start(launch_spec(*PRINT_ENV, replicas=(replica(gpus=(0,)),)))
+        assert (await outcomes.final("wl-1")).state is ReplicaState.SUCCEEDED
+        env = await env_of(backend, "wl-1", 0)
+        assert env["CUDA_VISIBLE_DEVICES"] == "GPU-00000000-0000-0000-0000-000000000000"
+        assert env["ASTRAGO_SIMULATED_GPUS"] is None
+    finally:
+        await backend.close()
 
 
 async def test_single_replica_jobs_get_no_distributed_env(backend: LocalBackend, outcomes: Outcomes) -> None:
