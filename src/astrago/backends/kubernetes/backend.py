@@ -65,6 +65,13 @@ class Orphan:
 
 
 @dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str  # in-cluster DNS name of the workload's Service
+    port: int
+    node_port: int | None = None  # set when the service is exposed on every node (extra["expose"]="nodeport")
+
+
+@dataclass(frozen=True, slots=True)
 class ExecResult:
     exit_code: int
     stdout: str
@@ -93,6 +100,7 @@ class KubernetesBackend:
         self._last: dict[tuple[str, int], ReplicaObservation] = {}
         self._stopping: dict[str, _Stop] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._changed = asyncio.Event()  # set and replaced on every pod change; lets readers wait for one
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -181,6 +189,11 @@ class KubernetesBackend:
     @property
     def cluster_facts(self) -> preflight.ClusterFacts:
         return self._facts
+
+    @property
+    def pod_lists(self) -> int:
+        """How often the pod cache was listed: once at open, once more after every expired watch (410)."""
+        return self._pods.lists if self._pods else 0
 
     # ------------------------------------------------------------------------------------ inventory
 
@@ -426,6 +439,8 @@ class KubernetesBackend:
             self._subscribers.remove(queue)
 
     def _pod_changed(self, old: Manifest | None, new: Manifest | None) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
         workload_id = workload_id_of(new or old or {})
         if workload_id:
             self._publish(workload_id, deleted=None if new is not None else old)
@@ -474,12 +489,37 @@ class KubernetesBackend:
             raise BackendError(
                 f"replica {replica_index} of workload {workload_id} has no pod (and no saved logs)"
             )
+        if follow:
+            pod = await self._started(workload_id, replica_index, pod)
         name = pod["metadata"]["name"]
         try:
             async for line in self.client.log(name, namespace=self._namespace, follow=follow):
                 yield line.encode()
         except httpx2.HTTPError as exc:
             raise BackendError(describe(exc, f"read the logs of pod {name}", self._server)) from exc
+
+    async def _started(self, workload_id: str, replica_index: int, pod: Manifest) -> Manifest:
+        """Following a replica that is still Pending waits for its container to start (or the pod to go)."""
+        while (pod.get("status") or {}).get("phase", "Pending") == "Pending":
+            await self._changed.wait()
+            current = self._pod_for(workload_id, replica_index)
+            if current is None:
+                raise BackendError(
+                    f"replica {replica_index} of workload {workload_id} ended before it started"
+                )
+            pod = current
+        return pod
+
+    async def endpoints(self, workload_id: str) -> list[Endpoint]:
+        """Where an interactive or service workload answers: its Service's in-cluster DNS name and ports."""
+        service = await self._get("Service", naming.object_name(workload_id))
+        if service is None or workload_id_of(service) != workload_id:
+            return []
+        host = f"{service['metadata']['name']}.{self._namespace}.svc"
+        return [
+            Endpoint(host=host, port=int(port["port"]), node_port=port.get("nodePort"))
+            for port in (service.get("spec") or {}).get("ports") or ()
+        ]
 
     async def exec(
         self,

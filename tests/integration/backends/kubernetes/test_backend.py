@@ -83,6 +83,15 @@ async def started_pods(cluster: FakeCluster, run: bool = True) -> list[str]:
     return pods
 
 
+async def _states(backend: KubernetesBackend, workload_id: str, expected: list[ReplicaState]) -> bool:
+    return by_state(await backend.observe(), workload_id) == expected
+
+
+async def _two(inventory: Any) -> Any:
+    nodes = await inventory
+    return nodes if len(nodes) == 2 else None
+
+
 def by_state(observations: list[ReplicaObservation], workload_id: str) -> list[ReplicaState]:
     return [o.state for o in observations if o.workload_id == workload_id]
 
@@ -196,9 +205,7 @@ async def test_watch_expiry_relists_and_misses_nothing(
         await cluster.kubelet.finish(pod)  # happens while the watch is down
         await watched.reaches("wl-1", S.SUCCEEDED)
     assert cluster.api.gone_answers >= 1
-    pods_informer = backend._pods
-    assert pods_informer is not None
-    assert pods_informer.lists >= 2  # the initial list and the re-list after 410
+    assert backend.pod_lists >= 2  # the initial list and the re-list after 410
 
 
 async def test_node_removal_loses_its_replicas(cluster: FakeCluster, backend: KubernetesBackend) -> None:
@@ -211,8 +218,7 @@ async def test_node_removal_loses_its_replicas(cluster: FakeCluster, backend: Ku
     assert lost.reason == "node gpu-2 is gone from the cluster"
     assert [node.name for node in await backend.inventory()] == ["gpu-1"]
     await cluster.kubelet.add_node("gpu-3", gpus=8)
-    await eventually(lambda: len(backend._node_names()) == 2)
-    (_, added) = await backend.inventory()
+    (_, added) = await eventually(lambda: _two(backend.inventory()))
     assert (added.name, len(added.devices)) == ("gpu-3", 8)
 
 
@@ -240,7 +246,9 @@ async def test_interactive_pod_and_its_service(cluster: FakeCluster, backend: Ku
     assert service["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
     assert service["spec"]["ports"][0]["port"] == 8888
     await cluster.kubelet.run(pod["metadata"]["name"])
-    await eventually(lambda: by_state(list(backend._last.values()), "wl-1") == [S.RUNNING])
+    await eventually(lambda: _states(backend, "wl-1", [S.RUNNING]))
+    (endpoint,) = await backend.endpoints("wl-1")
+    assert (endpoint.host, endpoint.port) == (f"{object_name('wl-1')}.astrago.svc", 8888)
 
 
 async def test_a_service_rolls_to_a_new_image(cluster: FakeCluster, backend: KubernetesBackend) -> None:
@@ -357,13 +365,13 @@ async def test_logs_are_served_and_kept_when_forgotten(
     await backend.start(launch_spec())
     (pod,) = await started_pods(cluster)
     cluster.api.pod_logs[pod] = "epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
-    await eventually(lambda: backend._pod_for("wl-1", 0) is not None)
+    await eventually(lambda: _states(backend, "wl-1", [S.RUNNING]))
     lines = [chunk async for chunk in backend.logs("wl-1", 0, follow=False)]
     assert b"".join(lines) == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
     await cluster.kubelet.finish(pod)
     await backend.forget("wl-1")
     assert await cluster.kubelet.list(JOBS) == []
-    await eventually(lambda: backend._pod_for("wl-1", 0) is None)
+    await eventually(lambda: _states(backend, "wl-1", []))
     kept = [chunk async for chunk in backend.logs("wl-1", 0, follow=False)]
     assert b"".join(kept) == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
     with pytest.raises(BackendError, match="has no pod"):
@@ -380,9 +388,27 @@ async def test_exec_runs_a_command_in_a_replica(cluster: FakeCluster, backend: K
         return (0, "GPU 0: NVIDIA A100\n", "") if argv[0] == "nvidia-smi" else (2, "", "no such file\n")
 
     cluster.api.exec_handler = handler
-    await eventually(lambda: backend._pod_for("wl-1", 0) is not None)
+    await eventually(lambda: _states(backend, "wl-1", [S.RUNNING]))
     ok = await backend.exec("wl-1", 0, ["nvidia-smi", "-L"])
     assert (ok.exit_code, ok.stdout) == (0, "GPU 0: NVIDIA A100\n")
     failed = await backend.exec("wl-1", 0, ["cat", "/missing"])
     assert (failed.exit_code, failed.stderr) == (2, "no such file\n")
     assert calls[0] == (pod, ["nvidia-smi", "-L"])
+
+
+async def test_following_logs_waits_for_the_container_to_start(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    await backend.start(launch_spec())
+    (pod,) = await started_pods(cluster, run=False)
+    cluster.api.pod_logs[pod] = "hello from rank 0\n"
+    await eventually(lambda: _states(backend, "wl-1", [S.STARTING]))
+    follower = asyncio.create_task(_read_all(backend.logs("wl-1", 0, follow=True)))
+    await asyncio.sleep(0.05)
+    assert not follower.done()  # nothing to read while the pod is Pending
+    await cluster.kubelet.run(pod)
+    assert await asyncio.wait_for(follower, 10) == b"hello from rank 0\n"
+
+
+async def _read_all(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
