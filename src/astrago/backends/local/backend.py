@@ -77,6 +77,14 @@ class _Launched:
     handle: ProcessHandle | None
 
 
+@dataclass(frozen=True, slots=True)
+class _NotRecorded:
+    """The intent record could not be written, so the replica was not spawned (a later start retries)."""
+
+    replica_index: int
+    error: OSError
+
+
 @dataclass(eq=False)
 class _Replica:
     record: ReplicaRecord
@@ -244,28 +252,31 @@ class LocalBackend:
         keys = [record.key for record, _ in launches]
         self._launching.update(keys)
 
-        def register(done: asyncio.Future[list[_Launched | OSError]]) -> None:
+        def register(done: asyncio.Future[list[_Launched | _NotRecorded]]) -> None:
             self._launching.difference_update(keys)
             if not done.cancelled() and done.exception() is None:
                 for launched in done.result():
-                    if not isinstance(launched, OSError):
+                    if isinstance(launched, _Launched):
                         self._register(launched.record, launched.handle)
 
         future = asyncio.ensure_future(asyncio.to_thread(self._spawn_all, launches))
         future.add_done_callback(register)
-        failures = [result for result in await asyncio.shield(future) if isinstance(result, OSError)]
+        failures = [result for result in await asyncio.shield(future) if isinstance(result, _NotRecorded)]
         if failures:
             raise BackendError(
-                f"could not record the launch of a replica, nothing was started: {failures[0]}"
+                f"could not write the run record of replica {failures[0].replica_index}, so it was not "
+                f"started: {failures[0].error}"
             )
 
-    def _spawn_all(self, launches: list[tuple[ReplicaRecord, dict[str, str]]]) -> list[_Launched | OSError]:
-        results: list[_Launched | OSError] = []
+    def _spawn_all(
+        self, launches: list[tuple[ReplicaRecord, dict[str, str]]]
+    ) -> list[_Launched | _NotRecorded]:
+        results: list[_Launched | _NotRecorded] = []
         for record, env in launches:
             try:
                 self._store.save(record)  # the intent: from here on, this replica is never spawned again
             except OSError as exc:
-                results.append(exc)
+                results.append(_NotRecorded(record.replica_index, exc))
                 continue
             results.append(self._spawn(record, env))
         return results
@@ -310,6 +321,8 @@ class LocalBackend:
             )
         if spec.working_dir:
             path = Path(spec.working_dir).expanduser()
+            if not path.is_absolute():
+                raise BackendError(f"working directory {spec.working_dir} must be an absolute path")
             if not path.is_dir():
                 raise BackendError(f"working directory {spec.working_dir} does not exist on this machine")
             return path

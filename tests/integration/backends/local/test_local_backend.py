@@ -251,6 +251,7 @@ async def test_bad_launches_are_refused_before_anything_runs(
 ) -> None:
     cases = [
         (launch_spec("true", working_dir=str(tmp_path / "missing")), "working directory .* does not exist"),
+        (launch_spec("true", working_dir="relative/dir"), "must be an absolute path"),
         (launch_spec("true", replicas=(replica(0), replica(1, gpus=(9,)))), "GPU 9 is not on this node"),
         (launch_spec("true", max_runtime_s=0), "max runtime must be at least 1 second"),
         (launch_spec("true", replicas=(replica(node="elsewhere"),)), "placed on node 'elsewhere'"),
