@@ -1,0 +1,36 @@
+"""What one run of the benchmark measured, per system and per store size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api_system import SystemInfo
+from measure import IdleResult, Latency, SubmitResult, WalkResult
+
+
+@dataclass
+class Checkpoint:
+    store_size: int
+    submit: SubmitResult  # the submissions since the previous checkpoint
+    idle: IdleResult
+    latencies: dict[str, Latency]
+    list_per_second: float
+    walk: WalkResult
+    load_average: tuple[float, float, float]
+
+
+@dataclass
+class SystemRun:
+    info: SystemInfo
+    ready_s: float
+    install_s: float | None
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Options:
+    concurrency: int
+    rounds: int
+    page: int
+    throughput_s: float
+    idle_s: float
