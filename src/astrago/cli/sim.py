@@ -17,8 +17,10 @@ from rich.table import Table
 
 from astrago.cli.errors import CliError
 from astrago.scheduler.placement import DEFAULT_POLICY, policy_descriptions, policy_names
+from astrago.scheduler.queueing import QueueDiscipline
 from astrago.scheduler.types import NodeInfo
 from astrago.sim.fill import DEFAULT_TUNE, fill
+from astrago.sim.replay import ReplayConfig, replay
 from astrago.sim.traces import TraceError, TracePod, read_nodes, read_pods
 
 sim_app = typer.Typer(
@@ -163,3 +165,53 @@ def policies_command() -> None:
         label = f"{name} (default)" if name == DEFAULT_POLICY else name
         table.add_row(label, description)
     console.print(table)
+
+
+@sim_app.command("replay")
+def replay_command(
+    nodes: Path = typer.Option(..., "--nodes", help="cluster: openb node CSV or native YAML/JSON"),
+    pods: Path = typer.Option(..., "--pods", help="workload with arrival and run times: openb CSV or native"),
+    policy: str = typer.Option(
+        DEFAULT_POLICY, "--policy", help="placement policy (see `astrago sim policies`)"
+    ),
+    queue: str = typer.Option("fairshare", "--queue", help="queue discipline: fifo, priority or fairshare"),
+    backfill: bool = typer.Option(True, "--backfill/--no-backfill", help="let work pass a blocked head"),
+    reservation: bool = typer.Option(True, "--reservation/--no-reservation", help="hold room for the head"),
+    preemption: bool = typer.Option(True, "--preemption/--no-preemption", help="reclaim borrowed GPUs"),
+    teams: int = typer.Option(8, "--teams", min=1, max=1000, help="teams (workspaces) pods are split into"),
+    cluster_scale: float = typer.Option(1.0, "--cluster-scale", help="keep this fraction of the nodes"),
+    speedup: float = typer.Option(1.0, "--speedup", help="divide arrival times by this (>= 1)"),
+    seed: int = typer.Option(42, "--seed", help="the placement policy's tie-break order"),
+    out: Path | None = typer.Option(None, "--out", help="write the JSON report here"),
+) -> None:
+    """Replay arrivals and run times through the live scheduler (queues, team quotas, borrowing,
+    preemption) and report queueing delay, JCT, makespan, GPU utilisation and fairness."""
+    check_policy(policy)
+    if queue not in {d.value for d in QueueDiscipline}:
+        raise CliError(f"unknown queue {queue!r}", exit_code=2, hint="use fifo, priority or fairshare")
+    if not 0 < cluster_scale <= 1:
+        raise CliError(f"--cluster-scale must be in (0, 1], not {cluster_scale}", exit_code=2)
+    if speedup < 1:
+        raise CliError(f"--speedup must be at least 1, not {speedup}", exit_code=2)
+    config = ReplayConfig(
+        policy, queue, backfill, reservation, preemption, teams, cluster_scale, seed=seed, speedup=speedup
+    )
+    report = replay(load_trace_nodes(nodes), load_trace_pods(pods), config).to_json()
+    table = Table(title=f"replay: {policy}, queue {queue}, {teams} teams, {report['gpus']} GPUs")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, key in (("queueing delay (s)", "queueing_delay_s"), ("job completion time (s)", "jct_s")):
+        summary = report[key]
+        table.add_row(label, f"mean {summary['mean']}, p95 {summary['p95']}, p99 {summary['p99']}")
+    table.add_row("makespan (s)", str(report["makespan_s"]))
+    table.add_row(
+        "GPU utilisation mean / peak (%)",
+        f"{report['gpu_utilisation_mean']} / {report['gpu_utilisation_peak']}",
+    )
+    table.add_row("preemptions", str(report["preemptions"]))
+    table.add_row("Jain's fairness across teams", str(report["jain_fairness"]))
+    for kind, count in report["failed_pods_by_type"].items():
+        table.add_row(f"never ran: {kind}", str(count))
+    table.add_row("simulated in (s)", str(report["seconds"]))
+    console.print(table)
+    write_report(report, out)
