@@ -119,13 +119,8 @@ def _progress() -> Progress:
 def _render_with_progress(target: Target, selectors: list[str]) -> list[RenderedRelease]:
     releases = target.releases(selectors)
     with _progress() as progress:
-        task = progress.add_task("rendering", total=len(releases))
-        rendered = []
-        for release in releases:
-            progress.update(task, description=f"rendering {release.name}")
-            rendered.append(target.render_one(release))
-            progress.advance(task)
-    return rendered
+        task = progress.add_task(f"rendering {len(releases)} release(s)", total=len(releases))
+        return target.render(selectors, on_done=lambda _: progress.advance(task))
 
 
 # ---- environments ---------------------------------------------------------------------------------------

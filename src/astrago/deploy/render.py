@@ -5,6 +5,7 @@ starts from here, so nothing is applied before every release has rendered cleanl
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from astrago.deploy.helm import ChartRef, ChartSources, Helm, resolve_chart
 from astrago.deploy.images import images_in_documents
 from astrago.deploy.stack import Release, Stack, load_stack
 from astrago.deploy.values import ReleaseValues, check_against_chart, render_release_values
+
+# helm template is a subprocess: a few at a time hide its start-up cost without flooding small machines.
+RENDER_WORKERS = 4
 
 
 @dataclass
@@ -51,13 +55,21 @@ class Target:
         return [r for r in self.stack.select(selectors) if self.environment.release_enabled(r.name)]
 
     def render(
-        self, selectors: list[str], on_release: Callable[[Release], None] | None = None
+        self, selectors: list[str], on_done: Callable[[Release], None] | None = None
     ) -> list[RenderedRelease]:
-        rendered = []
-        for release in self.releases(selectors):
-            if on_release is not None:
-                on_release(release)
-            rendered.append(self.render_one(release))
+        """Render the selected releases, several helm processes at a time; results in install order.
+        The first failure in install order is raised, after every render has finished."""
+        releases = self.releases(selectors)
+        with ThreadPoolExecutor(max_workers=RENDER_WORKERS) as pool:
+            futures = [pool.submit(self._render_reporting, release, on_done) for release in releases]
+        return [future.result() for future in futures]
+
+    def _render_reporting(
+        self, release: Release, on_done: Callable[[Release], None] | None
+    ) -> RenderedRelease:
+        rendered = self.render_one(release)
+        if on_done is not None:
+            on_done(release)
         return rendered
 
     def render_one(self, release: Release) -> RenderedRelease:
