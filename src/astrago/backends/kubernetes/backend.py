@@ -216,7 +216,7 @@ class KubernetesBackend:
             root, created = await self._create_or_adopt(built.root)
             try:
                 for dependent in built.dependents:
-                    await self._create(_owned_by(dependent, root))
+                    await self._create(_owned_by(dependent, built.root, root))
             except BackendError:
                 if created:  # leave nothing half-created: the root takes its pods with it
                     await self._delete(built.root["kind"], root["metadata"]["name"], grace_s=0)
@@ -330,13 +330,11 @@ class KubernetesBackend:
     async def stop(self, workload_id: str, grace_s: float, reason: str) -> None:
         async with self._lock(workload_id):
             name = naming.object_name(workload_id)
-            roots = [root for kind in ROOT_KINDS if (root := await self._get(kind, name)) is not None]
-            roots = [root for root in roots if workload_id_of(root) == workload_id]
+            roots = await self._roots_of(workload_id)
             pods = self._pods_of(workload_id)
-            replicas = max([replicas_of(obj) for obj in roots + pods] or [0])
+            replicas = max([replicas_of(obj) for _, obj in roots] + [replicas_of(pod) for pod in pods] + [0])
             self._stopping[workload_id] = _Stop(reason, replicas)
-            for root in roots:
-                kind = str(root.get("kind") or _kind_of(root))
+            for kind, _ in roots:
                 await self._annotate_stop(kind, name, reason)
                 # Foreground: the root stays, marked, until its pods are gone, so a restarted backend
                 # still knows this workload is being stopped and why.
@@ -345,6 +343,16 @@ class KubernetesBackend:
                 if pod["metadata"]["name"] != name or not roots:
                     await self._delete("Pod", pod["metadata"]["name"], grace_s=grace_s)
             self._publish(workload_id)
+
+    async def _roots_of(self, workload_id: str) -> list[tuple[str, Manifest]]:
+        """The workload's root objects by kind (one, unless a name was reused across kinds)."""
+        name = naming.object_name(workload_id)
+        found = []
+        for kind in ROOT_KINDS:
+            root = await self._get(kind, name)
+            if root is not None and workload_id_of(root) == workload_id:
+                found.append((kind, root))
+        return found
 
     async def _annotate_stop(self, kind: str, name: str, reason: str) -> None:
         patch = {"metadata": {"annotations": {naming.STOP_REASON_ANNOTATION: reason}}}
@@ -406,7 +414,7 @@ class KubernetesBackend:
                     describe(exc, f"list {kind}s in namespace {self._namespace}", self._server)
                 ) from exc
         pods = self._pods.objects.values() if self._pods else ()
-        roots.extend(pod for pod in pods if _role(pod) == "root")
+        roots.extend({**pod, "kind": "Pod"} for pod in pods if _role(pod) == "root")
         return roots
 
     async def _workloads(self) -> dict[str, WorkloadObjects]:
@@ -573,11 +581,8 @@ class KubernetesBackend:
             pods = self._pods_of(workload_id)
             for index in range(max([replicas_of(pod) for pod in pods] or [0])):
                 await self._archive_logs(workload_id, index)
-            name = naming.object_name(workload_id)
-            for kind in ROOT_KINDS:
-                root = await self._get(kind, name)
-                if root is not None and workload_id_of(root) == workload_id:
-                    await self._delete(kind, name, grace_s=0)
+            for kind, root in await self._roots_of(workload_id):
+                await self._delete(kind, root["metadata"]["name"], grace_s=0)
             for pod in self._pods_of(workload_id):
                 await self._delete("Pod", pod["metadata"]["name"], grace_s=0)
             self._stopping.pop(workload_id, None)
@@ -608,7 +613,7 @@ class KubernetesBackend:
             workload_id = workload_id_of(root)
             if not workload_id or workload_id in known:
                 continue
-            kind, name = str(root.get("kind") or _kind_of(root)), root["metadata"]["name"]
+            kind, name = str(root["kind"]), root["metadata"]["name"]
             if policy is OrphanPolicy.DELETE:
                 await self._delete(kind, name, grace_s=self._settings.stop_grace_s)
             orphans.append(Orphan(workload_id, kind, name, deleted=policy is OrphanPolicy.DELETE))
@@ -621,23 +626,20 @@ class KubernetesBackend:
         return self._locks.setdefault(workload_id, asyncio.Lock())
 
 
-def _owned_by(manifest: Manifest, owner: Manifest) -> Manifest:
+def _owned_by(manifest: Manifest, owner_manifest: Manifest, owner: Manifest) -> Manifest:
+    """`manifest` owned by the created `owner` (its uid), so deleting the owner deletes it too."""
     metadata = owner.get("metadata") or {}
     if not metadata.get("uid"):
         return manifest
     reference = {
-        "apiVersion": owner.get("apiVersion") or "v1",
-        "kind": owner.get("kind") or _kind_of(owner),
+        "apiVersion": owner_manifest["apiVersion"],
+        "kind": owner_manifest["kind"],
         "name": metadata["name"],
         "uid": metadata["uid"],
         "controller": True,
         "blockOwnerDeletion": True,
     }
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [reference]}}
-
-
-def _kind_of(obj: Manifest) -> str:
-    return str(obj.get("kind") or "Pod")
 
 
 def _role(obj: Manifest) -> str | None:
