@@ -11,9 +11,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from astrago.gpu.collector import Collector, Snapshot
+from astrago.gpu.exposition import CONTENT_TYPE
 from astrago.gpu.metrics import MetricsRenderer
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ class GpuExporter:
             snapshot = self.collector.collect()
             self.exposition = self.renderer.render(snapshot)  # an atomic swap: scrapes see old or new bytes
             if self.textfile_dir is not None:
-                self.renderer.write_textfile(self.textfile_dir, snapshot)
+                self.renderer.write_textfile(self.textfile_dir, snapshot, self.exposition)
             return snapshot
 
     def run(self, interval_s: float, stop: threading.Event) -> None:
@@ -55,7 +54,7 @@ class GpuExporter:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(HTTPStatus.OK, exporter.exposition, CONTENT_TYPE_LATEST)
+                    self._send(HTTPStatus.OK, exporter.exposition, CONTENT_TYPE)
                 elif path == "/healthz":
                     self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
                 elif path == "/":

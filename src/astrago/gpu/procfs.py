@@ -39,31 +39,41 @@ class ProcessTable:
 
     def __init__(self, proc_root: str | Path = "/proc", command_limit: int = COMMAND_LIMIT) -> None:
         self.proc_root = Path(proc_root)
+        self._root = str(self.proc_root)
         self.command_limit = command_limit
         self._cache: dict[int, HostProcess] = {}
 
     def lookup(self, pid: int) -> HostProcess | None:
         """`None` when the PID is gone or not visible from this `/proc` (a container without hostPID)."""
-        base = self.proc_root / str(pid)
+        # Plain string paths: this runs for every GPU process on every collection.
+        base = f"{self._root}/{pid}/"
         try:
-            start_time = read_start_time((base / "stat").read_text())
+            with open(base + "stat", "rb") as stat:
+                start_time = read_start_time(stat.read().decode(errors="replace"))
         except (OSError, ValueError, IndexError):
             self._cache.pop(pid, None)
             return None
         cached = self._cache.get(pid)
         if cached is not None and cached.start_time == start_time:
             return cached
-        try:
-            command = format_cmdline((base / "cmdline").read_bytes(), self.command_limit)
-        except OSError:
-            command = ""
-        try:
-            container = parse_proc_cgroup((base / "cgroup").read_text())
-        except OSError:
-            container = NOT_IN_CONTAINER
-        found = HostProcess(pid, start_time, command, container)
+        found = HostProcess(pid, start_time, self._command(base), self._container(base))
         self._cache[pid] = found
         return found
+
+    def _command(self, base: str) -> str:
+        try:
+            with open(base + "cmdline", "rb") as cmdline:
+                return format_cmdline(cmdline.read(), self.command_limit)
+        except OSError:
+            return ""
+
+    @staticmethod
+    def _container(base: str) -> ContainerRef:
+        try:
+            with open(base + "cgroup") as cgroup:
+                return parse_proc_cgroup(cgroup.read())
+        except OSError:
+            return NOT_IN_CONTAINER
 
     def forget_all_but(self, pids: set[int]) -> None:
         """Drop cache entries of PIDs no longer on any GPU: the cache stays as small as the process list."""

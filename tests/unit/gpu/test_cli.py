@@ -78,7 +78,7 @@ def test_exporter_once_prints_the_exposition(gpu_fixtures: Path, proc_root: Path
     )
     assert code == 0, out
     assert "gpu_process_info{" in out
-    assert "gpu_total_sessions 3.0" in out
+    assert "gpu_total_sessions 3\n" in out
 
 
 @pytest.mark.parametrize(

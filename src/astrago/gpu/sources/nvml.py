@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pynvml
@@ -244,7 +244,19 @@ class NvmlSource:
             sample = newest.get(proc.pid)
             sm = clamp_percent(sample.smUtil) if sample is not None else 0.0
             mem = clamp_percent(sample.memUtil) if sample is not None else 0.0
-            result.append(replace(proc, sm_utilization_percent=sm, memory_utilization_percent=mem))
+            result.append(
+                GpuProcess(  # the constructor, not dataclasses.replace: this runs per process per collection
+                    pid=proc.pid,
+                    gpu_index=proc.gpu_index,
+                    kind=proc.kind,
+                    name=proc.name,
+                    used_memory_bytes=proc.used_memory_bytes,
+                    gpu_instance_id=proc.gpu_instance_id,
+                    compute_instance_id=proc.compute_instance_id,
+                    sm_utilization_percent=sm,
+                    memory_utilization_percent=mem,
+                )
+            )
         return result
 
     def _optional(self, call: Callable[[], T]) -> T | None:
