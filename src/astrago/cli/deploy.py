@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,6 +134,9 @@ def env_init(
     registry: Annotated[str | None, typer.Option(help="Offline registry HOST:PORT ('' when online).")] = None,
     http_server: Annotated[str | None, typer.Option(help="Offline HTTP server URL ('' when online).")] = None,
     rotate_secrets: Annotated[bool, typer.Option(help="Generate every secret anew.")] = False,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt: a missing answer is an error.")
+    ] = False,
     root: RootOption = None,
 ) -> None:
     """Ask what the seeds' `offline_deploy_astrago.sh env` asks; write values.yaml and fresh secrets."""
@@ -152,11 +154,11 @@ def env_init(
         for question in secrets.QUESTIONS:
             given = flags[question.key]
             if given is None:
-                if not sys.stdin.isatty():
+                if no_input:
                     raise CliError(
-                        f"{question.key} is not given and there is no terminal to ask on",
+                        f"{question.key} is not given and --no-input forbids asking",
                         exit_code=2,
-                        hint="pass every answer as a flag (see --help) for non-interactive use",
+                        hint="pass every answer as a flag (see --help)",
                     )
                 given = typer.prompt(
                     question.prompt, default=current.get(question.key, ""), show_default=True
