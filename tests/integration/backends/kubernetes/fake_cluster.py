@@ -217,6 +217,10 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         """Compact history: open watches end, and resuming from any version seen so far gets 410 Gone."""
         self.compacted_before = self.current_version + 1
         self._next_version()
+        await self.drop_watches()
+
+    async def drop_watches(self) -> None:
+        """End every open watch stream (as the API server does on its timeout); history stays."""
         for bus in list(self._buses.values()):
             for namespace in (*self.namespaces, None):
                 await bus.put({"type": _EXPIRED, "object": {"metadata": {"namespace": namespace}}})

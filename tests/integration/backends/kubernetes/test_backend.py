@@ -208,6 +208,20 @@ async def test_watch_expiry_relists_and_misses_nothing(
     assert backend.pod_lists >= 2  # the initial list and the re-list after 410
 
 
+async def test_a_dropped_watch_resumes_from_its_version(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    async with watching(backend) as watched:
+        await backend.start(launch_spec())
+        (pod,) = await started_pods(cluster)
+        await watched.reaches("wl-1", S.RUNNING)
+        await cluster.api.drop_watches()  # the server's watch timeout: streams end, history is kept
+        await cluster.kubelet.finish(pod)
+        await watched.reaches("wl-1", S.SUCCEEDED)
+    assert backend.pod_lists == 1  # resumed from the last resourceVersion, no re-list needed
+    assert cluster.api.gone_answers == 0
+
+
 async def test_node_removal_loses_its_replicas(cluster: FakeCluster, backend: KubernetesBackend) -> None:
     async with watching(backend) as watched:
         await backend.start(launch_spec(replicas=(replica(node="gpu-2"),)))
