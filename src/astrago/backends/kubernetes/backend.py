@@ -107,32 +107,11 @@ class KubernetesBackend:
     async def open(self) -> None:
         client = self._connect()
         try:
-            await preflight.check_reachable(client, self._namespace, self._server)
-            missing = await preflight.missing_permissions(
-                client, self._namespace, preflight.REQUIRED_PERMISSIONS
-            )
-            if missing:
-                raise preflight.permission_error(missing, self._namespace)
-            mpi = await preflight.serves_mpijob(client, self._namespace)
-            missing_mpi = (
-                tuple(await preflight.missing_permissions(client, self._namespace, preflight.MPI_PERMISSIONS))
-                if mpi
-                else ()
-            )
-            storage = await preflight.storage_class_exists(client, self._settings.storage_class)
-        except httpx2.HTTPError as exc:
-            await client.close()
-            raise BackendError(describe(exc, "check the cluster", self._server)) from exc
+            self._facts = await self._inspect(client)
         except BaseException:
             await client.close()
             raise
-        if storage is False:
-            log.warning(
-                "%s; workloads with volumes will be refused",
-                preflight.storage_class_error(self._settings.storage_class),
-            )
         self._client = client
-        self._facts = preflight.ClusterFacts(mpi, storage, missing_mpi)
         self._nodes = Informer(client, Node, namespace=None, on_change=self._node_changed)
         self._pods = Informer(
             client,
@@ -151,6 +130,29 @@ class KubernetesBackend:
             raise BackendError(
                 f"could not list nodes and pods from {self._server} within {_SYNC_TIMEOUT_S:.0f}s"
             ) from exc
+
+    async def _inspect(self, client: AsyncClient) -> preflight.ClusterFacts:
+        """Refuse a cluster AstraGo cannot work with; note the optional parts it has."""
+        try:
+            await preflight.check_reachable(client, self._namespace, self._server)
+            missing = await preflight.missing_permissions(
+                client, self._namespace, preflight.REQUIRED_PERMISSIONS
+            )
+            if missing:
+                raise preflight.permission_error(missing, self._namespace)
+            mpi = await preflight.serves_mpijob(client, self._namespace)
+            missing_mpi: tuple[preflight.Permission, ...] = ()
+            if mpi:
+                missing_mpi = tuple(
+                    await preflight.missing_permissions(client, self._namespace, preflight.MPI_PERMISSIONS)
+                )
+            storage = await preflight.storage_class_exists(client, self._settings.storage_class)
+        except httpx2.HTTPError as exc:
+            raise BackendError(describe(exc, "check the cluster", self._server)) from exc
+        if storage is False:
+            refusal = preflight.storage_class_error(self._settings.storage_class)
+            log.warning("%s; workloads with volumes will be refused", refusal)
+        return preflight.ClusterFacts(mpi, storage, missing_mpi)
 
     async def close(self) -> None:
         for task in self._tasks:
