@@ -44,6 +44,7 @@ class GpuExporter:
             except Exception:  # a bug in one collection must not end the exporter; it is counted and logged
                 log.exception("GPU collection failed unexpectedly")
                 self.collector.health.errors["collector"] += 1
+                self.exposition = self.renderer.render(None)  # no stale GPU series; the error count shows why
             stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:

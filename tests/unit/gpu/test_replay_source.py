@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from astrago.gpu.sources import ReplayError, ReplaySource, open_source
+from astrago.gpu.sources import ReplayError, ReplaySource, SourceFailed, open_source
 from astrago.gpu.sources.replay import section_slug, split_capture
 
 
@@ -75,3 +75,14 @@ def test_section_slugs_match_split_file_names() -> None:
 def test_open_source_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown GPU source"):
         open_source("dcgm")
+
+
+def test_a_file_broken_after_start_fails_the_reading_not_the_exporter(
+    tmp_path: Path, gpu_fixtures: Path
+) -> None:
+    recording = tmp_path / "host.xml"
+    recording.write_bytes((gpu_fixtures / "two-gpus-mig.xml").read_bytes())
+    source = ReplaySource(recording)
+    recording.write_text("<nvidia_smi_log")
+    with pytest.raises(SourceFailed, match=r"host\.xml"):
+        source.read()

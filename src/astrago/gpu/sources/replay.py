@@ -93,7 +93,7 @@ class ReplaySource:
         if not self.path.exists():
             raise ReplayError(f"replay path {self.path} does not exist")
         self.state = state
-        self.read()  # fail now, with a clear message, rather than on the first collection
+        self._parse()  # fail now, as a usage error, rather than on the first collection
 
     def close(self) -> None:
         """Nothing stays open between readings."""
@@ -103,6 +103,13 @@ class ReplaySource:
         return [] if sections is None else _states(sections)
 
     def read(self) -> SourceReading:
+        """A file edited into something unreadable fails this reading (and is counted), not the exporter."""
+        try:
+            return self._parse()
+        except ReplayError as exc:
+            raise SourceFailed(str(exc)) from exc
+
+    def _parse(self) -> SourceReading:
         try:
             sections = self._sections()
             if sections is None:
@@ -111,7 +118,7 @@ class ReplaySource:
         except SmiParseError as exc:
             raise ReplayError(f"{self.path}: {exc}") from exc
         except OSError as exc:
-            raise SourceFailed(f"cannot read {self.path}: {exc}") from exc
+            raise ReplayError(f"cannot read {self.path}: {exc}") from exc
 
     def _sections(self) -> dict[tuple[str, str], str] | None:
         """`None` for a plain XML file."""
