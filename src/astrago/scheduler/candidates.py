@@ -40,7 +40,8 @@ class Candidates:
     def __len__(self) -> int:
         return int(self.node.shape[0])
 
-    def subset(self, keep: BoolArray) -> Candidates:
+    def subset(self, keep: BoolArray | IntArray) -> Candidates:
+        """The candidates selected by a mask or by indices."""
         return Candidates(
             self.shape,
             self.node[keep],

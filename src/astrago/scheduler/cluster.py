@@ -84,6 +84,7 @@ class ClusterState:
         self.shape_counts: IntArray = np.zeros((0, 2), np.int64)
         self.instance_id = next(_instance_ids)
         self.changed_nodes: list[int] = []  # append-only log of nodes touched by apply/release
+        self._allowed_cache: dict[frozenset[str] | None, BoolArray] = {}
 
     # ----------------------------------------------------------------------------------------------- build
     @classmethod
@@ -138,6 +139,7 @@ class ClusterState:
         other.node_names = list(self.node_names)
         other.instance_id = next(_instance_ids)
         other.changed_nodes = []
+        other._allowed_cache = dict(self._allowed_cache)  # the GPUs are the same; the cached masks stay valid
         return other
 
     # ----------------------------------------------------------------------------------------- properties
@@ -164,12 +166,17 @@ class ClusterState:
         return np.array([model in models for model in self.models], np.bool_)
 
     def gpu_allowed(self, models: frozenset[str] | None) -> BoolArray:
-        """[N, G] GPUs that exist, are healthy, are not in MIG mode and have an allowed model."""
-        allowed = self.model_mask(models)
-        if not len(allowed):
-            return np.zeros_like(self.gpu_present)
-        ok = self.gpu_present & ~self.gpu_mig
-        return ok & allowed[np.maximum(self.gpu_model, 0)]
+        """[N, G] GPUs that exist, are healthy, are not in MIG mode and have an allowed model.
+        Only placements change over a cluster's life, not its GPUs, so the answer is cached per model list."""
+        cached = self._allowed_cache.get(models)
+        if cached is None:
+            allowed = self.model_mask(models)
+            if not len(allowed):
+                cached = np.zeros_like(self.gpu_present)
+            else:
+                cached = self.gpu_present & ~self.gpu_mig & allowed[np.maximum(self.gpu_model, 0)]
+            self._allowed_cache[models] = cached
+        return cached
 
     def host_fits(self, shape: RequestShape) -> BoolArray:
         """[N] nodes with enough free CPU and memory that accept new work."""

@@ -86,6 +86,11 @@ class FragmentationTracker:
         self.fit_free: IntArray = np.zeros((0, 0), np.int64)  # [N, M] free milli on those GPUs
         self.idle: IntArray = np.zeros(0, np.int64)  # [N]
         self.frag: FloatArray = np.zeros(0, np.float64)  # [N] F_n
+        # Nodes whose GPUs hold the same (model, free) multiset share a signature: candidates on them with the
+        # same CPU outcome get the same answer, so `after` computes each distinct case once.
+        self.signature: IntArray = np.zeros(0, np.int64)
+        self._signature_ids: dict[tuple[int, ...], int] = {}
+        self._cpu_thresholds = np.unique(self.cpu)
 
     # ------------------------------------------------------------------------------------------- sync
     def sync(self, cluster: ClusterState) -> None:
@@ -113,7 +118,11 @@ class FragmentationTracker:
         self.fit_free = np.zeros((n, len(self.pods)), np.int64)
         self.idle = np.zeros(n, np.int64)
         self.frag = np.zeros(n, np.float64)
+        self.signature = np.zeros(n, np.int64)
         self._usable_gpu = usable_gpu
+        self._gpu_kind = np.where(usable_gpu, cluster.gpu_model, -1)
+        homogeneous = [len(set(row[row >= 0].tolist())) <= 1 for row in self._gpu_kind]
+        self._homogeneous = np.array(homogeneous, np.bool_)
         self._update_rows(cluster, np.arange(n))
         self._cluster_id = cluster.instance_id
         self._synced = len(cluster.changed_nodes)
@@ -127,6 +136,13 @@ class FragmentationTracker:
         self.frag[rows] = self._node_frag(
             cluster.cpu_free[rows], self.idle[rows], self.fit_count[rows], self.fit_free[rows]
         )
+        for row, kinds, frees in zip(
+            rows.tolist(), self._gpu_kind[rows].tolist(), free.tolist(), strict=True
+        ):
+            pairs = tuple(x for pair in sorted(zip(kinds, frees, strict=True)) for x in pair)
+            # GPU order matters on mixed-model nodes (whole GPUs are taken lowest index first): never shared.
+            key = pairs if self._homogeneous[row] else (-1 - row, *pairs)
+            self.signature[row] = self._signature_ids.setdefault(key, len(self._signature_ids))
 
     def _node_frag(
         self, cpu_free: IntArray, idle: IntArray, fit_count: IntArray, fit_free: IntArray
@@ -149,6 +165,20 @@ class FragmentationTracker:
     def after(self, cluster: ClusterState, candidates: Candidates) -> FloatArray:
         """F_n of each candidate's node as it would be after that placement."""
         self.sync(cluster)
+        shape = candidates.shape
+        cpu_after = cluster.cpu_free[candidates.node] - shape.cpu_milli
+        cpu_case = np.searchsorted(self._cpu_thresholds, cpu_after, side="right")
+        case = self.signature[candidates.node] * (len(self._cpu_thresholds) + 1) + cpu_case
+        if shape.kind in ("share", "mig"):
+            chosen = np.maximum(self._gpu_kind[candidates.node, candidates.gpu], -1) + 1
+            case = (case * (len(cluster.models) + 1) + chosen) * 1001 + candidates.gpu_free
+        _, first, inverse = np.unique(case, return_index=True, return_inverse=True)
+        if len(first) == len(candidates):
+            return self._after_each(cluster, candidates)
+        result: FloatArray = self._after_each(cluster, candidates.subset(first))[inverse]
+        return result
+
+    def _after_each(self, cluster: ClusterState, candidates: Candidates) -> FloatArray:
         shape = candidates.shape
         nodes = candidates.node
         fit_count = self.fit_count[nodes].copy()

@@ -1,26 +1,37 @@
-"""`astra`: our policy. FGD's fragmentation gradient without its rounding, then best fit.
+"""`astra`: our policy. FGD's fragmentation score, with the ties it leaves broken on purpose.
 
-FGD squeezes the fragmentation decrease through a sigmoid and truncates it to an integer in 0–100, so most
-candidates tie and a random node order decides. `astra` ranks by the exact decrease and breaks the remaining
-ties by the best-fit leftover (the fullest node wins), which keeps large free blocks intact."""
+FGD truncates 100·sigmoid(ΔF/1000) to an integer, so many candidates tie and a random node order decides.
+Measured on openb, that coarseness is a feature: ranking by the exact ΔF does markedly worse (it chases
+differences of a few milli that say nothing about later pods). `astra` keeps FGD's integer score and spends
+the ties where they help:
+
+- a CPU-only pod goes to the node with the least idle GPU (its CPU is worth least to GPU pods there), then
+  the fullest node;
+- a GPU pod goes to the fullest node (best fit), which keeps large free blocks for multi-GPU pods."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from astrago.scheduler.candidates import Candidates
 from astrago.scheduler.cluster import ClusterState, FloatArray
 from astrago.scheduler.placement.bestfit import leftover_fraction
-from astrago.scheduler.placement.fgd import FragmentationAwarePolicy
+from astrago.scheduler.placement.fgd import FragmentationAwarePolicy, sigmoid
 
-# The best-fit term lies in [0, 1] milli-GPU: it orders candidates whose fragmentation change is equal
-# but never outweighs a real difference in fragmentation (the smallest is a few milli).
-TIE_BREAK_WEIGHT = 1.0
+# Tie-breaks stay below 1, the step between two integer FGD scores, so they only ever order equals.
+TIE_WEIGHT = 0.99
 
 
 class AstraPolicy(FragmentationAwarePolicy):
     name = "astra"
-    description = "exact fragmentation decrease, ties to the fullest node (ours; beats FGD)"
+    description = "FGD's score, ties to the fullest node; CPU-only pods to nodes without idle GPUs (ours)"
 
     def scores(self, cluster: ClusterState, candidates: Candidates) -> FloatArray:
-        decrease = self.fragmentation_decrease(cluster, candidates)
-        result: FloatArray = decrease - TIE_BREAK_WEIGHT * leftover_fraction(cluster, candidates)
+        fgd = np.floor(100 * sigmoid(self.fragmentation_decrease(cluster, candidates) / 1000))
+        leftover = leftover_fraction(cluster, candidates)  # in [0, 1]
+        if candidates.shape.kind == "cpu":
+            idle_share = self.tracker.idle[candidates.node] / max(1, cluster.gpu_slots * 1000)
+            result: FloatArray = fgd - 0.5 * idle_share - 0.01 * leftover
+            return result
+        result = fgd - TIE_WEIGHT * leftover
         return result
