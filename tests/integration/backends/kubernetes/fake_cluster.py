@@ -50,6 +50,7 @@ CORE_RESOURCES = {
 }
 MPIJOB_RESOURCE = "kubeflow.org/v2beta1/mpijobs"
 _EXPIRED = "ASTRAGO-TEST-EXPIRED"
+FOREGROUND = "foregroundDeletion"
 
 
 def _now() -> str:
@@ -188,6 +189,10 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
             request.data.setdefault("metadata", {})["resourceVersion"] = self._next_version()
         elif request.action == kmock_enums.action.DELETE:
             self._next_version()
+            key = (request.resource, request.namespace, request.name)
+            if request.params.get("propagationPolicy") == "Foreground" and key in self._objects:
+                # The API server keeps the owner, marked, until the garbage collector removed its dependents.
+                self._objects[key].patch({"metadata": {"finalizers": [FOREGROUND]}})
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         payload = await super()._serve_list(request)
@@ -356,23 +361,31 @@ class Kubelet:
         return created
 
     async def collect_garbage(self) -> None:
-        owners = set()
+        """Delete pods and services whose owner is gone or being deleted, then release the owners that
+        waited for their dependents (foreground deletion)."""
+        owners: dict[str, tuple[str, Manifest]] = {}
         for path in (
             self._ns("jobs", "apis/batch/v1"),
             self._ns("deployments", "apis/apps/v1"),
             self._ns("pods"),
+            self._ns("mpijobs", "apis/kubeflow.org/v2beta1"),
         ):
-            owners |= {obj["metadata"]["uid"] for obj in await self.list(path)}
-        with contextlib.suppress(httpx.HTTPStatusError):
-            owners |= {
-                obj["metadata"]["uid"]
-                for obj in await self.list(self._ns("mpijobs", "apis/kubeflow.org/v2beta1"))
-            }
+            with contextlib.suppress(httpx.HTTPStatusError):  # no MPI Operator: no mpijobs
+                owners |= {obj["metadata"]["uid"]: (path, obj) for obj in await self.list(path)}
+        live = {uid for uid, (_, obj) in owners.items() if not obj["metadata"].get("deletionTimestamp")}
+        remaining: set[str] = set()
         for plural in ("pods", "services"):
             for obj in await self.list(self._ns(plural)):
                 refs = obj["metadata"].get("ownerReferences") or []
-                if refs and not any(ref["uid"] in owners for ref in refs):
+                if refs and not any(ref["uid"] in live for ref in refs):
                     await self.delete(f"{self._ns(plural)}/{obj['metadata']['name']}")
+                else:
+                    remaining |= {ref["uid"] for ref in refs}
+        for uid, (path, obj) in owners.items():
+            finalizers = obj["metadata"].get("finalizers") or []
+            if FOREGROUND in finalizers and uid not in remaining:
+                rest = [f for f in finalizers if f != FOREGROUND]
+                await self.patch(f"{path}/{obj['metadata']['name']}", {"metadata": {"finalizers": rest}})
 
     async def _create_pod(
         self,

@@ -138,8 +138,11 @@ async def test_cancel_stops_every_replica(cluster: FakeCluster, backend: Kuberne
         stopped = await watched.reaches("wl-1", S.STOPPED, replicas=2)
     assert {o.reason for o in stopped} == {"cancelled by alice"}
     assert await cluster.kubelet.pods() == []
+    (job,) = await cluster.kubelet.list(JOBS)  # foreground deletion: kept, marked, until the GC ran
+    assert job["metadata"]["deletionTimestamp"]
+    assert job["metadata"]["annotations"]["astrago.io/stop-reason"] == "cancelled by alice"
+    await cluster.kubelet.collect_garbage()  # the cluster's GC follows the owner references
     assert await cluster.kubelet.list(JOBS) == []
-    await cluster.kubelet.collect_garbage()  # the cluster's GC follows the owner reference
     assert await cluster.kubelet.list(SERVICES) == []
     assert by_state(await backend.observe(), "wl-1") == [S.STOPPED, S.STOPPED]
     await backend.stop("wl-1", grace_s=5, reason="cancelled by alice")  # idempotent
@@ -156,6 +159,9 @@ async def test_preempted_service_stops_and_starts_again(
         await backend.stop("svc", grace_s=30, reason="preempted for wl-9")
         (stopped,) = await watched.reaches("svc", S.STOPPED)
         assert stopped.reason == "preempted for wl-9"
+        with pytest.raises(BackendError, match="still being deleted"):
+            await backend.start(spec)  # admitted again too soon: the old Deployment is not gone yet
+        await cluster.kubelet.collect_garbage()
         await backend.start(spec)  # requeued and admitted again: same names, fresh objects
         await started_pods(cluster)
         await watched.reaches("svc", S.RUNNING)
@@ -190,6 +196,24 @@ async def test_a_restarted_backend_adopts_what_exists(
         after = {o["metadata"]["uid"] for path in (JOBS, SERVICES) for o in await cluster.kubelet.list(path)}
         assert after == before
         assert {p["metadata"]["uid"] for p in await cluster.kubelet.pods()} == pods_before
+    finally:
+        await restarted.close()
+
+
+async def test_a_restart_during_a_stop_still_reports_why(
+    cluster: FakeCluster, backend: KubernetesBackend, make_settings: Callable[..., Any]
+) -> None:
+    await backend.start(launch_spec(replicas=(replica(0, "gpu-1"), replica(1, "gpu-2"))))
+    await started_pods(cluster)
+    await eventually(lambda: _states(backend, "wl-1", [S.RUNNING, S.RUNNING]))
+    await backend.stop("wl-1", grace_s=30, reason="preempted for wl-7")
+    await backend.close()  # the server dies before the cluster finished deleting
+
+    restarted = KubernetesBackend(make_settings())
+    await restarted.open()
+    try:
+        observed = [o for o in await restarted.observe() if o.workload_id == "wl-1"]
+        assert [(o.state, o.reason) for o in observed] == [(S.STOPPED, "preempted for wl-7")] * 2
     finally:
         await restarted.close()
 
