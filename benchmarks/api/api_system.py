@@ -12,14 +12,33 @@ from server_process import ServerProcess
 class ApiError(RuntimeError):
     """A request the benchmark relies on did not succeed: the figures would be meaningless."""
 
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self.detail = _detail(response)
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code}: "
+            f"{response.text[:500]}"
+        )
+
+    @property
+    def summary(self) -> str:
+        return f"HTTP {self.status_code}: {self.detail}"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body)[:200]
+    return str(body)[:200]
+
 
 def checked(response: httpx.Response) -> httpx.Response:
     if response.is_success:
         return response
-    raise ApiError(
-        f"{response.request.method} {response.request.url.path} answered {response.status_code}: "
-        f"{response.text[:500]}"
-    )
+    raise ApiError(response)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -44,12 +45,14 @@ async def run_system(
         async with httpx.AsyncClient(limits=limits, timeout=120) as client:
             await system.prepare(client)
             ids: list[str] = []
+            indices = itertools.count()
             for size in sizes:
                 submit, new_ids = await measure.submit_load(
-                    system, client, len(ids), size - len(ids), options.concurrency
+                    system, client, indices, size - len(ids), options.concurrency
                 )
                 ids += new_ids
-                print(f"[{name}] {len(ids)} submitted: {submit.per_second:.1f}/s", flush=True)
+                refused = f", {submit.failures} refused" if submit.failures else ""
+                print(f"[{name}] {len(ids)} submitted: {submit.per_second:.1f}/s{refused}", flush=True)
                 run.checkpoints.append(await measure_checkpoint(system, client, size, submit, ids, options))
     finally:
         system.stop()

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 import numpy as np
-from api_system import ApiSystem
+from api_system import ApiError, ApiSystem
 
 WALK_PAGE = 50
 
@@ -30,9 +31,10 @@ class Latency:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    count: int
+    count: int  # successful submissions
     seconds: float
-    latency: Latency
+    latency: Latency  # of the successful ones
+    failures: dict[str, int]  # refused submissions by answer
 
     @property
     def per_second(self) -> float:
@@ -55,23 +57,45 @@ class WalkResult:
 
 
 async def submit_load(
-    system: ApiSystem, client: httpx.AsyncClient, first_index: int, count: int, concurrency: int
+    system: ApiSystem, client: httpx.AsyncClient, indices: Iterator[int], count: int, concurrency: int
 ) -> tuple[SubmitResult, list[str]]:
-    """`count` submissions from `concurrency` clients at once; the result and the new ids."""
-    indices = iter(range(first_index, first_index + count))
+    """`count` successful submissions from `concurrency` clients at once; the result and the new ids.
+
+    A refused submission is counted by its answer and replaced by another, so the store still reaches
+    its size: a benchmark that stopped at the first error would hide how often errors happen."""
     ids: list[str] = []
     latencies: list[float] = []
+    failures: Counter[str] = Counter()
+
+    unclaimed = count
 
     async def worker() -> None:
-        for index in indices:  # one shared iterator: each index is taken by exactly one worker
+        nonlocal unclaimed
+        while unclaimed > 0:
+            unclaimed -= 1
+            index = next(indices)  # shared: each index is taken by exactly one worker
             started = time.perf_counter()
-            ids.append(await system.submit(client, index))
+            try:
+                workload_id = await system.submit(client, index)
+            except (ApiError, httpx.TransportError) as exc:
+                # A dropped connection is the server failing to answer at all: count it like a refusal.
+                answer = exc.summary if isinstance(exc, ApiError) else f"no answer ({type(exc).__name__})"
+                failures[answer] += 1
+                if failures.total() > count:
+                    message = f"{system.info.name} refused more submissions than it took: {failures}"
+                    raise RuntimeError(message) from exc
+                unclaimed += 1
+                continue
             latencies.append(time.perf_counter() - started)
+            ids.append(workload_id)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return SubmitResult(count=count, seconds=elapsed, latency=Latency.of(latencies)), ids
+    result = SubmitResult(
+        count=len(ids), seconds=elapsed, latency=Latency.of(latencies), failures=dict(failures)
+    )
+    return result, ids
 
 
 async def cursor_at(system: ApiSystem, client: httpx.AsyncClient, depth: int) -> object:

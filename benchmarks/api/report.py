@@ -18,6 +18,7 @@ Row = tuple[str, Callable[[Checkpoint], float], bool]
 def _rows(page: int, concurrency: int) -> list[Row]:
     return [
         (f"submit throughput, {concurrency} clients (workloads/s)", lambda c: c.submit.per_second, True),
+        ("submissions refused (errors)", lambda c: float(sum(c.submit.failures.values())), False),
         ("submit latency p50 (ms)", lambda c: c.submit.latency.p50_ms, False),
         ("submit latency p99 (ms)", lambda c: c.submit.latency.p99_ms, False),
         (f"list first page of {page}, p50 (ms)", lambda c: c.latencies["list_first"].p50_ms, False),
@@ -74,6 +75,8 @@ def _checkpoint_table(size: int, runs: list[SystemRun], page: int, concurrency: 
             f"- {run.info.name}: machine load average before this checkpoint {load}; "
             f"submits measured over {checkpoint.submit.count:,} workloads; {gauges}"
         )
+        for answer, times in checkpoint.submit.failures.items():
+            lines.append(f"  - {run.info.name} refused {times} submissions with {answer}")
     lines.append("")
     return lines
 
