@@ -5,6 +5,7 @@ A missing image is the install's most common failure (seed 003): each is listed 
 from __future__ import annotations
 
 import re
+import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,8 +171,17 @@ def check_charts(
 
 
 def _chart_from_archive(path: Path) -> tuple[str, str]:
-    name, _, version = path.name.removesuffix(".tgz").rpartition("-")
-    return name, version
+    """(name, version) from the archive's Chart.yaml: file names cannot tell `a-b-1.0` from `a-b-1.0-rc1`."""
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            member = next(
+                m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")
+            )
+            handle = archive.extractfile(member)
+            meta = yaml.safe_load(handle.read()) if handle else {}
+    except (tarfile.TarError, StopIteration, yaml.YAMLError, OSError) as exc:
+        raise DeployError(f"not a chart archive: {exc}", source=path) from exc
+    return str(meta.get("name")), str(meta.get("version"))
 
 
 def _repository_index(chart_repo: str) -> set[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +138,7 @@ def test_astrago_chart_runs_the_platform_roles(
     alerts = {rule["alert"] for group in rules for rule in group["rules"]}
     assert {"AstragoGpuIdle", "AstragoGpuExporterDown", "AstragoQueueTooLong"} <= alerts
     dashboard = by_kind_name[("ConfigMap", "astrago-dashboards")]["data"]["astrago-gpu-sessions.json"]  # type: ignore[index]
-    for metric in ("gpu_session_count", "gpu_total_sessions", "gpu_process_utilization", "gpu_process_info"):
+    for metric in ("gpu_sessions", "gpu_total_sessions", "gpu_process_utilization", "gpu_process_info"):
         assert metric in dashboard
     secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
     secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
@@ -172,3 +173,28 @@ def test_external_database_drops_the_bundled_one(
     assert not [d for d in documents if d["kind"] == "StatefulSet"]
     secret = next(d for d in documents if d["kind"] == "Secret")
     assert secret["stringData"]["ASTRAGO_DATABASE_URL"] == "mysql+asyncmy://astrago:pw@mariadb:3306/astrago"  # type: ignore[index]
+
+
+def test_alert_rules_pass_promtool(helm_path: Path, tmp_path: Path) -> None:
+    """The PrometheusRule groups are a valid rule file for promtool (Debian package prometheus)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: .ci/apt-packages.txt installs the prometheus package")
+    rendered = subprocess.run(
+        [
+            str(helm_path),
+            "template",
+            "astrago",
+            str(REPO_ROOT / "charts/astrago"),
+            "-s",
+            "templates/prometheusrule.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": yaml.safe_load(rendered)["spec"]["groups"]}))
+    result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 rules found" in result.stdout
