@@ -2,7 +2,8 @@
 
 prometheus_client's `generate_latest` validates and escapes every label *name* of every sample; with 800
 processes × 5 series × 10 labels that is most of a collection's CPU (measured in benchmarks/gpu). Our label
-names are constants, checked once here, so rendering only escapes label values."""
+names are constants, checked once here, and the rendered label pairs of a series are kept from one
+exposition to the next (GPU processes mostly outlive a collection interval)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class MetricFamily:
     help: str
     type: str = "gauge"
     labels: tuple[str, ...] = ()
-    samples: list[tuple[Sequence[str], float]] = field(default_factory=list)
+    samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not _METRIC_NAME.match(self.name) or self.type not in ("gauge", "counter"):
@@ -54,36 +55,54 @@ class MetricFamily:
             if not _LABEL_NAME.match(label) or label.startswith("__"):
                 raise ValueError(f"bad label name {label!r} on {self.name}")
 
-    def add(self, values: Sequence[str], value: float) -> None:
+    def add(self, values: tuple[str, ...], value: float) -> None:
         self.samples.append((values, value))
 
-    def render(self, out: list[str], label_cache: dict[tuple[int, tuple[str, ...]], str]) -> None:
+    def render(self, out: list[str], cache: LabelCache) -> None:
         help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
         out.append(f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n")
         if not self.labels:
             out.extend(f"{self.name} {format_value(value)}\n" for _, value in self.samples)
             return
         prefix = self.name + "{"
-        names = [f'{label}="' for label in self.labels]
         for values, value in self.samples:
-            # A process's label values are shared by its five series: render them once per exposition.
-            key = (id(values), self.labels)
-            pairs = label_cache.get(key)
-            if pairs is None:
-                pairs = ",".join(
-                    name + escape_label_value(v) + '"' for name, v in zip(names, values, strict=True)
+            out.append(f"{prefix}{cache.pairs(self.labels, values)}}} {format_value(value)}\n")
+
+
+class LabelCache:
+    """Rendered `name="value",...` strings by (label names, label values). Each exposition keeps only the
+    entries it used, so the cache is as large as one exposition's series, never larger."""
+
+    def __init__(self) -> None:
+        self._previous: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        self._current: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def pairs(self, names: tuple[str, ...], values: tuple[str, ...]) -> str:
+        key = (names, values)
+        rendered = self._current.get(key)
+        if rendered is None:
+            rendered = self._previous.get(key)
+            if rendered is None:
+                rendered = ",".join(
+                    f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True)
                 )
-                label_cache[key] = pairs
-            out.append(f"{prefix}{pairs}}} {format_value(value)}\n")
+            self._current[key] = rendered
+        return rendered
+
+    def next_exposition(self) -> None:
+        self._previous, self._current = self._current, {}
+
+    def __len__(self) -> int:
+        """Label sets kept from the last exposition."""
+        return len(self._previous)
 
 
-def render(families: Iterable[MetricFamily]) -> bytes:
+def render(families: Iterable[MetricFamily], cache: LabelCache | None = None) -> bytes:
+    cache = cache if cache is not None else LabelCache()
     out: list[str] = []
-    # Keyed on the identity of label-value tuples, which the families keep alive until this returns.
-    label_cache: dict[tuple[int, tuple[str, ...]], str] = {}
-    kept = list(families)
-    for family in kept:
-        family.render(out, label_cache)
+    for family in families:
+        family.render(out, cache)
+    cache.next_exposition()
     return "".join(out).encode()
 
 

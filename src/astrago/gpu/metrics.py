@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from astrago.gpu.collector import AttributedProcess, CollectorHealth, Snapshot
-from astrago.gpu.exposition import MetricFamily, render, write_atomically
+from astrago.gpu.exposition import LabelCache, MetricFamily, render, write_atomically
 from astrago.gpu.model import MIB, GpuDevice, MigDevice
 
 DEVICE_LABELS = ("gpu", "uuid", "model")
@@ -240,9 +240,10 @@ class MetricsRenderer:
 
     def __init__(self, health: CollectorHealth) -> None:
         self.health = health
+        self._labels = LabelCache()
 
     def render(self, snapshot: Snapshot | None) -> bytes:
-        return render(snapshot_families(snapshot, self.health))
+        return render(snapshot_families(snapshot, self.health), self._labels)
 
     def write_textfile(
         self, directory: Path, snapshot: Snapshot | None, exposition: bytes | None = None

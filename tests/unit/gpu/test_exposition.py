@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from astrago.gpu.exposition import MetricFamily, render, write_atomically
+from astrago.gpu.exposition import LabelCache, MetricFamily, render, write_atomically
 
 
 def test_label_values_are_escaped_and_parse_back() -> None:
@@ -61,3 +61,17 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) 
     assert target.read_bytes() == b"new\n"
     assert os.listdir(tmp_path) == ["astrago_gpu.prom"]
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_label_cache_follows_changed_values_and_forgets_old_series() -> None:
+    cache = LabelCache()
+
+    def exposition(pod: str) -> str:
+        family = MetricFamily("gpu_process_info", "A process.", labels=("pid", "pod"))
+        family.add(("7", pod), 1)
+        return render([family], cache).decode()
+
+    assert 'pod=""' in exposition("")
+    assert 'pod="trainer-0"' in exposition("trainer-0")  # the pod watcher learned the name
+    assert 'pod="trainer-0"' in exposition("trainer-0")
+    assert len(cache) == 1  # only the series of the last exposition are kept
