@@ -7,6 +7,7 @@ environment sets that `common` does not know is a typo and is refused with the f
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,12 @@ class Environment:
         return None
 
 
+ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 def environment_dir(root: Path, name: str) -> Path:
+    if not ENVIRONMENT_NAME.match(name):
+        raise DeployError(f"{name!r} is not an environment name (lowercase letters, digits and dashes)")
     return root / "environments" / name
 
 
@@ -100,6 +106,20 @@ def read_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DeployError("must hold a mapping of key: value", source=path)
     return data
+
+
+def check_release_names(environment: Environment, names: set[str]) -> None:
+    """`releases.<name>` in any layer must name a release of stack.yaml."""
+    for layer in environment.layers:
+        for name in layer.data.get("releases") or {}:
+            if name not in names:
+                known = ", ".join(sorted(names))
+                raise DeployError(
+                    "no such release in stack.yaml",
+                    source=layer.path,
+                    key=f"releases.{name}",
+                    hint=f"releases: {known}",
+                )
 
 
 def load_environment(root: Path, name: str) -> Environment:

@@ -58,7 +58,7 @@ def _source_of(rendered: RenderedRelease, dotted: str) -> str:
     for path, part in reversed(rendered.values.sources):
         if _has(part, dotted):
             return _display(path)
-    return "chart defaults"
+    return f"chart default: override with releases.{rendered.release.name}.values.{dotted}"
 
 
 def _has(values: Mapping[str, Any], dotted: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from astrago.deploy.environments import Environment, load_environment
+from astrago.deploy.environments import Environment, check_release_names, load_environment
 from astrago.deploy.errors import DeployError
 from astrago.deploy.helm import ChartRef, ChartSources, Helm, resolve_chart
 from astrago.deploy.images import images_in_documents
@@ -96,6 +96,7 @@ def open_target(
 ) -> Target:
     stack = load_stack(root)
     env = load_environment(root, environment)
+    check_release_names(env, {release.name for release in stack.releases})
     if charts_dir is not None and not charts_dir.is_dir():
         raise DeployError("chart directory does not exist", source=charts_dir)
     offline = env.values.get("offline", {})

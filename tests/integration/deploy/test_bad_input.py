@@ -58,3 +58,15 @@ def test_chart_missing_from_the_chart_directory(helm_path: Path, deploy_root: Pa
     message = render(deploy_root, "-e", "dev", "-l", "app=keycloak", charts=tmp_path)
     assert "keycloak 17.3.5" in message
     assert "keycloak.version" in message
+
+
+def test_release_the_stack_does_not_have(deploy_root: Path) -> None:
+    values = deploy_root / "environments/dev/values.yaml"
+    values.write_text(values.read_text() + "  mongodb: {enabled: false}\n")
+    message = render(deploy_root, "-e", "dev")
+    assert "environments/dev/values.yaml: releases.mongodb: no such release in stack.yaml" in message
+
+
+def test_environment_name_cannot_leave_the_environments_directory(deploy_root: Path) -> None:
+    message = render(deploy_root, "-e", "../../etc")
+    assert "'../../etc' is not an environment name" in message
