@@ -56,12 +56,13 @@ class Registry:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         scheme, sep, host = address.partition("://")
         self.host = host if sep else address
         self.schemes = [scheme] if sep else ["https", "http"]
         self.auth = httpx.BasicAuth(username, password) if username and password else None
-        self.client = httpx.Client(timeout=timeout, follow_redirects=True)
+        self.client = httpx.Client(timeout=timeout, follow_redirects=True, transport=transport)
         self.base = ""
         self._token: str | None = None
 
