@@ -74,9 +74,7 @@ class Collector:
             reading = self.source.read()
         except SourceFailed as exc:
             log.warning("GPU collection failed: %s", exc)
-            return self._finish(
-                started, Snapshot(self.source.name, 0.0, 0.0, ok=False), [("source", str(exc))]
-            )
+            return self._finish(started, (), (), (SourceError("source", str(exc)),), ok=False)
         devices = {device.index: device for device in reading.devices}
         attributed = tuple(
             self._attribute(proc, devices[proc.gpu_index])
@@ -84,36 +82,34 @@ class Collector:
             if proc.gpu_index in devices
         )
         self.processes.forget_all_but({proc.pid for proc in reading.processes})
+        return self._finish(started, tuple(reading.devices), attributed, tuple(reading.errors), ok=True)
+
+    def _finish(
+        self,
+        started: float,
+        devices: tuple[GpuDevice, ...],
+        processes: tuple[AttributedProcess, ...],
+        errors: tuple[SourceError, ...],
+        ok: bool,
+    ) -> Snapshot:
+        now = time.time()
         snapshot = Snapshot(
             source=self.source.name,
-            collected_at=0.0,
-            duration_s=0.0,
-            devices=tuple(reading.devices),
-            processes=attributed,
-            errors=tuple(reading.errors),
-        )
-        return self._finish(started, snapshot, [(error.stage, error.message) for error in reading.errors])
-
-    def _finish(self, started: float, snapshot: Snapshot, errors: list[tuple[str, str]]) -> Snapshot:
-        duration = time.perf_counter() - started
-        now = time.time()
-        final = Snapshot(
-            source=snapshot.source,
             collected_at=now,
-            duration_s=duration,
-            devices=snapshot.devices,
-            processes=snapshot.processes,
-            errors=snapshot.errors,
-            ok=snapshot.ok,
+            duration_s=time.perf_counter() - started,
+            devices=devices,
+            processes=processes,
+            errors=errors,
+            ok=ok,
         )
         self.health.collections += 1
-        self.health.last_duration_s = duration
-        for stage, _ in errors:
-            self.health.errors[stage] += 1
-        if final.ok:
+        self.health.last_duration_s = snapshot.duration_s
+        for error in errors:
+            self.health.errors[error.stage] += 1
+        if ok:
             self.health.last_success = now
-        self.snapshot = final
-        return final
+        self.snapshot = snapshot
+        return snapshot
 
     def _attribute(self, proc: GpuProcess, device: GpuDevice) -> AttributedProcess:
         mig = device.mig_device(*proc.mig_key) if proc.mig_key is not None else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from astrago.gpu.model import GpuDevice, MigDevice
 from astrago.gpu.sources import SourceFailed, SourceUnavailable, open_source
 
-__all__ = ["GpuDevice", "MigDevice", "local_gpus"]
+__all__ = ["GpuDevice", "MigDevice", "SourceFailed", "local_gpus"]
 
 
 def local_gpus(source: str = "auto") -> list[GpuDevice]:
@@ -27,6 +27,3 @@ def local_gpus(source: str = "auto") -> list[GpuDevice]:
         return []
     finally:
         opened.close()
-
-
-__all__ += ["SourceFailed"]
