@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
 _SYNC_TIMEOUT_S = 30.0
+_DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 
 
@@ -86,6 +87,9 @@ class _Stop:
 
 class KubernetesBackend:
     name = "kubernetes"
+    # How long `start` waits for a previous run's objects to finish deleting (foreground deletion ends
+    # shortly after the pods are gone, which is when the replicas were reported STOPPED).
+    previous_run_wait_s = 120.0
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -267,18 +271,35 @@ class KubernetesBackend:
         existing = await self._get(kind, name)
         if existing is None:  # deleted between our create and get: let the caller retry
             raise BackendError(f"{kind} {name} vanished while AstraGo adopted it; try again")
-        wanted = workload_id_of(manifest)
+        wanted = manifest["metadata"]["annotations"][naming.WORKLOAD_ID_ANNOTATION]
         if workload_id_of(existing) != wanted:
             raise BackendError(
                 f"{kind} {name} (namespace {self._namespace}) exists but is not workload {wanted}'s"
             )
         if (existing.get("metadata") or {}).get("deletionTimestamp"):
-            raise BackendError(
-                f"the previous run of workload {wanted} is still being deleted; try again shortly"
-            )
+            # A preempted workload admitted again reuses its names: let the old objects finish going.
+            await self._await_deleted(kind, name, wanted)
+            return await self._create_or_adopt(manifest)
         if kind == "Deployment":
             await self._roll_image(manifest, existing)
         return existing, False
+
+    async def _await_deleted(self, kind: str, name: str, workload_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.previous_run_wait_s
+        while await self._get(kind, name) is not None:
+            if loop.time() >= deadline:
+                raise BackendError(
+                    f"the previous run of workload {workload_id} ({kind} {name}) is still being deleted "
+                    f"after {self.previous_run_wait_s:.0f}s; check its pods (kubectl -n {self._namespace} "
+                    f"get pods -l {naming.WORKLOAD_LABEL}={naming.label_value(workload_id)})"
+                )
+            await self._changed_or(_DELETION_POLL_S)
+
+    async def _changed_or(self, timeout_s: float) -> None:
+        """Wait for the next pod change, or `timeout_s`, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
 
     async def _roll_image(self, wanted: Manifest, existing: Manifest) -> None:
         """A service started again with another image rolls its pods over to it (RollingUpdate)."""

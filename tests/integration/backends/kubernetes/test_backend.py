@@ -159,10 +159,13 @@ async def test_preempted_service_stops_and_starts_again(
         await backend.stop("svc", grace_s=30, reason="preempted for wl-9")
         (stopped,) = await watched.reaches("svc", S.STOPPED)
         assert stopped.reason == "preempted for wl-9"
-        with pytest.raises(BackendError, match="still being deleted"):
-            await backend.start(spec)  # admitted again too soon: the old Deployment is not gone yet
+        # requeued and admitted again at once: the old Deployment is still being deleted, so start
+        # waits for it to go, then creates fresh objects under the same names
+        restart = asyncio.create_task(backend.start(spec))
+        await asyncio.sleep(0.05)
+        assert not restart.done()
         await cluster.kubelet.collect_garbage()
-        await backend.start(spec)  # requeued and admitted again: same names, fresh objects
+        await asyncio.wait_for(restart, 10)
         await started_pods(cluster)
         await watched.reaches("svc", S.RUNNING)
     (deployment,) = await cluster.kubelet.list(DEPLOYMENTS)
@@ -287,6 +290,19 @@ async def test_interactive_pod_and_its_service(cluster: FakeCluster, backend: Ku
     await eventually(lambda: _states(backend, "wl-1", [S.RUNNING]))
     (endpoint,) = await backend.endpoints("wl-1")
     assert (endpoint.host, endpoint.port) == (f"{object_name('wl-1')}.astrago.svc", 8888)
+
+
+async def test_a_previous_run_that_never_goes_away_is_reported(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    await backend.start(launch_spec())
+    await started_pods(cluster)
+    await backend.stop("wl-1", grace_s=0, reason="preempted")
+    backend.previous_run_wait_s = 0.0  # the cluster's garbage collector never runs here
+    with pytest.raises(
+        BackendError, match=r"previous run of workload wl-1 \(Job ag-wl-1\) is still being deleted"
+    ):
+        await backend.start(launch_spec())
 
 
 async def test_a_service_rolls_to_a_new_image(cluster: FakeCluster, backend: KubernetesBackend) -> None:
