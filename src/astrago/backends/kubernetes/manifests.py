@@ -33,6 +33,7 @@ DEFAULT_VOLUME_SIZE = "10Gi"
 MPIJOB_API_VERSION = "kubeflow.org/v2beta1"
 # Kubernetes sets this annotation (and, from 1.28, a label) on every pod of an Indexed Job.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+MPI_WORKER_INDEX_LABEL = "training.kubeflow.org/replica-index"  # the MPI Operator sets it on workers
 _MPI_LAUNCHER_CPU_MILLI = 500
 _MPI_LAUNCHER_MEMORY_MIB = 512
 # Registries that image references may name; any first path part with a dot or a port is a registry too.
@@ -167,11 +168,13 @@ def _resources(replica: ReplicaLaunch, options: ManifestOptions) -> Manifest:
 
 
 def _env(spec: LaunchSpec, replica: ReplicaLaunch, replica_index_ref: str | None) -> list[Manifest]:
+    """The user's env plus AstraGo's; `replica_index_ref` is a field path holding the replica index
+    (Indexed Job, MPI worker), or "" where pods are interchangeable (Deployment) and have none."""
     env: list[Manifest] = [{"name": key, "value": value} for key, value in spec.env]
     env.append({"name": "ASTRAGO_WORKLOAD_ID", "value": spec.workload_id})
     if replica_index_ref:
         env.append({"name": "ASTRAGO_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": replica_index_ref}}})
-    else:
+    elif replica_index_ref is None:
         env.append({"name": "ASTRAGO_REPLICA", "value": str(replica.index)})
     if 0 < replica.gpu_milli < 1000 and not replica.mig_profile:
         # Time-slicing does not cap memory; frameworks can (torch.cuda.set_per_process_memory_fraction).
@@ -352,7 +355,9 @@ def _mpijob(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
     launcher_labels = naming.workload_labels(spec.workload_id, spec.workspace, "launcher")
     worker_labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
     launcher = _container(spec, options, launcher_replica, name="launcher")
-    worker_container = _container(spec, options, worker, name="worker")
+    worker_container = _container(
+        spec, options, worker, name="worker", replica_index_ref=f"metadata.labels['{MPI_WORKER_INDEX_LABEL}']"
+    )
     worker_container.pop("command", None)  # workers run the image's sshd; the launcher runs mpirun
     if spec.extra.get("mpi_worker_command"):
         worker_container["command"] = spec.extra["mpi_worker_command"].split()
@@ -407,7 +412,7 @@ def _interactive_pod(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
 
 def _deployment(spec: LaunchSpec, options: ManifestOptions) -> Manifest:
     labels = naming.workload_labels(spec.workload_id, spec.workspace, "replica")
-    container = _container(spec, options, spec.replicas[0], ports=spec.ports)
+    container = _container(spec, options, spec.replicas[0], ports=spec.ports, replica_index_ref="")
     pod_spec = _pod_spec(spec, options, [container], spec.replicas, "Always", labels)
     return {
         "apiVersion": "apps/v1",

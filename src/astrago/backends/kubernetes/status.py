@@ -14,14 +14,14 @@ from typing import Any
 
 from astrago.backends.base import ReplicaObservation
 from astrago.backends.kubernetes import naming
-from astrago.backends.kubernetes.manifests import COMPLETION_INDEX_ANNOTATION
+from astrago.backends.kubernetes.manifests import COMPLETION_INDEX_ANNOTATION, MPI_WORKER_INDEX_LABEL
 from astrago.domain.enums import ReplicaState
 
 Manifest = dict[str, Any]
 
 # Labels the MPI Operator v2 puts on the pods of an MPIJob (both spellings have been used).
 MPI_ROLE_LABELS = ("training.kubeflow.org/job-role", "training.kubeflow.org/replica-type")
-MPI_INDEX_LABEL = "training.kubeflow.org/replica-index"
+MPI_INDEX_LABEL = MPI_WORKER_INDEX_LABEL
 LAUNCHER = -1  # the replica "index" of an MPIJob launcher pod
 
 _IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff"}

@@ -176,6 +176,9 @@ def test_mpi_job_has_a_launcher_and_workers_with_slots() -> None:
     assert launcher["command"][0] == "mpirun"
     assert "command" not in worker
     assert "nvidia.com/gpu" not in launcher["resources"]["limits"]
+    assert _env(worker)["ASTRAGO_REPLICA"] == {
+        "fieldRef": {"fieldPath": "metadata.labels['training.kubeflow.org/replica-index']"}
+    }
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "2"
 
 
@@ -202,6 +205,7 @@ def test_service_is_a_deployment_with_rolling_updates_and_a_node_port() -> None:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu.shared"] == "1"  # 250 milli of 4 shares/GPU
     assert _env(container)["ASTRAGO_GPU_SHARE_MILLI"] == "250"
+    assert "ASTRAGO_REPLICA" not in _env(container)  # Deployment pods are interchangeable
 
 
 def test_gpu_limits_for_whole_mig_and_shared_gpus() -> None:
