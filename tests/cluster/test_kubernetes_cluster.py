@@ -94,8 +94,15 @@ def state_is(*states: ReplicaState) -> Callable[[ReplicaObservation], bool]:
 
 
 async def schedulable_node(backend: KubernetesBackend, want_gpu: bool = False) -> NodeInventory | None:
+    """A ready node whose taints the test pods tolerate (AstraGo pods tolerate only the GPU taint)."""
     for node in await backend.inventory():
-        if node.schedulable and (not want_gpu or dict(node.gpu_resources).get("nvidia.com/gpu", 0) > 0):
+        blocking = [
+            t
+            for t in node.taints
+            if not t.startswith("nvidia.com/gpu") and t.endswith(("NoSchedule", "NoExecute"))
+        ]
+        has_gpu = dict(node.gpu_resources).get("nvidia.com/gpu", 0) > 0
+        if node.schedulable and not blocking and (has_gpu or not want_gpu):
             return node
     return None
 
