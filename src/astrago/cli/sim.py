@@ -104,8 +104,8 @@ def write_report(report: dict[str, Any], out: Path | None) -> None:
     console.print(f"report written to {out}")
 
 
-def _number(value: float) -> str:
-    return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.2f}"
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 # --------------------------------------------------------------------------------------------- commands

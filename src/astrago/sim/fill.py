@@ -29,6 +29,7 @@ from astrago.sim.traces import TracePod
 
 DEFAULT_TUNE = 1.3
 DEFAULT_SEEDS = tuple(range(42, 52))
+FRAG_FROM_BUCKET = 95  # fragmentation is measured from here on (it is reported at 100%)
 
 
 def gpu_demand_milli(request: ResourceRequest) -> int:
@@ -133,8 +134,8 @@ def run_seed(
             placed += 1
         bucket = int(100 * arrived // capacity)
         allocation.add(bucket, 100 * allocated / capacity)
-        if bucket == 100:
-            fragmentation.add(100, 100 * measure.total(cluster) / capacity)
+        if FRAG_FROM_BUCKET <= bucket <= 100:  # filled forward: a pod may jump over bucket 100
+            fragmentation.add(bucket, 100 * measure.total(cluster) / capacity)
     seconds = time.perf_counter() - started
     return SeedResult(
         seed=seed,
