@@ -198,3 +198,20 @@ def test_alert_rules_pass_promtool(helm_path: Path, tmp_path: Path) -> None:
     result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 rules found" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("core.replica=2", "Additional property replica is not allowed"), ("core.service.nodePort=80", "30000")],
+)
+def test_chart_schema_refuses_bad_values_for_plain_helm_users(
+    helm_path: Path, setting: str, message: str
+) -> None:
+    """Operators running helm directly, without `astrago deploy`, are protected by values.schema.json."""
+    result = subprocess.run(
+        [str(helm_path), "template", "astrago", str(REPO_ROOT / "charts/astrago"), "--set", setting],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
