@@ -18,16 +18,19 @@ import http.client
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector as PromCollector
 from tests.unit.gpu.fakes import FakeGpu, FakeNvml, FakeProcess, FakeSample
 from tests.unit.gpu.proc_tree import FakeProc, systemd_containerd
 
 from astrago.gpu.collector import Collector
 from astrago.gpu.exporter import GpuExporter
 from astrago.gpu.kube import PodRef, StaticPodDirectory
-from astrago.gpu.metrics import MetricsRenderer
+from astrago.gpu.metrics import MetricsRenderer, snapshot_families
 from astrago.gpu.procfs import ProcessTable
 from astrago.gpu.sources.base import GpuSource
 from astrago.gpu.sources.nvml import NvmlSource
@@ -109,6 +112,25 @@ def timed(call: Callable[[], object]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+class PrometheusClientRendering(PromCollector):
+    """The same families through prometheus_client's `generate_latest`, the renderer we replaced."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        for family in snapshot_families(self.collector.snapshot, self.collector.health):
+            if family.type == "counter":
+                out: GaugeMetricFamily | CounterMetricFamily = CounterMetricFamily(
+                    family.name.removesuffix("_total"), family.help, labels=list(family.labels)
+                )
+            else:
+                out = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+            for values, value in family.samples:
+                out.add_metric(list(values), value)
+            yield out
+
+
 def measure_collection(
     source: GpuSource, proc_root: Path, pods: StaticPodDirectory, rounds: int
 ) -> dict[str, float]:
@@ -123,6 +145,9 @@ def measure_collection(
     snapshot = collector.snapshot
     render_cpu = [timed(lambda: renderer.render(snapshot))[0] for _ in range(rounds)]
     both = [timed(one) for _ in range(rounds)]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PrometheusClientRendering(collector))
+    library_cpu = [timed(lambda: generate_latest(registry))[0] for _ in range(rounds)]
     assert collector.snapshot is not None
     assert all(row.pod for row in collector.snapshot.processes), (
         "every process should be attributed to its pod"
@@ -132,6 +157,7 @@ def measure_collection(
         "cold_wall_ms": cold_wall * 1000,
         "collect_cpu_ms": statistics.median(collect_cpu) * 1000,
         "render_cpu_ms": statistics.median(render_cpu) * 1000,
+        "prometheus_client_render_cpu_ms": statistics.median(library_cpu) * 1000,
         "total_cpu_ms": statistics.median(c for c, _ in both) * 1000,
         "total_wall_ms": statistics.median(w for _, w in both) * 1000,
         "exposition_kib": len(renderer.render(collector.snapshot)) / 1024,
@@ -187,14 +213,15 @@ def main() -> None:
                 result["xml_kib"] = len(xml_text) / 1024
                 rows.append((f"{GPUS}×{per_gpu} = {GPUS * per_gpu}", name, result))
     header = (
-        "| processes | source | collect CPU | render CPU | collect+render CPU (wall) | cold CPU "
-        "| scrape p50 / p99 | exposition | `-q -x` parse CPU (size) |"
+        "| processes | source | collect CPU | render CPU (prometheus_client) | collect+render CPU (wall) "
+        "| cold CPU | scrape p50 / p99 | exposition | `-q -x` parse CPU (size) |"
     )
     print(header)
     print("|---|---|---|---|---|---|---|---|---|")
     for processes, source_name, r in rows:
         print(
-            f"| {processes} | {source_name} | {r['collect_cpu_ms']:.1f} ms | {r['render_cpu_ms']:.1f} ms "
+            f"| {processes} | {source_name} | {r['collect_cpu_ms']:.1f} ms "
+            f"| {r['render_cpu_ms']:.1f} ms ({r['prometheus_client_render_cpu_ms']:.1f} ms) "
             f"| {r['total_cpu_ms']:.1f} ms ({r['total_wall_ms']:.1f} ms) | {r['cold_cpu_ms']:.1f} ms "
             f"| {r['scrape_p50_ms']:.2f} / {r['scrape_p99_ms']:.2f} ms | {r['exposition_kib']:.0f} KiB "
             f"| {r['xml_parse_cpu_ms']:.1f} ms ({r['xml_kib']:.0f} KiB) |"

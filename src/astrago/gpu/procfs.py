@@ -6,6 +6,7 @@ start time (field 22 of `/proc/<pid>/stat`), so a reused PID is looked up afresh
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def format_cmdline(raw: bytes, limit: int = COMMAND_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _read_small(path: str) -> bytes:
+    """One read of a small /proc file, without the buffered file object `open()` builds."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
 class ProcessTable:
     """Looks processes up under `proc_root`. Not thread-safe: one collector owns one table."""
 
@@ -48,8 +58,7 @@ class ProcessTable:
         # Plain string paths: this runs for every GPU process on every collection.
         base = f"{self._root}/{pid}/"
         try:
-            with open(base + "stat", "rb") as stat:
-                start_time = read_start_time(stat.read().decode(errors="replace"))
+            start_time = read_start_time(_read_small(base + "stat").decode(errors="replace"))
         except (OSError, ValueError, IndexError):
             self._cache.pop(pid, None)
             return None
