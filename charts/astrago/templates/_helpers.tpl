@@ -48,6 +48,10 @@ app.kubernetes.io/component: {{ .role }}
   value: {{ include "astrago.workloadNamespace" . | quote }}
 - name: ASTRAGO_STORAGE_CLASS
   value: {{ .Values.storageClass | quote }}
+{{- with .Values.imagePullSecrets }}
+- name: ASTRAGO_IMAGE_PULL_SECRETS
+  value: {{ $names := list }}{{ range . }}{{ $names = append $names .name }}{{ end }}{{ toJson $names | quote }}
+{{- end }}
 {{- with .Values.workloadImageRegistry }}
 - name: ASTRAGO_IMAGE_REGISTRY
   value: {{ . | quote }}
