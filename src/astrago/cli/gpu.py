@@ -36,7 +36,14 @@ def _open(source: str, state: str | None) -> GpuSource:
         raise CliError(str(exc), exit_code=2) from exc
 
 
-def _proc_root(path: Path) -> ProcessTable:
+PROC_ROOT_HELP = "The host's /proc (default /proc; not used for a replay unless given)."
+
+
+def _process_table(path: Path | None, source: str) -> ProcessTable | None:
+    """A replayed recording's PIDs belong to the machine it was recorded on: matching them against this
+    host's /proc would attach strangers' commands and pods, so a replay looks up nothing unless asked."""
+    if path is None:
+        return None if source.startswith("replay:") else ProcessTable("/proc")
     if not path.is_dir():
         raise CliError(f"--proc-root {path} is not a directory", exit_code=2)
     return ProcessTable(path)
@@ -49,12 +56,12 @@ def ls(
         None, "--state", help="Replay: which recorded state (default: the last)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    proc_root: Path = typer.Option(Path("/proc"), "--proc-root", help="Host /proc, for commands and pods."),
+    proc_root: Path | None = typer.Option(None, "--proc-root", help=PROC_ROOT_HELP),
 ) -> None:
     """GPUs and MIG devices with every process on them, its pod and its memory: nvidia-smi, for a cluster."""
     opened = _open(source, state)
     try:
-        snapshot = Collector(opened, _proc_root(proc_root)).collect()
+        snapshot = Collector(opened, _process_table(proc_root, source)).collect()
     finally:
         opened.close()
     if not snapshot.ok:
@@ -75,9 +82,7 @@ def gpu_exporter(
     state: str | None = typer.Option(
         None, "--state", help="Replay: which recorded state (default: the last)."
     ),
-    proc_root: Path = typer.Option(
-        Path("/proc"), "--proc-root", help="The host's /proc (mount it with hostPID)."
-    ),
+    proc_root: Path | None = typer.Option(None, "--proc-root", help=PROC_ROOT_HELP),
     listen: str = typer.Option("127.0.0.1:9835", "--listen", help="HOST:PORT for /metrics."),
     textfile_dir: Path | None = typer.Option(
         None,
@@ -106,7 +111,7 @@ def gpu_exporter(
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    processes = _proc_root(proc_root)
+    processes = _process_table(proc_root, source)
     opened = _open(source, state)
     pods: PodDirectory | None = None
     if node:

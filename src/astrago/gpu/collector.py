@@ -59,11 +59,14 @@ class CollectorHealth:
 
 
 class Collector:
+    """`processes=None` looks nothing up on this host: right for a replayed recording, whose PIDs belong to
+    another machine."""
+
     def __init__(
         self, source: GpuSource, processes: ProcessTable | None = None, pods: PodDirectory | None = None
     ) -> None:
         self.source = source
-        self.processes = processes if processes is not None else ProcessTable()
+        self.processes = processes
         self.pods = pods
         self.health = CollectorHealth()
         self.snapshot: Snapshot | None = None
@@ -81,7 +84,8 @@ class Collector:
             for proc in reading.processes
             if proc.gpu_index in devices
         )
-        self.processes.forget_all_but({proc.pid for proc in reading.processes})
+        if self.processes is not None:
+            self.processes.forget_all_but({proc.pid for proc in reading.processes})
         return self._finish(started, tuple(reading.devices), attributed, tuple(reading.errors), ok=True)
 
     def _finish(
@@ -113,7 +117,7 @@ class Collector:
 
     def _attribute(self, proc: GpuProcess, device: GpuDevice) -> AttributedProcess:
         mig = device.mig_device(*proc.mig_key) if proc.mig_key is not None else None
-        host = self.processes.lookup(proc.pid)
+        host = self.processes.lookup(proc.pid) if self.processes is not None else None
         if host is None:
             return AttributedProcess(proc, device, mig, command=proc.name, in_proc=False)
         ref = host.container

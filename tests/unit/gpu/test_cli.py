@@ -107,3 +107,14 @@ def test_no_driver_is_an_error_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> N
     assert error.exit_code == 1
     assert "no GPU source" in error.message
     assert error.hint is not None
+
+
+def test_a_replay_is_not_matched_against_this_hosts_processes(gpu_fixtures: Path, tmp_path: Path) -> None:
+    recording = tmp_path / "other-host.xml"
+    recording.write_text(
+        (gpu_fixtures / "two-gpus-mig.xml").read_text().replace("<pid>1001</pid>", "<pid>1</pid>")
+    )
+    code, out = _run("gpu", "ls", "--source", f"replay:{recording}", "--json")
+    assert code == 0, out
+    by_pid = {p["pid"]: p for p in json.loads(out)["processes"]}
+    assert by_pid[1]["command"] == "python train.py --lr 0.1"  # the recording's, not this host's PID 1
