@@ -27,7 +27,6 @@ from astrago.deploy.errors import DeployError
 from astrago.deploy.helm import Helm
 from astrago.deploy.render import RenderedRelease, Target, open_target, write_manifests
 from astrago.deploy.stack import Release, load_stack
-from astrago.deploy.values import render_release_values
 
 console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False, soft_wrap=True)
@@ -113,6 +112,17 @@ def _progress() -> Progress:
         console=console,
         transient=not console.is_terminal,
     )
+
+
+def _refuse_failed_checks(target: Target) -> None:
+    findings = compat.check_environment(target.stack, target.environment)
+    errors = [f"{f.subject} {f.message}" for f in findings if f.level is compat.Level.ERROR]
+    if errors:
+        raise CliError(
+            f"environment {target.environment.name} fails its checks, nothing was installed: "
+            + "; ".join(errors),
+            hint=f"see `astrago deploy check -e {target.environment.name}` (or pass --no-check)",
+        )
 
 
 def _render_with_progress(target: Target, selectors: list[str]) -> list[RenderedRelease]:
@@ -243,10 +253,15 @@ def sync(
     helm: HelmOption = None,
     kube_context: ContextOption = None,
     timeout: TimeoutOption = "10m",
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Skip `check` (versions, passwords) before installing.")
+    ] = False,
 ) -> None:
     """Render every selected release, then `helm upgrade --install --wait` them in dependency order."""
     with deploy_errors():
         target = _target(root, env, charts, helm, kube_context)
+        if not no_check:
+            _refuse_failed_checks(target)
         rendered = _render_with_progress(target, selector or [])
         with _progress() as progress:
             task = progress.add_task("syncing", total=len(rendered))
@@ -333,18 +348,13 @@ def check(
     """The compatibility matrix (Kubernetes, GPU Operator, driver, DCGM) and default passwords."""
     with deploy_errors():
         base = find_root(root)
-        stack = load_stack(base)
-        environment = load_environment(base, env)
-        dcgm = None
-        if environment.release_enabled(compat.GPU_OPERATOR_RELEASE):
-            operator_values = render_release_values(
-                stack, environment, stack.release(compat.GPU_OPERATOR_RELEASE)
-            )
-            dcgm = str((operator_values.values.get("dcgmExporter") or {}).get("version") or "") or None
-        versions = compat.environment_versions(
-            stack, environment, dcgm, kube=kube_version, driver=driver, gpu_operator=gpu_operator
+        findings = compat.check_environment(
+            load_stack(base),
+            load_environment(base, env),
+            kube=kube_version,
+            driver=driver,
+            gpu_operator=gpu_operator,
         )
-        findings = compat.check_versions(versions) + compat.check_passwords(environment)
     marks = {
         compat.Level.OK: "[green]ok   [/]",
         compat.Level.WARNING: "[yellow]warn [/]",

@@ -6,6 +6,7 @@ Every release is rendered before the first one is applied, so a bad value anywhe
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ def diff(target: Target, rendered: list[RenderedRelease]) -> dict[str, str]:
         deployed = target.helm.deployed_manifest(item.release) or ""
         lines = difflib.unified_diff(
             deployed.splitlines(keepends=True),
-            item.manifest.splitlines(keepends=True),
+            without_crds_directory(item.manifest).splitlines(keepends=True),
             fromfile=f"{item.release.name} (cluster)" if deployed else f"{item.release.name} (not installed)",
             tofile=f"{item.release.name} ({target.environment.name})",
         )
@@ -52,6 +53,14 @@ def diff(target: Target, rendered: list[RenderedRelease]) -> dict[str, str]:
         if text:
             changes[item.release.name] = text
     return changes
+
+
+def without_crds_directory(manifest: str) -> str:
+    """The manifest minus the CRDs of charts' `crds/` directories: helm installs those once and leaves them
+    out of the release's stored manifest, so comparing them would always show a difference."""
+    documents = re.split(r"^---\n", manifest, flags=re.MULTILINE)
+    kept = [doc for doc in documents if not re.search(r"^# Source: [^\n]*/crds/", doc, flags=re.MULTILINE)]
+    return "---\n".join(kept)
 
 
 def status(target: Target, releases: list[Release]) -> list[ReleaseStatus]:

@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from astrago.deploy.environments import Environment
 from astrago.deploy.errors import DeployError
 from astrago.deploy.stack import Stack
+from astrago.deploy.values import render_release_values
 
 GPU_OPERATOR_RELEASE = "gpu-operator"
 
@@ -119,19 +120,36 @@ def _check_dcgm(exporter: str, operator: str) -> Finding:
     return Finding(Level.OK, "dcgm", f"DCGM exporter {exporter} fits GPU Operator {operator}")
 
 
+def check_environment(
+    stack: Stack,
+    environment: Environment,
+    *,
+    kube: str | None = None,
+    driver: str | None = None,
+    gpu_operator: str | None = None,
+) -> list[Finding]:
+    """Every check of `astrago deploy check`; the arguments override the environment for what-if checks."""
+    versions = environment_versions(stack, environment, kube=kube, driver=driver, gpu_operator=gpu_operator)
+    return check_versions(versions) + check_passwords(environment)
+
+
 def environment_versions(
     stack: Stack,
     environment: Environment,
-    dcgm_exporter: str | None,
     *,
-    kube: str | None,
-    driver: str | None,
-    gpu_operator: str | None,
+    kube: str | None = None,
+    driver: str | None = None,
+    gpu_operator: str | None = None,
 ) -> Versions:
-    """What the environment would install, with command-line overrides for what-if checks."""
+    """What the environment would install: versions from its values, stack.yaml and the GPU Operator's
+    values template (the DCGM exporter)."""
     operator = gpu_operator
-    if operator is None and environment.release_enabled(GPU_OPERATOR_RELEASE):
-        operator = stack.release(GPU_OPERATOR_RELEASE).version
+    dcgm_exporter = None
+    if environment.release_enabled(GPU_OPERATOR_RELEASE):
+        release = stack.release(GPU_OPERATOR_RELEASE)
+        operator = operator or release.version
+        values = render_release_values(stack, environment, release).values
+        dcgm_exporter = str((values.get("dcgmExporter") or {}).get("version") or "") or None
     return Versions(
         kubernetes=kube or str(environment.get("kubernetes.version")),
         gpu_operator=operator,

@@ -102,3 +102,15 @@ def test_status_diff_and_destroy(fake_state: Path, stand_in_charts: Path, deploy
     assert code == 0, text
     uninstalled = [call[1] for call in recorded_calls(fake_state) if call[0] == "uninstall"]
     assert uninstalled == ["loki-stack", "prometheus"]  # dependents first, only what is installed
+
+
+def test_sync_refuses_an_environment_that_fails_its_checks(
+    fake_state: Path, stand_in_charts: Path, deploy_root: Path
+) -> None:
+    outcome = astrago(
+        "deploy", "sync", "-e", "prod", "--root", str(deploy_root), "--charts", str(stand_in_charts)
+    )
+    assert outcome.exit_code == 1
+    assert "environment prod fails its checks, nothing was installed" in outcome.message
+    assert "keycloak.adminPassword is empty" in outcome.message
+    assert recorded_calls(fake_state) == []
