@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from astrago.deploy.helm import Helm
 from astrago.deploy.pins import Pin, pins_for
 from astrago.deploy.render import RenderedRelease
 
@@ -77,7 +78,7 @@ def place_chart_archive(archive: Path, charts_out: Path, name: str, version: str
     return target
 
 
-def package_charts(helm: Any, rendered: list[RenderedRelease], out: Path) -> list[Path]:
+def package_charts(helm: Helm, rendered: list[RenderedRelease], out: Path) -> list[Path]:
     """Every release's chart as `<chart>-<version>.tgz` in `out/charts`: local directories are packaged,
     archives copied, charts from a repository pulled."""
     charts_out = out / "charts"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,7 +105,7 @@ def build_inventory(node_list: NodeList) -> dict[str, Any]:
         hosts[node.name] = host
     has_etcd_role = any("etcd" in node.roles for node in node_list.nodes)
 
-    def group(predicate: Any) -> dict[str, Any]:
+    def group(predicate: Callable[[Node], bool]) -> dict[str, Any]:
         return {"hosts": {node.name: None for node in node_list.nodes if predicate(node)}}
 
     children = {
