@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from tests.support.postgres import free_port
 
@@ -88,6 +89,19 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self.kill_workloads()
+
+    def kill_workloads(self) -> None:
+        """Workloads outlive the server by design (to be re-adopted); a finished test must not leave any."""
+        marker = str(self.data_dir)
+        for runner in psutil.process_iter(["cmdline"]):
+            try:
+                if not any(marker in arg for arg in runner.info["cmdline"] or ()):
+                    continue
+                for process in [*runner.children(recursive=True), runner]:
+                    process.kill()
+            except psutil.Error:
+                continue
 
     def logs(self) -> str:
         return self.log_path.read_text() if self.log_path else ""
@@ -110,6 +124,8 @@ class User:
             "COLUMNS": "200",
         }
         env.pop("ASTRAGO_TOKEN", None)
+        if self.token:  # users set up over HTTP have no CLI config file; scripts pass their token like this
+            env["ASTRAGO_TOKEN"] = self.token
         done = subprocess.run(
             [*ASTRAGO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
         )
@@ -193,6 +209,10 @@ class Gate:
 
     def open(self, workload_id: str) -> None:
         (self.root / f"{workload_id}.open").touch()
+
+    def open_all(self) -> None:
+        for started in self.root.glob("*.starts"):
+            started.with_suffix(".open").touch()
 
     def starts(self, workload_id: str) -> list[str]:
         path = self.root / f"{workload_id}.starts"

@@ -27,15 +27,19 @@ def admin(server: ServerProcess, tmp_path: Path) -> User:
 
 @pytest.fixture
 def make_user(admin: User, tmp_path: Path) -> Callable[[str], User]:
+    """A user created and logged in over HTTP (fast setup; the CLI paths have their own tests)."""
+
     def make(name: str, password: str = "password-123") -> User:
-        admin.cli("user", "create", name, "--password-stdin", stdin=password)
-        user = User(admin.server, name, tmp_path / f"{name}-home")
-        user.login(password)
-        return user
+        created = admin.api("POST", "/api/v1/users", json={"username": name, "password": password})
+        assert created.status_code == 201, created.text
+        login = admin.api("POST", "/api/v1/auth/login", json={"username": name, "password": password})
+        return User(admin.server, name, tmp_path / f"{name}-home", token=login.json()["token"])
 
     return make
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> Gate:
-    return Gate(tmp_path / "gates")
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    gates = Gate(tmp_path / "gates")
+    yield gates
+    gates.open_all()  # jobs outlive the server by design; let every gated job end
