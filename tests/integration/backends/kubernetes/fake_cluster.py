@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -556,3 +557,41 @@ async def eventually(check: Callable[[], Any], *, attempts: int = 200) -> Any:
             return result
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached")
+
+
+async def autopilot(cluster: FakeCluster, *, tick_s: float = 0.3) -> None:
+    """Play the cluster on its own: controllers create pods, each pod runs at once and ends after the
+    `sleep N` in its command (or after a second) with exit code 0, or 3 when the command says `exit 3`."""
+    started: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    while True:
+        await cluster.kubelet.reconcile()
+        for pod in await cluster.kubelet.pods():
+            name, phase = pod["metadata"]["name"], pod["status"].get("phase")
+            command = " ".join(pod["spec"]["containers"][0].get("command", []))
+            if phase == "Pending" and pod["spec"].get("nodeName"):
+                await cluster.kubelet.run(name)
+                started[name] = loop.time()
+                cluster.api.pod_logs[name] = f"{name}: {command or '(image entrypoint)'}\n"
+            elif phase == "Running" and name in started:
+                sleep = re.search(r"sleep (\d+)", command)
+                if loop.time() - started[name] >= (int(sleep.group(1)) if sleep else 1):
+                    await cluster.kubelet.finish(name, 3 if "exit 3" in command else 0)
+        await asyncio.sleep(tick_s)
+
+
+async def _serve(directory: Path) -> None:
+    async with running_cluster(directory) as cluster:
+        cluster.install_mpi_operator()
+        print(f"fake cluster at {cluster.url}; kubeconfig: {cluster.kubeconfig}", flush=True)
+        await autopilot(cluster)
+
+
+if __name__ == "__main__":
+    # Try `astrago server --backend kubernetes` without a cluster (docs/kubernetes.md):
+    #   python -m tests.integration.backends.kubernetes.fake_cluster /tmp/fake-cluster
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "fake-cluster")
+    target.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_serve(target))
