@@ -215,7 +215,7 @@ class KubernetesBackend:
 
     async def start(self, spec: LaunchSpec) -> None:
         async with self._lock(spec.workload_id):
-            built = mf.build_manifests(spec, await self._manifest_options())
+            built = mf.build_manifests(spec, self._manifest_options(spec))
             await self._check_prerequisites(spec, built)
             for claim in built.volume_claims:
                 await self._create(claim)
@@ -229,8 +229,10 @@ class KubernetesBackend:
                 raise
             self._stopping.pop(spec.workload_id, None)
 
-    async def _manifest_options(self) -> mf.ManifestOptions:
+    def _manifest_options(self, spec: LaunchSpec) -> mf.ManifestOptions:
         shared = self._settings.shared_gpu_resource
+        nodes = self._nodes.objects if self._nodes else {}
+        sharing = {replica.node for replica in spec.replicas if 0 < replica.gpu_milli < 1000}
         return mf.ManifestOptions(
             namespace=self._namespace,
             storage_class=self._settings.storage_class,
@@ -238,7 +240,9 @@ class KubernetesBackend:
             image_pull_secrets=tuple(self._settings.image_pull_secrets),
             shared_gpu_resource=shared,
             shared_units_per_gpu={
-                node.name: shared_units_per_gpu(node, shared) for node in await self.inventory()
+                name: shared_units_per_gpu(node_inventory(nodes[name], shared), shared)
+                for name in sharing
+                if name in nodes
             },
         )
 

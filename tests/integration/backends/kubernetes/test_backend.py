@@ -466,3 +466,20 @@ async def test_following_logs_waits_for_the_container_to_start(
 
 async def _read_all(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
+
+
+async def test_gpu_shares_follow_the_nodes_time_slicing(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    await cluster.kubelet.add_node(
+        "share-1", gpus=2, product="NVIDIA-L40S-SHARED", extra_allocatable={"nvidia.com/gpu.shared": "20"}
+    )
+    await eventually(lambda: _has_node(backend, "share-1"))
+    await backend.start(launch_spec(replicas=(replica(node="share-1", gpus=0, gpu_milli=500),)))
+    (job,) = await cluster.kubelet.list(JOBS)
+    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu.shared"] == "5"  # half a GPU of 10 time-sliced shares per GPU
+
+
+async def _has_node(backend: KubernetesBackend, name: str) -> bool:
+    return name in [node.name for node in await backend.inventory()]
