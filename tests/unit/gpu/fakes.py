@@ -57,6 +57,7 @@ class FakeGpu:
     samples: list[FakeSample] = field(default_factory=list)
     migs: list[FakeMig | None] | None = None  # None: MIG disabled; a None entry is an empty slot
     lost: bool = False
+    failing: dict[str, int] = field(default_factory=dict)  # NVML function name → error code it raises
 
 
 class FakeNvml:
@@ -129,6 +130,7 @@ class FakeNvml:
         return self._gpu(handle).temperature
 
     def nvmlDeviceGetPowerUsage(self, handle: tuple[Any, ...]) -> int:
+        self._fail_if_asked(handle, "nvmlDeviceGetPowerUsage")
         return self._gpu(handle).power_mw
 
     def nvmlDeviceGetClockInfo(self, handle: tuple[Any, ...], clock: int) -> int:
@@ -158,7 +160,14 @@ class FakeNvml:
         assert mig is not None
         return mig.ci
 
+    def _fail_if_asked(self, handle: tuple[Any, ...], function: str) -> None:
+        code = self._gpu(handle).failing.get(function)
+        if code is not None:
+            raise pynvml.NVMLError(code)
+
     def _processes(self, handle: tuple[Any, ...], kind: str) -> list[SimpleNamespace]:
+        function = {"C": "nvmlDeviceGetComputeRunningProcesses", "G": "nvmlDeviceGetGraphicsRunningProcesses"}
+        self._fail_if_asked(handle, function.get(kind, "nvmlDeviceGetMPSComputeRunningProcesses"))
         mig = self._mig(handle)
         procs = mig.processes if mig else self._gpu(handle).processes
         return [

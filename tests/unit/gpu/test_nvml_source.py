@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pynvml
 import pytest
 
 from astrago.gpu.model import ProcessKind
@@ -92,3 +93,24 @@ def test_close_shuts_nvml_down_once() -> None:
     source.close()
     source.close()
     assert not nvml.initialised
+
+
+def test_a_failing_process_list_is_reported_and_the_other_lists_still_read() -> None:
+    gpu = FakeGpu(
+        processes=[FakeProcess(10, lists=("C",)), FakeProcess(11, lists=("G",))],
+        failing={
+            "nvmlDeviceGetComputeRunningProcesses": pynvml.NVML_ERROR_UNKNOWN,
+            "nvmlDeviceGetMPSComputeRunningProcesses": pynvml.NVML_ERROR_NOT_SUPPORTED,  # no MPS: not an error
+        },
+    )
+    reading = NvmlSource(FakeNvml([gpu])).read()
+    assert [p.pid for p in reading.processes] == [11]
+    assert [(e.stage, e.gpu_index) for e in reading.errors] == [("processes", 0)]
+    assert reading.devices[0].healthy
+
+
+def test_a_value_the_gpu_does_not_support_is_absent() -> None:
+    gpu = FakeGpu(failing={"nvmlDeviceGetPowerUsage": pynvml.NVML_ERROR_NOT_SUPPORTED})
+    reading = NvmlSource(FakeNvml([gpu])).read()
+    assert reading.devices[0].power_watts is None
+    assert reading.errors == []

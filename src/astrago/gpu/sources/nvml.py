@@ -38,6 +38,8 @@ _ABSENT = {
     pynvml.NVML_ERROR_FUNCTION_NOT_FOUND,
     pynvml.NVML_ERROR_NO_DATA,
 }
+# A process list that does not exist here (MPS on an old driver) is no error; any other failure is reported.
+_LIST_UNSUPPORTED = {pynvml.NVML_ERROR_NOT_SUPPORTED, pynvml.NVML_ERROR_FUNCTION_NOT_FOUND}
 _PROCESS_LISTS: tuple[tuple[str, str], ...] = (
     ("C", "nvmlDeviceGetComputeRunningProcesses"),
     ("G", "nvmlDeviceGetGraphicsRunningProcesses"),
@@ -199,7 +201,7 @@ class NvmlSource:
             try:
                 entries = getattr(self._nvml, function)(handle)
             except pynvml.NVMLError as exc:
-                if exc.value not in _ABSENT:
+                if exc.value not in _LIST_UNSUPPORTED:
                     errors.append(SourceError("processes", f"{function}: {exc}", index))
                 continue
             for entry in entries:
