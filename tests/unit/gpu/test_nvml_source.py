@@ -100,7 +100,7 @@ def test_a_failing_process_list_is_reported_and_the_other_lists_still_read() -> 
         processes=[FakeProcess(10, lists=("C",)), FakeProcess(11, lists=("G",))],
         failing={
             "nvmlDeviceGetComputeRunningProcesses": pynvml.NVML_ERROR_UNKNOWN,
-            "nvmlDeviceGetMPSComputeRunningProcesses": pynvml.NVML_ERROR_NOT_SUPPORTED,  # no MPS: not an error
+            "nvmlDeviceGetMPSComputeRunningProcesses": pynvml.NVML_ERROR_NOT_SUPPORTED,  # no MPS: fine
         },
     )
     reading = NvmlSource(FakeNvml([gpu])).read()
