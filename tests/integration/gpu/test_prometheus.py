@@ -101,6 +101,7 @@ def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
     return result
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_exporter_and_textfile(tmp_path: Path, processes: Processes) -> None:
     binaries = _binaries()
     proc = FakeProc(tmp_path / "proc")
