@@ -114,3 +114,19 @@ def test_a_value_the_gpu_does_not_support_is_absent() -> None:
     reading = NvmlSource(FakeNvml([gpu])).read()
     assert reading.devices[0].power_watts is None
     assert reading.errors == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pynvml.NVMLError(pynvml.NVML_ERROR_DRIVER_NOT_LOADED),
+        pynvml.NVMLLibraryMismatchError("535.43 bindings"),
+    ],
+)
+def test_driver_trouble_at_start_makes_the_source_unavailable(error: Exception) -> None:
+    class BrokenInit(FakeNvml):
+        def nvmlInit(self) -> None:
+            raise error
+
+    with pytest.raises(SourceUnavailable):
+        NvmlSource(BrokenInit([]))
