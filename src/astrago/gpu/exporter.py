@@ -4,6 +4,7 @@ must not."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import time
@@ -19,18 +20,40 @@ log = logging.getLogger(__name__)
 _LANDING_PAGE = b'<html><body><h1>AstraGo GPU exporter</h1><a href="/metrics">/metrics</a></body></html>\n'
 
 
+class _Rendered:
+    """One exposition, plain and, once a scraper asks for it, gzip-compressed (Prometheus always asks;
+    800 processes are ~1 MiB plain and ~10x smaller compressed)."""
+
+    def __init__(self, plain: bytes) -> None:
+        self.plain = plain
+        self._gzip: bytes | None = None
+
+    def gzip(self) -> bytes:
+        if self._gzip is None:  # two racing scrapes compress twice at worst; both results are equal
+            self._gzip = gzip.compress(self.plain, compresslevel=1)
+        return self._gzip
+
+
 class GpuExporter:
     def __init__(self, collector: Collector, textfile_dir: Path | None = None) -> None:
         self.collector = collector
         self.textfile_dir = textfile_dir
         self.renderer = MetricsRenderer(collector.health)
-        self._lock = threading.Lock()  # one collection at a time; rendering shares the registry
-        self.exposition: bytes = self.renderer.render(None)
+        self._lock = threading.Lock()  # one collection at a time: the renderer keeps state between runs
+        self._rendered = _Rendered(self.renderer.render(None))
+
+    @property
+    def exposition(self) -> bytes:
+        return self._rendered.plain
+
+    @exposition.setter
+    def exposition(self, plain: bytes) -> None:
+        self._rendered = _Rendered(plain)  # an atomic swap: scrapes see the old exposition or the new one
 
     def collect_once(self) -> Snapshot:
         with self._lock:
             snapshot = self.collector.collect()
-            self.exposition = self.renderer.render(snapshot)  # an atomic swap: scrapes see old or new bytes
+            self.exposition = self.renderer.render(snapshot)
             if self.textfile_dir is not None:
                 self.renderer.write_textfile(self.textfile_dir, snapshot, self.exposition)
             return snapshot
@@ -55,7 +78,11 @@ class GpuExporter:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(HTTPStatus.OK, exporter.exposition, CONTENT_TYPE)
+                    rendered = exporter._rendered
+                    if "gzip" in self.headers.get("Accept-Encoding", ""):
+                        self._send(HTTPStatus.OK, rendered.gzip(), CONTENT_TYPE, encoding="gzip")
+                    else:
+                        self._send(HTTPStatus.OK, rendered.plain, CONTENT_TYPE)
                 elif path == "/healthz":
                     self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
                 elif path == "/":
@@ -65,9 +92,13 @@ class GpuExporter:
                         HTTPStatus.NOT_FOUND, b"not found; try /metrics\n", "text/plain; charset=utf-8"
                     )
 
-            def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+            def _send(
+                self, status: HTTPStatus, body: bytes, content_type: str, encoding: str | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

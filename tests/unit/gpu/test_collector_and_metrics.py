@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import urllib.request
 from pathlib import Path
@@ -159,6 +160,10 @@ def test_scrapes_serve_the_snapshot_and_never_collect(node: tuple[FakeNvml, Fake
                 body = response.read()
         assert body == exporter.exposition
         assert collector.health.collections == 1
+        request = urllib.request.Request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == exporter.exposition
         with pytest.raises(urllib.error.HTTPError, match="404"):
             urllib.request.urlopen(f"{url}/nope", timeout=5)
     finally:
