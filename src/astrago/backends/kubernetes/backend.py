@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
 _SYNC_TIMEOUT_S = 30.0
+_ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 
@@ -105,6 +106,7 @@ class KubernetesBackend:
         self._stopping: dict[str, _Stop] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = asyncio.Event()  # set and replaced on every pod change; lets readers wait for one
+        self._forgotten: set[str] = set()  # forgotten workloads whose pods are still being deleted
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -477,8 +479,15 @@ class KubernetesBackend:
         self._changed.set()
         self._changed = asyncio.Event()
         workload_id = workload_id_of(new or old or {})
-        if workload_id:
-            self._publish(workload_id, deleted=None if new is not None else old)
+        if not workload_id:
+            return
+        if workload_id in self._forgotten:  # its objects are going away on our own request
+            if not self._pods_of(workload_id):
+                self._forgotten.discard(workload_id)
+            return
+        if new is None and _phase(old) in _ENDED_PHASES and workload_id not in self._stopping:
+            return  # a finished pod removed (e.g. by a TTL): its end was reported already
+        self._publish(workload_id, deleted=None if new is not None else old)
 
     def _node_changed(self, old: Manifest | None, new: Manifest | None) -> None:
         if new is not None:
@@ -613,6 +622,8 @@ class KubernetesBackend:
             for pod in self._pods_of(workload_id):
                 await self._delete("Pod", pod["metadata"]["name"], grace_s=0)
             self._stopping.pop(workload_id, None)
+            if self._pods_of(workload_id):
+                self._forgotten.add(workload_id)
             for key in [key for key in self._last if key[0] == workload_id]:
                 del self._last[key]
             self._locks.pop(workload_id, None)
@@ -667,6 +678,10 @@ def _owned_by(manifest: Manifest, owner_manifest: Manifest, owner: Manifest) -> 
         "blockOwnerDeletion": True,
     }
     return {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [reference]}}
+
+
+def _phase(pod: Manifest | None) -> str | None:
+    return ((pod or {}).get("status") or {}).get("phase")
 
 
 def _role(obj: Manifest) -> str | None:

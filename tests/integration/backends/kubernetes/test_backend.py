@@ -422,10 +422,13 @@ async def test_logs_are_served_and_kept_when_forgotten(
     await eventually(lambda: _states(backend, "wl-1", [S.RUNNING]))
     lines = [chunk async for chunk in backend.logs("wl-1", 0, follow=False)]
     assert b"".join(lines) == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
-    await cluster.kubelet.finish(pod)
-    await backend.forget("wl-1")
-    assert await cluster.kubelet.list(JOBS) == []
-    await eventually(lambda: _states(backend, "wl-1", []))
+    async with watching(backend) as watched:
+        await cluster.kubelet.finish(pod)
+        await watched.reaches("wl-1", S.SUCCEEDED)
+        await backend.forget("wl-1")
+        assert await cluster.kubelet.list(JOBS) == []
+        await eventually(lambda: _states(backend, "wl-1", []))
+    assert watched.states("wl-1") == [S.SUCCEEDED]  # the deletions of a forgotten workload say nothing
     kept = [chunk async for chunk in backend.logs("wl-1", 0, follow=False)]
     assert b"".join(kept) == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
     with pytest.raises(BackendError, match="has no pod"):
