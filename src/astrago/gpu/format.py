@@ -100,6 +100,16 @@ def _device_table(snapshot: Snapshot) -> Table:
     return table
 
 
+def _mig_cell(row: AttributedProcess) -> str:
+    """`3g.40gb 2/0` (profile, GPU instance / compute instance); without a known profile, the IDs alone."""
+    proc = row.process
+    if proc.mig_key is None:
+        return "-"
+    ids = f"{proc.gpu_instance_id}/{proc.compute_instance_id}"
+    profile = row.mig.profile if row.mig is not None else None
+    return f"{profile} {ids}" if profile else f"GI/CI {ids}"
+
+
 def _process_table(snapshot: Snapshot) -> Table:
     table = Table(title="Processes", title_justify="left")
     for column in ("GPU", "MIG", "PID", "Type", "Memory", "SM", "Mem BW", "Pod", "Container", "Command"):
@@ -108,18 +118,11 @@ def _process_table(snapshot: Snapshot) -> Table:
         )
     for row in snapshot.processes:
         proc = row.process
-        mig = ""
-        if proc.mig_key is not None:
-            mig = (
-                f"{row.mig.profile or ''} {proc.gpu_instance_id}/{proc.compute_instance_id}".strip()
-                if row.mig
-                else ""
-            )
-            mig = mig or f"GI {proc.gpu_instance_id}/CI {proc.compute_instance_id}"
+        mig = _mig_cell(row)
         pod = f"{row.namespace}/{row.pod}" if row.pod else (f"uid {row.pod_uid}" if row.pod_uid else "-")
         table.add_row(
             str(proc.gpu_index),
-            mig or "-",
+            mig,
             str(proc.pid),
             proc.kind.value,
             "-" if proc.used_memory_bytes is None else f"{proc.used_memory_bytes // MIB:,} MiB",
