@@ -20,7 +20,8 @@ one alive across events (`run_cycle`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,6 +39,7 @@ from astrago.scheduler.types import (
     Decisions,
     Preemption,
     ReplicaPlacement,
+    RunningWorkload,
     SchedulerConfig,
     Snapshot,
     WorkloadRequest,
@@ -57,18 +59,22 @@ def run_cycle(
     pending: Sequence[WorkloadRequest],
     config: SchedulerConfig,
     policy: PlacementPolicy,
+    explain: bool = True,
 ) -> Decisions:
     """One pass over the queue. Admissions are applied to `state`; victims are marked terminating there
-    (they keep their resources until the caller reports them finished)."""
-    return _Cycle(state, config, policy).run(pending)
+    (they keep their resources until the caller reports them finished). With `explain` off, waiting for
+    capacity is reported without a message (the simulator needs only the codes)."""
+    return _Cycle(state, config, policy, explain).run(pending)
 
 
 @dataclass(frozen=True, slots=True)
 class _Wait:
-    """A workload that stays pending, before its queue position is known."""
+    """A workload that stays pending, before its queue position is known. A capacity message is worded
+    at the end of the cycle, from the final free capacity (`shortfall`: the request it is about)."""
 
     code: ReasonCode
     message: str
+    shortfall: tuple[ResourceRequest, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +84,11 @@ class _Blocker:
 
 
 class _Cycle:
-    def __init__(self, state: SchedulingState, config: SchedulerConfig, policy: PlacementPolicy) -> None:
+    def __init__(
+        self, state: SchedulingState, config: SchedulerConfig, policy: PlacementPolicy, explain: bool
+    ) -> None:
         self.state = state
+        self.explain = explain
         self.config = config
         self.policy = policy
         self.discipline = parse_discipline(config.queue)
@@ -89,9 +98,10 @@ class _Cycle:
         self._validation: dict[tuple[ResourceRequest, int], _Wait | None] = {}
         self._failed_shapes: set[tuple[ResourceRequest, int]] = set()
         self._fits_unreserved: dict[tuple[ResourceRequest, int], bool] = {}
-        self._failed_preemptions: set[tuple[ResourceRequest, int, str, int, bool]] = set()
+        self._preemption_tried: set[str] = set()
+        self._by_workspace: dict[str, list[RunningWorkload]] | None = None  # as the cycle began
         self._head: _Blocker | None = None
-        self._terminating = {wid for wid, w in state.running.items() if w.terminating}
+        self._terminating = set(state.terminating)
         self._claimed_terminating: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ driver
@@ -105,8 +115,14 @@ class _Cycle:
                     waiting.append((workload.id, wait))
         finally:
             self.cluster.schedulable[:] = self._schedulable_before
+        messages: dict[tuple[ResourceRequest, int], str] = {}
         for position, (workload_id, wait) in enumerate(waiting, start=1):
-            self.decisions.pending[workload_id] = reason(wait.code, wait.message, position)
+            message = wait.message
+            if wait.shortfall is not None and self.explain:
+                if wait.shortfall not in messages:
+                    messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
+                message = messages[wait.shortfall]
+            self.decisions.pending[workload_id] = reason(wait.code, message, position)
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:
@@ -224,9 +240,13 @@ class _Cycle:
         reason differently.)"""
         key = (request, replicas)
         if key not in self._fits_unreserved:
-            scratch = self.cluster.copy()
-            scratch.schedulable[:] = self._schedulable_before
-            self._fits_unreserved[key] = place_gang(scratch, request, replicas, self.policy) is not None
+            held = self.cluster.schedulable.copy()
+            self.cluster.schedulable[:] = self._schedulable_before
+            try:
+                fits = place_gang(self.cluster, request, replicas, self.policy) is not None
+            finally:
+                self.cluster.schedulable[:] = held
+            self._fits_unreserved[key] = fits
         return self._fits_unreserved[key]
 
     # ---------------------------------------------------------------------------------------- preempt
@@ -240,15 +260,13 @@ class _Cycle:
         ]
         if not unclaimed:
             return None
-        scratch = self.cluster.copy()
         ledger = self.state.ledger.copy()
         for victim in unclaimed:
-            for placement in victim.placements:
-                scratch.release(placement)
-            ledger.remove(victim.request.workspace, self.state.usage_of(victim.placements))
+            ledger.remove(victim.request.workspace, self.state.usage(victim))
         if ledger.limit_problem(workload.workspace, demand_of(workload)) is not None:
             return None
-        placements = place_gang(scratch, request, workload.replicas, self.policy)
+        with _released(self.cluster, [p for victim in unclaimed for p in victim.placements]):
+            placements = place_gang(self.cluster, request, workload.replicas, self.policy)
         if placements is None:
             return None
         nodes = sorted({p.node for p in placements})
@@ -264,17 +282,26 @@ class _Cycle:
     def _preempt(
         self, workload: WorkloadRequest, request: ResourceRequest, demand: Usage, quota_bound: bool
     ) -> _Wait | None:
+        """Like Kueue, which only lets queue heads preempt, each workspace gets one victim search per cycle:
+        its first workload that does not fit (its lane is ordered by priority, so the most urgent)."""
+        if workload.workspace in self._preemption_tried:
+            return None
+        self._preemption_tried.add(workload.workspace)
         ledger = self.state.ledger
         reclaim = not quota_bound and ledger.within_guarantee(
             workload.workspace, demand, self._candidate_models(request) if demand.gpu_milli else ()
         )
-        key = (request, workload.replicas, workload.workspace, workload.priority, reclaim)
-        if key in self._failed_preemptions:
-            return None
         candidates = [
-            w
-            for w in self.state.running.values()
-            if not w.terminating and (not quota_bound or w.request.workspace == workload.workspace)
+            running
+            for running in self._running_by_workspace().get(workload.workspace, [])
+            if running.request.priority < workload.priority
+        ]
+        if not quota_bound:
+            for workspace, workloads in self._running_by_workspace().items():
+                if workspace != workload.workspace and ledger.over_guarantee(workspace):
+                    candidates.extend(workloads)
+        candidates = [
+            c for c in candidates if c.request.preemptible and c.request.id not in self._terminating
         ]
         if not candidates:
             return None
@@ -284,13 +311,18 @@ class _Cycle:
                 return None
             return place_gang(cluster, request, workload.replicas, self.policy)
 
-        plan = find_victims(
-            workload, candidates, self.cluster.copy(), ledger.copy(), reclaim, self.state.usage_of, fits
-        )
+        usage = self.state.usage
+        plan = find_victims(workload, candidates, self.cluster, ledger.copy(), reclaim, usage, fits)
         if plan is None:
-            self._failed_preemptions.add(key)
             return None
         return self._start_preemption(workload, plan, reclaim)
+
+    def _running_by_workspace(self) -> dict[str, list[RunningWorkload]]:
+        if self._by_workspace is None:
+            self._by_workspace = {}
+            for running in self.state.running.values():
+                self._by_workspace.setdefault(running.request.workspace, []).append(running)
+        return self._by_workspace
 
     def _start_preemption(self, workload: WorkloadRequest, plan: VictimPlan, reclaim: bool) -> _Wait:
         for victim in plan.victims:
@@ -330,12 +362,12 @@ class _Cycle:
                     f"{', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that smaller "
                     f"work cannot take the room as it frees up",
                 )
-        return _Wait(ReasonCode.NO_CAPACITY, self._capacity_message(request, replicas))
+        return _Wait(ReasonCode.NO_CAPACITY, "", shortfall=(request, replicas))
 
     def _reservation_nodes(self, request: ResourceRequest, replicas: int) -> tuple[str, ...]:
-        """The nodes the head will run on once the work on them ends: emptying nodes in order of most free
-        first, the fewest such nodes whose emptying lets it fit (binary search; fitting is monotone in
-        the number of emptied nodes)."""
+        """The nodes the head will run on once work there ends. Without run-time estimates the best guess
+        for "frees up first" is "has the most free already": walk usable nodes in that order and take the
+        first ones that, emptied, hold all replicas."""
         cluster = self.cluster
         shape = RequestShape.of(request)
         usable = np.flatnonzero(cluster.schedulable)
@@ -344,30 +376,16 @@ class _Cycle:
         else:
             free = cluster.cpu_free
         order = usable[np.lexsort((usable, -cluster.memory_free[usable], -free[usable]))]
-        by_node: dict[str, list[ReplicaPlacement]] = {}
-        for running in self.state.running.values():
-            for placement in running.placements:
-                by_node.setdefault(placement.node, []).append(placement)
-
-        def emptied(count: int) -> ClusterState:
-            scratch = cluster.copy()
-            for index in order[:count]:
-                for placement in by_node.get(cluster.node_names[int(index)], ()):
-                    scratch.release(placement)
-            return scratch
-
-        low, high = 1, len(order)
-        best: tuple[ReplicaPlacement, ...] | None = None
-        if high == 0 or (best := place_gang(emptied(high), request, replicas, self.policy)) is None:
-            return ()
-        while low < high:
-            middle = (low + high) // 2
-            attempt = place_gang(emptied(middle), request, replicas, self.policy)
-            if attempt is None:
-                low = middle + 1
-            else:
-                high, best = middle, attempt
-        return tuple(sorted({p.node for p in best}))
+        when_empty = replicas_per_node(self.state.empty, request)
+        chosen: list[str] = []
+        held = 0
+        for index in order:
+            if when_empty[index] > 0:
+                chosen.append(cluster.node_names[int(index)])
+                held += int(when_empty[index])
+                if held >= replicas:
+                    return tuple(sorted(chosen))
+        return ()
 
     def _capacity_message(self, request: ResourceRequest, replicas: int) -> str:
         summary = self.cluster.free_summary(request)
@@ -449,6 +467,20 @@ def replicas_per_node(cluster: ClusterState, request: ResourceRequest) -> np.nda
     else:
         by_gpu = (cluster.gpu_mig & cluster.gpu_present & (cluster.gpu_free > 0)).sum(axis=1) * 7
     return np.where(hosts, np.minimum(limit, by_gpu), 0)
+
+
+@contextmanager
+def _released(cluster: ClusterState, placements: Sequence[ReplicaPlacement]) -> Iterator[None]:
+    """Temporarily give back `placements` (in place: copying would discard the policies' caches)."""
+    done: list[ReplicaPlacement] = []
+    try:
+        for placement in placements:
+            cluster.release(placement)
+            done.append(placement)
+        yield
+    finally:
+        for placement in reversed(done):
+            cluster.apply(placement)
 
 
 def _count(n: int, noun: str) -> str:

@@ -11,11 +11,12 @@ Who may be preempted (never a workload marked non-preemptible, never one already
 Borrowing is re-checked while victims are picked: once a workspace is back at its guarantee, the rest of
 its workloads are safe.
 
-How victims are picked: candidates in order — borrowed first, then lower priority, then youngest — are
-removed one by one until the preemptor fits (quota and placement); then every victim is given back in
-reverse order if the preemptor still fits without removing it (Kueue's minimisation). The result is
-irreducible: no victim can be spared. If the preemptor does not fit even with every candidate removed,
-nobody is preempted."""
+How victims are picked: legal candidates in order — borrowed first, then lower priority, then youngest —
+form a sequence; the shortest prefix of it that lets the preemptor fit (quota and placement) is found by
+bisection; then victims are given back — all those on nodes it will not use at once, then each of the
+rest, newest first — whenever the preemptor still fits without removing them (Kueue's minimisation). The
+result is irreducible: no victim can be spared. If the preemptor does not fit even with every legal
+candidate removed, nobody is preempted."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from astrago.scheduler.quota import QuotaLedger, Usage
 from astrago.scheduler.types import ReplicaPlacement, RunningWorkload, WorkloadRequest
 
 FitCheck = Callable[[ClusterState, QuotaLedger], tuple[ReplicaPlacement, ...] | None]
-UsageOf = Callable[[Sequence[ReplicaPlacement]], Usage]
+UsageOf = Callable[[RunningWorkload], Usage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ def may_preempt(
         return victim.request.priority < preemptor.priority
     if not (reclaim or victim.request.priority < preemptor.priority):
         return False
-    return ledger.is_borrowing(victim.request.workspace, usage_of(victim.placements))
+    return ledger.is_borrowing(victim.request.workspace, usage_of(victim))
 
 
 def victim_order(preemptor: WorkloadRequest, victim: RunningWorkload) -> tuple[int, int, int, str]:
@@ -85,49 +86,109 @@ def find_victims(
     usage_of: UsageOf,
     fits: FitCheck,
 ) -> VictimPlan | None:
-    """The minimal victim set, or None. `cluster` and `ledger` are scratch copies and are changed."""
-    ordered = sorted(
-        (c for c in candidates if may_preempt(preemptor, c, reclaim, ledger, usage_of)),
-        key=lambda c: victim_order(preemptor, c),
-    )
-    chosen: list[RunningWorkload] = []
-    placements: tuple[ReplicaPlacement, ...] | None = None
-    for candidate in ordered:
-        # Removing earlier victims may have brought this one's workspace back to its guarantee.
-        if not may_preempt(preemptor, candidate, reclaim, ledger, usage_of):
-            continue
-        _remove(candidate, cluster, ledger, usage_of)
-        chosen.append(candidate)
+    """The minimal victim set, or None. `ledger` is a scratch copy; `cluster` is used in place and left as
+    it was (placement policies keep incremental caches per cluster, which a copy would throw away)."""
+    sequence = _eligible_in_order(preemptor, candidates, ledger, reclaim, usage_of)
+    if not sequence:
+        return None
+    removed = _Removal(cluster, ledger, usage_of)
+    try:
+        removed.to_prefix(sequence, len(sequence))
+        if fits(cluster, ledger) is None:
+            return None  # not even every legal victim together makes room
+        # Fitting only gets easier as the prefix grows: bisect for the shortest prefix that fits.
+        low, high = 1, len(sequence)
+        while low < high:
+            middle = (low + high) // 2
+            removed.to_prefix(sequence, middle)
+            if fits(cluster, ledger) is None:
+                low = middle + 1
+            else:
+                high = middle
+        removed.to_prefix(sequence, high)
         placements = fits(cluster, ledger)
-        if placements is not None:
-            break
-    if placements is None:
-        return None
-    # Minimise: give back each victim, newest choice first (except the one that made it fit), if the
-    # preemptor still fits without removing it.
-    kept: list[RunningWorkload] = [chosen[-1]]
-    for victim in reversed(chosen[:-1]):
-        _restore(victim, cluster, ledger, usage_of)
-        still = fits(cluster, ledger)
-        if still is None:
-            _remove(victim, cluster, ledger, usage_of)
-            kept.append(victim)
-        else:
-            placements = still
-    final = fits(cluster, ledger)
-    if final is None:  # cannot happen: the last state checked fitted
-        return None
-    kept.sort(key=lambda c: victim_order(preemptor, c))
-    return VictimPlan(tuple(kept), final)
+        assert placements is not None
+        _give_back_unneeded(preemptor, removed, placements, fits)
+        final = fits(cluster, ledger)
+        assert final is not None
+        kept = sorted(removed.victims, key=lambda c: victim_order(preemptor, c))
+        return VictimPlan(tuple(kept), final)
+    finally:
+        removed.restore_all()
 
 
-def _remove(victim: RunningWorkload, cluster: ClusterState, ledger: QuotaLedger, usage_of: UsageOf) -> None:
-    for placement in victim.placements:
-        cluster.release(placement)
-    ledger.remove(victim.request.workspace, usage_of(victim.placements))
+def _eligible_in_order(
+    preemptor: WorkloadRequest,
+    candidates: Sequence[RunningWorkload],
+    ledger: QuotaLedger,
+    reclaim: bool,
+    usage_of: UsageOf,
+) -> list[RunningWorkload]:
+    """Legal victims in victim order; a workspace's workloads stop being legal once taking the earlier
+    ones has brought it back to its guarantee."""
+    scratch = ledger.copy()
+    sequence = []
+    for candidate in sorted(candidates, key=lambda c: victim_order(preemptor, c)):
+        if may_preempt(preemptor, candidate, reclaim, scratch, usage_of):
+            scratch.remove(candidate.request.workspace, usage_of(candidate))
+            sequence.append(candidate)
+    return sequence
 
 
-def _restore(victim: RunningWorkload, cluster: ClusterState, ledger: QuotaLedger, usage_of: UsageOf) -> None:
-    for placement in victim.placements:
-        cluster.apply(placement)
-    ledger.add(victim.request.workspace, usage_of(victim.placements))
+def _give_back_unneeded(
+    preemptor: WorkloadRequest,
+    removed: _Removal,
+    placements: tuple[ReplicaPlacement, ...],
+    fits: FitCheck,
+) -> None:
+    """Minimise: victims of other workspaces on nodes the preemptor will not use are given back at once
+    (they free neither its nodes nor its quota); then each remaining victim, newest choice first, if the
+    preemptor still fits without removing it."""
+    nodes = {p.node for p in placements}
+    elsewhere = [
+        v
+        for v in removed.victims
+        if v.request.workspace != preemptor.workspace and not any(p.node in nodes for p in v.placements)
+    ]
+    for victim in elsewhere:
+        removed.restore(victim)
+    if fits(removed.cluster, removed.ledger) is None:  # a policy may prefer other nodes now: undo
+        for victim in elsewhere:
+            removed.remove(victim)
+    for victim in reversed(list(removed.victims)):
+        removed.restore(victim)
+        if fits(removed.cluster, removed.ledger) is None:
+            removed.remove(victim)
+
+
+class _Removal:
+    """Victims currently taken off the cluster and the ledger, in the order they were taken."""
+
+    def __init__(self, cluster: ClusterState, ledger: QuotaLedger, usage_of: UsageOf) -> None:
+        self.cluster = cluster
+        self.ledger = ledger
+        self.usage_of = usage_of
+        self.victims: list[RunningWorkload] = []
+
+    def remove(self, victim: RunningWorkload) -> None:
+        for placement in victim.placements:
+            self.cluster.release(placement)
+        self.ledger.remove(victim.request.workspace, self.usage_of(victim))
+        self.victims.append(victim)
+
+    def restore(self, victim: RunningWorkload) -> None:
+        for placement in victim.placements:
+            self.cluster.apply(placement)
+        self.ledger.add(victim.request.workspace, self.usage_of(victim))
+        self.victims.remove(victim)
+
+    def to_prefix(self, sequence: Sequence[RunningWorkload], count: int) -> None:
+        """Make exactly the first `count` of `sequence` the removed set (only prefixes are ever used)."""
+        while len(self.victims) > count:
+            self.restore(self.victims[-1])
+        while len(self.victims) < count:
+            self.remove(sequence[len(self.victims)])
+
+    def restore_all(self) -> None:
+        while self.victims:
+            self.restore(self.victims[-1])

@@ -212,6 +212,16 @@ class QuotaLedger:
                 return True
         return False
 
+    def over_guarantee(self, workspace: str) -> bool:
+        """Is the workspace above its guarantee on any governed resource or GPU model?"""
+        quota, account = self.quota(workspace), self._account(workspace)
+        for used, _, guaranteed, governed in self._dimensions(quota, account, Usage()):
+            if governed and used > guaranteed:
+                return True
+        return any(
+            account.gpu_by_model.get(model, 0) > guaranteed for model, guaranteed, _ in quota.gpu_models
+        )
+
     def fair_share(self, workspace: str) -> tuple[float, float]:
         """(dominant usage ÷ guarantee over governed resources, dominant usage ÷ cluster capacity).
 

@@ -62,6 +62,8 @@ class SchedulingState:
         )
         self.ledger = QuotaLedger(dict(quotas), capacity)
         self.running: dict[str, RunningWorkload] = {}
+        self._usage: dict[str, Usage] = {}
+        self.terminating: set[str] = set()  # running workloads already asked to stop
         self._next_started_seq = 0
 
     @property
@@ -94,6 +96,10 @@ class SchedulingState:
                         state.cluster.schedulable[state.cluster.node_index[placement.node]] = False
         return state
 
+    def usage(self, workload: RunningWorkload) -> Usage:
+        """What a running workload holds (computed once, when it started)."""
+        return self._usage[workload.request.id]
+
     def start(self, workload: RunningWorkload) -> bool:
         """Account for a running workload. Returns False, changing nothing, when its placements do not fit
         what is free (an inconsistent snapshot); the caller then keeps new work off those nodes."""
@@ -106,8 +112,12 @@ class SchedulingState:
             for placement in reversed(applied):
                 self.cluster.release(placement)
             return False
-        self.ledger.add(workload.request.workspace, self.usage_of(workload.placements))
+        usage = self.usage_of(workload.placements)
+        self.ledger.add(workload.request.workspace, usage)
         self.running[workload.request.id] = workload
+        self._usage[workload.request.id] = usage
+        if workload.terminating:
+            self.terminating.add(workload.request.id)
         self._next_started_seq = max(self._next_started_seq, workload.started_seq + 1)
         return True
 
@@ -119,13 +129,15 @@ class SchedulingState:
 
     def finish(self, workload_id: str) -> RunningWorkload:
         workload = self.running.pop(workload_id)
+        self.terminating.discard(workload_id)
         for placement in workload.placements:
             self.cluster.release(placement)
-        self.ledger.remove(workload.request.workspace, self.usage_of(workload.placements))
+        self.ledger.remove(workload.request.workspace, self._usage.pop(workload_id))
         return workload
 
     def mark_terminating(self, workload_id: str) -> None:
         workload = self.running[workload_id]
+        self.terminating.add(workload_id)
         if not workload.terminating:
             self.running[workload_id] = RunningWorkload(
                 workload.request, workload.placements, workload.started_seq, terminating=True

@@ -343,7 +343,9 @@ class _Replay:
             self._record_utilisation(now)
             return
         self.cycles += 1
-        decisions = run_cycle(self.state, list(self.pending.values()), self.scheduler_config, self.policy)
+        decisions = run_cycle(
+            self.state, list(self.pending.values()), self.scheduler_config, self.policy, explain=False
+        )
         for admission in decisions.admit:
             job = self.jobs[admission.workload_id]
             del self.pending[admission.workload_id]
