@@ -36,6 +36,8 @@ import yaml
 from kmock._internal import enums as kmock_enums
 from kmock._internal import rendering
 
+from tests.unit.backends.kubernetes.factories import node_manifest
+
 Manifest = dict[str, Any]
 NAMESPACE = "astrago"
 STORAGE_CLASS = "astrago-nfs-csi"
@@ -254,42 +256,6 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         await ws.send_bytes(b"\x03" + json.dumps(status).encode())
         await ws.close()
         return ws
-
-
-def node_manifest(
-    name: str,
-    *,
-    gpus: int = 4,
-    product: str = "NVIDIA-A100-SXM4-80GB",
-    memory_mib: int = 81920,
-    cpu: str = "64",
-    memory: str = "512Gi",
-    ready: bool = True,
-    unschedulable: bool = False,
-    taints: list[Manifest] | None = None,
-    extra_allocatable: dict[str, str] | None = None,
-    extra_labels: dict[str, str] | None = None,
-) -> Manifest:
-    labels = {"kubernetes.io/hostname": name, **(extra_labels or {})}
-    allocatable = {"cpu": cpu, "memory": memory, "pods": "110", **(extra_allocatable or {})}
-    if gpus:
-        labels.update({"nvidia.com/gpu.product": product, "nvidia.com/gpu.memory": str(memory_mib)})
-        labels["nvidia.com/gpu.count"] = str(gpus)
-        allocatable.setdefault("nvidia.com/gpu", str(gpus))
-    spec: Manifest = {"unschedulable": unschedulable}
-    if taints:
-        spec["taints"] = taints
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": labels},
-        "spec": spec,
-        "status": {
-            "allocatable": allocatable,
-            "capacity": dict(allocatable),
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""LaunchSpecs for every workload kind, shared by the manifest, status and backend tests."""
+"""LaunchSpecs for every workload kind and Node objects as GPU feature discovery labels them, shared by
+the manifest, status, inventory and backend tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from astrago.backends.base import LaunchSpec, ReplicaLaunch
 from astrago.backends.kubernetes.manifests import ManifestOptions
 from astrago.domain.enums import WorkloadKind
+
+Manifest = dict[str, Any]
 
 
 def replica(index: int = 0, node: str = "gpu-1", *, gpus: int = 1, **kwargs: Any) -> ReplicaLaunch:
@@ -43,3 +46,39 @@ def options(**kwargs: Any) -> ManifestOptions:
     fields: dict[str, Any] = {"namespace": "astrago", "storage_class": "astrago-nfs-csi"}
     fields.update(kwargs)
     return ManifestOptions(**fields)
+
+
+def node_manifest(
+    name: str,
+    *,
+    gpus: int = 4,
+    product: str = "NVIDIA-A100-SXM4-80GB",
+    memory_mib: int = 81920,
+    cpu: str = "64",
+    memory: str = "512Gi",
+    ready: bool = True,
+    unschedulable: bool = False,
+    taints: list[Manifest] | None = None,
+    extra_allocatable: dict[str, str] | None = None,
+    extra_labels: dict[str, str] | None = None,
+) -> Manifest:
+    labels = {"kubernetes.io/hostname": name, **(extra_labels or {})}
+    allocatable = {"cpu": cpu, "memory": memory, "pods": "110", **(extra_allocatable or {})}
+    if gpus:
+        labels.update({"nvidia.com/gpu.product": product, "nvidia.com/gpu.memory": str(memory_mib)})
+        labels["nvidia.com/gpu.count"] = str(gpus)
+        allocatable.setdefault("nvidia.com/gpu", str(gpus))
+    spec: Manifest = {"unschedulable": unschedulable}
+    if taints:
+        spec["taints"] = taints
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+        "status": {
+            "allocatable": allocatable,
+            "capacity": dict(allocatable),
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }

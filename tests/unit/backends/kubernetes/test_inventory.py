@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
-from tests.integration.backends.kubernetes.fake_cluster import node_manifest
+from tests.unit.backends.kubernetes.factories import node_manifest
 
 SHARED = "nvidia.com/gpu.shared"
 
