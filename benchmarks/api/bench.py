@@ -13,9 +13,7 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ import httpx
 import measure
 from api_system import ApiSystem
 from astrago_system import AstraGoSystem
-from dstack_system import DstackSystem, ensure_venv
+from dstack_system import DstackSystem, ensure_venv, timed_install
 from report import render
 from results import Checkpoint, Options, SystemRun
 
@@ -85,15 +83,6 @@ async def measure_checkpoint(
     return Checkpoint(size, submit, idle, latencies, list_per_second, walked, load_average)
 
 
-def install_astrago(venv: Path) -> float:
-    """Seconds to install AstraGo (not editable) into a fresh venv, as `pip install` from a checkout."""
-    shutil.rmtree(venv, ignore_errors=True)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(REPO_ROOT)], check=True)
-    return time.perf_counter() - started
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--workloads", type=int, default=10_000, help="AstraGo's final store size")
@@ -121,14 +110,19 @@ async def main_async(args: argparse.Namespace) -> list[SystemRun]:
     run_dir = work / datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     run_dir.mkdir(parents=True)
     options = Options(args.concurrency, args.rounds, args.page, args.throughput_seconds, args.idle_seconds)
-    astrago_install = install_astrago(work / "astrago-install-venv") if args.measure_install else None
+    astrago_install = None
+    if args.measure_install:
+        # Not editable, from this checkout: what `pip install` of a release would do.
+        venv = work / "astrago-install-venv"
+        shutil.rmtree(venv, ignore_errors=True)
+        astrago_install = timed_install(venv, str(REPO_ROOT), run_dir / "install.log")
     astrago = AstraGoSystem(Path(sys.executable).parent / "astrago", run_dir, _astrago_version())
     runs = [await run_system(astrago, sorted({args.checkpoint, args.workloads}), options, astrago_install)]
     if args.dstack_runs:
         venv = work / "dstack-venv"
         if args.measure_install:
             shutil.rmtree(venv, ignore_errors=True)
-        dstack_install = ensure_venv(venv)
+        dstack_install = ensure_venv(venv, run_dir / "install.log")
         dstack = DstackSystem(venv, run_dir)
         runs.append(
             await run_system(dstack, sorted({args.checkpoint, args.dstack_runs}), options, dstack_install)

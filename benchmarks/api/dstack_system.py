@@ -16,17 +16,21 @@ VERSION = "0.22.5"
 PROJECT = "main"  # created by `dstack server` on first start
 
 
-def ensure_venv(venv: Path) -> float | None:
+def ensure_venv(venv: Path, log_path: Path) -> float | None:
     """Create the separate venv with dstack[server] if it is missing; the install's seconds, or None if
     it was already there. Never installed into the project's venv: dstack is only a peer to compare with."""
-    dstack_bin = venv / "bin" / "dstack"
-    if dstack_bin.exists():
+    if (venv / "bin" / "dstack").exists():
         return None
+    return timed_install(venv, f"dstack[server]=={VERSION}", log_path)
+
+
+def timed_install(venv: Path, requirement: str, log_path: Path) -> float:
+    """Seconds to create `venv` and `pip install` the requirement into it (pip's output goes to a log)."""
     started = time.perf_counter()
-    subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", f"dstack[server]=={VERSION}"], check=True
-    )
+    with log_path.open("ab") as log:
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True, stdout=log, stderr=log)
+        pip = [str(venv / "bin" / "pip"), "install", requirement]
+        subprocess.run(pip, check=True, stdout=log, stderr=log)
     return time.perf_counter() - started
 
 
