@@ -56,6 +56,7 @@ class CollectorHealth:
     errors: Counter[str] = field(default_factory=Counter)  # by stage
     last_success: float | None = None
     last_duration_s: float | None = None
+    pods_current: bool | None = None  # None: no pod directory configured
 
 
 class Collector:
@@ -108,6 +109,7 @@ class Collector:
         )
         self.health.collections += 1
         self.health.last_duration_s = snapshot.duration_s
+        self.health.pods_current = self.pods.is_current() if self.pods is not None else None
         for error in errors:
             self.health.errors[error.stage] += 1
         if ok:

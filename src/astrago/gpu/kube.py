@@ -29,6 +29,10 @@ class PodRef:
 class PodDirectory(Protocol):
     def pod(self, uid: str) -> PodRef | None: ...
 
+    def is_current(self) -> bool:
+        """False while the directory cannot follow the cluster (pod names may be missing or stale)."""
+        ...
+
 
 def pod_ref(pod: Mapping[str, Any]) -> PodRef | None:
     """A `PodRef` from a pod as a plain dict (the API's JSON); `None` without a UID."""
@@ -60,14 +64,20 @@ class StaticPodDirectory:
     def pod(self, uid: str) -> PodRef | None:
         return self._pods.get(uid)
 
+    def is_current(self) -> bool:
+        return True
+
 
 class NodePodWatcher:
     """Keeps the pods of one node current. `client` is a `lightkube.Client` (sync)."""
 
-    def __init__(self, client: Any, node: str, retry_s: float = 2.0) -> None:
+    def __init__(self, client: Any, node: str, retry_s: float = 1.0, max_retry_s: float = 60.0) -> None:
         self._client = client
         self.node = node
         self._retry_s = retry_s
+        self._max_retry_s = max_retry_s
+        self._watching = False
+        self.failures = 0
         self._pods: dict[str, PodRef] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -77,6 +87,9 @@ class NodePodWatcher:
     def pod(self, uid: str) -> PodRef | None:
         with self._lock:
             return self._pods.get(uid)
+
+    def is_current(self) -> bool:
+        return self._watching
 
     def _on_this_node(self, pod: Mapping[str, Any]) -> PodRef | None:
         # The API server applies the field selector; checking again keeps a lax server from leaking pods in.
@@ -111,6 +124,7 @@ class NodePodWatcher:
         from lightkube.resources.core_v1 import Pod
 
         selector = {"spec.nodeName": self.node}
+        delay = self._retry_s
         while not self._stop.is_set():
             try:
                 listed = {}
@@ -120,16 +134,21 @@ class NodePodWatcher:
                         listed[ref.uid] = ref
                 with self._lock:
                     self._pods = listed
+                self._watching = True
                 self.synced.set()
+                delay = self._retry_s
                 for event, pod in self._client.watch(Pod, namespace="*", fields=selector):
                     self.apply(event, pod.to_dict())
                     if self._stop.is_set():
                         return
-            except Exception as exc:  # any API or network failure: log, wait, re-list
+            except Exception as exc:  # any API or network failure: log, back off, re-list
+                self._watching = False
                 if self._stop.is_set():
                     return
-                log.warning("pod watch on node %s failed, re-listing: %s", self.node, exc)
-                self._stop.wait(self._retry_s)
+                self.failures += 1
+                log.warning("pod watch on node %s failed, re-listing in %gs: %s", self.node, delay, exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._max_retry_s)
 
 
 def watch_node_pods(kubeconfig: str | None, node: str) -> NodePodWatcher:

@@ -225,6 +225,13 @@ def _health_metrics(health: CollectorHealth, snapshot: Snapshot | None) -> Itera
     if snapshot is not None:
         hidden.add((), sum(1 for row in snapshot.processes if not row.in_proc))
     yield hidden
+    if health.pods_current is not None:
+        watch = MetricFamily(
+            "gpu_exporter_pod_watch_up",
+            "1 while the watch of this node's pods is current, 0 while it fails (pod names may be missing).",
+        )
+        watch.add((), 1 if health.pods_current else 0)
+        yield watch
 
 
 def snapshot_families(snapshot: Snapshot | None, health: CollectorHealth) -> Iterator[MetricFamily]:

@@ -115,6 +115,7 @@ def test_watcher_lists_then_follows_this_nodes_pods(api_url: str, tmp_path: Path
         watcher = watch_node_pods(str(_kubeconfig(tmp_path / "kubeconfig", api_url)), "gpu-1")
         try:
             assert watcher.synced.wait(10)
+            assert watcher.is_current()
             listed = watcher.pod("uid-1")
             assert listed is not None
             assert (listed.namespace, listed.name, listed.container_name(CID)) == (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -213,3 +214,41 @@ def test_pod_watcher_events_keep_only_this_nodes_pods() -> None:
     watcher.apply("DELETED", pod)
     assert watcher.pod(UID) is None
     assert pod_ref({"metadata": {}}) is None
+
+
+def test_a_failing_pod_watch_backs_off_and_shows_in_the_metrics(tmp_path: Path) -> None:
+    class Forbidden:
+        """A client whose every list fails, as with missing RBAC (the API server answers 403)."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def list(self, *args: object, **kwargs: object) -> list[object]:
+            self.calls += 1
+            raise PermissionError('pods is forbidden: cannot list resource "pods"')
+
+        def close(self) -> None:
+            pass
+
+    client = Forbidden()
+    watcher = NodePodWatcher(client, "gpu-1", retry_s=0.01, max_retry_s=0.02)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + 10
+        while watcher.failures < 3:  # the third try comes after two (growing) back-off waits
+            assert time.monotonic() < deadline, "the watcher stopped retrying"
+            time.sleep(0.01)
+        assert not watcher.is_current()
+        collector = Collector(NvmlSource(FakeNvml([FakeGpu()])), ProcessTable(tmp_path), watcher)
+        samples = _samples(MetricsRenderer(collector.health).render(collector.collect()))
+        assert samples["gpu_exporter_pod_watch_up"][0].value == 0
+    finally:
+        watcher.stop()
+
+
+def test_without_a_cluster_there_is_no_pod_watch_metric(node: tuple[FakeNvml, FakeProc, Collector]) -> None:
+    nvml, _, _ = node
+    collector = Collector(NvmlSource(nvml))
+    assert "gpu_exporter_pod_watch_up" not in _samples(
+        MetricsRenderer(collector.health).render(collector.collect())
+    )
