@@ -107,6 +107,8 @@ class KubernetesBackend:
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = asyncio.Event()  # set and replaced on every pod change; lets readers wait for one
         self._forgotten: set[str] = set()  # forgotten workloads whose pods are still being deleted
+        # the pod cache indexed by workload, so one pod event costs one workload's pods, not all pods
+        self._pods_by_workload: dict[str, dict[str, Manifest]] = {}
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -118,6 +120,7 @@ class KubernetesBackend:
             await client.close()
             raise
         self._client = client
+        self._pods_by_workload.clear()  # rebuilt by the pod informer's first list
         self._nodes = Informer(client, Node, namespace=None, on_change=self._node_changed)
         self._pods = Informer(
             client,
@@ -461,8 +464,7 @@ class KubernetesBackend:
         return workloads
 
     def _pods_of(self, workload_id: str) -> list[Manifest]:
-        pods = self._pods.objects.values() if self._pods else ()
-        return [pod for pod in pods if workload_id_of(pod) == workload_id]
+        return list(self._pods_by_workload.get(workload_id, {}).values())
 
     # ---------------------------------------------------------------------------------------- watch
 
@@ -481,6 +483,13 @@ class KubernetesBackend:
         workload_id = workload_id_of(new or old or {})
         if not workload_id:
             return
+        pods = self._pods_by_workload.setdefault(workload_id, {})
+        if new is not None:
+            pods[new["metadata"]["name"]] = new
+        elif old is not None:
+            pods.pop(old["metadata"]["name"], None)
+            if not pods:
+                del self._pods_by_workload[workload_id]
         if workload_id in self._forgotten:  # its objects are going away on our own request
             if not self._pods_of(workload_id):
                 self._forgotten.discard(workload_id)
