@@ -2,10 +2,10 @@
 
 Who may be preempted (never a workload marked non-preemptible, never one already terminating):
 
-* in **another workspace**, only workloads of a workspace that is *borrowing* (above its guarantee on a
-  resource the workload uses) — guaranteed usage is never taken — and only when the preemptor either
-  reclaims its own guarantee (it fits inside it: any priority of borrower yields) or has a strictly higher
-  priority than the victim;
+* in **another workspace**, only *borrowed* workloads — their workspace stays at or above its guarantee
+  without them (`QuotaLedger.is_borrowed`), so guaranteed usage is never taken — and only when the
+  preemptor either reclaims its own guarantee (it fits inside it: any priority of borrower yields) or has a
+  strictly higher priority than the victim;
 * in the **preemptor's own workspace**, workloads of strictly lower priority.
 
 Borrowing is re-checked while victims are picked: once a workspace is back at its guarantee, the rest of
@@ -67,7 +67,7 @@ def may_preempt(
         return victim.request.priority < preemptor.priority
     if not (reclaim or victim.request.priority < preemptor.priority):
         return False
-    return ledger.is_borrowing(victim.request.workspace, usage_of(victim))
+    return ledger.is_borrowed(victim.request.workspace, usage_of(victim))
 
 
 def victim_order(preemptor: WorkloadRequest, victim: RunningWorkload) -> tuple[int, int, int, str]:

@@ -4,7 +4,8 @@ Semantics (the vocabulary of Kueue cohorts and Run:ai over-quota, with the whole
 
 * **limit** is a hard cap. A workload that would take its workspace past a limit waits (`quota_limit`);
   one whose request alone exceeds a limit can never run and says so.
-* **guaranteed** is a promise. Usage up to it is never preempted by another workspace. Usage above it is
+* **guaranteed** is a promise. Usage up to it is never preempted by another workspace: a workload is taken
+  from a workspace only when the workspace stays at or above its guarantee without it. Usage above it is
   *borrowed* idle capacity: allowed up to the limit, and reclaimed by preemption when a workspace that is
   below its own guarantee needs the room.
 * A resource is *governed* when the quota says something about it: GPUs always (the point of the platform:
@@ -200,17 +201,23 @@ class QuotaLedger:
             )
         return True
 
-    def is_borrowing(self, workspace: str, touched: Usage) -> bool:
-        """Is the workspace above its guarantee on a governed resource that `touched` uses? Workloads of
-        such a workspace run on borrowed capacity and may be reclaimed."""
+    def is_borrowed(self, workspace: str, held: Usage) -> bool:
+        """Does `held` (what one running workload holds) lie wholly above the workspace's guarantee? True
+        when it uses some governed resource and, on every governed resource and GPU model it uses, the
+        workspace would still be at or above its guarantee without it. Only such workloads may be taken
+        by another workspace, so no workspace is ever pushed below its guarantee."""
         quota, account = self.quota(workspace), self._account(workspace)
-        for used, wanted, guaranteed, governed in self._dimensions(quota, account, touched):
-            if governed and wanted > 0 and used > guaranteed:
-                return True
+        touches_governed = False
+        for used, amount, guaranteed, governed in self._dimensions(quota, account, held):
+            if governed and amount > 0:
+                touches_governed = True
+                if used - amount < guaranteed:
+                    return False
         for model, guaranteed, _ in quota.gpu_models:
-            if touched.model_milli(model) > 0 and account.gpu_by_model.get(model, 0) > guaranteed:
-                return True
-        return False
+            amount = held.model_milli(model)
+            if amount > 0 and account.gpu_by_model.get(model, 0) - amount < guaranteed:
+                return False
+        return touches_governed
 
     def over_guarantee(self, workspace: str) -> bool:
         """Is the workspace above its guarantee on any governed resource or GPU model?"""

@@ -67,9 +67,10 @@ def test_guarantee_and_borrowing() -> None:
 
     assert book.within_guarantee("ml", Usage(gpu_milli=1 * GPU))
     assert not book.within_guarantee("ml", Usage(gpu_milli=2 * GPU))
-    assert not book.is_borrowing("ml", Usage(gpu_milli=1 * GPU))
-    book.add("ml", Usage(gpu_milli=2 * GPU))
-    assert book.is_borrowing("ml", Usage(gpu_milli=1 * GPU))
+    assert not book.is_borrowed("ml", Usage(gpu_milli=1 * GPU))
+    book.add("ml", Usage(gpu_milli=2 * GPU))  # 3 used, 2 guaranteed
+    assert book.is_borrowed("ml", Usage(gpu_milli=1 * GPU))
+    assert not book.is_borrowed("ml", Usage(gpu_milli=2 * GPU))  # would leave 1 < 2 guaranteed
     assert book.over_guarantee("ml")
 
 
@@ -77,7 +78,7 @@ def test_cpu_is_not_governed_unless_the_quota_mentions_it() -> None:
     book = ledger(ml=Quota(gpu_guaranteed_milli=2 * GPU))
     book.add("ml", Usage(cpu_milli=64_000))
 
-    assert not book.is_borrowing("ml", Usage(cpu_milli=1000))
+    assert not book.is_borrowed("ml", Usage(cpu_milli=1000))
     assert book.within_guarantee("ml", Usage(cpu_milli=64_000))
 
 
@@ -86,7 +87,7 @@ def test_per_model_limits_and_guarantees() -> None:
     book.add("ml", Usage(gpu_milli=2 * GPU, gpu_by_model=(("h100", 2 * GPU),)))
 
     assert book.models_within_limit("ml", ["a100", "h100"], 1 * GPU) == ["a100"]
-    assert book.is_borrowing("ml", Usage(gpu_milli=GPU, gpu_by_model=(("h100", GPU),)))
+    assert book.is_borrowed("ml", Usage(gpu_milli=GPU, gpu_by_model=(("h100", GPU),)))
     assert "h100 2/2" in book.model_limit_message("ml", ["h100"], GPU)
 
 
