@@ -207,21 +207,27 @@ def _missing(objects: WorkloadObjects, index: int, stop_reason: str | None) -> R
             ReplicaState.LOST,
             reason="its Kubernetes objects were deleted outside AstraGo",
         )
-    failed = _failed_condition(objects.root)
-    if failed:
-        return ReplicaObservation(objects.workload_id, index, ReplicaState.FAILED, reason=failed)
+    outcome = _finished_condition(objects.root)
+    if outcome is not None:
+        state, reason = outcome
+        return ReplicaObservation(objects.workload_id, index, state, reason=reason)
     return ReplicaObservation(
         objects.workload_id, index, ReplicaState.STARTING, reason="waiting for Kubernetes to create the pod"
     )
 
 
-def _failed_condition(root: Manifest) -> str | None:
+def _finished_condition(root: Manifest) -> tuple[ReplicaState, str | None] | None:
+    """A Job (or MPIJob) that finished, read from its conditions: its pods may be gone already."""
     for condition in (root.get("status") or {}).get("conditions") or ():
-        if condition.get("type") == "Failed" and condition.get("status") == "True":
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") in ("Complete", "Succeeded"):
+            return ReplicaState.SUCCEEDED, None
+        if condition.get("type") == "Failed":
             reason = condition.get("reason") or "Failed"
             if reason == "DeadlineExceeded":
-                return "exceeded its maximum runtime"
-            return f"{reason}: {condition.get('message') or 'the Kubernetes controller gave up'}"
+                return ReplicaState.FAILED, "exceeded its maximum runtime"
+            return ReplicaState.FAILED, f"{reason}: {condition.get('message') or 'the controller gave up'}"
     return None
 
 

@@ -172,7 +172,7 @@ def test_stopped_replicas_report_the_stop_reason() -> None:
     assert {o.reason for o in observations} == {"cancelled by alice"}
 
 
-def test_missing_pods_of_a_live_root_are_starting_and_of_a_failed_job_failed() -> None:
+def test_missing_pods_follow_their_root_starting_failed_succeeded_or_lost() -> None:
     root = {"metadata": {}}
     (observation,) = observe_workload(WorkloadObjects("w", 1, root=root), NODES)
     assert observation.state is ReplicaState.STARTING
@@ -185,6 +185,9 @@ def test_missing_pods_of_a_live_root_are_starting_and_of_a_failed_job_failed() -
     assert observation.reason == "exceeded its maximum runtime"
     (observation,) = observe_workload(WorkloadObjects("w", 1, root=None), NODES)
     assert observation.state is ReplicaState.LOST
+    completed = {"metadata": {}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    (observation,) = observe_workload(WorkloadObjects("w", 1, root=completed), NODES)
+    assert observation.state is ReplicaState.SUCCEEDED  # its pods were removed after it completed
 
 
 def test_mpi_launcher_ends_every_replica() -> None:
