@@ -38,6 +38,7 @@ class ServerProcess:
     data_dir: Path
     database_url: str | None = None
     simulate_gpus: str = "4xA100-80GB"
+    extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -56,7 +57,7 @@ class ServerProcess:
         }
         if self.database_url:
             env["ASTRAGO_DATABASE_URL"] = self.database_url
-        return env
+        return {**env, **self.extra_env}
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.resources import ResourceRequest
 from astrago.scheduler.cluster import ClusterState
+from astrago.scheduler.explain import never_fits_message
 from astrago.services.snapshot import nodes_view
 
 
@@ -18,4 +19,4 @@ async def explain_unplaceable(session: AsyncSession, request: ResourceRequest) -
     cluster = ClusterState.from_nodes(nodes)
     if cluster.can_ever_fit(request):
         return None
-    return f"no node could ever run one replica of this workload: {cluster.free_summary(request)}"
+    return f"no node could ever run one replica of this workload: {never_fits_message(cluster, request)}"
