@@ -39,7 +39,6 @@ from astrago.scheduler.types import (
     Decisions,
     Preemption,
     ReplicaPlacement,
-    RunningWorkload,
     SchedulerConfig,
     Snapshot,
     WorkloadRequest,
@@ -95,11 +94,10 @@ class _Cycle:
         self.cluster = state.cluster
         self._schedulable_before = state.cluster.schedulable.copy()
         self.decisions = Decisions()
-        self._validation: dict[tuple[ResourceRequest, int], _Wait | None] = {}
         self._failed_shapes: set[tuple[ResourceRequest, int]] = set()
         self._fits_unreserved: dict[tuple[ResourceRequest, int], bool] = {}
         self._preemption_tried: set[str] = set()
-        self._by_workspace: dict[str, list[RunningWorkload]] | None = None  # as the cycle began
+        self._reserved_any = False
         self._head: _Blocker | None = None
         self._terminating = set(state.terminating)
         self._claimed_terminating: set[str] = set()
@@ -163,11 +161,13 @@ class _Cycle:
     # --------------------------------------------------------------------------------------- validate
     def _validate(self, workload: WorkloadRequest) -> _Wait | None:
         key = (workload.resources, workload.replicas)
-        if key not in self._validation:
-            self._validation[key] = self._validate_shape(workload.resources, workload.replicas)
-        problem = self._validation[key]
+        never = self.state.never_fits
+        if key not in never:
+            found = self._validate_shape(workload.resources, workload.replicas)
+            never[key] = None if found is None else (found.code.value, found.message)
+        problem = never[key]
         if problem is not None:
-            return problem
+            return _Wait(ReasonCode(problem[0]), problem[1])
         permanent = self.state.ledger.permanent_limit_problem(workload.workspace, demand_of(workload))
         if permanent is not None:
             return _Wait(ReasonCode.QUOTA_LIMIT, permanent)
@@ -219,11 +219,13 @@ class _Cycle:
         self, request: ResourceRequest, replicas: int
     ) -> tuple[ReplicaPlacement, ...] | None:
         key = (request, replicas)
-        if key in self._failed_shapes:
+        if key in self._failed_shapes or key in self.state.unfit_now:
             return None  # nothing is freed within a cycle: what failed once fails again
         placements = place_gang(self.cluster, request, replicas, self.policy)
         if placements is None:
             self._failed_shapes.add(key)
+            if not self._reserved_any:
+                self.state.unfit_now.add(key)
         return placements
 
     def _admit(self, workload: WorkloadRequest, placements: tuple[ReplicaPlacement, ...]) -> None:
@@ -233,12 +235,15 @@ class _Cycle:
     def _reserve(self, nodes: Sequence[str]) -> None:
         for name in nodes:
             self.cluster.schedulable[self.cluster.node_index[name]] = False
+        self._reserved_any = True
 
     def _fits_ignoring_reservations(self, request: ResourceRequest, replicas: int) -> bool:
         """Would it fit the free capacity if nothing were held for others? (Memoised like placement
         failures: within a cycle the answer can only turn from yes to no, and a stale yes only words the
         reason differently.)"""
         key = (request, replicas)
+        if key in self.state.unfit_now:
+            return False
         if key not in self._fits_unreserved:
             held = self.cluster.schedulable.copy()
             self.cluster.schedulable[:] = self._schedulable_before
@@ -247,6 +252,8 @@ class _Cycle:
             finally:
                 self.cluster.schedulable[:] = held
             self._fits_unreserved[key] = fits
+            if not fits:
+                self.state.unfit_now.add(key)
         return self._fits_unreserved[key]
 
     # ---------------------------------------------------------------------------------------- preempt
@@ -291,15 +298,16 @@ class _Cycle:
         reclaim = not quota_bound and ledger.within_guarantee(
             workload.workspace, demand, self._candidate_models(request) if demand.gpu_milli else ()
         )
+        by_workspace = self.state.by_workspace
         candidates = [
             running
-            for running in self._running_by_workspace().get(workload.workspace, [])
+            for running in by_workspace.get(workload.workspace, {}).values()
             if running.request.priority < workload.priority
         ]
         if not quota_bound:
-            for workspace, workloads in self._running_by_workspace().items():
+            for workspace, workloads in by_workspace.items():
                 if workspace != workload.workspace and ledger.over_guarantee(workspace):
-                    candidates.extend(workloads)
+                    candidates.extend(workloads.values())
         candidates = [
             c for c in candidates if c.request.preemptible and c.request.id not in self._terminating
         ]
@@ -316,13 +324,6 @@ class _Cycle:
         if plan is None:
             return None
         return self._start_preemption(workload, plan, reclaim)
-
-    def _running_by_workspace(self) -> dict[str, list[RunningWorkload]]:
-        if self._by_workspace is None:
-            self._by_workspace = {}
-            for running in self.state.running.values():
-                self._by_workspace.setdefault(running.request.workspace, []).append(running)
-        return self._by_workspace
 
     def _start_preemption(self, workload: WorkloadRequest, plan: VictimPlan, reclaim: bool) -> _Wait:
         for victim in plan.victims:

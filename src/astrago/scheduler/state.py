@@ -6,7 +6,9 @@ and tells it what started and finished, so a cycle never rebuilds thousands of p
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
+from astrago.domain.resources import ResourceRequest
 from astrago.scheduler import mig
 from astrago.scheduler.cluster import ClusterState
 from astrago.scheduler.quota import Capacity, QuotaLedger, Usage
@@ -18,6 +20,8 @@ from astrago.scheduler.types import (
     Snapshot,
     WorkloadRequest,
 )
+
+ShapeKey = tuple[ResourceRequest, int]  # a request and its replica count
 
 
 def mig_profile_milli(profile: str) -> int:
@@ -34,14 +38,18 @@ def mig_profile_milli(profile: str) -> int:
 
 def demand_of(request: WorkloadRequest) -> Usage:
     """Everything a pending workload asks for, all replicas together. Its GPU model is not known yet."""
-    resources = request.resources
+    return _demand(request.resources, request.replicas)
+
+
+@lru_cache(maxsize=4096)
+def _demand(resources: ResourceRequest, replicas: int) -> Usage:
     per_replica_gpu = (
         mig_profile_milli(resources.mig_profile) if resources.mig_profile else resources.gpu_milli
     )
     return Usage(
-        gpu_milli=per_replica_gpu * request.replicas,
-        cpu_milli=resources.cpu_milli * request.replicas,
-        memory_mib=resources.memory_mib * request.replicas,
+        gpu_milli=per_replica_gpu * replicas,
+        cpu_milli=resources.cpu_milli * replicas,
+        memory_mib=resources.memory_mib * replicas,
     )
 
 
@@ -64,6 +72,12 @@ class SchedulingState:
         self.running: dict[str, RunningWorkload] = {}
         self._usage: dict[str, Usage] = {}
         self.terminating: set[str] = set()  # running workloads already asked to stop
+        self.by_workspace: dict[str, dict[str, RunningWorkload]] = {}
+        # Memos that outlive a cycle (the simulator runs thousands): what never fits a (request, replicas)
+        # shape gets (the empty cluster does not change), and shapes that do not fit the free capacity now,
+        # which stays true until something is released.
+        self.never_fits: dict[ShapeKey, tuple[str, str] | None] = {}
+        self.unfit_now: set[ShapeKey] = set()
         self._next_started_seq = 0
 
     @property
@@ -116,6 +130,7 @@ class SchedulingState:
         self.ledger.add(workload.request.workspace, usage)
         self.running[workload.request.id] = workload
         self._usage[workload.request.id] = usage
+        self.by_workspace.setdefault(workload.request.workspace, {})[workload.request.id] = workload
         if workload.terminating:
             self.terminating.add(workload.request.id)
         self._next_started_seq = max(self._next_started_seq, workload.started_seq + 1)
@@ -130,6 +145,8 @@ class SchedulingState:
     def finish(self, workload_id: str) -> RunningWorkload:
         workload = self.running.pop(workload_id)
         self.terminating.discard(workload_id)
+        del self.by_workspace[workload.request.workspace][workload_id]
+        self.unfit_now.clear()
         for placement in workload.placements:
             self.cluster.release(placement)
         self.ledger.remove(workload.request.workspace, self._usage.pop(workload_id))
@@ -139,6 +156,8 @@ class SchedulingState:
         workload = self.running[workload_id]
         self.terminating.add(workload_id)
         if not workload.terminating:
-            self.running[workload_id] = RunningWorkload(
+            marked = RunningWorkload(
                 workload.request, workload.placements, workload.started_seq, terminating=True
             )
+            self.running[workload_id] = marked
+            self.by_workspace[workload.request.workspace][workload_id] = marked
