@@ -45,7 +45,6 @@ from astrago.domain.enums import ReplicaState
 log = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
-_SYNC_TIMEOUT_S = 30.0
 _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
@@ -91,6 +90,7 @@ class KubernetesBackend:
     # How long `start` waits for a previous run's objects to finish deleting (foreground deletion ends
     # shortly after the pods are gone, which is when the replicas were reported STOPPED).
     previous_run_wait_s = 120.0
+    sync_timeout_s = 30.0  # how long `open` waits for the first list of nodes and pods
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -130,15 +130,24 @@ class KubernetesBackend:
             on_change=self._pod_changed,
         )
         self._tasks = [asyncio.create_task(informer.run()) for informer in (self._nodes, self._pods)]
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(self._nodes.synced.wait(), self._pods.synced.wait()), _SYNC_TIMEOUT_S
-            )
-        except TimeoutError as exc:
-            await self.close()
-            raise BackendError(
-                f"could not list nodes and pods from {self._server} within {_SYNC_TIMEOUT_S:.0f}s"
-            ) from exc
+        await self._await_first_lists(self._nodes, self._pods)
+
+    async def _await_first_lists(self, *informers: Informer) -> None:
+        """Serve nothing before the caches are filled; a first list that fails fails `open` with its cause."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(i.tried.wait() for i in informers)), self.sync_timeout_s)
+        unsynced = [informer for informer in informers if not informer.synced.is_set()]
+        if not unsynced:
+            return
+        error = next((i.last_error for i in unsynced if i.last_error), None)
+        await self.close()
+        kinds = " and ".join(f"{i.kind.lower()}s" for i in unsynced)
+        cause = (
+            describe(error, f"list {kinds}", self._server)
+            if error
+            else f"no answer in {self.sync_timeout_s:.0f}s"
+        )
+        raise BackendError(f"could not list {kinds} from {self._server}: {cause}")
 
     async def _inspect(self, client: AsyncClient) -> preflight.ClusterFacts:
         """Refuse a cluster AstraGo cannot work with; note the optional parts it has."""

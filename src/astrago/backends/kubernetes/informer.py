@@ -43,6 +43,7 @@ class Informer:
         self._on_change = on_change
         self.objects: dict[str, Manifest] = {}
         self.synced = asyncio.Event()
+        self.tried = asyncio.Event()  # the first list finished, well or not (see `last_error`)
         self.lists = 0  # how many times the informer (re)listed: once at start, again after each 410
         self.last_error: BaseException | None = None
 
@@ -56,6 +57,7 @@ class Informer:
             try:
                 version = await self._relist()
                 self.synced.set()
+                self.tried.set()
                 backoff = 0.2
                 async for event, obj in self._client.watch(
                     self._resource,
@@ -69,6 +71,7 @@ class Informer:
                 raise
             except Exception as exc:  # any failure: log it, back off, list again; the cache stays served
                 self.last_error = exc
+                self.tried.set()
                 if is_gone(exc):
                     log.info("watch of %s expired (410 Gone); listing again", self.kind)
                     continue

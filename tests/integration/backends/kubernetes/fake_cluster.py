@@ -102,6 +102,7 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.compacted_before = 0
         self.namespaces = {NAMESPACE}
         self.denied: set[tuple[str, str]] = set()  # (verb, resource) the credentials may not use
+        self.broken: set[tuple[str, str]] = set()  # (verb, resource) the server fails with 500
         self.pod_logs: dict[str, str] = {}
         self.exec_handler: ExecHandler = lambda pod, argv: (0, "", "")
         self.gone_answers = 0  # watches answered with 410 Gone
@@ -144,6 +145,8 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         qualified = f"{plural}/{request.subresource}" if request.subresource else plural
         if verb and (verb, qualified) in self.denied:
             return _json(403, _status(403, "Forbidden", f"{qualified} is forbidden: cannot {verb}"))
+        if verb and (verb, qualified) in self.broken:
+            return _json(500, _status(500, "InternalError", "etcdserver: request timed out"))
         if request.subresource == "log":
             return aiohttp.web.Response(
                 text=self.pod_logs.get(request.name or "", ""), content_type="text/plain"

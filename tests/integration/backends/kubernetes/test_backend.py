@@ -392,6 +392,17 @@ async def test_missing_rbac_permissions_are_listed(
     assert "docs/kubernetes.md" in message
 
 
+async def test_an_api_server_that_cannot_list_nodes(
+    cluster: FakeCluster, make_settings: Callable[..., Any]
+) -> None:
+    cluster.api.broken.add(("list", "nodes"))
+    backend = KubernetesBackend(make_settings())
+    with pytest.raises(
+        BackendError, match=r"could not list nodes from .* 500: etcdserver: request timed out"
+    ):
+        await backend.open()
+
+
 async def test_missing_namespace(make_settings: Callable[..., Any]) -> None:
     backend = KubernetesBackend(make_settings(namespace="ml"))
     expected = r"namespace 'ml' does not exist .*\(kubectl create namespace ml\)"
