@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_MIB = 1024 * 1024
+# As Kubernetes: K, M, G, T (and KB, MB, ...) are decimal; Ki, Mi, Gi, Ti (and KiB, ...) are binary.
 _MEMORY_UNITS = {
-    "": 1 / (1024 * 1024),  # plain bytes
-    "b": 1 / (1024 * 1024),
-    "k": 1 / 1024, "ki": 1 / 1024, "kb": 1000 / (1024 * 1024), "kib": 1 / 1024,
-    "m": 1, "mi": 1, "mb": 1_000_000 / (1024 * 1024), "mib": 1,
-    "g": 1024, "gi": 1024, "gb": 1_000_000_000 / (1024 * 1024), "gib": 1024,
-    "t": 1024 * 1024, "ti": 1024 * 1024, "tb": 1e12 / (1024 * 1024), "tib": 1024 * 1024,
-}
+    "": 1 / _MIB, "b": 1 / _MIB,
+    "k": 1e3 / _MIB, "kb": 1e3 / _MIB, "ki": 1 / 1024, "kib": 1 / 1024,
+    "m": 1e6 / _MIB, "mb": 1e6 / _MIB, "mi": 1, "mib": 1,
+    "g": 1e9 / _MIB, "gb": 1e9 / _MIB, "gi": 1024, "gib": 1024,
+    "t": 1e12 / _MIB, "tb": 1e12 / _MIB, "ti": 1024 * 1024, "tib": 1024 * 1024,
+}  # fmt: skip
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _CPU_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m?)\s*$")
 

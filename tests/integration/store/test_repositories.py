@@ -1,0 +1,123 @@
+"""Repositories and migrations on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from astrago.domain.enums import WorkloadStatus
+from astrago.store.db import create_engine, create_session_factory
+from astrago.store.migrate import upgrade_to_head
+from astrago.store.models import Device, Workload
+from astrago.store.repositories import (
+    NodeRepository,
+    QuotaRepository,
+    UserRepository,
+    WorkloadRepository,
+    WorkspaceRepository,
+)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    await upgrade_to_head(engine)  # idempotent: a restart re-applies nothing
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def _workload(
+    workload_id: str, workspace_id: str, status: WorkloadStatus = WorkloadStatus.PENDING
+) -> Workload:
+    return Workload(
+        id=workload_id,
+        workspace_id=workspace_id,
+        name=workload_id,
+        kind="job",
+        status=status.value,
+        replicas=1,
+        spec={"command": ["true"], "resources": {"cpu_milli": 100, "memory_mib": 64, "gpus": 0}},
+    )
+
+
+async def test_users_workspaces_memberships_and_quotas(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        user = await UserRepository(session).add("alice", "hash", is_admin=False)
+        workspaces = WorkspaceRepository(session)
+        space = await workspaces.add("ml-a", "vision team")
+        await workspaces.set_member(space.id, user.id, "member")
+        await workspaces.set_member(space.id, user.id, "manager")  # a second call changes the role
+        await QuotaRepository(session).set(space.id, "gpu", 2000, 4000)
+        await QuotaRepository(session).set(space.id, "gpu", 1000, None)
+    async with sessions() as session:
+        members = await WorkspaceRepository(session).members(space.id)
+        assert [(m.user.username, m.role) for m in members] == [("alice", "manager")]
+        quota = await QuotaRepository(session).for_workspace(space.id)
+        assert [(q.resource, q.guaranteed, q.limit) for q in quota] == [("gpu", 1000, None)]
+        assert (await UserRepository(session).by_username("alice")) is not None
+        assert await UserRepository(session).count() == 1
+
+
+async def test_workload_pages_are_newest_first_and_stable(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        space = await WorkspaceRepository(session).add("ml-a", "")
+        for i in range(7):
+            status = WorkloadStatus.RUNNING if i % 2 else WorkloadStatus.PENDING
+            WorkloadRepository(session).add(_workload(f"w{i}", space.id, status))
+    async with sessions() as session:
+        repo = WorkloadRepository(session)
+        first = await repo.page([space.id], None, 3, None)
+        assert [w.id for w in first.items] == ["w6", "w5", "w4"]
+        assert first.total == 7
+        second = await repo.page([space.id], None, 3, first.next_cursor)
+        assert [w.id for w in second.items] == ["w3", "w2", "w1"]
+        last = await repo.page([space.id], None, 3, second.next_cursor)
+        assert [w.id for w in last.items] == ["w0"]
+        assert last.next_cursor is None
+        running = await repo.page(None, [WorkloadStatus.RUNNING], 10, None)
+        assert {w.id for w in running.items} == {"w1", "w3", "w5"}
+        assert (await repo.page([], None, 10, None)).total == 0
+
+
+async def test_node_upsert_adds_updates_and_removes_devices(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    def devices(count: int, model: str) -> list[Device]:
+        return [
+            Device(
+                node_name="n1",
+                index=i,
+                uuid=f"GPU-{i}",
+                model=model,
+                memory_mib=81920,
+                simulated=False,
+                healthy=True,
+                mig_enabled=False,
+            )
+            for i in range(count)
+        ]
+
+    async def upsert(count: int, model: str) -> None:
+        async with sessions.begin() as session:
+            await NodeRepository(session).upsert(
+                name="n1",
+                backend="local",
+                cpu_milli=8000,
+                memory_mib=65536,
+                schedulable=True,
+                simulated=False,
+                labels={"zone": "a"},
+                devices=devices(count, model),
+                seen_at=datetime.now(UTC),
+            )
+
+    await upsert(4, "A100-80GB")
+    await upsert(2, "H100-80GB")
+    async with sessions() as session:
+        (node,) = await NodeRepository(session).list()
+        assert [(d.index, d.model) for d in node.devices] == [(0, "H100-80GB"), (1, "H100-80GB")]
+        assert node.last_seen_at.tzinfo is not None
