@@ -180,7 +180,8 @@ class _Removal:
         for placement in victim.placements:
             self.cluster.apply(placement)
         self.ledger.add(victim.request.workspace, self.usage_of(victim))
-        self.victims.remove(victim)
+        # By identity: dataclass equality would compare every placement of every victim.
+        del self.victims[next(i for i, v in enumerate(self.victims) if v is victim)]
 
     def to_prefix(self, sequence: Sequence[RunningWorkload], count: int) -> None:
         """Make exactly the first `count` of `sequence` the removed set (only prefixes are ever used)."""
