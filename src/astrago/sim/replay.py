@@ -155,6 +155,7 @@ class ReplayReport:
         )
         jct = np.array([job.finished_at - job.arrival for job in done if job.finished_at is not None], float)
         start = min((job.arrival for job in self.jobs), default=0)
+        last_arrival = max((job.arrival for job in self.jobs), default=0)
         end = max((job.finished_at for job in done if job.finished_at is not None), default=start)
         teams = sorted({job.request.workspace for job in self.jobs})
         per_team = {
@@ -182,7 +183,8 @@ class ReplayReport:
             "queueing_delay_s": _summary(delays),
             "jct_s": _summary(jct),
             "makespan_s": int(end - start),
-            "gpu_utilisation_mean": round(self._time_weighted_utilisation(start, end), 4),
+            # Over the arrival window: after the last arrival a few very long pods may run alone for weeks.
+            "gpu_utilisation_mean": round(self._time_weighted_utilisation(start, last_arrival), 4),
             "gpu_utilisation_peak": round(max((u for _, u in self.utilisation), default=0.0), 4),
             "gpu_utilisation": _downsample(self.utilisation, UTILISATION_POINTS),
             "preemptions": self.preemptions,
@@ -214,7 +216,7 @@ class ReplayReport:
             return 0.0
         total = 0.0
         for (t0, value), (t1, _) in zip(self.utilisation, [*self.utilisation[1:], (end, 0.0)], strict=True):
-            total += value * (max(min(t1, end), start) - max(t0, start))
+            total += value * max(0, min(t1, end) - max(t0, start))
         return total / (end - start)
 
 
