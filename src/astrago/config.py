@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     image_registry: str | None = None
     image_pull_secrets: list[str] = Field(default_factory=list)
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
+    orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
 
     @field_validator("data_dir", mode="after")
     @classmethod

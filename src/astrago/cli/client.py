@@ -12,7 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from astrago.cli.errors import CliError
+from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig
 from astrago.cli.render import (
     console,
@@ -320,14 +320,14 @@ def _default_workspace(client: ApiClient) -> str:
     )
 
 
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
+def _parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
+    parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise CliError(f"--env takes NAME=VALUE, not {pair!r}", exit_code=2)
-        env[key] = value
-    return env
+            raise CliError(f"{flag} takes NAME=VALUE, not {pair!r}", exit_code=2)
+        parsed[key] = value
+    return parsed
 
 
 def run(
@@ -346,6 +346,11 @@ def run(
     workdir: Annotated[str | None, typer.Option(help="working directory")] = None,
     max_runtime: Annotated[str | None, typer.Option(help="stop after this long: 3600, 90m, 2h")] = None,
     no_preempt: Annotated[bool, typer.Option("--no-preempt", help="never preempt this workload")] = False,
+    kind: Annotated[str | None, typer.Option(help="job, distributed, interactive or service")] = None,
+    image: Annotated[str | None, typer.Option(help="container image (Kubernetes backend)")] = None,
+    port: Annotated[list[int] | None, typer.Option("--port", help="port to expose, repeatable")] = None,
+    volume: Annotated[list[str] | None, typer.Option("--volume", help="NAME:/mount/path, repeatable")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="backend option KEY=VALUE")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="a YAML spec; flags override it")] = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -377,7 +382,15 @@ def run(
         if value is not None:
             spec[key] = value
     if env:
-        spec["env"] = {**(spec.get("env") or {}), **_parse_env(env)}
+        spec["env"] = {**(spec.get("env") or {}), **_parse_pairs(env, "--env")}
+    if option:
+        spec["options"] = {**(spec.get("options") or {}), **_parse_pairs(option, "--option")}
+    for key, values in (("ports", port), ("volumes", volume)):
+        if values:
+            spec[key] = [*(spec.get(key) or []), *values]
+    for key, value in (("kind", kind), ("image", image)):
+        if value is not None:
+            spec[key] = value
     if no_preempt:
         spec["preemptible"] = False
     spec.setdefault("workspace", None)
@@ -479,7 +492,7 @@ def _wait_until_placed(client: ApiClient, workload_id: str) -> None:
         if workload["placements"] or workload["status"] in TERMINAL:
             return
         if not announced:
-            console.print(f"[dim]waiting for {workload_id} to start: {workload['reason']}[/]", stderr=True)
+            err_console.print(f"[dim]waiting for {workload_id} to start: {workload['reason']}[/]")
             announced = True
         time.sleep(1)
 

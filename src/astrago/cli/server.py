@@ -66,7 +66,9 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report only problems
+    # Libraries that log every migration step or HTTP request report only problems.
+    for noisy in ("alembic", "httpx", "httpx2", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         asyncio.run(_serve(settings, role))  # type: ignore[arg-type]
     except BackendError as exc:

@@ -32,4 +32,12 @@ def launch_spec(workload: Workload) -> LaunchSpec:
         env=tuple(sorted((spec.get("env") or {}).items())),
         working_dir=spec.get("working_dir"),
         max_runtime_s=spec.get("max_runtime_s"),
+        ports=tuple(spec.get("ports") or ()),
+        volumes=tuple(_volume(v) for v in spec.get("volumes") or ()),
+        extra=dict(spec.get("options") or {}),
     )
+
+
+def _volume(text: str) -> tuple[str, str]:
+    name, _, path = text.partition(":")
+    return name, path

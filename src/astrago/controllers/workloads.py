@@ -74,6 +74,7 @@ class WorkloadController:
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+        self._orphans_checked = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -176,6 +177,23 @@ class WorkloadController:
 
     async def full_reconcile(self) -> None:
         await self.apply_observations(await self.backend.observe(), complete=True)
+        if not self._orphans_checked:
+            await self._report_orphans()
+
+    async def _report_orphans(self) -> None:
+        """Once per start: objects in the backend whose workload the database does not know (e.g. created
+        just before a crash that lost the transaction) are reported, and deleted if so configured."""
+        reconcile = getattr(self.backend, "reconcile_orphans", None)
+        self._orphans_checked = True
+        if reconcile is None:
+            return
+        async with self.ctx.read() as session:
+            known = await WorkloadRepository(session).all_ids()
+        orphans = await reconcile(known, self.ctx.settings.orphan_policy)
+        for orphan in orphans:
+            log.warning(
+                "orphaned %s object in the backend (policy: %s)", orphan, self.ctx.settings.orphan_policy
+            )
 
     async def apply_observations(self, observations: Sequence[ReplicaObservation], complete: bool) -> None:
         """Fold observations into replica rows and workload statuses.
@@ -183,8 +201,8 @@ class WorkloadController:
         With `complete`, the observations are everything the backend runs: a launched replica missing from
         them is lost (e.g. its process vanished while the server was down)."""
         by_workload: dict[str, dict[int, ReplicaObservation]] = defaultdict(dict)
-        for observation in observations:
-            by_workload[observation.workload_id][observation.replica_index] = observation
+        for reported in observations:
+            by_workload[reported.workload_id][reported.replica_index] = reported
         finished: list[str] = []
         async with self.ctx.sessions.begin() as session:
             events = EventRepository(session)
@@ -196,7 +214,7 @@ class WorkloadController:
                     continue
                 changed = False
                 for replica in workload.replica_rows:
-                    observation = seen.get(replica.index)
+                    observation: ReplicaObservation | None = seen.get(replica.index)
                     if observation is None and complete and replica.state not in ENDED_REPLICA_STATES:
                         observation = ReplicaObservation(
                             workload.id,

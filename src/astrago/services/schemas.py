@@ -74,6 +74,16 @@ class WorkloadSubmit(Strict):
     priority: int | str = Field(0, description="-1000..1000 or low | normal | high | urgent")
     preemptible: bool = True
     max_runtime: int | str | None = Field(None, description="seconds or 90m, 2h, 1d")
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=list, description="ports to expose (interactive and service workloads)"
+    )
+    volumes: list[Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?:/.*$")]] = Field(
+        default_factory=list, description="volumes to mount as NAME:/mount/path"
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="kind-specific backend options, e.g. framework: mpi, mpi_slots: '8', expose: nodeport",
+    )
 
     @field_validator("env")
     @classmethod

@@ -63,6 +63,9 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
         "env": request.env,
         "working_dir": request.working_dir,
         "max_runtime_s": max_runtime_s,
+        "ports": request.ports,
+        "volumes": request.volumes,
+        "options": request.options,
         "resources": {
             "cpu_milli": normalised.cpu_milli,
             "memory_mib": normalised.memory_mib,

@@ -76,5 +76,8 @@ class WorkloadRepository:
         )
         return [(row[0], row[1], int(row[2])) for row in (await self.session.execute(query)).all()]
 
+    async def all_ids(self) -> set[str]:
+        return set((await self.session.scalars(select(Workload.id))).all())
+
     async def max_admitted_seq(self) -> int:
         return int(await self.session.scalar(select(func.max(Workload.admitted_seq))) or 0)
