@@ -96,6 +96,7 @@ class _Cycle:
         self.decisions = Decisions()
         self._failed_shapes: set[tuple[ResourceRequest, int]] = set()
         self._fits_unreserved: dict[tuple[ResourceRequest, int], bool] = {}
+        self._unfit_after_terminations: set[tuple[ResourceRequest, int]] = set()
         self._preemption_tried: set[str] = set()
         self._reserved_any = False
         self._head: _Blocker | None = None
@@ -124,25 +125,24 @@ class _Cycle:
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:
-        invalid = self._validate(workload)
-        if invalid is not None:
-            return invalid
-        if self._head is not None and not self.config.backfill and self.config.reservation:
-            return _Wait(
-                ReasonCode.RESERVED,
-                f"waiting behind {self._head.workload_id}, which is first in line "
-                "(strict order: backfill is off)",
-            )
-        ledger = self.state.ledger
+        """Admit the workload (None) or say why it waits."""
+        problem = self._validate(workload)
+        if problem is not None:
+            return problem
         demand = demand_of(workload)
         request = workload.resources
-        limit_problem = ledger.limit_problem(workload.workspace, demand)
-        if limit_problem is None and demand.gpu_milli > 0:
+        limit_problem = self.state.ledger.limit_problem(workload.workspace, demand)
+        if limit_problem is None:
+            if self._head is not None and not self.config.backfill and self.config.reservation:
+                return _Wait(
+                    ReasonCode.RESERVED,
+                    f"waiting behind {self._head.workload_id}, which is first in line "
+                    "(strict order: backfill is off)",
+                )
             narrowed = self._within_model_limits(workload, demand)
             if isinstance(narrowed, _Wait):
                 return narrowed
             request = narrowed
-        if limit_problem is None:
             placements = self._place_available(request, workload.replicas)
             if placements is not None:
                 self._admit(workload, placements)
@@ -151,9 +151,9 @@ class _Cycle:
         if waiting_for_stop is not None:
             return waiting_for_stop
         if self.config.preemption:
-            plan = self._preempt(workload, request, demand, quota_bound=limit_problem is not None)
-            if plan is not None:
-                return plan
+            preempting = self._preempt(workload, request, demand, quota_bound=limit_problem is not None)
+            if preempting is not None:
+                return preempting
         if limit_problem is not None:
             return _Wait(ReasonCode.QUOTA_LIMIT, limit_problem)
         return self._blocked_by_capacity(workload, request)
@@ -196,7 +196,7 @@ class _Cycle:
     def _within_model_limits(self, workload: WorkloadRequest, demand: Usage) -> ResourceRequest | _Wait:
         """Restrict the request to GPU models whose per-model limit still has room for it."""
         ledger, request = self.state.ledger, workload.resources
-        if not ledger.quota(workload.workspace).gpu_models:
+        if demand.gpu_milli == 0 or not ledger.quota(workload.workspace).gpu_models:
             return request
         models = self._candidate_models(request)
         allowed = ledger.models_within_limit(workload.workspace, models, demand.gpu_milli)
@@ -265,7 +265,8 @@ class _Cycle:
             for wid in sorted(self._terminating - self._claimed_terminating)
             if wid in self.state.running
         ]
-        if not unclaimed:
+        key = (request, workload.replicas)
+        if not unclaimed or key in self._unfit_after_terminations:
             return None
         ledger = self.state.ledger.copy()
         for victim in unclaimed:
@@ -275,6 +276,8 @@ class _Cycle:
         with _released(self.cluster, [p for victim in unclaimed for p in victim.placements]):
             placements = place_gang(self.cluster, request, workload.replicas, self.policy)
         if placements is None:
+            # Claims only shrink what is unclaimed within a cycle: a shape that does not fit stays so.
+            self._unfit_after_terminations.add(key)
             return None
         nodes = sorted({p.node for p in placements})
         awaited = [v.request.id for v in unclaimed if any(p.node in nodes for p in v.placements)]
