@@ -101,16 +101,17 @@ def find_candidates(cluster: ClusterState, shape: RequestShape, choice: GpuChoic
         minus = np.full(nodes.shape[0], -1, np.int64)
         free = np.full(nodes.shape[0], WHOLE_GPU_MILLI, np.int64)
         return Candidates(shape, nodes, minus, free, order.astype(np.int64), minus)
-    free = np.where(usable, cluster.gpu_free, WHOLE_GPU_MILLI + 1)
+    rows = np.flatnonzero(usable.any(axis=1))
+    free = np.where(usable[rows], cluster.gpu_free[rows], WHOLE_GPU_MILLI + 1)  # unusable never matches
     if choice is GpuChoice.BEST_FIT:
-        nodes = np.flatnonzero(usable.any(axis=1))
-        gpus = free[nodes].argmin(axis=1)
+        nodes, gpus = rows, free.argmin(axis=1)
     else:
-        nodes, gpus = np.nonzero(usable)
         # Equal free amounts on one node are interchangeable: keep the lowest GPU index of each.
-        _, first = np.unique(nodes * (WHOLE_GPU_MILLI + 2) + free[nodes, gpus], return_index=True)
-        first.sort()
-        nodes, gpus = nodes[first], gpus[first]
+        repeat = np.zeros(free.shape, np.bool_)
+        for slot in range(1, free.shape[1]):
+            repeat[:, slot] = (free[:, :slot] == free[:, slot : slot + 1]).any(axis=1)
+        local, gpus = np.nonzero((free <= WHOLE_GPU_MILLI) & ~repeat)
+        nodes = rows[local]
     minus = np.full(nodes.shape[0], -1, np.int64)
     return Candidates(
         shape,

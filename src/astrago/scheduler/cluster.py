@@ -80,6 +80,7 @@ class ClusterState:
         self.gpu_mig_family: IntArray = np.zeros((0, 1), np.int64)  # index into mig_families, -1 = none
         self.gpu_free: IntArray = np.zeros((0, 1), np.int64)
         self.mig_used: IntArray = np.zeros((0, 1), np.int64)  # bitmask of used MIG slices
+        self.node_gpu_free: IntArray = np.zeros(0, np.int64)  # row sums of gpu_free, kept current
         # Placements per node by shape: column 0 = GPU-share replicas, column k = k-whole-GPU replicas.
         self.shape_counts: IntArray = np.zeros((0, 2), np.int64)
         self.instance_id = next(_instance_ids)
@@ -130,6 +131,7 @@ class ClusterState:
                     state.gpu_mig[i, slot] = True
                     state.gpu_mig_family[i, slot] = family_ids[family.name]
         state.models = list(model_ids)
+        state.node_gpu_free = state.gpu_free.sum(axis=1)
         return state
 
     def copy(self) -> ClusterState:
@@ -215,7 +217,7 @@ class ClusterState:
         self.cpu_free[i] -= placement.cpu_milli
         self.memory_free[i] -= placement.memory_mib
         self._count_shape(i, placement, +1)
-        self.changed_nodes.append(i)
+        self._touched(i)
 
     def release(self, placement: ReplicaPlacement) -> None:
         """Give back what `apply` took. Raises ValueError if the node never held it."""
@@ -243,7 +245,7 @@ class ClusterState:
         self.cpu_free[i] += placement.cpu_milli
         self.memory_free[i] += placement.memory_mib
         self._count_shape(i, placement, -1)
-        self.changed_nodes.append(i)
+        self._touched(i)
 
     # ------------------------------------------------------------------------------------------ queries
     def can_ever_fit(self, request: ResourceRequest) -> bool:
@@ -357,6 +359,10 @@ class ClusterState:
             if profile is not None and mig.free_starts(family, profile, int(self.mig_used[i, slot])):
                 return True
         return False
+
+    def _touched(self, i: int) -> None:
+        self.node_gpu_free[i] = self.gpu_free[i].sum()
+        self.changed_nodes.append(i)
 
     def _count_shape(self, i: int, placement: ReplicaPlacement, sign: int) -> None:
         if placement.mig_profile is not None or not placement.gpu_indices:

@@ -174,3 +174,4 @@ def test_no_policy_over_allocates_and_a_seed_repeats_its_decisions(
         assert (state.gpu_free <= 1000).all()
         assert (state.cpu_free >= 0).all()
         assert (state.memory_free >= 0).all()
+        assert (state.node_gpu_free == state.gpu_free.sum(axis=1)).all()

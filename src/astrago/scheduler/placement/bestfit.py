@@ -23,7 +23,7 @@ def leftover_fraction(cluster: ClusterState, candidates: Candidates) -> FloatArr
     max_cpu = max(REFERENCE_MAX_CPU_MILLI, int(cluster.cpu_capacity.max(initial=0)))
     max_gpu = max(REFERENCE_MAX_GPU_MILLI, cluster.gpu_slots * 1000)
     cpu_left = cluster.cpu_free[nodes] - candidates.shape.cpu_milli
-    gpu_left = cluster.gpu_free[nodes].sum(axis=1) - candidates.shape.total_gpu_milli
+    gpu_left = cluster.node_gpu_free[nodes] - candidates.shape.total_gpu_milli
     result: FloatArray = 0.5 * cpu_left / max_cpu + 0.5 * gpu_left / max_gpu
     return result
 

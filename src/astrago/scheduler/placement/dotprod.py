@@ -24,5 +24,5 @@ class DotProductPolicy(PlacementPolicy):
         max_cpu = max(REFERENCE_MAX_CPU_MILLI, int(cluster.cpu_capacity.max(initial=0)))
         max_gpu = max(REFERENCE_MAX_GPU_MILLI, cluster.gpu_slots * 1000)
         cpu_term = (cluster.cpu_free[nodes] / max_cpu) * (shape.cpu_milli / max_cpu)
-        gpu_term = (cluster.gpu_free[nodes].sum(axis=1) / max_gpu) * (shape.total_gpu_milli / max_gpu)
+        gpu_term = (cluster.node_gpu_free[nodes] / max_gpu) * (shape.total_gpu_milli / max_gpu)
         return np.floor(100 * (1 - (cpu_term + gpu_term) / 2))

@@ -28,7 +28,7 @@ class GpuClusteringPolicy(PlacementPolicy):
         same = shapes_present[:, column]
         kinds = shapes_present.sum(axis=1)
         max_gpu = max(REFERENCE_MAX_GPU_MILLI, cluster.gpu_slots * 1000)
-        free = cluster.gpu_free[nodes].sum(axis=1)
+        free = cluster.node_gpu_free[nodes]
         within = 25 * (max_gpu - free) // max_gpu
         tier = np.where(same, np.where(kinds == 1, 75, 50), np.where(kinds == 0, 25, 0))
         result: FloatArray = (within + tier).astype(np.float64)
