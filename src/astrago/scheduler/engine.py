@@ -126,10 +126,10 @@ class _Cycle:
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:
         """Admit the workload (None) or say why it waits."""
-        problem = self._validate(workload)
+        demand = demand_of(workload)
+        problem = self._validate(workload, demand)
         if problem is not None:
             return problem
-        demand = demand_of(workload)
         request = workload.resources
         limit_problem = self.state.ledger.limit_problem(workload.workspace, demand)
         if limit_problem is None:
@@ -159,7 +159,7 @@ class _Cycle:
         return self._blocked_by_capacity(workload, request)
 
     # --------------------------------------------------------------------------------------- validate
-    def _validate(self, workload: WorkloadRequest) -> _Wait | None:
+    def _validate(self, workload: WorkloadRequest, demand: Usage) -> _Wait | None:
         key = (workload.resources, workload.replicas)
         never = self.state.never_fits
         if key not in never:
@@ -168,7 +168,7 @@ class _Cycle:
         problem = never[key]
         if problem is not None:
             return _Wait(ReasonCode(problem[0]), problem[1])
-        permanent = self.state.ledger.permanent_limit_problem(workload.workspace, demand_of(workload))
+        permanent = self.state.ledger.permanent_limit_problem(workload.workspace, demand)
         if permanent is not None:
             return _Wait(ReasonCode.QUOTA_LIMIT, permanent)
         return None

@@ -71,6 +71,8 @@ class AdmissionQueue:
             }
             self._lane_keys: dict[str, tuple[bool, int, tuple[float, float], int, str]] = {}
             self._stale: set[str] = set(self._lanes)
+            self._shares: dict[str, tuple[int, tuple[float, float]]] = {}  # workspace -> (version, share)
+            self._borrows: dict[tuple[str, int, Usage], bool] = {}
             self._flat: list[WorkloadRequest] = []
         else:
             key = _age_key if discipline is QueueDiscipline.FIFO else _priority_key
@@ -101,5 +103,13 @@ class AdmissionQueue:
     def _lane_key(
         self, workspace: str, head: WorkloadRequest
     ) -> tuple[bool, int, tuple[float, float], int, str]:
-        borrows = not self._ledger.within_guarantee(workspace, self._demand_of(head))
-        return borrows, -head.priority, self._ledger.fair_share(workspace), head.submitted_seq, head.id
+        version = self._ledger.version(workspace)
+        demand = self._demand_of(head)
+        borrows = self._borrows.get((workspace, version, demand))
+        if borrows is None:
+            borrows = not self._ledger.within_guarantee(workspace, demand)
+            self._borrows[(workspace, version, demand)] = borrows
+        cached = self._shares.get(workspace)
+        if cached is None or cached[0] != version:
+            cached = self._shares[workspace] = (version, self._ledger.fair_share(workspace))
+        return borrows, -head.priority, cached[1], head.submitted_seq, head.id

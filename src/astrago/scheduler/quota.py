@@ -74,10 +74,12 @@ class QuotaLedger:
         self._quotas = dict(quotas)
         self._capacity = capacity
         self._accounts: dict[str, _Account] = {}
+        self._versions: dict[str, int] = {}  # bumped on every change of a workspace's usage
 
     def copy(self) -> QuotaLedger:
         clone = QuotaLedger(self._quotas, self._capacity)
         clone._accounts = {name: account.copy() for name, account in self._accounts.items()}
+        clone._versions = dict(self._versions)
         return clone
 
     def quota(self, workspace: str) -> Quota:
@@ -91,9 +93,15 @@ class QuotaLedger:
 
     def add(self, workspace: str, usage: Usage) -> None:
         self._account(workspace).add(usage, +1)
+        self._versions[workspace] = self._versions.get(workspace, 0) + 1
 
     def remove(self, workspace: str, usage: Usage) -> None:
         self._account(workspace).add(usage, -1)
+        self._versions[workspace] = self._versions.get(workspace, 0) + 1
+
+    def version(self, workspace: str) -> int:
+        """Changes whenever the workspace's usage does: callers cache what they derive from it."""
+        return self._versions.get(workspace, 0)
 
     def used(self, workspace: str) -> Usage:
         account = self._account(workspace)
