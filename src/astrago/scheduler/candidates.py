@@ -102,15 +102,15 @@ def find_candidates(cluster: ClusterState, shape: RequestShape, choice: GpuChoic
         free = np.full(nodes.shape[0], WHOLE_GPU_MILLI, np.int64)
         return Candidates(shape, nodes, minus, free, order.astype(np.int64), minus)
     rows = np.flatnonzero(usable.any(axis=1))
-    free = np.where(usable[rows], cluster.gpu_free[rows], WHOLE_GPU_MILLI + 1)  # unusable never matches
+    row_free = np.where(usable[rows], cluster.gpu_free[rows], WHOLE_GPU_MILLI + 1)  # unusable never matches
     if choice is GpuChoice.BEST_FIT:
-        nodes, gpus = rows, free.argmin(axis=1)
+        nodes, gpus = rows, row_free.argmin(axis=1)
     else:
         # Equal free amounts on one node are interchangeable: keep the lowest GPU index of each.
-        repeat = np.zeros(free.shape, np.bool_)
-        for slot in range(1, free.shape[1]):
-            repeat[:, slot] = (free[:, :slot] == free[:, slot : slot + 1]).any(axis=1)
-        local, gpus = np.nonzero((free <= WHOLE_GPU_MILLI) & ~repeat)
+        repeat = np.zeros(row_free.shape, np.bool_)
+        for slot in range(1, row_free.shape[1]):
+            repeat[:, slot] = (row_free[:, :slot] == row_free[:, slot : slot + 1]).any(axis=1)
+        local, gpus = np.nonzero((row_free <= WHOLE_GPU_MILLI) & ~repeat)
         nodes = rows[local]
     minus = np.full(nodes.shape[0], -1, np.int64)
     return Candidates(
