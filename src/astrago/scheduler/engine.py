@@ -99,6 +99,7 @@ class _Cycle:
         self._unfit_after_terminations: set[tuple[ResourceRequest, int]] = set()
         self._preemption_tried: set[str] = set()
         self._reserved_any = False
+        self._holders: dict[str, list[str]] = {}  # workload id -> nodes held for it, in queue order
         self._head: _Blocker | None = None
         self._terminating = set(state.terminating)
         self._claimed_terminating: set[str] = set()
@@ -232,9 +233,10 @@ class _Cycle:
         self.state.admit(workload, placements)
         self.decisions.admit.append(Admission(workload.id, placements))
 
-    def _reserve(self, nodes: Sequence[str]) -> None:
+    def _reserve(self, nodes: Sequence[str], holder: str) -> None:
         for name in nodes:
             self.cluster.schedulable[self.cluster.node_index[name]] = False
+            self._holders.setdefault(holder, []).append(name)
         self._reserved_any = True
 
     def _fits_ignoring_reservations(self, request: ResourceRequest, replicas: int) -> bool:
@@ -282,7 +284,7 @@ class _Cycle:
         nodes = sorted({p.node for p in placements})
         awaited = [v.request.id for v in unclaimed if any(p.node in nodes for p in v.placements)]
         self._claimed_terminating.update(awaited)
-        self._reserve(nodes)
+        self._reserve(nodes, workload.id)
         return _Wait(
             ReasonCode.PREEMPTING,
             f"waiting for {_count(len(awaited), 'workload')} to stop on {', '.join(nodes)} "
@@ -298,8 +300,12 @@ class _Cycle:
             return None
         self._preemption_tried.add(workload.workspace)
         ledger = self.state.ledger
-        reclaim = not quota_bound and ledger.within_guarantee(
-            workload.workspace, demand, self._candidate_models(request) if demand.gpu_milli else ()
+        reclaim = (
+            not quota_bound
+            and ledger.governs(workload.workspace, demand)
+            and ledger.within_guarantee(
+                workload.workspace, demand, self._candidate_models(request) if demand.gpu_milli else ()
+            )
         )
         by_workspace = self.state.by_workspace
         candidates = [
@@ -338,7 +344,7 @@ class _Cycle:
             self._terminating.add(victim_id)
             self._claimed_terminating.add(victim_id)
         nodes = sorted({p.node for p in plan.placements})
-        self._reserve(nodes)
+        self._reserve(nodes, workload.id)
         victims = ", ".join(v.request.id for v in plan.victims)
         return _Wait(
             ReasonCode.PREEMPTING,
@@ -349,17 +355,18 @@ class _Cycle:
     # ------------------------------------------------------------------------------- reserve / explain
     def _blocked_by_capacity(self, workload: WorkloadRequest, request: ResourceRequest) -> _Wait:
         replicas = workload.replicas
-        if self._head is not None and self._fits_ignoring_reservations(request, replicas):
+        if self._reserved_any and self._fits_ignoring_reservations(request, replicas):
+            holders = "; ".join(f"{holder} ({', '.join(nodes)})" for holder, nodes in self._holders.items())
             return _Wait(
                 ReasonCode.RESERVED,
-                f"it would fit now, but only on capacity held for {self._head.workload_id}, which is ahead "
-                f"in the queue ({', '.join(self._head.nodes)})",
+                f"it would fit now, but only on capacity held for workloads ahead of it in the queue: "
+                f"{holders}",
             )
         if self._head is None and self.config.reservation:
             nodes = self._reservation_nodes(request, replicas)
             if nodes:
                 self._head = _Blocker(workload.id, nodes)
-                self._reserve(nodes)
+                self._reserve(nodes, workload.id)
                 return _Wait(
                     ReasonCode.NO_CAPACITY,
                     f"first in line: {self._describe(request, replicas)} do not fit the free capacity now; "

@@ -209,6 +209,14 @@ class QuotaLedger:
             )
         return True
 
+    def governs(self, workspace: str, demand: Usage) -> bool:
+        """Does the workspace's quota say anything about a resource `demand` uses? Only such a demand can
+        claim a guarantee (a CPU-only job of a workspace with only a GPU quota reclaims nothing)."""
+        quota, account = self.quota(workspace), self._account(workspace)
+        return any(
+            governed and wanted > 0 for _, wanted, _, governed in self._dimensions(quota, account, demand)
+        )
+
     def is_borrowed(self, workspace: str, held: Usage) -> bool:
         """Does `held` (what one running workload holds) lie wholly above the workspace's guarantee? True
         when it uses some governed resource and, on every governed resource and GPU model it uses, the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from astrago.domain.resources import ResourceRequest
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Quota, SchedulerConfig
 from tests.unit.scheduler.engine_factories import GPU, gpus, job, node, nodes, running_on, snapshot
@@ -124,3 +125,15 @@ def test_room_being_freed_for_a_preemptor_is_not_taken_by_later_work() -> None:
     assert len(decisions.preempt) == 4
     assert [a.workload_id for a in decisions.admit] == ["other"]
     assert decisions.admit[0].placements[0].node == "n1"
+
+
+def test_cpu_only_work_claims_no_gpu_guarantee() -> None:
+    # n0's CPU is taken by borrowers; a CPU-only job of a workspace with only a GPU guarantee waits.
+    cpu_heavy = ResourceRequest(cpu_milli=32_000, memory_mib=1024, gpus=1)
+    borrowers = [running_on(job(f"b{i}", "b", cpu_heavy), "n0", [i], started=i) for i in range(2)]
+    cpu_job = job("cpu", "a", ResourceRequest(cpu_milli=8000, memory_mib=1024))
+
+    decisions = schedule(snapshot([node("n0", 4, cpu=64)], [cpu_job], borrowers, GUARANTEED_A))
+
+    assert decisions.preempt == []
+    assert decisions.pending["cpu"].code == "no_capacity"
