@@ -5,7 +5,6 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
-SIMULATE_GPUS ?=
 PYTEST_ARGS ?=
 
 .PHONY: up test lint typecheck unit install venv bench test-cluster clean
@@ -20,8 +19,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Without an NVIDIA driver, `make up` simulates 4 GPUs so the quickstart works anywhere (labelled simulated).
+ifeq ($(origin SIMULATE_GPUS),undefined)
+SIMULATE_GPUS := $(if $(shell command -v nvidia-smi 2>/dev/null),,4xA100-80GB)
+endif
+
 ## Start the server with the embedded defaults (SQLite in ~/.astrago, local processes).
 up: $(STAMP)
+	@$(if $(SIMULATE_GPUS),echo "Simulating GPUs: $(SIMULATE_GPUS) (make up SIMULATE_GPUS= for none)",true)
 	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
 
 ## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).

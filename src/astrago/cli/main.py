@@ -30,6 +30,10 @@ def _areas_for(argv: Sequence[str]) -> Sequence[str]:
     return AREAS
 
 
+def _root() -> None:
+    """AstraGo: share GPUs fairly between ML teams, run and watch their workloads."""
+
+
 def build_app(argv: Sequence[str] = ()) -> typer.Typer:
     app = typer.Typer(
         name="astrago",
@@ -38,6 +42,8 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+    # A callback keeps the app a command group even when one area registers a single command.
+    app.callback()(_root)
     for area in _areas_for(argv):
         importlib.import_module(f"astrago.cli.{area}").register(app)
     return app

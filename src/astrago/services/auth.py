@@ -17,6 +17,7 @@ from astrago.store.models import ApiToken, User
 from astrago.store.repositories import TokenRepository, UserRepository, WorkspaceRepository
 
 ADMIN_USERNAME = "admin"
+DEFAULT_WORKSPACE = "default"
 # Bound how often "last used" is written: a hot token must not turn every read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -39,14 +40,19 @@ class AuthService:
         self.ctx = ctx
 
     async def ensure_admin(self) -> str | None:
-        """Create the `admin` account on first start. Returns a generated password to print once, or None."""
+        """First start: the `admin` account and a `default` workspace it manages, so that a new install can
+        run a job right after logging in. Returns a generated password to print once, or None."""
         async with self.ctx.sessions.begin() as session:
             users = UserRepository(session)
             if await users.by_username(ADMIN_USERNAME) is not None:
                 return None
             given = self.ctx.settings.admin_password
             password = given or secrets.token_urlsafe(12)
-            await users.add(ADMIN_USERNAME, hash_password(password), is_admin=True)
+            admin = await users.add(ADMIN_USERNAME, hash_password(password), is_admin=True)
+            workspaces = WorkspaceRepository(session)
+            if await workspaces.by_name(DEFAULT_WORKSPACE) is None:
+                default = await workspaces.add(DEFAULT_WORKSPACE, "created at first start")
+                await workspaces.set_member(default.id, admin.id, WorkspaceRole.MANAGER.value)
             return None if given else password
 
     async def login(self, username: str, password: str) -> TokenOut:

@@ -6,11 +6,9 @@ from tests.support.server import User
 
 
 def test_run_sees_its_assigned_gpu_and_succeeds(admin: User) -> None:
-    admin.cli("workspace", "create", "ml-a")
+    """Exactly the README: log in, run in the default workspace, read the logs."""
     workload_id = admin.cli(
         "run",
-        "-w",
-        "ml-a",
         "--gpus",
         "1",
         "--",
@@ -25,6 +23,7 @@ def test_run_sees_its_assigned_gpu_and_succeeds(admin: User) -> None:
     assert admin.cli("logs", workload_id).stdout.strip() == "0"
     events = [e["type"] for e in described["events"]]
     assert events[0] == "Submitted"
+    assert described["workspace"] == "default"
     assert events[-1] == "Succeeded"
 
 
