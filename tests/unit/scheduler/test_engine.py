@@ -143,3 +143,25 @@ def test_same_snapshot_gives_the_same_decisions() -> None:
     shot = snapshot(nodes(4), pending, quotas={"t0": Quota(gpu_guaranteed_milli=4 * GPU)})
 
     assert schedule(shot) == schedule(shot)
+
+
+def test_nodes_with_inconsistent_records_get_no_new_work() -> None:
+    # Two records claim GPU 0 of n0: the snapshot is stale; n0 is avoided rather than over-allocated.
+    clash = [running_on(job("r1"), "n0", [0]), running_on(job("r2"), "n0", [0], started=1)]
+
+    decisions = schedule(snapshot(nodes(2), [job("new", request=gpus(1))], clash))
+
+    (admission,) = decisions.admit
+    assert admission.placements[0].node == "n1"
+
+
+def test_capacity_reasons_describe_the_free_room() -> None:
+    busy = [running_on(job(f"r{i}"), "n0", [i], started=i) for i in range(3)]
+
+    decisions = schedule(
+        snapshot(nodes(1), [job("two", request=gpus(2))], busy), SchedulerConfig(reservation=False)
+    )
+
+    assert decisions.pending["two"].message == (
+        "no node has 2 free GPUs with room for the CPU and memory; the largest free is 1"
+    )
