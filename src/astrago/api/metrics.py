@@ -26,7 +26,9 @@ class _GaugeCollector(Collector):
         yield GaugeMetricFamily(
             "astrago_queue_length", "Workloads waiting to be admitted.", self.gauges.queue_length
         )
-        yield GaugeMetricFamily("astrago_gpus_total", "GPUs on schedulable nodes.", self.gauges.gpus_total)
+        yield GaugeMetricFamily(
+            "astrago_gpus", "GPUs on schedulable nodes (capacity).", self.gauges.gpus_total
+        )
         yield GaugeMetricFamily(
             "astrago_gpus_allocated",
             "GPUs allocated to workloads (fractional shares count as fractions).",
