@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from results import Checkpoint, SystemRun
 
@@ -111,12 +113,21 @@ def _start_table(runs: list[SystemRun]) -> list[str]:
     return lines
 
 
+def _revision() -> str:
+    """The checkout's commit, marked when src/ has uncommitted changes (the server runs the working tree)."""
+    root = Path(__file__).resolve().parents[2]
+    git = ["git", "-C", str(root)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True).stdout
+    return head.strip() + (" with uncommitted changes in src/" if dirty.strip() else "")
+
+
 def render(runs: list[SystemRun], args: argparse.Namespace) -> str:
     sizes = sorted({c.store_size for run in runs for c in run.checkpoints})
     lines = [
         f"## Results of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Command: `benchmarks/api/run.sh {' '.join(sys.argv[1:])}`",
+        f"Command: `benchmarks/api/run.sh {' '.join(sys.argv[1:])}` at AstraGo commit {_revision()}",
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
         f"{args.rounds} sequential samples per latency, medians and p99 over them.",
         "",
