@@ -106,12 +106,15 @@ def find_candidates(cluster: ClusterState, shape: RequestShape, choice: GpuChoic
     if choice is GpuChoice.BEST_FIT:
         nodes, gpus = rows, row_free.argmin(axis=1)
     else:
-        # Equal free amounts on one node are interchangeable: keep the lowest GPU index of each.
-        repeat = np.zeros(row_free.shape, np.bool_)
-        for slot in range(1, row_free.shape[1]):
-            repeat[:, slot] = (row_free[:, :slot] == row_free[:, slot : slot + 1]).any(axis=1)
-        local, gpus = np.nonzero((row_free <= WHOLE_GPU_MILLI) & ~repeat)
-        nodes = rows[local]
+        # Equal free amounts on one node are interchangeable: keep the lowest GPU index of each. Sorting
+        # free·G + index per row puts equal amounts together, lowest index first.
+        slots = row_free.shape[1]
+        keyed = np.sort(row_free * slots + np.arange(slots), axis=1)
+        amount = keyed // slots
+        first = np.ones(keyed.shape, np.bool_)
+        first[:, 1:] = amount[:, 1:] != amount[:, :-1]
+        local, position = np.nonzero(first & (amount <= WHOLE_GPU_MILLI))
+        nodes, gpus = rows[local], keyed[local, position] % slots
     minus = np.full(nodes.shape[0], -1, np.int64)
     return Candidates(
         shape,
