@@ -44,7 +44,11 @@ ALL_TRACES = sorted(
 )
 
 
-def run(policies: list[str], traces: list[str], seeds: list[int], workers: int) -> list[dict[str, Any]]:
+def run(
+    policies: list[str], traces: list[str], seeds: list[int], workers: int, out: Path | None = None
+) -> list[dict[str, Any]]:
+    """Every (trace, policy) pair; with `out`, the results so far are rewritten after each pair, so a long
+    run that is stopped early keeps what it finished."""
     node_file = DATA / "openb_node_list_gpu_node.csv"
     nodes = read_nodes(node_file.read_text(), str(node_file))
     rows = []
@@ -58,6 +62,8 @@ def run(policies: list[str], traces: list[str], seeds: list[int], workers: int) 
             report["trace"] = trace
             report["wall_seconds"] = round(time.perf_counter() - started, 1)
             rows.append(report)
+            if out is not None:
+                out.write_text(json.dumps(rows, indent=1) + "\n")
             print(
                 f"{trace:>11} {policy:>13}: {report['alloc_ratio_at_100']:.2f} / "
                 f"{report['alloc_ratio_at_130']:.2f} ({report['wall_seconds']} s)",
@@ -96,9 +102,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     traces = {"published": list(PUBLISHED_130), "all": ALL_TRACES}.get(args.traces, args.traces.split(","))
-    rows = run(args.policies.split(","), traces, parse_seeds(args.seeds), args.workers)
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    rows = run(args.policies.split(","), traces, parse_seeds(args.seeds), args.workers, args.out)
     print(markdown(rows))
 
 
