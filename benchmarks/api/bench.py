@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,14 +45,20 @@ async def run_system(
             await system.prepare(client)
             ids: list[str] = []
             indices = itertools.count()
+            deadline = time.perf_counter() + options.submit_budget_s
             for size in sizes:
                 submit, new_ids = await measure.submit_load(
-                    system, client, indices, size - len(ids), options.concurrency
+                    system, client, indices, size - len(ids), options.concurrency, deadline
                 )
                 ids += new_ids
                 refused = f", {submit.failures} refused" if submit.failures else ""
                 print(f"[{name}] {len(ids)} submitted: {submit.per_second:.1f}/s{refused}", flush=True)
-                run.checkpoints.append(await measure_checkpoint(system, client, size, submit, ids, options))
+                checkpoint = await measure_checkpoint(system, client, len(ids), submit, ids, options)
+                run.checkpoints.append(checkpoint)
+                if len(ids) < size:
+                    print(f"[{name}] the submit budget ran out before {size}", flush=True)
+                    run.budget_ran_out_before = size
+                    break
     finally:
         system.stop()
     return run
@@ -96,6 +103,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--submit-budget-seconds",
+        type=float,
+        default=1200.0,
+        help="per system: stop submitting after this long and measure the store as it is",
+    )
+    parser.add_argument(
         "--measure-install", action="store_true", help="time fresh installs of both into .work/ venvs"
     )
     parser.add_argument("--work-dir", type=Path, default=Path(__file__).resolve().parent / ".work")
@@ -109,7 +122,14 @@ async def main_async(args: argparse.Namespace) -> list[SystemRun]:
     work: Path = args.work_dir.resolve()
     run_dir = work / datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     run_dir.mkdir(parents=True)
-    options = Options(args.concurrency, args.rounds, args.page, args.throughput_seconds, args.idle_seconds)
+    options = Options(
+        args.concurrency,
+        args.rounds,
+        args.page,
+        args.throughput_seconds,
+        args.idle_seconds,
+        args.submit_budget_seconds,
+    )
     astrago_install = None
     if args.measure_install:
         # Not editable, from this checkout: what `pip install` of a release would do.

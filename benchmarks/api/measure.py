@@ -4,6 +4,7 @@ a walk through the whole store, and the server's CPU while nobody calls it."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -25,6 +26,8 @@ class Latency:
 
     @classmethod
     def of(cls, seconds: list[float]) -> Latency:
+        if not seconds:
+            return cls(p50_ms=math.nan, p99_ms=math.nan, samples=0)
         p50, p99 = np.percentile(np.array(seconds) * 1000.0, [50, 99])
         return cls(p50_ms=float(p50), p99_ms=float(p99), samples=len(seconds))
 
@@ -57,9 +60,15 @@ class WalkResult:
 
 
 async def submit_load(
-    system: ApiSystem, client: httpx.AsyncClient, indices: Iterator[int], count: int, concurrency: int
+    system: ApiSystem,
+    client: httpx.AsyncClient,
+    indices: Iterator[int],
+    count: int,
+    concurrency: int,
+    deadline: float,
 ) -> tuple[SubmitResult, list[str]]:
-    """`count` successful submissions from `concurrency` clients at once; the result and the new ids.
+    """`count` successful submissions from `concurrency` clients at once, or fewer if `deadline`
+    (a `time.perf_counter()` value) comes first; the result and the new ids.
 
     A refused submission is counted by its answer and replaced by another, so the store still reaches
     its size: a benchmark that stopped at the first error would hide how often errors happen."""
@@ -71,7 +80,7 @@ async def submit_load(
 
     async def worker() -> None:
         nonlocal unclaimed
-        while unclaimed > 0:
+        while unclaimed > 0 and time.perf_counter() < deadline:
             unclaimed -= 1
             index = next(indices)  # shared: each index is taken by exactly one worker
             started = time.perf_counter()

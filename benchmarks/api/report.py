@@ -132,6 +132,12 @@ def render(runs: list[SystemRun], args: argparse.Namespace) -> str:
         f"{args.rounds} sequential samples per latency, medians and p99 over them.",
         "",
         *(f"- {run.info.name} {run.info.version}: {'; '.join(run.info.notes)}" for run in runs),
+        *(
+            f"- {run.info.name}: the submit budget of {args.submit_budget_seconds:.0f} s ran out before "
+            f"{run.budget_ran_out_before:,} workloads; measured at {run.checkpoints[-1].store_size:,}"
+            for run in runs
+            if run.budget_ran_out_before is not None
+        ),
         "",
         *_start_table(runs),
         "",

@@ -24,6 +24,8 @@ class SystemRun:
     info: SystemInfo
     ready_s: float
     install_s: float | None
+    # the store size it was meant to reach, when the submit budget ran out first
+    budget_ran_out_before: int | None = None
     checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
@@ -34,3 +36,4 @@ class Options:
     page: int
     throughput_s: float
     idle_s: float
+    submit_budget_s: float  # per system, over all its submissions
