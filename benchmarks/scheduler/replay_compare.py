@@ -4,7 +4,8 @@ r"""Queueing delay and fairness of queue disciplines on the openb trace replayed
         --out benchmarks/scheduler/results/replay_compare.json
 
 Every configuration replays the same trace on the same cluster (openb GPU nodes at `--cluster-scale`, pods
-split into `--teams` teams with equal guaranteed GPU shares, arrivals compressed by `--speedup`) through the
+split into `--teams` teams — evenly, or Zipf-sized with `--team-skew` — each guaranteed an equal GPU share,
+arrivals compressed by `--speedup`) through the
 live engine (`astrago.sim.replay`), one after the other in this process, so the figures are side by side:
 
 * fifo — submission order, strict: nothing passes a blocked head (YARN-CS-like FIFO with quotas);
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--nodes", default=str(DATA / "openb_node_list_gpu_node.csv"))
     parser.add_argument("--policy", default="astra")
     parser.add_argument("--teams", type=int, default=8)
+    parser.add_argument("--team-skew", type=float, default=0.0)
     parser.add_argument("--cluster-scale", type=float, default=0.6)
     parser.add_argument("--speedup", type=float, default=8000)
     parser.add_argument("--only", help="comma-separated configuration names to run")
@@ -65,6 +67,7 @@ def main() -> None:
             backfill=backfill,
             reservation=reservation,
             teams=args.teams,
+            team_skew=args.team_skew,
             cluster_scale=args.cluster_scale,
             speedup=args.speedup,
         )

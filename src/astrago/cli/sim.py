@@ -179,6 +179,7 @@ def replay_command(
     reservation: bool = typer.Option(True, "--reservation/--no-reservation", help="hold room for the head"),
     preemption: bool = typer.Option(True, "--preemption/--no-preemption", help="reclaim borrowed GPUs"),
     teams: int = typer.Option(8, "--teams", min=1, max=1000, help="teams (workspaces) pods are split into"),
+    team_skew: float = typer.Option(0.0, "--team-skew", min=0.0, help="0: even teams; s > 0: Zipf(s) sizes"),
     cluster_scale: float = typer.Option(1.0, "--cluster-scale", help="keep this fraction of the nodes"),
     speedup: float = typer.Option(1.0, "--speedup", help="divide arrival times by this (>= 1)"),
     seed: int = typer.Option(42, "--seed", help="the placement policy's tie-break order"),
@@ -194,7 +195,16 @@ def replay_command(
     if speedup < 1:
         raise CliError(f"--speedup must be at least 1, not {speedup}", exit_code=2)
     config = ReplayConfig(
-        policy, queue, backfill, reservation, preemption, teams, cluster_scale, seed=seed, speedup=speedup
+        policy=policy,
+        queue=queue,
+        backfill=backfill,
+        reservation=reservation,
+        preemption=preemption,
+        teams=teams,
+        team_skew=team_skew,
+        cluster_scale=cluster_scale,
+        seed=seed,
+        speedup=speedup,
     )
     report = replay(load_trace_nodes(nodes), load_trace_pods(pods), config).to_json()
     table = Table(title=f"replay: {policy}, queue {queue}, {teams} teams, {report['gpus']} GPUs")

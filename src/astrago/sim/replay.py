@@ -10,8 +10,9 @@ Trace mapping (openb has no teams, priorities or gangs):
 
 * arrival = `creation_time`; run time = `deletion_time − scheduled_time`; a pod the trace never scheduled
   runs for `deletion_time − creation_time` (how long it existed); a pod without times is skipped.
-* team = CRC-32 of the pod name modulo `teams` (stable across runs and machines); a native-trace pod with a
-  `workspace` keeps it.
+* team = drawn from the CRC-32 of the pod name (stable across runs and machines): evenly, or with
+  `team_skew` s > 0 in proportion to 1/(i+1)^s, so a few teams ask for much more than their guarantee; a
+  native-trace pod with a `workspace` keeps it.
 * quotas: every team is guaranteed an equal share of the cluster's GPUs (whole GPUs, rounded down) and has no
   limit, so idle GPUs are borrowed and reclaimed by preemption when their owner needs them.
 * cluster scale s keeps node i when ⌊(i+1)·s⌋ > ⌊i·s⌋: an evenly spread subset, so the GPU-model mix of a
@@ -55,6 +56,7 @@ class ReplayConfig:
     reservation: bool = True
     preemption: bool = True
     teams: int = 8
+    team_skew: float = 0.0  # 0 = pods split evenly between teams; s > 0 = Zipf(s) team sizes
     cluster_scale: float = 1.0
     grace_seconds: int = 30
     seed: int = 42
@@ -80,10 +82,16 @@ def scale_cluster(nodes: Sequence[NodeInfo], scale: float) -> list[NodeInfo]:
     return [node for i, node in enumerate(nodes) if math.floor((i + 1) * scale) > math.floor(i * scale)]
 
 
-def team_of(pod: TracePod, teams: int) -> str:
+def team_of(pod: TracePod, teams: int, skew: float = 0.0) -> str:
+    """The pod's team: its native `workspace`, else drawn from the CRC-32 of its name (stable everywhere).
+    With `skew` s > 0, team i gets a share of pods proportional to 1/(i+1)^s (Zipf), so some teams ask for
+    far more than their equal guarantee and borrow, and the others reclaim."""
     if pod.workspace:
         return pod.workspace
-    return f"team-{zlib.crc32(pod.name.encode()) % teams}"
+    point = zlib.crc32(pod.name.encode()) / 2**32
+    weights = np.array([1 / (i + 1) ** skew for i in range(teams)])
+    index = int(np.searchsorted(np.cumsum(weights) / weights.sum(), point, side="right"))
+    return f"team-{min(index, teams - 1)}"
 
 
 def team_quotas(team_names: Sequence[str], gpu_capacity_milli: int) -> dict[str, Quota]:
@@ -171,6 +179,7 @@ class ReplayReport:
             "reservation": self.config.reservation,
             "preemption": self.config.preemption,
             "teams": self.config.teams,
+            "team_skew": self.config.team_skew,
             "cluster_scale": self.config.cluster_scale,
             "nodes": self.nodes,
             "gpus": self.gpus,
@@ -256,7 +265,7 @@ class _Replay:
         usable = [(pod, run) for pod, run in timed if pod.creation_time is not None and run is not None]
         self.skipped = len(pods) - len(usable)
         usable.sort(key=lambda item: item[0].creation_time or 0)
-        teams = sorted({team_of(pod, config.teams) for pod, _ in usable})
+        teams = sorted({team_of(pod, config.teams, config.team_skew) for pod, _ in usable})
         probe = SchedulingState(self.nodes, ())
         self.capacity = probe.cluster.gpu_capacity_milli
         self.natural_load = offered_load(usable, self.capacity)
@@ -273,7 +282,7 @@ class _Replay:
         for seq, (pod, run) in enumerate(usable):
             request = WorkloadRequest(
                 id=pod.name,
-                workspace=team_of(pod, config.teams),
+                workspace=team_of(pod, config.teams, config.team_skew),
                 resources=pod.request,
                 replicas=pod.replicas,
                 priority=pod.priority,

@@ -119,3 +119,12 @@ def test_jain_index() -> None:
     assert jain_index([1, 1, 1, 1]) == pytest.approx(1.0)
     assert jain_index([1, 0, 0, 0]) == pytest.approx(0.25)
     assert jain_index([]) == 1.0
+
+
+def test_team_skew_makes_the_first_teams_larger() -> None:
+    pods = [TracePod(f"p{i}", ResourceRequest()) for i in range(2000)]
+
+    sizes = [sum(team_of(p, 4, skew=1.0) == f"team-{t}" for p in pods) for t in range(4)]
+
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] > 3 * sizes[3]  # Zipf(1) over 4 teams: 48% vs 12%
