@@ -33,7 +33,7 @@ from astrago.scheduler.placement import PlacementPolicy, get_policy, place
 from astrago.scheduler.preemption import VictimPlan, find_victims
 from astrago.scheduler.queueing import AdmissionQueue, parse_discipline
 from astrago.scheduler.quota import QuotaLedger, Usage
-from astrago.scheduler.state import SchedulingState, demand_of
+from astrago.scheduler.state import SchedulingState, ShapeKey, demand_of
 from astrago.scheduler.types import (
     Admission,
     Decisions,
@@ -73,13 +73,7 @@ class _Wait:
 
     code: ReasonCode
     message: str
-    shortfall: tuple[ResourceRequest, int] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Blocker:
-    workload_id: str
-    nodes: tuple[str, ...]
+    shortfall: ShapeKey | None = None
 
 
 class _Cycle:
@@ -94,14 +88,13 @@ class _Cycle:
         self.cluster = state.cluster
         self._schedulable_before = state.cluster.schedulable.copy()
         self.decisions = Decisions()
-        self._failed_shapes: set[tuple[ResourceRequest, int]] = set()
-        self._fits_unreserved: dict[tuple[ResourceRequest, int], bool] = {}
-        self._unfit_after_terminations: set[tuple[ResourceRequest, int]] = set()
+        self._failed_shapes: set[ShapeKey] = set()
+        self._fits_unreserved: dict[ShapeKey, bool] = {}
+        self._unfit_after_terminations: set[ShapeKey] = set()
         self._preemption_tried: set[str] = set()
         self._reserved_any = False
         self._holders: dict[str, list[str]] = {}  # workload id -> nodes held for it, in queue order
-        self._head: _Blocker | None = None
-        self._terminating = set(state.terminating)
+        self._head: str | None = None  # the first workload blocked by capacity, whose nodes are held
         self._claimed_terminating: set[str] = set()
 
     # ------------------------------------------------------------------------------------------ driver
@@ -115,7 +108,7 @@ class _Cycle:
                     waiting.append((workload.id, wait))
         finally:
             self.cluster.schedulable[:] = self._schedulable_before
-        messages: dict[tuple[ResourceRequest, int], str] = {}
+        messages: dict[ShapeKey, str] = {}
         for position, (workload_id, wait) in enumerate(waiting, start=1):
             message = wait.message
             if wait.shortfall is not None and self.explain:
@@ -137,8 +130,7 @@ class _Cycle:
             if self._head is not None and not self.config.backfill and self.config.reservation:
                 return _Wait(
                     ReasonCode.RESERVED,
-                    f"waiting behind {self._head.workload_id}, which is first in line "
-                    "(strict order: backfill is off)",
+                    f"waiting behind {self._head}, which is first in line (strict order: backfill is off)",
                 )
             narrowed = self._within_model_limits(workload, demand)
             if isinstance(narrowed, _Wait):
@@ -264,7 +256,7 @@ class _Cycle:
         victims; the nodes it will use are held for it."""
         unclaimed = [
             self.state.running[wid]
-            for wid in sorted(self._terminating - self._claimed_terminating)
+            for wid in sorted(self.state.terminating - self._claimed_terminating)
             if wid in self.state.running
         ]
         key = (request, workload.replicas)
@@ -318,7 +310,7 @@ class _Cycle:
                 if workspace != workload.workspace and ledger.over_guarantee(workspace):
                     candidates.extend(workloads.values())
         candidates = [
-            c for c in candidates if c.request.preemptible and c.request.id not in self._terminating
+            c for c in candidates if c.request.preemptible and c.request.id not in self.state.terminating
         ]
         if not candidates:
             return None
@@ -341,7 +333,6 @@ class _Cycle:
                 Preemption(victim_id, plan.reason_for(victim, workload, reclaim), for_workload_id=workload.id)
             )
             self.state.mark_terminating(victim_id)
-            self._terminating.add(victim_id)
             self._claimed_terminating.add(victim_id)
         nodes = sorted({p.node for p in plan.placements})
         self._reserve(nodes, workload.id)
@@ -365,7 +356,7 @@ class _Cycle:
         if self._head is None and self.config.reservation:
             nodes = self._reservation_nodes(request, replicas)
             if nodes:
-                self._head = _Blocker(workload.id, nodes)
+                self._head = workload.id
                 self._reserve(nodes, workload.id)
                 return _Wait(
                     ReasonCode.NO_CAPACITY,
