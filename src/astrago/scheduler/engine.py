@@ -177,7 +177,7 @@ class _Cycle:
         if not empty.can_ever_fit(request):
             return _Wait(
                 ReasonCode.NO_FIT,
-                f"no node could ever hold one replica: {never_fits_message(self.state.empty, request)}",
+                f"no node could ever hold one replica: {never_fits_message(empty, request)}",
             )
         if replicas > 1 and place_gang(empty, request, replicas, self.policy) is None:
             return _Wait(
@@ -360,9 +360,9 @@ class _Cycle:
                 self._reserve(nodes, workload.id)
                 return _Wait(
                     ReasonCode.NO_CAPACITY,
-                    f"first in line: {self._describe(request, replicas)} do not fit the free capacity now; "
-                    f"{', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that smaller "
-                    f"work cannot take the room as it frees up",
+                    f"first in line for capacity: it needs {self._describe(request, replicas)}, more than is "
+                    f"free now; {', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that "
+                    f"smaller work cannot take the room as it frees up",
                 )
         return _Wait(ReasonCode.NO_CAPACITY, "", shortfall=(request, replicas))
 
