@@ -222,6 +222,6 @@ def replay_command(
     table.add_row("Jain's fairness across teams", str(report["jain_fairness"]))
     for kind, count in report["failed_pods_by_type"].items():
         table.add_row(f"never ran: {kind}", str(count))
-    table.add_row("simulated in (s)", str(report["seconds"]))
+    table.add_row("CPU time of the replay (s)", str(report["seconds"]))
     console.print(table)
     write_report(report, out)
