@@ -190,6 +190,7 @@ class ReplayReport:
             "pods_skipped_without_times": self.skipped,
             "failed_pods_by_type": dict(sorted(self.failed.items())),
             "queueing_delay_s": _summary(delays),
+            "queueing_delay_by_type_s": self._delay_by_type(done),
             "jct_s": _summary(jct),
             "makespan_s": int(end - start),
             # Over the arrival window: after the last arrival a few very long pods may run alone for weeks.
@@ -202,6 +203,15 @@ class ReplayReport:
             "engine_cycles": self.cycles,
             "seconds": round(self.seconds, 2),
         }
+
+    @staticmethod
+    def _delay_by_type(jobs: list[_Job]) -> dict[str, dict[str, float]]:
+        """Queueing delay per pod type: whether large jobs starve shows here, not in the overall mean."""
+        by_type: dict[str, list[float]] = {}
+        for job in jobs:
+            if job.first_start is not None:
+                by_type.setdefault(pod_type(job.request.resources), []).append(job.first_start - job.arrival)
+        return {kind: _summary(np.array(values, float)) for kind, values in sorted(by_type.items())}
 
     @staticmethod
     def _team_stats(jobs: list[_Job]) -> dict[str, Any]:

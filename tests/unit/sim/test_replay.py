@@ -74,6 +74,7 @@ def test_report_keys_and_units() -> None:
     assert result["makespan_s"] >= 590
     assert 0 < result["jain_fairness"] <= 1
     assert result["gpus"] == 4
+    assert set(result["queueing_delay_by_type_s"]) == {"1-gpu", "4-gpu"}
     assert all(0 <= point[1] <= 100 for point in result["gpu_utilisation"])
 
 
