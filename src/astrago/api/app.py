@@ -24,7 +24,7 @@ from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
 from astrago.services.context import ServiceContext
 from astrago.services.registry import Services
-from astrago.store.db import create_engine, create_session_factory
+from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,9 @@ class Runtime:
         engine = create_engine(settings.effective_database_url)
         try:
             await upgrade_to_head(engine)
-            ctx = ServiceContext(sessions=create_session_factory(engine), settings=settings)
+            ctx = ServiceContext(
+                sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
+            )
             services = Services.build(ctx)
             password = await services.auth.ensure_admin()
             if password:
@@ -70,7 +72,9 @@ class Runtime:
             raise
         runtime = cls(settings, engine, services, chosen, ControllerMetrics())
         if role in ("all", "controllers"):
-            controller = WorkloadController(ctx, chosen, metrics=runtime.metrics)
+            # Alone, the controllers hear of API changes only through the database: schedule every interval.
+            every = settings.scheduling_interval_s if role == "controllers" else 30.0
+            controller = WorkloadController(ctx, chosen, metrics=runtime.metrics, schedule_every_s=every)
             ctx.wake_controllers = controller.wake
             runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
         return runtime

@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
 from astrago.controllers.launch import launch_spec
@@ -24,7 +29,7 @@ from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
-from astrago.services.snapshot import build_snapshot
+from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
 from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
 
@@ -35,6 +40,7 @@ ENDED_REPLICA_STATES = frozenset(
 )
 INVENTORY_EVERY_S = 30.0
 FULL_RECONCILE_EVERY_S = 15.0
+MIN_REST_S = 0.05
 
 
 def _now() -> datetime:
@@ -64,6 +70,7 @@ class WorkloadController:
         backend: Backend,
         config: SchedulerConfig | None = None,
         metrics: ControllerMetrics | None = None,
+        schedule_every_s: float = 30.0,
     ) -> None:
         self.ctx = ctx
         self.backend = backend
@@ -75,16 +82,27 @@ class WorkloadController:
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
         self._orphans_checked = False
+        self._changed = True
+        self._last_schedule = -math.inf
+        self.schedule_every_s = schedule_every_s
 
     def wake(self) -> None:
+        """Something changed (a submission, a cancel, a quota, an observation): schedule soon."""
+        self._changed = True
         self._wake.set()
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Run until cancelled.
+
+        Wakes are coalesced: after a cycle the loop rests at least as long as the cycle took (and
+        MIN_REST_S), so a burst of submissions costs a few cycles rather than one cycle each, and the
+        controller never takes more than about half of the event loop from the API."""
         watcher = asyncio.create_task(self._consume_watch(), name="backend-watch")
         try:
             while True:
+                started = time.monotonic()
                 await self.cycle()
+                await asyncio.sleep(max(MIN_REST_S, time.monotonic() - started))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.ctx.settings.scheduling_interval_s)
                 self._wake.clear()
@@ -103,7 +121,14 @@ class WorkloadController:
         if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
             self._last_full_reconcile = now
             steps.append(self.full_reconcile)
-        steps += [self.apply_watched, self.handle_stop_requests, self.schedule_once, self.launch_admitted]
+        steps += [self.apply_watched, self.handle_stop_requests]
+        # Scheduling is a pure function of the store: without a change it would decide the same again.
+        # `schedule_every_s` bounds how long a change made by another process (an API-only server) waits.
+        if self._changed or now - self._last_schedule >= self.schedule_every_s:
+            self._changed = False
+            self._last_schedule = now
+            steps.append(self.schedule_once)
+        steps.append(self.launch_admitted)
         for step in steps:
             try:
                 await step()
@@ -120,7 +145,7 @@ class WorkloadController:
 
     async def _store_inventory(self, inventory: Sequence[NodeInventory]) -> None:
         seen = _now()
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.write() as session:
             nodes = NodeRepository(session)
             reported = {n.name for n in inventory}
             for item in inventory:
@@ -204,7 +229,7 @@ class WorkloadController:
         for reported in observations:
             by_workload[reported.workload_id][reported.replica_index] = reported
         finished: list[str] = []
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.write() as session:
             events = EventRepository(session)
             for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
                 seen = by_workload.get(workload.id, {})
@@ -310,7 +335,7 @@ class WorkloadController:
 
     async def handle_stop_requests(self) -> None:
         to_stop: list[tuple[str, str]] = []
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.write() as session:
             events = EventRepository(session)
             for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
                 if workload.stop_requested is None:
@@ -348,49 +373,62 @@ class WorkloadController:
     async def schedule_once(self) -> None:
         started = time.perf_counter()
         async with self.ctx.read() as session:
-            snapshot, _live, queued = await build_snapshot(session)
+            snapshot, shown = await build_snapshot(session)
         if not snapshot.pending:
             return
         decisions = await asyncio.to_thread(schedule, snapshot, self.config)
-        await self._apply_decisions(decisions, [w.id for w in queued])
+        await self._apply_decisions(decisions, shown)
         self.metrics.observe_cycle(time.perf_counter() - started)
 
-    async def _apply_decisions(self, decisions: Decisions, queued_ids: Sequence[str]) -> None:
-        victims = [p.workload_id for p in decisions.preempt]
-        async with self.ctx.sessions.begin() as session:
-            workloads = await WorkloadRepository(session).by_ids([*queued_ids, *victims])
-            devices = {
-                (n.name, d.index): d.uuid for n in await NodeRepository(session).list() for d in n.devices
-            }
-            events = EventRepository(session)
-            next_seq = await WorkloadRepository(session).max_admitted_seq()
-            for admission in decisions.admit:
-                workload = workloads.get(admission.workload_id)
-                if workload is None or workload.status != WorkloadStatus.PENDING or workload.stop_requested:
-                    continue  # cancelled since the snapshot was taken
-                next_seq += 1
-                self._admit(workload, admission.placements, devices, next_seq, events)
-            for preemption in decisions.preempt:
-                victim = workloads.get(preemption.workload_id)
-                if victim is None or victim.status not in LIVE_STATUSES or victim.stop_requested:
-                    continue
-                victim.stop_requested = "preempt"
-                victim.stop_reason = preemption.reason
-                events.add(victim.id, "PreemptionRequested", preemption.reason)
-            for workload_id, pending in decisions.pending.items():
-                workload = workloads.get(workload_id)
-                if workload is None or workload.status != WorkloadStatus.PENDING:
-                    continue
-                if (workload.pending_code, workload.reason, workload.queue_position) != (
-                    pending.code,
-                    pending.message,
-                    pending.position,
-                ):
-                    workload.pending_code = pending.code
-                    workload.reason = pending.message
-                    workload.queue_position = pending.position
+    async def _apply_decisions(self, decisions: Decisions, shown: dict[str, PendingState]) -> None:
+        """Admissions and preemptions on their rows; pending reasons written only where they changed, in
+        one statement, guarded so that a workload cancelled meanwhile is not touched."""
+        changed = [
+            {"wid": workload_id, "code": p.code, "reason": p.message, "position": p.position}
+            for workload_id, p in decisions.pending.items()
+            if shown.get(workload_id) != PendingState(p.code, p.message, p.position)
+        ]
+        if not (decisions.admit or decisions.preempt or changed):
+            return
+        async with self.ctx.write() as session:
+            if changed:
+                table = cast(Table, Workload.__table__)  # Core executemany: no ORM objects to load
+                statement = (
+                    update(table)
+                    .where(table.c.id == bindparam("wid"), table.c.status == WorkloadStatus.PENDING.value)
+                    .values(
+                        pending_code=bindparam("code"),
+                        reason=bindparam("reason"),
+                        queue_position=bindparam("position"),
+                    )
+                )
+                await (await session.connection()).execute(statement, changed)
+            if decisions.admit or decisions.preempt:
+                await self._admit_and_preempt(session, decisions)
         if decisions.admit or decisions.preempt:
             self.wake()
+
+    async def _admit_and_preempt(self, session: AsyncSession, decisions: Decisions) -> None:
+        repo = WorkloadRepository(session)
+        workloads = await repo.by_ids(
+            [a.workload_id for a in decisions.admit] + [p.workload_id for p in decisions.preempt]
+        )
+        devices = {(n.name, d.index): d.uuid for n in await NodeRepository(session).list() for d in n.devices}
+        events = EventRepository(session)
+        next_seq = await repo.max_admitted_seq()
+        for admission in decisions.admit:
+            workload = workloads.get(admission.workload_id)
+            if workload is None or workload.status != WorkloadStatus.PENDING or workload.stop_requested:
+                continue  # cancelled since the snapshot was taken
+            next_seq += 1
+            self._admit(workload, admission.placements, devices, next_seq, events)
+        for preemption in decisions.preempt:
+            victim = workloads.get(preemption.workload_id)
+            if victim is None or victim.status not in LIVE_STATUSES or victim.stop_requested:
+                continue
+            victim.stop_requested = "preempt"
+            victim.stop_reason = preemption.reason
+            events.add(victim.id, "PreemptionRequested", preemption.reason)
 
     @staticmethod
     def _admit(
@@ -444,7 +482,7 @@ class WorkloadController:
             except BackendError as exc:
                 await self._launch_failed(workload_id, str(exc))
                 continue
-            async with self.ctx.sessions.begin() as session:
+            async with self.ctx.write() as session:
                 workload = await WorkloadRepository(session).get(workload_id)
                 if workload is not None and workload.status in LIVE_STATUSES:
                     workload.launched = True
@@ -454,7 +492,7 @@ class WorkloadController:
     async def _launch_failed(self, workload_id: str, message: str) -> None:
         with contextlib.suppress(Exception):
             await self.backend.stop(workload_id, 0, "launch failed")  # nothing half-started stays behind
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(workload_id)
             if workload is not None and workload.status == WorkloadStatus.ADMITTED:
                 _transition(

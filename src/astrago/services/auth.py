@@ -42,7 +42,7 @@ class AuthService:
     async def ensure_admin(self) -> str | None:
         """First start: the `admin` account and a `default` workspace it manages, so that a new install can
         run a job right after logging in. Returns a generated password to print once, or None."""
-        async with self.ctx.sessions.begin() as session:
+        async with self.ctx.write() as session:
             users = UserRepository(session)
             if await users.by_username(ADMIN_USERNAME) is not None:
                 return None
@@ -69,16 +69,21 @@ class AuthService:
             return _token_out(token, user.username, secret)
 
     async def authenticate(self, secret: str) -> Principal:
-        async with self.ctx.sessions.begin() as session:
+        """The caller behind a bearer token. A read on every request; a write at most once a minute."""
+        now = datetime.now(UTC)
+        async with self.ctx.read() as session:
             token = await TokenRepository(session).by_hash(token_digest(secret))
-            now = datetime.now(UTC)
             if token is None or token.revoked or not token.user.active:
                 raise Unauthenticated("the token is not valid; log in again with `astrago login`")
             if token.expires_at is not None and token.expires_at <= now:
                 raise Unauthenticated("the token has expired; log in again with `astrago login`")
-            if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
-                token.last_used_at = now
-            return await self._principal(token.user, WorkspaceRepository(session))
+            principal = await self._principal(token.user, WorkspaceRepository(session))
+            stale = token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION
+            token_id = token.id
+        if stale:
+            async with self.ctx.write() as session:
+                await TokenRepository(session).touch(token_id, now)
+        return principal
 
     @staticmethod
     async def _principal(user: User, workspaces: WorkspaceRepository) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,10 +32,25 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     wake_controllers: Callable[[], None] = field(default=lambda: None)
+    # SQLite has one writer at a time and its busy handler retries in no order, so under load a writer can
+    # starve past the busy timeout ("database is locked"). Queueing this process's writers on a FIFO lock
+    # keeps every write waiting its turn; readers are unaffected (WAL).
+    serialize_writes: bool = False
+    _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction (committed on success, rolled back on error)."""
+        if not self.serialize_writes:
+            async with self.sessions.begin() as session:
+                yield session
+            return
+        async with self._write_lock, self.sessions.begin() as session:
             yield session
 
     @asynccontextmanager
@@ -47,7 +63,7 @@ class ServiceContext:
         so that refusals are on record too."""
         actor = principal.username if principal else None
         try:
-            async with self.sessions.begin() as session:
+            async with self.write() as session:
                 mutation = Mutation(session=session, target=target)
                 yield mutation
                 AuditRepository(session).add(actor, action, mutation.target, "ok", mutation.detail)
@@ -62,7 +78,7 @@ class ServiceContext:
         self, actor: str | None, action: str, target: str | None, result: str, detail: str
     ) -> None:
         try:
-            async with self.sessions.begin() as session:
+            async with self.write() as session:
                 AuditRepository(session).add(actor, action, target, result, detail[:2000])
         except Exception:  # the audit must never hide the original error
             log.exception("could not write the audit record of a failed %s", action)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.enums import WorkloadStatus
@@ -19,10 +21,8 @@ from astrago.scheduler.types import (
 )
 from astrago.services.quotas import quota_from_entries
 from astrago.services.specs import resource_request
-from astrago.store.models import Node, QuotaEntry, Workload
-from astrago.store.repositories import NodeRepository, QuotaRepository, WorkloadRepository
-
-QUEUED_STATUSES = (WorkloadStatus.PENDING,)
+from astrago.store.models import Node, QuotaEntry, Replica, Workload, Workspace
+from astrago.store.repositories import NodeRepository, QuotaRepository, WorkspaceRepository
 
 
 def node_info(node: Node) -> NodeInfo:
@@ -46,55 +46,127 @@ def node_info(node: Node) -> NodeInfo:
     )
 
 
-def workload_request(workload: Workload, workspace_name: str) -> WorkloadRequest:
+def _request(
+    workload_id: str,
+    workspace: str,
+    spec: dict[str, Any],
+    replicas: int,
+    priority: int,
+    seq: int,
+    preemptible: bool,
+) -> WorkloadRequest:
     return WorkloadRequest(
-        id=workload.id,
-        workspace=workspace_name,
-        resources=resource_request(workload.spec),
-        replicas=workload.replicas,
-        priority=workload.priority,
-        submitted_seq=workload.seq,
-        preemptible=workload.preemptible,
+        id=workload_id,
+        workspace=workspace,
+        resources=resource_request(spec),
+        replicas=replicas,
+        priority=priority,
+        submitted_seq=seq,
+        preemptible=preemptible,
     )
 
 
-def running_workload(workload: Workload, workspace_name: str) -> RunningWorkload:
-    return RunningWorkload(
-        request=workload_request(workload, workspace_name),
-        placements=tuple(
-            ReplicaPlacement(
-                node=r.node,
-                cpu_milli=r.cpu_milli,
-                memory_mib=r.memory_mib,
-                gpu_indices=tuple(r.gpu_indices),
-                gpu_milli=r.gpu_milli,
-                mig_profile=r.mig_profile,
-                mig_start=r.mig_start,
-            )
-            for r in workload.replica_rows
-        ),
-        started_seq=workload.admitted_seq or 0,
-    )
+@dataclass(frozen=True, slots=True)
+class PendingState:
+    """What a queued workload currently shows, so that only changed reasons are written back."""
+
+    code: str | None
+    reason: str | None
+    position: int | None
 
 
 async def nodes_view(session: AsyncSession) -> tuple[NodeInfo, ...]:
     return tuple(node_info(n) for n in await NodeRepository(session).list())
 
 
-async def build_snapshot(session: AsyncSession) -> tuple[Snapshot, Sequence[Workload], Sequence[Workload]]:
-    """The snapshot, plus the live and queued workload rows it was built from."""
-    workloads = WorkloadRepository(session)
-    live = await workloads.with_statuses(LIVE_STATUSES)
-    queued = await workloads.with_statuses(QUEUED_STATUSES)
-    names = {w.workspace_id: w.workspace.name for w in (*live, *queued)}
+_REQUEST_COLUMNS = (
+    Workload.id,
+    Workspace.name,
+    Workload.spec,
+    Workload.replicas,
+    Workload.priority,
+    Workload.seq,
+    Workload.preemptible,
+)
+
+
+async def _queued(session: AsyncSession) -> tuple[list[WorkloadRequest], dict[str, PendingState]]:
+    query = (
+        select(*_REQUEST_COLUMNS, Workload.pending_code, Workload.reason, Workload.queue_position)
+        .join(Workspace, Workspace.id == Workload.workspace_id)
+        .where(Workload.status == WorkloadStatus.PENDING.value)
+        .order_by(Workload.seq)
+    )
+    requests, shown = [], {}
+    for row in await session.execute(query):
+        requests.append(_request(*row[:7]))
+        shown[row[0]] = PendingState(row[7], row[8], row[9])
+    return requests, shown
+
+
+async def _running(session: AsyncSession) -> list[RunningWorkload]:
+    """Workloads holding resources: admitted ones with their placements (still held while stopping)."""
+    live = [s.value for s in LIVE_STATUSES]
+    workloads = await session.execute(
+        select(*_REQUEST_COLUMNS, Workload.admitted_seq)
+        .join(Workspace, Workspace.id == Workload.workspace_id)
+        .where(Workload.status.in_(live))
+        .order_by(Workload.seq)
+    )
+    placements: dict[str, list[ReplicaPlacement]] = defaultdict(list)
+    replicas = await session.execute(
+        select(
+            Replica.workload_id,
+            Replica.node,
+            Replica.cpu_milli,
+            Replica.memory_mib,
+            Replica.gpu_indices,
+            Replica.gpu_milli,
+            Replica.mig_profile,
+            Replica.mig_start,
+        )
+        .join(Workload, Workload.id == Replica.workload_id)
+        .where(Workload.status.in_(live))
+        .order_by(Replica.workload_id, Replica.index)
+    )
+    for workload_id, node, cpu, memory, gpus, gpu_milli, mig_profile, mig_start in replicas:
+        placements[workload_id].append(
+            ReplicaPlacement(
+                node=node,
+                cpu_milli=cpu,
+                memory_mib=memory,
+                gpu_indices=tuple(gpus),
+                gpu_milli=gpu_milli,
+                mig_profile=mig_profile,
+                mig_start=mig_start,
+            )
+        )
+    return [
+        RunningWorkload(
+            request=_request(*row[:7]), placements=tuple(placements[row[0]]), started_seq=row[7] or 0
+        )
+        for row in workloads
+        if placements.get(row[0])
+    ]
+
+
+async def build_snapshot(session: AsyncSession) -> tuple[Snapshot, dict[str, PendingState]]:
+    """The scheduler's snapshot, and what each queued workload shows now.
+
+    Read with plain column queries rather than ORM objects: with thousands of queued workloads this runs
+    on every scheduling cycle."""
+    pending, shown = await _queued(session)
+    running = await _running(session)
+    workspaces = {r.workspace for r in pending} | {r.request.workspace for r in running}
     quota_rows: dict[str, list[QuotaEntry]] = defaultdict(list)
+    names = {w.id: w.name for w in await WorkspaceRepository(session).list()}
     for row in await QuotaRepository(session).all():
-        if row.workspace_id in names:  # only teams with work in the snapshot matter to this decision
-            quota_rows[row.workspace_id].append(row)
+        if names.get(row.workspace_id) in workspaces:  # only teams with work in the snapshot matter
+            quota_rows[names[row.workspace_id]].append(row)
     snapshot = Snapshot(
         nodes=await nodes_view(session),
-        running=tuple(running_workload(w, names[w.workspace_id]) for w in live if w.replica_rows),
-        pending=tuple(workload_request(w, names[w.workspace_id]) for w in queued),
-        quotas=tuple((names[ws], quota_from_entries(rows)) for ws, rows in sorted(quota_rows.items())),
+        running=tuple(running),
+        pending=tuple(pending),
+        quotas=tuple((name, quota_from_entries(rows)) for name, rows in sorted(quota_rows.items())),
     )
-    return snapshot, live, queued
+    return snapshot, shown

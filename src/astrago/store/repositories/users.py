@@ -56,6 +56,9 @@ class TokenRepository:
         query = select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "api")
         return (await self.session.scalars(query.order_by(ApiToken.created_at))).all()
 
+    async def touch(self, token_id: str, when: datetime) -> None:
+        await self.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=when))
+
     async def revoke(self, token_id: str, user_id: str) -> bool:
         result = await self.session.execute(
             update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id).values(revoked=True)
