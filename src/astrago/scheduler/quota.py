@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from astrago.scheduler.explain import format_cpu, format_gpu_amount, format_gpus, format_memory
 from astrago.scheduler.types import Quota
@@ -71,13 +71,21 @@ class QuotaLedger:
     """Mutable usage per workspace against its quota. The engine copies it for what-if questions."""
 
     def __init__(self, quotas: Mapping[str, Quota], capacity: Capacity) -> None:
-        self._quotas = dict(quotas)
+        # GPU model names compare case-insensitively, as placement does ("H100" in a quota, "h100" on a node).
+        self._quotas = {
+            name: replace(
+                quota, gpu_models=tuple((m.strip().lower(), g, lim) for m, g, lim in quota.gpu_models)
+            )
+            for name, quota in quotas.items()
+        }
         self._capacity = capacity
         self._accounts: dict[str, _Account] = {}
         self._versions: dict[str, int] = {}  # bumped on every change of a workspace's usage
 
     def copy(self) -> QuotaLedger:
-        clone = QuotaLedger(self._quotas, self._capacity)
+        clone = QuotaLedger.__new__(QuotaLedger)  # the quotas are already normalised: share them
+        clone._quotas = self._quotas
+        clone._capacity = self._capacity
         clone._accounts = {name: account.copy() for name, account in self._accounts.items()}
         clone._versions = dict(self._versions)
         return clone

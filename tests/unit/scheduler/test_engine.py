@@ -119,7 +119,7 @@ def test_borrowing_above_the_guarantee_is_allowed_up_to_the_limit() -> None:
 def test_per_model_limit_steers_to_another_model() -> None:
     cluster = [node("h", 2, "H100"), node("a", 2, "A100")]
     holding = running_on(job("r", "ml-a"), "h", [0])
-    quotas = {"ml-a": Quota(gpu_models=(("h100", 0, 1 * GPU),))}
+    quotas = {"ml-a": Quota(gpu_models=(("H100", 0, 1 * GPU),))}  # model names compare case-insensitively
 
     decisions = schedule(snapshot(cluster, [job("next", "ml-a")], [holding], quotas))
 
