@@ -92,6 +92,7 @@ class _Cycle:
         self._fits_unreserved: dict[ShapeKey, bool] = {}
         self._unfit_after_terminations: set[ShapeKey] = set()
         self._preemption_tried: set[str] = set()
+        self._admitted: set[str] = set()
         self._reserved_any = False
         self._holders: dict[str, list[str]] = {}  # workload id -> nodes held for it, in queue order
         self._head: str | None = None  # the first workload blocked by capacity, whose nodes are held
@@ -223,6 +224,7 @@ class _Cycle:
 
     def _admit(self, workload: WorkloadRequest, placements: tuple[ReplicaPlacement, ...]) -> None:
         self.state.admit(workload, placements)
+        self._admitted.add(workload.id)
         self.decisions.admit.append(Admission(workload.id, placements))
 
     def _reserve(self, nodes: Sequence[str], holder: str) -> None:
@@ -310,7 +312,11 @@ class _Cycle:
                 if workspace != workload.workspace and ledger.over_guarantee(workspace):
                     candidates.extend(workloads.values())
         candidates = [
-            c for c in candidates if c.request.preemptible and c.request.id not in self.state.terminating
+            c
+            for c in candidates
+            if c.request.preemptible
+            and c.request.id not in self.state.terminating
+            and c.request.id not in self._admitted  # admitted this cycle: not started, not a victim
         ]
         if not candidates:
             return None

@@ -137,3 +137,12 @@ def test_cpu_only_work_claims_no_gpu_guarantee() -> None:
 
     assert decisions.preempt == []
     assert decisions.pending["cpu"].code == "no_capacity"
+
+
+def test_work_admitted_in_the_same_cycle_is_never_a_victim() -> None:
+    pending = [job("low", "a", gpus(4), seq=1), job("high", "a", gpus(4), seq=2, priority=5)]
+
+    decisions = schedule(snapshot(nodes(1), pending), SchedulerConfig(queue="fifo"))
+
+    assert [a.workload_id for a in decisions.admit] == ["low"]
+    assert decisions.preempt == []
