@@ -18,6 +18,18 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def module_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
+    """One server and admin for a whole module, for tests that change nothing (e.g. refused input)."""
+    root = tmp_path_factory.mktemp("module-server")
+    process = ServerProcess(data_dir=root / "data")
+    process.start()
+    user = User(process, "admin", root / "admin-home")
+    user.login(ADMIN_PASSWORD)
+    yield user
+    process.stop()
+
+
 @pytest.fixture
 def admin(server: ServerProcess, tmp_path: Path) -> User:
     user = User(server, "admin", tmp_path / "admin-home")

@@ -30,17 +30,23 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], int, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def refusing_admin(module_admin: User) -> User:
+    assert module_admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).status_code == 201
+    return module_admin
+
+
 @pytest.mark.parametrize(("body", "status", "message"), BAD_SUBMISSIONS)
 def test_bad_submissions_are_refused_clearly_and_store_nothing(
-    admin_with_workspace: User, body: dict[str, Any], status: int, message: str
+    refusing_admin: User, body: dict[str, Any], status: int, message: str
 ) -> None:
-    response = admin_with_workspace.api("POST", "/api/v1/workloads", json=body)
+    response = refusing_admin.api("POST", "/api/v1/workloads", json=body)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
     assert problem["status"] == status
     assert message in problem["detail"], problem["detail"]
-    listed = admin_with_workspace.api("GET", "/api/v1/workloads").json()
+    listed = refusing_admin.api("GET", "/api/v1/workloads").json()
     assert listed["total"] == 0
 
 
