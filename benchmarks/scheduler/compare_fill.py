@@ -36,7 +36,7 @@ def main() -> None:
     runs = load(args.files)
     print(
         f"| trace | seeds | {args.theirs} @100% | {args.ours} @100% | Δ @100% | {args.theirs} @130% "
-        f"| {args.ours} @130% | Δ @130% | Δ unallocated GPUs @130% | {args.ours} better on seeds (130%) |"
+        f"| {args.ours} @130% | Δ @130% | Δ unallocated GPUs @130% | seeds better / equal / worse @130% |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for trace in sorted({trace for trace, _ in runs}):
@@ -49,10 +49,15 @@ def main() -> None:
         gpus = ours[seeds[0]]["gpus"]
         a100, b100 = (mean(r[s]["alloc_ratio_at_100"] for s in seeds) for r in (theirs, ours))
         a130, b130 = (mean(r[s]["alloc_ratio_at_130"] for s in seeds) for r in (theirs, ours))
-        wins = sum(ours[s]["alloc_ratio_at_130"] > theirs[s]["alloc_ratio_at_130"] for s in seeds)
+        differences = [ours[s]["alloc_ratio_at_130"] - theirs[s]["alloc_ratio_at_130"] for s in seeds]
+        better = sum(d > 0 for d in differences)
+        worse = sum(d < 0 for d in differences)
+        equal = len(seeds) - better - worse
+        unallocated = -(b130 - a130) * gpus / 100
         print(
-            f"| {trace} | {seeds[0]}–{seeds[-1]} | {a100:.2f} | {b100:.2f} | {b100 - a100:+.2f} | {a130:.2f} "
-            f"| {b130:.2f} | {b130 - a130:+.2f} | {-(b130 - a130) * gpus / 100:+.1f} | {wins}/{len(seeds)} |"
+            f"| {trace} | {seeds[0]}–{seeds[-1]} ({len(seeds)}) | {a100:.2f} | {b100:.2f} "
+            f"| {b100 - a100:+.2f} | {a130:.2f} | {b130:.2f} | {b130 - a130:+.2f} | {unallocated:+.1f} "
+            f"| {better} / {equal} / {worse} |"
         )
 
 
