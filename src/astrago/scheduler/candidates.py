@@ -129,7 +129,7 @@ def find_candidates(cluster: ClusterState, shape: RequestShape, choice: GpuChoic
 def _mig_candidates(
     cluster: ClusterState, shape: RequestShape, hosts: BoolArray, choice: GpuChoice
 ) -> Candidates:
-    capable = cluster._mig_capable(shape) & hosts[:, None]
+    capable = cluster.mig_capable(shape) & hosts[:, None]
     found: dict[int, list[tuple[int, int, int]]] = {}  # node -> [(free slices, gpu, start)]
     for node, gpu in zip(*np.nonzero(capable), strict=True):
         family = cluster.mig_families[int(cluster.gpu_mig_family[node, gpu])]

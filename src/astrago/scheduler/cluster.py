@@ -259,7 +259,7 @@ class ClusterState:
         if shape.kind == "cpu":
             return bool(hosts.any())
         if shape.kind == "mig":
-            return bool((hosts[:, None] & self._mig_capable(shape)).any())
+            return bool((hosts[:, None] & self.mig_capable(shape)).any())
         per_node = self.gpu_allowed(shape.models).sum(axis=1)
         return bool((hosts & (per_node >= shape.gpus)).any())
 
@@ -340,7 +340,7 @@ class ClusterState:
             )
         return family, profile, placement.mig_start
 
-    def _mig_capable(self, shape: RequestShape) -> BoolArray:
+    def mig_capable(self, shape: RequestShape) -> BoolArray:
         """[N, G] MIG GPUs of an allowed model whose geometry offers the requested profile."""
         allowed = self.model_mask(shape.models)
         capable = np.zeros_like(self.gpu_present)
@@ -353,7 +353,7 @@ class ClusterState:
 
     def _mig_room(self, shape: RequestShape, hosts: BoolArray) -> bool:
         """Does some MIG GPU on a host with room have a free legal start for the requested profile?"""
-        for i, slot in zip(*np.nonzero(self._mig_capable(shape) & hosts[:, None]), strict=True):
+        for i, slot in zip(*np.nonzero(self.mig_capable(shape) & hosts[:, None]), strict=True):
             family = self.mig_families[int(self.gpu_mig_family[i, slot])]
             profile = family.profile(shape.mig_profile or "")
             if profile is not None and mig.free_starts(family, profile, int(self.mig_used[i, slot])):

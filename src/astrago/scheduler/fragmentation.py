@@ -80,7 +80,6 @@ class FragmentationTracker:
         self.needs_gpu = self.milli > 0
         self._cluster_id = -1
         self._synced = 0
-        self._models: list[str] = []
         self.access: BoolArray = np.zeros((0, 0), np.bool_)  # [N, G, M] GPU usable by typical pod m
         self.fit_count: IntArray = np.zeros((0, 0), np.int64)  # [N, M] GPUs that fit m
         self.fit_free: IntArray = np.zeros((0, 0), np.int64)  # [N, M] free milli on those GPUs
