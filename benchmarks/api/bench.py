@@ -24,7 +24,7 @@ import measure
 from api_system import ApiSystem
 from astrago_system import AstraGoSystem
 from dstack_system import DstackSystem, ensure_venv, timed_install
-from report import render
+from report import render, revision
 from results import Checkpoint, Options, SystemRun
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def main_async(args: argparse.Namespace) -> list[SystemRun]:
     work: Path = args.work_dir.resolve()
+    started_at = revision()  # the server runs the working tree as it is now
     run_dir = work / datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     run_dir.mkdir(parents=True)
     options = Options(
@@ -148,7 +149,7 @@ async def main_async(args: argparse.Namespace) -> list[SystemRun]:
             await run_system(dstack, sorted({args.checkpoint, args.dstack_runs}), options, dstack_install)
         )
     (run_dir / "results.json").write_text(json.dumps([asdict(r) for r in runs], indent=2))
-    markdown = render(runs, args)
+    markdown = render(runs, args, started_at)
     (run_dir / "results.md").write_text(markdown)
     print(markdown)
     print(f"results in {run_dir}")

@@ -113,7 +113,7 @@ def _start_table(runs: list[SystemRun]) -> list[str]:
     return lines
 
 
-def _revision() -> str:
+def revision() -> str:
     """The checkout's commit, marked when src/ has uncommitted changes (the server runs the working tree)."""
     root = Path(__file__).resolve().parents[2]
     git = ["git", "-C", str(root)]
@@ -122,12 +122,12 @@ def _revision() -> str:
     return head.strip() + (" with uncommitted changes in src/" if dirty.strip() else "")
 
 
-def render(runs: list[SystemRun], args: argparse.Namespace) -> str:
+def render(runs: list[SystemRun], args: argparse.Namespace, revision: str) -> str:
     sizes = sorted({c.store_size for run in runs for c in run.checkpoints})
     lines = [
         f"## Results of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Command: `benchmarks/api/run.sh {' '.join(sys.argv[1:])}` at AstraGo commit {_revision()}",
+        f"Command: `{' '.join(['benchmarks/api/run.sh', *sys.argv[1:]])}` at AstraGo commit {revision}",
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
         f"{args.rounds} sequential samples per latency, medians and p99 over them.",
         "",
