@@ -119,7 +119,7 @@ class Preemption:
 
 @dataclass(frozen=True, slots=True)
 class PendingReason:
-    """Why a workload still waits, in words a user understands, and where it stands in the queue (1 = next)."""
+    """Why a workload still waits, in words a user understands, and its place in the queue (1 = next)."""
 
     code: str  # machine-readable: quota_limit | no_fit | no_capacity | reserved | preempting | invalid
     message: str

@@ -108,7 +108,7 @@ async def _running(session: AsyncSession) -> list[RunningWorkload]:
     """Workloads holding resources: admitted ones with their placements (still held while stopping)."""
     live = [s.value for s in LIVE_STATUSES]
     workloads = await session.execute(
-        select(*_REQUEST_COLUMNS, Workload.admitted_seq)
+        select(*_REQUEST_COLUMNS, Workload.admitted_seq, Workload.stop_requested)
         .join(Workspace, Workspace.id == Workload.workspace_id)
         .where(Workload.status.in_(live))
         .order_by(Workload.seq)
@@ -143,7 +143,10 @@ async def _running(session: AsyncSession) -> list[RunningWorkload]:
         )
     return [
         RunningWorkload(
-            request=_request(*row[:7]), placements=tuple(placements[row[0]]), started_seq=row[7] or 0
+            request=_request(*row[:7]),
+            placements=tuple(placements[row[0]]),
+            started_seq=row[7] or 0,
+            terminating=row[8] is not None,  # being stopped: holds its resources, but is no victim again
         )
         for row in workloads
         if placements.get(row[0])
