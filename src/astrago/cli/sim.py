@@ -140,9 +140,9 @@ def fill_command(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("GPU allocation at 100% arrived (%)", _number(report["alloc_ratio_at_100"]))
-    table.add_row(
-        f"GPU allocation at {round(100 * tune)}% arrived (%)", _number(result.alloc_at(round(100 * tune)))
-    )
+    end = round(100 * tune)
+    if end not in (100, 130):  # the last bucket, when it is not one of the two reported anyway
+        table.add_row(f"GPU allocation at {end}% arrived (%)", _number(result.alloc_at(end)))
     if tune >= 1.3:
         table.add_row("GPU allocation at 130% arrived (%)", _number(report["alloc_ratio_at_130"]))
         table.add_row("unallocated GPUs at 130%", _number(report["unallocated_gpus_at_130"]))
