@@ -74,6 +74,13 @@ class ServiceContext:
             await self._audit_failure(actor, action, target, "error", f"{type(exc).__name__}: {exc}")
             raise
 
+    async def record_refusal(
+        self, principal: Principal | None, action: str, target: str | None, error: ServiceError
+    ) -> None:
+        """Audit a change refused before its transaction began (e.g. by validation reads)."""
+        actor = principal.username if principal else None
+        await self._audit_failure(actor, action, target, error.audit_result, error.detail)
+
     async def _audit_failure(
         self, actor: str | None, action: str, target: str | None, result: str, detail: str
     ) -> None:

@@ -12,7 +12,7 @@ from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
 from astrago.services.context import ServiceContext
-from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from astrago.services.placement_check import explain_unplaceable
 from astrago.services.quotas import quota_from_entries
 from astrago.services.schemas import (
@@ -143,44 +143,70 @@ class WorkloadService:
         self.ctx = ctx
 
     async def submit(self, principal: Principal, request: WorkloadSubmit) -> WorkloadOut:
-        async with self.ctx.mutation(principal, "workload.submit", request.workspace) as mutation:
-            session = mutation.session
+        """Validate with reads first, then hold the write transaction only for the inserts (on SQLite the
+        write lock is shared by every writer of the server, so its hold time bounds submit throughput)."""
+        try:
+            workspace, spec, priority = await self._validated(principal, request)
+        except ServiceError as exc:
+            await self.ctx.record_refusal(principal, "workload.submit", request.workspace, exc)
+            raise
+        workload_id = new_id()
+        workload = Workload(
+            id=workload_id,
+            workspace_id=workspace.id,
+            name=request.name or f"{request.kind.value}-{workload_id[:6]}",
+            kind=request.kind.value,
+            status=WorkloadStatus.PENDING.value,
+            reason="waiting for the scheduler",
+            pending_code="new",
+            priority=priority,
+            preemptible=request.preemptible,
+            replicas=request.replicas,
+            spec=spec,
+            created_by=principal.user_id,
+        )
+        async with self.ctx.mutation(principal, "workload.submit", workload_id) as mutation:
+            WorkloadRepository(mutation.session).add(workload)
+            await mutation.session.flush()  # the event row references the workload row
+            EventRepository(mutation.session).add(
+                workload_id, "Submitted", f"submitted by {principal.username}"
+            )
+        out = WorkloadOut(
+            id=workload_id,
+            name=workload.name,
+            workspace=workspace.name,
+            kind=request.kind,
+            status=WorkloadStatus.PENDING,
+            reason=workload.reason,
+            pending_code=workload.pending_code,
+            queue_position=None,
+            priority=priority,
+            preemptible=request.preemptible,
+            replicas=request.replicas,
+            spec=spec,
+            created_by=principal.username,
+            created_at=workload.created_at,
+            admitted_at=None,
+            started_at=None,
+            finished_at=None,
+            placements=[],
+        )
+        self.ctx.wake_controllers()
+        return out
+
+    async def _validated(
+        self, principal: Principal, request: WorkloadSubmit
+    ) -> tuple[Workspace, dict[str, Any], int]:
+        async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             spec, priority = _normalised_spec(request)
             resources = resource_request(spec)
-            _check_quota_ceiling(
-                workspace,
-                resources,
-                request.replicas,
-                await QuotaRepository(session).for_workspace(workspace.id),
-            )
+            quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
+            _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
             problem = await explain_unplaceable(session, resources)
-            if problem:
-                raise InvalidInput(problem)
-            workload_id = new_id()
-            workload = Workload(
-                id=workload_id,
-                workspace_id=workspace.id,
-                name=request.name or f"{request.kind.value}-{workload_id[:6]}",
-                kind=request.kind.value,
-                status=WorkloadStatus.PENDING.value,
-                reason="waiting for the scheduler",
-                pending_code="new",
-                priority=priority,
-                preemptible=request.preemptible,
-                replicas=request.replicas,
-                spec=spec,
-                created_by=principal.user_id,
-            )
-            WorkloadRepository(session).add(workload)
-            await session.flush()  # the event row references the workload row
-            EventRepository(session).add(workload_id, "Submitted", f"submitted by {principal.username}")
-            await session.flush()
-            mutation.target = workload_id
-            await session.refresh(workload)
-            out = workload_out(workload)
-        self.ctx.wake_controllers()
-        return out
+        if problem:
+            raise InvalidInput(problem)
+        return workspace, spec, priority
 
     async def list(
         self,
