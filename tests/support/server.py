@@ -8,8 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,16 +180,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "c
             return last
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@contextmanager
-def running_server(data_dir: Path, database_url: str | None = None) -> Iterator[ServerProcess]:
-    server = ServerProcess(data_dir=data_dir, database_url=database_url)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Gate:

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from astrago.auth.passwords import hash_password, verify_password
+from astrago.auth.passwords import hash_password, needs_rehash, verify_password
 from astrago.auth.principal import Principal
 from astrago.auth.tokens import new_token, token_digest
 from astrago.domain.enums import WorkspaceRole
@@ -61,6 +61,8 @@ class AuthService:
             password_ok = verify_password(user.password_hash if user else None, password)
             if user is None or not password_ok or not user.active:
                 raise Unauthenticated("wrong username or password")
+            if user.password_hash and needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)  # upgrade to the current argon2 parameters
             secret = new_token()
             expires = datetime.now(UTC) + timedelta(seconds=self.ctx.settings.token_ttl_s)
             token = await TokenRepository(mutation.session).add(
