@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from astrago.services.errors import ServiceError
 
@@ -57,7 +58,42 @@ def install_problem_handlers(app: FastAPI) -> None:
         response.headers["Retry-After"] = "2"
         return response
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in %s %s", request.method, request.url.path)
-        return problem(500, "Internal error", "the server hit an unexpected error; it is in the server log")
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
+def internal_error() -> JSONResponse:
+    return problem(500, "Internal error", "the server hit an unexpected error; it is in the server log")
+
+
+class UnexpectedErrorMiddleware:
+    """Turns an exception that no handler took into a problem+json 500 and swallows it.
+
+    Starlette's own last-resort handler (`exception_handler(Exception)`) sends its response and then
+    re-raises, and uvicorn closes the connection of any request whose application raised: the client's
+    next request on that keep-alive connection then fails as well. Answering here, inside that handler,
+    keeps the connection usable. A response whose headers are already sent cannot become a 500 any
+    more: the exception goes on, and uvicorn cuts the connection, which is how HTTP says the body is
+    incomplete (a cleanly ended body would pass for the whole output)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await internal_error()(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,13 @@ class ResourceParseError(ValueError):
     pass
 
 
+def _finite(number: float, what: str, value: object) -> float:
+    """JSON readers turn 1e309 into infinity and accept NaN; a string of 400 nines is infinite too."""
+    if math.isnan(number) or math.isinf(number):
+        raise ResourceParseError(f"{what} must be a finite amount, not {value!r}")
+    return number
+
+
 def parse_memory_mib(value: str | int | float) -> int:
     """'16Gi', '512Mi', '1.5G'; bare numbers are MiB, the unit used everywhere in AstraGo."""
     if isinstance(value, bool):
@@ -29,16 +37,16 @@ def parse_memory_mib(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ResourceParseError(f"memory cannot be negative: {value}")
-        return int(value)
+        return int(_finite(value, "memory", value))
     match = _MEMORY_RE.match(value)
     if not match:
         raise ResourceParseError(f"cannot read memory size {value!r}; use e.g. 512Mi, 16Gi or 1Ti")
-    number, unit = float(match.group(1)), match.group(2).lower()
+    number, unit = _finite(float(match.group(1)), "memory", value), match.group(2).lower()
     if unit == "":
         return int(number)  # bare numbers are MiB, the unit used everywhere in AstraGo
     if unit not in _MEMORY_UNITS:
         raise ResourceParseError(f"unknown memory unit {match.group(2)!r} in {value!r}; use Mi, Gi or Ti")
-    return round(number * _MEMORY_UNITS[unit])
+    return round(_finite(number * _MEMORY_UNITS[unit], "memory", value))
 
 
 def parse_cpu_milli(value: str | int | float) -> int:
@@ -48,12 +56,12 @@ def parse_cpu_milli(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ResourceParseError(f"cpu cannot be negative: {value}")
-        return round(value * 1000)
+        return round(_finite(value * 1000, "cpu", value))
     match = _CPU_RE.match(value)
     if not match:
         raise ResourceParseError(f"cannot read cpu {value!r}; use cores (2, 0.5) or millicores (500m)")
-    number = float(match.group(1))
-    return round(number) if match.group(2) else round(number * 1000)
+    number = _finite(float(match.group(1)), "cpu", value)
+    return round(number) if match.group(2) else round(_finite(number * 1000, "cpu", value))
 
 
 @dataclass(frozen=True, slots=True)

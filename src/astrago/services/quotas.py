@@ -10,6 +10,7 @@ from astrago.domain.enums import WorkspaceRole
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
 from astrago.domain.status import LIVE_STATUSES
 from astrago.scheduler.types import Quota
+from astrago.services.bounds import finite
 from astrago.services.context import ServiceContext
 from astrago.services.errors import InvalidInput
 from astrago.services.schemas import QuotaEntryOut, QuotaOut, QuotaSet
@@ -19,6 +20,12 @@ from astrago.store.models import QuotaEntry, Workload
 from astrago.store.repositories import QuotaRepository, WorkloadRepository
 
 _UNITS = {"gpu": ("GPUs", 1000), "cpu": ("cores", 1000), "memory": ("MiB", 1)}
+# Far beyond any cluster, and well within the 64-bit integers the amounts are stored as.
+_MAXIMA = {
+    "gpu": (100_000 * 1000, "100000 GPUs"),
+    "cpu": (10**7 * 1000, "10000000 cores"),
+    "memory": (2**40, "1Ei"),
+}
 
 
 def _unit_of(resource: str) -> tuple[str, int]:
@@ -62,19 +69,22 @@ def usage_by_resource(workloads: Iterable[Workload]) -> dict[str, int]:
     return used
 
 
-def _to_units(value: float | str | int, kind: str) -> int:
+def _to_units(value: float | str | int, kind: str, field: str) -> int:
     """User units (GPUs, cores, memory strings) → stored units (milli-GPU, millicores, MiB)."""
     try:
         if kind == "gpu":
-            amount = round(float(value) * 1000)
+            amount = round(finite(float(value), field) * 1000)
         elif kind == "cpu":
             amount = parse_cpu_milli(value)
         else:
             amount = parse_memory_mib(value)
     except (ResourceParseError, ValueError) as exc:
-        raise InvalidInput(f"{kind} quota: {exc}") from exc
+        raise InvalidInput(f"{field}: {exc}") from exc
     if amount < 0:
-        raise InvalidInput(f"{kind} quota cannot be negative")
+        raise InvalidInput(f"{field}: a {kind} quota cannot be negative")
+    maximum, readable = _MAXIMA[kind]
+    if amount > maximum:
+        raise InvalidInput(f"{field}: a {kind} quota can be at most {readable}, got {value}")
     return amount
 
 
@@ -107,14 +117,14 @@ class QuotaService:
                 kind = resource.split(":", 1)[0]
                 current = existing.get(resource)
                 guaranteed = (
-                    _to_units(guaranteed_in, kind)
+                    _to_units(guaranteed_in, kind, f"{kind}_guaranteed")
                     if guaranteed_in is not None
                     else (current.guaranteed if current else 0)
                 )
                 if limit_in is None:
                     limit = current.limit if current else None
                 else:
-                    limit = None if _is_unlimited(limit_in) else _to_units(limit_in, kind)
+                    limit = None if _is_unlimited(limit_in) else _to_units(limit_in, kind, f"{kind}_limit")
                 if limit is not None and limit < guaranteed:
                     raise InvalidInput(f"{resource} limit is below its guaranteed amount")
                 await repo.set(workspace.id, resource, guaranteed, limit)

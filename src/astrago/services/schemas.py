@@ -6,10 +6,25 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
+from astrago.domain.limits import MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, exec_size_problem
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
+from astrago.services.bounds import (
+    MAX_OPTIONS,
+    MAX_RUNTIME_S,
+    AbsolutePath,
+    Amount,
+    Argument,
+    GpuModel,
+    GpuModels,
+    ImageRef,
+    OptionName,
+    ShortText,
+    Text,
+    VolumeMount,
+)
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$"
@@ -35,14 +50,16 @@ def parse_duration_s(value: int | str) -> int:
         seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds <= 0:
         raise ValueError("max runtime must be positive")
+    if seconds > MAX_RUNTIME_S:
+        raise ValueError(f"max runtime must be at most {MAX_RUNTIME_S // 86400} days")
     return seconds
 
 
 class ResourcesIn(Strict):
-    cpu: float | str = Field(1, description="cores per replica: 2, 0.5 or 500m")
-    memory: int | str = Field("1Gi", description="memory per replica: 512Mi, 16Gi (bare numbers are MiB)")
+    cpu: float | Amount = Field(1, description="cores per replica: 2, 0.5 or 500m")
+    memory: int | Amount = Field("1Gi", description="memory per replica: 512Mi, 16Gi (bare numbers are MiB)")
     gpus: int = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA, description="whole GPUs per replica")
-    gpu_model: str | None = Field(None, description="required GPU model, 'A|B' for any of several")
+    gpu_model: GpuModels | None = Field(None, description="required GPU model, 'A|B' for any of several")
     gpu_share: float | None = Field(None, gt=0, lt=1, description="a fraction of one GPU, e.g. 0.25")
     mig: str | None = Field(None, pattern=r"^\d+g\.\d+gb(\+me)?$", description="MIG profile, e.g. 1g.10gb")
 
@@ -62,26 +79,33 @@ class ResourcesIn(Strict):
 
 
 class WorkloadSubmit(Strict):
-    workspace: str
+    workspace: Annotated[str, Field(pattern=NAME_PATTERN)]
     name: str | None = Field(None, pattern=NAME_PATTERN)
     kind: WorkloadKind = WorkloadKind.JOB
-    command: list[str] | str = Field(default_factory=list)
-    image: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    working_dir: str | None = None
+    command: Annotated[list[Argument], Field(max_length=MAX_ARGV_ITEMS)] | Argument = Field(
+        default_factory=list
+    )
+    image: ImageRef | None = None
+    env: dict[str, Argument] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    working_dir: AbsolutePath | None = None
     replicas: int = Field(1, ge=1, le=1024)
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
-    priority: int | str = Field(0, description="-1000..1000 or low | normal | high | urgent")
+    priority: Annotated[int, Field(ge=-1000, le=1000)] | Annotated[str, Field(max_length=16)] = Field(
+        0, description="-1000..1000 or low | normal | high | urgent"
+    )
     preemptible: bool = True
-    max_runtime: int | str | None = Field(None, description="seconds or 90m, 2h, 1d")
+    max_runtime: Annotated[int, Field(ge=1, le=MAX_RUNTIME_S)] | Amount | None = Field(
+        None, description="seconds or 90m, 2h, 1d (at most 366 days)"
+    )
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
-        default_factory=list, description="ports to expose (interactive and service workloads)"
+        default_factory=list, max_length=64, description="ports to expose (interactive and service workloads)"
     )
-    volumes: list[Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?:/.*$")]] = Field(
-        default_factory=list, description="volumes to mount as NAME:/mount/path"
+    volumes: list[VolumeMount] = Field(
+        default_factory=list, max_length=64, description="volumes to mount as NAME:/mount/path"
     )
-    options: dict[str, str] = Field(
+    options: dict[OptionName, Text] = Field(
         default_factory=dict,
+        max_length=MAX_OPTIONS,
         description="kind-specific backend options, e.g. framework: mpi, mpi_slots: '8', expose: nodeport",
     )
 
@@ -89,9 +113,17 @@ class WorkloadSubmit(Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$", key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return value
+
+    @model_validator(mode="after")
+    def _fits_one_exec(self) -> WorkloadSubmit:
+        """What `execve` would refuse at launch is refused here, at submit."""
+        problem = exec_size_problem(self.argv(), self.env)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def priority_value(self) -> int:
         if isinstance(self.priority, str):
@@ -164,7 +196,7 @@ class EventOut(BaseModel):
 
 class UserCreate(Strict):
     username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
-    password: Annotated[str, Field(min_length=8, max_length=1024)]
+    password: Annotated[Text, Field(min_length=8)]
     admin: bool = False
 
 
@@ -178,12 +210,12 @@ class UserOut(BaseModel):
 
 
 class LoginIn(Strict):
-    username: str
-    password: str
+    username: ShortText
+    password: Text
 
 
 class TokenCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=128)] = "cli"
+    name: Annotated[ShortText, Field(min_length=1)] = "cli"
     expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = None
 
 
@@ -200,7 +232,7 @@ class TokenOut(BaseModel):
 
 class WorkspaceCreate(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
-    description: Annotated[str, Field(max_length=512)] = ""
+    description: Annotated[Text, Field(max_length=512)] = ""
 
 
 class MemberOut(BaseModel):
@@ -218,7 +250,7 @@ class WorkspaceOut(BaseModel):
 
 
 class MemberSet(Strict):
-    username: str
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
     role: WorkspaceRole
 
 
@@ -226,13 +258,13 @@ class QuotaSet(Strict):
     """Amounts in user units: GPUs (may be fractional), cores, memory strings. `None` leaves a value as is;
     a limit of -1 removes the limit."""
 
-    gpu_model: str | None = None
+    gpu_model: GpuModel | None = None
     gpu_guaranteed: float | None = Field(None, ge=0, le=100_000)
     gpu_limit: float | None = Field(None, ge=-1, le=100_000)
-    cpu_guaranteed: float | str | None = None
-    cpu_limit: float | str | None = None
-    memory_guaranteed: int | str | None = None
-    memory_limit: int | str | None = None
+    cpu_guaranteed: float | Amount | None = None
+    cpu_limit: float | Amount | None = None
+    memory_guaranteed: int | Amount | None = None
+    memory_limit: int | Amount | None = None
 
 
 class QuotaEntryOut(BaseModel):

@@ -16,20 +16,23 @@ from astrago.services.users import require_admin
 from astrago.store.models import Workspace
 from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
 
+_NAMED = 10  # unfinished workloads named in the refusal of a deletion
 ROLE_VERBS = {WorkspaceRole.VIEWER: "view", WorkspaceRole.MEMBER: "use", WorkspaceRole.MANAGER: "manage"}
 
 
 async def resolve_workspace(
     session: AsyncSession, principal: Principal, name: str, needed: WorkspaceRole
 ) -> Workspace:
-    """The named workspace, if it exists and the caller holds at least `needed` in it."""
+    """The named workspace, if it exists and the caller holds at least `needed` in it.
+
+    A workspace the caller is not a member of gets the same answer as one that does not exist, so that
+    workspace names cannot be discovered by trying them."""
     workspace = await WorkspaceRepository(session).by_name(name)
-    if workspace is None:
-        raise NotFound(f"workspace {name!r} does not exist")
+    held = None if workspace is None else principal.role_in(workspace.id)
+    if workspace is None or (held is None and not principal.is_admin):
+        raise NotFound(f"workspace {name!r} does not exist or you are not a member of it")
     if not principal.can(workspace.id, needed):
-        held = principal.role_in(workspace.id)
-        if held is None:
-            raise Forbidden(f"you are not a member of workspace {name!r}")
+        assert held is not None  # an admin can do anything
         raise Forbidden(
             f"you are a {held.value} of workspace {name!r}; to {ROLE_VERBS[needed]} it you must be a "
             f"{needed.value} or higher"
@@ -84,16 +87,22 @@ class WorkspaceService:
             )
 
     async def delete(self, principal: Principal, name: str) -> None:
+        """Deletes the workspace with its finished workloads (their events and placements), quotas and
+        memberships; the audit trail keeps every action taken in it. Unfinished workloads block it."""
         async with self.ctx.mutation(principal, "workspace.delete", name) as mutation:
             require_admin(principal, "delete workspaces")
             workspace = await resolve_workspace(mutation.session, principal, name, WorkspaceRole.MANAGER)
             live = [s for s in WorkloadStatus if s not in TERMINAL_STATUSES]
-            page = await WorkloadRepository(mutation.session).page([workspace.id], live, 1, None)
+            page = await WorkloadRepository(mutation.session).page([workspace.id], live, _NAMED, None)
             if page.total:
+                named = ", ".join(f"{w.name} ({w.id}, {w.status})" for w in page.items)
+                more = f" and {page.total - len(page.items)} more" if page.total > len(page.items) else ""
                 raise Conflict(
-                    f"workspace {name!r} still has {page.total} unfinished workloads; cancel them first"
+                    f"workspace {name!r} still has {page.total} unfinished workloads: {named}{more}; "
+                    "cancel them (or let them end) first"
                 )
-            await WorkspaceRepository(mutation.session).delete(workspace)
+            removed = await WorkspaceRepository(mutation.session).delete(workspace)
+            mutation.detail = f"deleted with {removed} finished workloads"
 
     async def set_member(self, principal: Principal, workspace_name: str, request: MemberSet) -> MemberOut:
         target = f"{workspace_name}/{request.username}"

@@ -124,7 +124,15 @@ def test_outsider_cannot_see_other_teams_workloads(team: dict[str, User]) -> Non
     assert outsider.api("GET", f"/api/v1/workloads/{workload_id}").status_code == 404
     listed = outsider.api("GET", "/api/v1/workloads").json()
     assert workload_id not in [w["id"] for w in listed["items"]]
-    assert outsider.api("GET", "/api/v1/workloads", params={"workspace": "ml-a"}).status_code == 403
+    # another team's workspace answers exactly as one that does not exist: names cannot be probed
+    theirs = outsider.api("GET", "/api/v1/workloads", params={"workspace": "ml-a"})
+    missing = outsider.api("GET", "/api/v1/workloads", params={"workspace": "ml-zz"})
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"].replace("ml-a", "ml-zz") == missing.json()["detail"]
+    for path in ("/api/v1/workspaces/{}", "/api/v1/workspaces/{}/quota"):
+        theirs, missing = (outsider.api("GET", path.format(name)) for name in ("ml-a", "ml-zz"))
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json()["detail"].replace("ml-a", "ml-zz") == missing.json()["detail"]
     assert outsider.api("POST", f"/api/v1/workloads/{workload_id}/cancel").status_code == 404
     assert team["member"].workload(workload_id)["status"] == "PENDING"
 

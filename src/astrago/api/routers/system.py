@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.api.metrics import render_metrics
 from astrago.api.problems import problem
+from astrago.services.bounds import INT64_MAX
 from astrago.services.schemas import AuditOut, NodeOut
 
 router = APIRouter(tags=["system"])
@@ -25,7 +26,9 @@ async def audit(
     services: ServicesDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: int | None = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="only records older than this id")
+    ] = None,
 ) -> list[AuditOut]:
     return list(await services.audit.recent(principal, limit, before))
 

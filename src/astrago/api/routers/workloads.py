@@ -7,8 +7,11 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from astrago.api.deps import PrincipalDep, ServicesDep
-from astrago.backends.base import Backend
+from astrago.api.streams import primed
+from astrago.backends.base import Backend, BackendError
 from astrago.domain.enums import WorkloadStatus
+from astrago.services.bounds import INT64_MAX
+from astrago.services.errors import Conflict
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["workloads"])
@@ -26,7 +29,9 @@ async def list_workloads(
     workspace: str | None = None,
     state: Annotated[list[WorkloadStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: int | None = None,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="next_cursor of the previous page")
+    ] = None,
 ) -> WorkloadPageOut:
     return await services.workloads.list(principal, workspace, state, limit, cursor)
 
@@ -56,11 +61,16 @@ async def logs(
     follow: bool = False,
 ) -> StreamingResponse:
     """The replica's output as plain text; with `follow=true` the response stays open until it ends."""
-    await services.workloads.check_log_access(principal, workload_id, replica)
+    workload = await services.workloads.check_log_access(principal, workload_id, replica)
     backend: Backend = request.app.state.backend
+    try:
+        chunks = await primed(backend.logs(workload_id, replica, follow))
+    except BackendError as exc:
+        why = f" ({workload.status.value.lower()}: {workload.reason})" if workload.reason else ""
+        raise Conflict(f"workload {workload_id} replica {replica} has no logs to show{why}: {exc}") from exc
 
     async def stream() -> AsyncIterator[bytes]:
-        async for chunk in backend.logs(workload_id, replica, follow):
+        async for chunk in chunks:
             if await request.is_disconnected():
                 break
             yield chunk

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.store.ids import new_id
-from astrago.store.models import Membership, Workspace
+from astrago.store.models import Membership, Workload, Workspace
 
 
 class WorkspaceRepository:
@@ -31,8 +31,13 @@ class WorkspaceRepository:
         await self.session.flush()
         return workspace
 
-    async def delete(self, workspace: Workspace) -> None:
+    async def delete(self, workspace: Workspace) -> int:
+        """Deletes the workspace and its workloads (their events and replicas follow by cascade, as do its
+        memberships and quotas); returns how many workloads went with it."""
+        result = await self.session.execute(delete(Workload).where(Workload.workspace_id == workspace.id))
         await self.session.delete(workspace)
+        await self.session.flush()
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def memberships_of_user(self, user_id: str) -> Sequence[Membership]:
         return (await self.session.scalars(select(Membership).where(Membership.user_id == user_id))).all()
