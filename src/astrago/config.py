@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     stop_grace_s: float = 10.0
     token_ttl_s: int = 12 * 3600
     log_level: str = "info"
+    # Requests with a larger body are refused with 413 (routes that stream uploads set their own limit).
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1024)
     # Kubernetes backend
     kubeconfig: str | None = None
     namespace: str = "astrago"

@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
+from astrago.api.body_limit import BodyLimitMiddleware
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.url_guard import NulInUrlMiddleware
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -107,6 +109,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.services = runtime.services
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
+    # Added innermost first: the problem handlers' catch-all wraps the guards, so nothing escapes it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_request_body_bytes)
+    app.add_middleware(NulInUrlMiddleware)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from astrago.services.bounds import PATTERN_MEANINGS
 from astrago.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -25,15 +29,47 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.capitalize()  # "Not found", as the services write titles
+    except ValueError:
+        return "Error"
+
+
+# Names pydantic gives the branches of a union (`int | str`) in an error's location; not field names.
+_UNION_BRANCH = re.compile(r"^(int|str|float|bool|constrained-\w+|\w+\[.*\])$")
+# Errors that only say a value took the other branch of a union; shown only when nothing better is said.
+_WRONG_BRANCH = {"string_type", "int_type", "float_type", "list_type", "dict_type", "bool_type"}
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not _UNION_BRANCH.match(str(p))]
     return ".".join(parts) or "request"
 
 
 def _validation_message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "is not valid"))
-    message = message.removeprefix("Value error, ")
+    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        message = PATTERN_MEANINGS.get(pattern, message)
     return f"{_location(error.get('loc', ()))}: {message}"
+
+
+def validation_messages(errors: Sequence[Any]) -> list[str]:
+    """One readable line per invalid field, naming it; for a value that fits neither branch of a union,
+    the branch whose complaint says something (a bound, a pattern) rather than "should be a string"."""
+    informative = {_location(e.get("loc", ())) for e in errors if e.get("type") not in _WRONG_BRANCH}
+    lines: list[str] = []
+    for error in errors:
+        where = _location(error.get("loc", ()))
+        if error.get("type") in _WRONG_BRANCH and any(
+            i == where or i.startswith(f"{where}.") for i in informative
+        ):
+            continue
+        line = _validation_message(error)
+        if line not in lines:
+            lines.append(line)
+    return lines
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -43,13 +79,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_validation_message(e) for e in exc.errors()]
+        errors = validation_messages(exc.errors())
         return problem(422, "Invalid input", "; ".join(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-        return problem(exc.status_code, title, str(exc.detail))
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
 
     @app.exception_handler(OperationalError)
     async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:

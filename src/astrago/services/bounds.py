@@ -19,6 +19,19 @@ NO_NUL = r"^[^\x00]*$"
 _GPU_MODEL = r"[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,63}"
 GPU_MODEL_PATTERN = rf"^{_GPU_MODEL}$"
 GPU_MODELS_PATTERN = rf"^{_GPU_MODEL}(\|{_GPU_MODEL}){{0,15}}$"  # 'A|B': any of several
+_IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$"
+_VOLUME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?:/[^\x00]*$"
+_ABSOLUTE_PATTERN = r"^/[^\x00]*$"
+# What each pattern means, for refusals a person can act on.
+PATTERN_MEANINGS = {
+    NO_NUL: "must not contain NUL bytes (\\u0000)",
+    GPU_MODEL_PATTERN: "is not a GPU model name (letters, digits, spaces and . _ + ( ) -; at most 64)",
+    GPU_MODELS_PATTERN: "is not a GPU model name, or 'A|B' for any of several (letters, digits, spaces and "
+    ". _ + ( ) -; at most 64 each)",
+    _IMAGE_PATTERN: "is not an image reference such as registry/name:tag",
+    _VOLUME_PATTERN: "must read VOLUME:/absolute/mount/path (without NUL bytes)",
+    _ABSOLUTE_PATTERN: "must be an absolute path (without NUL bytes)",
+}
 MAX_RUNTIME_S = 366 * 86400
 MAX_OPTIONS = 64
 
@@ -47,15 +60,14 @@ Argument = Annotated[str, Field(max_length=MAX_EXEC_STRING_BYTES, pattern=NO_NUL
 ShortText = Annotated[str, Field(max_length=128, pattern=NO_NUL)]
 Text = Annotated[str, Field(max_length=1024, pattern=NO_NUL)]
 Amount = Annotated[str, Field(max_length=32, pattern=NO_NUL, description="an amount with its unit")]
-ImageRef = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")]
-EnvName = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ImageRef = Annotated[str, Field(min_length=1, max_length=1024, pattern=_IMAGE_PATTERN)]
 OptionName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
 AbsolutePath = Annotated[
-    str, Field(max_length=MAX_PATH_BYTES, pattern=r"^/[^\x00]*$"), AfterValidator(_clean_absolute_path)
+    str, Field(max_length=MAX_PATH_BYTES, pattern=_ABSOLUTE_PATTERN), AfterValidator(_clean_absolute_path)
 ]
 VolumeMount = Annotated[
     str,
-    Field(max_length=MAX_PATH_BYTES + 64, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?:/[^\x00]*$"),
+    Field(max_length=MAX_PATH_BYTES + 64, pattern=_VOLUME_PATTERN),
     AfterValidator(_clean_volume_mount),
 ]
 GpuModel = Annotated[str, Field(pattern=GPU_MODEL_PATTERN)]

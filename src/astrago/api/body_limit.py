@@ -1,0 +1,98 @@
+"""A size limit on request bodies, enforced while they stream in.
+
+Every route takes at most the setting `max_request_body_bytes` (`ASTRAGO_MAX_REQUEST_BODY_BYTES`, 1 MiB).
+A body announced larger by its Content-Length is refused with 413 before a byte of it is read; a body
+without one (chunked) is counted as it arrives and refused as soon as it passes the limit, so a huge body
+is never held in memory. A route that takes large bodies by design (an upload that streams to disk)
+opts out, or sets its own limit, with a decorator on its endpoint:
+
+    @router.patch("/uploads/{upload_id}")
+    @body_limit(None)           # no limit: the endpoint reads `request.stream()` and bounds it itself
+    async def append(...): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from astrago.api.problems import problem
+
+_ATTRIBUTE = "__astrago_body_limit__"
+_UNSET = object()
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def body_limit(max_bytes: int | None) -> Callable[[Endpoint], Endpoint]:
+    """Give one endpoint its own body limit in bytes, or none at all (`None`)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, _ATTRIBUTE, max_bytes)
+        return endpoint
+
+    return mark
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than this route accepts ({limit} bytes)")
+
+
+def too_large(limit: int) -> Any:
+    return problem(413, "Content too large", BodyTooLarge(limit).detail)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope)
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await too_large(limit)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _limit_for(self, scope: Scope) -> int | None:
+        """The limit of the route this request goes to (routes are few; matching them is cheap)."""
+        app = scope.get("app")
+        for route in getattr(getattr(app, "router", None), "routes", ()):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+                chosen = getattr(endpoint, _ATTRIBUTE, _UNSET)
+                return self.max_bytes if chosen is _UNSET else chosen  # type: ignore[return-value]
+        return self.max_bytes
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server refuses a malformed length itself
+    return None
