@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.body_limit import BodyLimitMiddleware
+from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import auth, system, users, workloads, workspaces
 from astrago.api.url_guard import NulInUrlMiddleware
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
+    install_problem_openapi(app)
     return app
 
 

@@ -71,7 +71,9 @@ def test_nul_bytes_in_stored_strings_are_refused(bounded: User) -> None:
         _problem(bounded.api(method, path, json=body), 422, f"{named}: must not contain NUL bytes")
     for model in ("../../x", "A100\x00"):
         body = {"gpu_model": model, "gpu_limit": 1}
-        _problem(bounded.api("PUT", "/api/v1/workspaces/ml-a/quota", json=body), 422, "gpu_model: is not a GPU")
+        _problem(
+            bounded.api("PUT", "/api/v1/workspaces/ml-a/quota", json=body), 422, "gpu_model: is not a GPU"
+        )
 
 
 @pytest.mark.parametrize(

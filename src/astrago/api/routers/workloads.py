@@ -51,7 +51,11 @@ async def events(workload_id: str, services: ServicesDep, principal: PrincipalDe
     return list(await services.workloads.events(principal, workload_id))
 
 
-@router.get("/{workload_id}/logs", response_class=StreamingResponse)
+@router.get(
+    "/{workload_id}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the output"}},
+)
 async def logs(
     workload_id: str,
     request: Request,
