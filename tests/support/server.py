@@ -38,6 +38,7 @@ class ServerProcess:
     database_url: str | None = None
     simulate_gpus: str = "4xA100-80GB"
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # more `astrago server` options, e.g. --role api
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -62,7 +63,15 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = self.log_path.open("wb")
-        args = [*ASTRAGO, "server", "--port", str(self.port), "--simulate-gpus", self.simulate_gpus]
+        args = [
+            *ASTRAGO,
+            "server",
+            "--port",
+            str(self.port),
+            "--simulate-gpus",
+            self.simulate_gpus,
+            *self.extra_args,
+        ]
         self.process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -6,7 +6,16 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.limits import MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, exec_size_problem
@@ -37,6 +46,9 @@ _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields are refused, and numbers and booleans must be sent as such (a
+    string "1" or a 0 for false is refused, as the schema says, rather than silently converted)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -56,11 +68,13 @@ def parse_duration_s(value: int | str) -> int:
 
 
 class ResourcesIn(Strict):
-    cpu: float | Amount = Field(1, description="cores per replica: 2, 0.5 or 500m")
-    memory: int | Amount = Field("1Gi", description="memory per replica: 512Mi, 16Gi (bare numbers are MiB)")
-    gpus: int = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA, description="whole GPUs per replica")
+    cpu: StrictFloat | Amount = Field(1, description="cores per replica: 2, 0.5 or 500m")
+    memory: StrictInt | Amount = Field(
+        "1Gi", description="memory per replica: 512Mi, 16Gi (bare numbers are MiB)"
+    )
+    gpus: StrictInt = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA, description="whole GPUs per replica")
     gpu_model: GpuModels | None = Field(None, description="required GPU model, 'A|B' for any of several")
-    gpu_share: float | None = Field(None, gt=0, lt=1, description="a fraction of one GPU, e.g. 0.25")
+    gpu_share: StrictFloat | None = Field(None, gt=0, lt=1, description="a fraction of one GPU, e.g. 0.25")
     mig: str | None = Field(None, pattern=r"^\d+g\.\d+gb(\+me)?$", description="MIG profile, e.g. 1g.10gb")
 
     def cpu_milli(self) -> int:
@@ -88,16 +102,16 @@ class WorkloadSubmit(Strict):
     image: ImageRef | None = None
     env: dict[str, Argument] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
     working_dir: AbsolutePath | None = None
-    replicas: int = Field(1, ge=1, le=1024)
+    replicas: StrictInt = Field(1, ge=1, le=1024)
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
-    priority: Annotated[int, Field(ge=-1000, le=1000)] | Annotated[str, Field(max_length=16)] = Field(
+    priority: Annotated[StrictInt, Field(ge=-1000, le=1000)] | Annotated[str, Field(max_length=16)] = Field(
         0, description="-1000..1000 or low | normal | high | urgent"
     )
-    preemptible: bool = True
-    max_runtime: Annotated[int, Field(ge=1, le=MAX_RUNTIME_S)] | Amount | None = Field(
+    preemptible: StrictBool = True
+    max_runtime: Annotated[StrictInt, Field(ge=1, le=MAX_RUNTIME_S)] | Amount | None = Field(
         None, description="seconds or 90m, 2h, 1d (at most 366 days)"
     )
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+    ports: list[Annotated[StrictInt, Field(ge=1, le=65535)]] = Field(
         default_factory=list, max_length=64, description="ports to expose (interactive and service workloads)"
     )
     volumes: list[VolumeMount] = Field(
@@ -197,7 +211,7 @@ class EventOut(BaseModel):
 class UserCreate(Strict):
     username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
     password: Annotated[Text, Field(min_length=8)]
-    admin: bool = False
+    admin: StrictBool = False
 
 
 class UserOut(BaseModel):
@@ -216,7 +230,7 @@ class LoginIn(Strict):
 
 class TokenCreate(Strict):
     name: Annotated[ShortText, Field(min_length=1)] = "cli"
-    expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = None
+    expires_in_days: Annotated[StrictInt | None, Field(ge=1, le=3650)] = None
 
 
 class TokenOut(BaseModel):
@@ -259,12 +273,12 @@ class QuotaSet(Strict):
     a limit of -1 removes the limit."""
 
     gpu_model: GpuModel | None = None
-    gpu_guaranteed: float | None = Field(None, ge=0, le=100_000)
-    gpu_limit: float | None = Field(None, ge=-1, le=100_000)
-    cpu_guaranteed: float | Amount | None = None
-    cpu_limit: float | Amount | None = None
-    memory_guaranteed: int | Amount | None = None
-    memory_limit: int | Amount | None = None
+    gpu_guaranteed: StrictFloat | None = Field(None, ge=0, le=100_000)
+    gpu_limit: StrictFloat | None = Field(None, ge=-1, le=100_000)
+    cpu_guaranteed: StrictFloat | Amount | None = None
+    cpu_limit: StrictFloat | Amount | None = None
+    memory_guaranteed: StrictInt | Amount | None = None
+    memory_limit: StrictInt | Amount | None = None
 
 
 class QuotaEntryOut(BaseModel):

@@ -10,7 +10,7 @@ from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import TERMINAL_STATUSES
 from astrago.services.context import ServiceContext
-from astrago.services.errors import Conflict, Forbidden, NotFound
+from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
 from astrago.services.users import require_admin
 from astrago.store.models import Workspace
@@ -111,8 +111,8 @@ class WorkspaceService:
                 mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
             )
             user = await UserRepository(mutation.session).by_username(request.username)
-            if user is None:
-                raise NotFound(f"user {request.username!r} does not exist")
+            if user is None:  # the workspace in the URL exists; the body names someone unknown
+                raise InvalidInput(f"username: user {request.username!r} does not exist")
             await WorkspaceRepository(mutation.session).set_member(workspace.id, user.id, request.role.value)
             mutation.detail = f"role={request.role.value}"
             return MemberOut(username=user.username, role=request.role)

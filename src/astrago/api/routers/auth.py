@@ -8,7 +8,9 @@ from astrago.services.schemas import LoginIn, TokenCreate, TokenOut, UserOut
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=TokenOut)
+@router.post(
+    "/login", response_model=TokenOut, responses={401: {"description": "Wrong username or password"}}
+)
 async def login(body: LoginIn, services: ServicesDep) -> TokenOut:
     return await services.auth.login(body.username, body.password)
 

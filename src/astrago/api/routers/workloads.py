@@ -54,7 +54,10 @@ async def events(workload_id: str, services: ServicesDep, principal: PrincipalDe
 @router.get(
     "/{workload_id}/logs",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the output"}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the output"},
+        409: {"description": "The replica has no logs: it has not started, or it failed to start"},
+    },
 )
 async def logs(
     workload_id: str,
