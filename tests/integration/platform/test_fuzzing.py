@@ -50,8 +50,16 @@ def people(api_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) 
     return {"admin": admin, "member": _token(api_server, home / "mina", "mina", "password-123")}
 
 
-@pytest.mark.parametrize("role", ["member", "admin"])  # the member first: the admin may delete ml-a
-def test_fuzzing_finds_no_error(api_server: ServerProcess, people: dict[str, User], role: str) -> None:
+# The member first: the admin's run may delete ml-a. The admin's run takes every phase; the member's skips
+# the coverage phase (about two thirds of the time), whose boundary values meet the same validation in
+# both runs: what differs for a member is authorization, which depends on the operation, not the values.
+@pytest.mark.parametrize(
+    ("role", "phases"),
+    [("member", "examples,fuzzing,stateful"), ("admin", "examples,coverage,fuzzing,stateful")],
+)
+def test_fuzzing_finds_no_error(
+    api_server: ServerProcess, people: dict[str, User], role: str, phases: str
+) -> None:
     user = people[role]
     command = [
         *ST,
@@ -61,6 +69,8 @@ def test_fuzzing_finds_no_error(api_server: ServerProcess, people: dict[str, Use
         f"{api_server.url}/openapi.json",
         "--checks",
         "all",
+        "--phases",
+        phases,
         "--header",
         f"Authorization: Bearer {user.token}",
         "--no-color",
