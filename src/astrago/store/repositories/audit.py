@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.store.models import AuditRecord
+from astrago.store.repositories.keyset import older_than
 
 
 class AuditRepository:
@@ -19,6 +20,6 @@ class AuditRepository:
 
     async def recent(self, limit: int, before_id: int | None = None) -> Sequence[AuditRecord]:
         query = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
-        if before_id is not None:
-            query = query.where(AuditRecord.id < before_id)
+        if (older := older_than(AuditRecord.id, before_id)) is not None:
+            query = query.where(older)
         return (await self.session.scalars(query)).all()

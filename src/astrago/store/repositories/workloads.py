@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from astrago.domain.enums import WorkloadStatus
 from astrago.store.models import Workload
+from astrago.store.repositories.keyset import older_than
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,8 @@ class WorkloadRepository:
             filters.append(Workload.status.in_([s.value for s in statuses]))
         total = await self.session.scalar(select(func.count()).select_from(Workload).where(*filters))
         query = select(Workload).where(*filters)
-        if cursor is not None:
-            query = query.where(Workload.seq < cursor)
+        if (older := older_than(Workload.seq, cursor)) is not None:
+            query = query.where(older)
         query = query.order_by(Workload.seq.desc()).limit(limit + 1)
         rows = (await self.session.scalars(query)).all()
         next_cursor = rows[limit - 1].seq if len(rows) > limit else None
