@@ -23,6 +23,12 @@ def _size(text: str) -> int:
 
 def exec_size_problem(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     """Why the kernel would refuse this argv and environment, or None when it fits."""
+    for where, text in [  # checked first: the sizes below would count a NUL as any other byte
+        *((f"command[{i}]", a) for i, a in enumerate(argv)),
+        *((f"env.{key}", key + value) for key, value in env.items()),
+    ]:
+        if "\x00" in text:
+            return f"{where} contains a NUL byte, which no process argument or variable can hold"
     if len(argv) > MAX_ARGV_ITEMS:
         return f"command has {len(argv)} arguments; at most {MAX_ARGV_ITEMS} are allowed"
     if len(env) > MAX_ENV_ENTRIES:

@@ -61,6 +61,7 @@ from astrago.backends.local.records import (
 )
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
+from astrago.domain.limits import exec_size_problem
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ class LocalBackend:
         node = self._opened_node()
         check_workload_id(spec.workload_id)
         argv = command_argv(spec.command)
+        if problem := exec_size_problem(argv, dict(spec.env)):  # the API refuses these at submit already
+            raise BackendError(problem)
         self._check_placement(spec, node)
         if spec.max_runtime_s is not None and spec.max_runtime_s < 1:
             raise BackendError(f"max runtime must be at least 1 second, not {spec.max_runtime_s}")

@@ -258,6 +258,9 @@ async def test_bad_launches_are_refused_before_anything_runs(
         (launch_spec("true", replicas=(replica(1),)), r"replica indices must be 0..0"),
         (launch_spec(), "no command"),
         (launch_spec("true", workload_id="../escape"), "cannot name a run directory"),
+        (launch_spec("echo", "a\x00b"), r"command\[1\] contains a NUL byte"),
+        (launch_spec("echo", "x" * 200_000), r"command\[1\] is 200000 bytes"),
+        (launch_spec("echo", *["x" * 100_000] * 6), "command and env together"),
     ]
     for spec, message in cases:
         with pytest.raises(BackendError, match=message):
