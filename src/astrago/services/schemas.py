@@ -127,7 +127,7 @@ class WorkloadSubmit(Strict):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$", key):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,255}", key):  # not `$`: it passes "A\n"
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return value
 

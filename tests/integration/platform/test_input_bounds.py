@@ -34,6 +34,7 @@ REFUSED_AT_SUBMIT: list[tuple[dict[str, Any], str]] = [
     ({"command": "echo a\x00b"}, "command"),
     ({"command": ["true"], "env": {"X": "a\x00b"}}, "env.X"),
     ({"command": ["true"], "env": {"X\x00": "b"}}, "not valid"),
+    ({"command": ["true"], "env": {"X\n": "b"}}, "not valid"),
     ({"command": ["true"], "working_dir": "/tmp/a\x00b"}, "working_dir"),
     ({"command": ["true"], "working_dir": "relative/dir"}, "working_dir"),
     ({"command": ["true"], "working_dir": "/tmp/../etc"}, "working_dir"),
