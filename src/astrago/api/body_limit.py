@@ -55,11 +55,14 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared, chunked = _body_headers(scope)
+        if not declared and not chunked:  # no body: nothing to count, no route to look up
+            await self.app(scope, receive, send)
+            return
         limit = self._limit_for(scope)
         if limit is None:
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
         if declared is not None and declared > limit:
             await too_large(limit)(scope, receive, send)
             return
@@ -88,11 +91,16 @@ class BodyLimitMiddleware:
         return self.max_bytes
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_headers(scope: Scope) -> tuple[int | None, bool]:
+    """The announced Content-Length (None when absent or malformed: the HTTP server refuses a malformed
+    one itself), and whether the body comes in chunks."""
+    length, chunked = None, False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None  # the server refuses a malformed length itself
-    return None
+                length = None
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return length, chunked
