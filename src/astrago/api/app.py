@@ -62,11 +62,17 @@ class Runtime:
                 sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
             )
             services = Services.build(ctx)
-            password = await services.auth.ensure_admin()
-            if password:
-                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
+            # The backend opens before the first account exists: a start that fails creates no account
+            # whose password would never be shown again.
             chosen = backend or create_backend(settings)
             await chosen.open()
+            try:
+                password = await services.auth.ensure_admin()
+            except BaseException:
+                await chosen.close()
+                raise
+            if password:
+                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
         except BaseException:
             await engine.dispose()
             raise

@@ -17,6 +17,7 @@ PRIORITY_CLASSES = {"low": -100, "normal": 0, "high": 100, "urgent": 1000}
 MAX_CPU_MILLI = 4096 * 1000  # 4,096 cores: far beyond any node, catches unit mistakes (e.g. "4000" for 4)
 MAX_MEMORY_MIB = 64 * 1024 * 1024  # 64 TiB
 MAX_GPUS_PER_REPLICA = 64
+MIN_PASSWORD_LENGTH = 8
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -164,7 +165,7 @@ class EventOut(BaseModel):
 
 class UserCreate(Strict):
     username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
-    password: Annotated[str, Field(min_length=8, max_length=1024)]
+    password: Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
     admin: bool = False
 
 
