@@ -30,7 +30,8 @@ def test_a_typo_in_simulate_gpus_names_the_forms_and_models_and_creates_nothing(
     )
 
     assert done.returncode == 2
-    assert "4xA100-80GB" in done.stderr and "H100-80GB" in done.stderr
+    assert "4xA100-80GB" in done.stderr
+    assert "H100-80GB" in done.stderr
     _assert_one_line_and_nothing_created(done, tmp_path / "data")
 
 
@@ -81,7 +82,8 @@ def test_reset_password_on_the_servers_machine(server: ServerProcess, tmp_path: 
         stdin=ADMIN_PASSWORD,
         check=False,
     )
-    assert old.returncode == 1 and "wrong username or password" in old.stderr
+    assert old.returncode == 1
+    assert "wrong username or password" in old.stderr
 
     generated = _astrago("admin", "reset-password", data_dir=server.data_dir)
     password = generated.stdout.split(": ", 1)[1].split()[0]
@@ -92,10 +94,13 @@ def test_reset_password_on_the_servers_machine(server: ServerProcess, tmp_path: 
 
 def test_reset_password_says_what_is_wrong(tmp_path: Path, server: ServerProcess) -> None:
     missing = _astrago("admin", "reset-password", data_dir=tmp_path / "elsewhere")
-    assert missing.returncode == 2 and "no AstraGo database at" in missing.stderr
+    assert missing.returncode == 2
+    assert "no AstraGo database at" in missing.stderr
     assert not (tmp_path / "elsewhere").exists()
 
     nobody = _astrago("admin", "reset-password", "bob", data_dir=server.data_dir)
-    assert nobody.returncode == 2 and "there is no user 'bob'; the users are: admin" in nobody.stderr
+    assert nobody.returncode == 2
+    assert "there is no user 'bob'; the users are: admin" in nobody.stderr
     short = _astrago("admin", "reset-password", "--password-stdin", data_dir=server.data_dir, stdin="short\n")
-    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    assert short.returncode == 2
+    assert "at least 8 characters" in short.stderr
