@@ -23,7 +23,7 @@ AREA_OF_COMMAND = {
     "deploy": "deploy",
 }
 CLIENT_COMMANDS = {
-    "login", "whoami", "run", "ps", "describe", "logs", "cancel", "nodes", "audit",
+    "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",
     "user", "workspace", "quota", "token",
 }  # fmt: skip
 
