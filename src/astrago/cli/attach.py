@@ -61,17 +61,33 @@ def follow_logs(
     whether to cancel the workload or detach from it (without a terminal to ask, it detaches)."""
     try:
         workload = wait_until_placed(client, workload_id)
-        if not workload.placements:
-            return
-        with client.log_stream(workload_id, replica, follow=True) as chunks:
-            out = sys.stdout.buffer
-            for chunk in chunks:
-                out.write(chunk)
-                out.flush()
+        if workload.placements:
+            _copy_until_ended(client, workload_id, replica)
     except KeyboardInterrupt:
         if not interactive_interrupt:
             raise
         _interrupted(client, workload_id)
+
+
+def _copy_until_ended(client: ApiClient, workload_id: str, replica: int) -> None:
+    """A follow stream can end before the workload does (a replica still being launched has no output
+    yet, a connection drops): read again from the start, skip what was printed, until it has ended."""
+    printed = 0
+    out = sys.stdout.buffer
+    while True:
+        ended = client.workload(workload_id).status in _TERMINAL
+        seen = 0
+        with client.log_stream(workload_id, replica, follow=not ended) as chunks:
+            for chunk in chunks:
+                fresh = chunk[max(printed - seen, 0) :]
+                seen += len(chunk)
+                if fresh:
+                    out.write(fresh)
+                    out.flush()
+                    printed += len(fresh)
+        if ended:
+            return
+        time.sleep(0.3)
 
 
 def _interrupted(client: ApiClient, workload_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from astrago.cli.output import (
     strip_kind,
 )
 from astrago.cli.render import console, memory_text, print_nodes, print_workloads, status_text
+from astrago.client.bundle import DEFAULT_LIMIT_MIB, BundleTooLarge, pack_directory
 from astrago.domain.enums import WorkloadStatus
 from astrago.services.schemas import WorkloadOut
 
@@ -90,7 +92,13 @@ def run(
     priority: Annotated[str | None, typer.Option(help="-1000..1000 or low|normal|high|urgent")] = None,
     name: Annotated[str | None, typer.Option(help="a name (lowercase letters, digits, -)")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE, repeatable")] = None,
-    workdir: Annotated[str | None, typer.Option(help="working directory")] = None,
+    workdir: Annotated[
+        str | None,
+        typer.Option(help="start in this directory on the node instead of a copy of the current one"),
+    ] = None,
+    no_code: Annotated[
+        bool, typer.Option("--no-code", help="do not upload the current directory; start in an empty one")
+    ] = False,
     max_runtime: Annotated[str | None, typer.Option(help="stop after this long: 3600, 90m, 2h")] = None,
     no_preempt: Annotated[bool, typer.Option("--no-preempt", help="never preempt this workload")] = False,
     kind: Annotated[str | None, typer.Option(help="job, distributed, interactive or service")] = None,
@@ -148,6 +156,8 @@ def run(
     spec.setdefault("workspace", None)
     if spec["workspace"] is None:
         spec["workspace"] = _default_workspace(client)
+    if not (no_code or spec.get("working_dir") or spec.get("code")):
+        spec["code"] = _upload_current_directory(client)
     workload = client.submit(spec)
     if attach:
         err_console.print(
@@ -160,6 +170,41 @@ def run(
         sys.stdout.write(workload.id + "\n")
     else:
         emit(workload, fmt, kind="workload", names=lambda: [workload.id], table=lambda _fmt: None)
+
+
+def _code_limit_mib() -> int:
+    value = os.environ.get("ASTRAGO_CODE_LIMIT_MIB", str(DEFAULT_LIMIT_MIB))
+    if not value.isdigit() or int(value) < 1:
+        raise CliError(f"ASTRAGO_CODE_LIMIT_MIB must be a whole number of MiB, not {value!r}", exit_code=2)
+    return int(value)
+
+
+def _upload_current_directory(client: ApiClient) -> str:
+    """The current directory as a code bundle on the server; the workload starts in a copy of it."""
+    root = Path.cwd()
+    if root in (Path.home(), Path(root.anchor)):
+        raise CliError(
+            f"you are in {root}, not in a project directory: its whole tree would be uploaded as the code",
+            exit_code=2,
+            hint="cd into your project first, or run with --no-code (or --workdir DIR on the node)",
+        )
+    try:
+        packed = pack_directory(root, _code_limit_mib())
+    except BundleTooLarge as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+    except OSError as exc:
+        raise CliError(f"cannot pack {root}: {exc}", exit_code=2) from exc
+    try:
+        bundle = client.upload_code(packed.archive)
+    finally:
+        packed.archive.unlink(missing_ok=True)
+    if packed.skipped_links:
+        err_console.print(f"[dim]left out links to directories: {', '.join(packed.skipped_links)}[/]")
+    err_console.print(
+        f"[dim]uploaded {root} ({packed.files} files, {packed.size_bytes / 1024:.0f} KiB; "
+        "--no-code to skip)[/]"
+    )
+    return bundle.id
 
 
 # -- reading -------------------------------------------------------------------------------------------

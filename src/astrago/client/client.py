@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -16,6 +17,7 @@ from astrago.client.errors import ApiError, ServerUnreachable
 from astrago.domain.enums import WorkloadStatus
 from astrago.services.schemas import (
     AuditOut,
+    CodeBundleOut,
     EventOut,
     MemberOut,
     NodeOut,
@@ -213,6 +215,20 @@ class Client:
         """A replica's output so far, as text."""
         with self.log_stream(workload_id, replica) as chunks:
             return b"".join(chunks).decode(errors="replace")
+
+    # -- code ---------------------------------------------------------------------------------------------
+
+    def upload_code(self, archive: Path) -> CodeBundleOut:
+        """Upload a gzip'd tar (see `astrago.client.bundle.pack_directory`); refer to it as `code` in a
+        WorkloadSubmit. Streamed from disk, never read into memory."""
+
+        def chunks() -> Iterator[bytes]:
+            with archive.open("rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    yield chunk
+
+        headers = {"Content-Type": "application/gzip"}
+        return self._typed(CodeBundleOut, "POST", "/api/v1/code-bundles", content=chunks(), headers=headers)
 
     # -- the platform --------------------------------------------------------------------------------------
 

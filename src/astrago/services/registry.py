@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
+from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
@@ -24,6 +25,7 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    code_bundles: CodeBundleService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -36,4 +38,5 @@ class Services:
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            code_bundles=CodeBundleService(ctx),
         )

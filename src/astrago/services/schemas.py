@@ -70,6 +70,11 @@ class WorkloadSubmit(Strict):
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
+    code: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{6,32}$",
+        description="a code bundle id (POST /api/v1/code-bundles): the workload starts in an unpacked copy",
+    )
     replicas: int = Field(1, ge=1, le=1024)
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
     priority: int | str = Field(0, description="-1000..1000 or low | normal | high | urgent")
@@ -270,6 +275,13 @@ class NodeOut(BaseModel):
     devices: list[DeviceOut]
     allocated_cpu_milli: int
     allocated_memory_mib: int
+
+
+class CodeBundleOut(BaseModel):
+    id: str
+    size_bytes: int
+    sha256: str
+    files: int
 
 
 class AuditOut(BaseModel):

@@ -11,6 +11,7 @@ from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
+from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
 from astrago.services.placement_check import explain_unplaceable
@@ -51,6 +52,10 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
     except (ResourceParseError, ValueError) as exc:
         raise InvalidInput(str(exc)) from exc
     argv = request.argv()
+    if request.code and request.working_dir:
+        raise InvalidInput(
+            "give code (a bundle to start in) or working_dir (a directory on the node), not both"
+        )
     if not argv and not request.image:
         raise InvalidInput("give a command to run (e.g. `astrago run -- python train.py`) or an image")
     if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not request.image:
@@ -62,6 +67,7 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
         "image": request.image,
         "env": request.env,
         "working_dir": request.working_dir,
+        "code": request.code,
         "max_runtime_s": max_runtime_s,
         "ports": request.ports,
         "volumes": request.volumes,
@@ -200,6 +206,8 @@ class WorkloadService:
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             spec, priority = _normalised_spec(request)
+            if request.code:
+                self._check_code(principal, request.code)
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
@@ -207,6 +215,14 @@ class WorkloadService:
         if problem:
             raise InvalidInput(problem)
         return workspace, spec, priority
+
+    def _check_code(self, principal: Principal, bundle_id: str) -> None:
+        if self.ctx.settings.backend != "local":
+            raise InvalidInput(
+                f"the {self.ctx.settings.backend} backend cannot start workloads in an uploaded code bundle "
+                "yet; build your code into the image and run with --no-code"
+            )
+        CodeBundleService(self.ctx).owned(principal, bundle_id)
 
     async def list(
         self,
