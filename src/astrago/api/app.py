@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, code, system, users, workloads, workspaces
+from astrago.api.routers import auth, code, system, users, workloads, workspace_defaults, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -114,14 +114,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
     install_problem_handlers(app)
-    for router in (
-        auth.router,
-        users.router,
-        workspaces.router,
-        workloads.router,
-        system.router,
-        code.router,
-    ):
+    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+        app.include_router(router)
+    for router in (code.router, workspace_defaults.router):
         app.include_router(router)
     return app
 

@@ -21,7 +21,7 @@ from astrago.cli.output import (
     strip_kind,
 )
 from astrago.cli.render import console, memory_text
-from astrago.services.schemas import QuotaOut, QuotaSet
+from astrago.services.schemas import QuotaOut, QuotaSet, WorkspaceDefaultsOut, WorkspaceDefaultsSet
 
 user_app = typer.Typer(help="Manage user accounts (admins).", no_args_is_help=True)
 workspace_app = typer.Typer(help="Manage workspaces (teams) and their members.", no_args_is_help=True)
@@ -191,6 +191,56 @@ def workspace_delete(name: str) -> None:
     """Delete a workspace that has no unfinished workloads (admins)."""
     ApiClient.from_config().delete_workspace(strip_kind("workspace", name))
     console.print(f"Deleted workspace {name}")
+
+
+@workspace_app.command("defaults")
+def workspace_defaults(
+    name: str,
+    cpu: Annotated[str | None, typer.Option(help="cores for a CPU-only workload, e.g. 1 or 500m")] = None,
+    memory: Annotated[str | None, typer.Option(help="memory for a CPU-only workload, e.g. 2Gi")] = None,
+    cpu_per_gpu: Annotated[str | None, typer.Option(help="cores per GPU a workload asks for")] = None,
+    memory_per_gpu: Annotated[str | None, typer.Option(help="memory per GPU a workload asks for")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="back to the platform's rule")] = False,
+    output: OutputOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show, or set (managers), the CPU and memory of workloads that do not ask for them. Without a
+    value the platform gives a GPU workload its node's share per GPU, a CPU-only one 0.5 cores and 1 GiB."""
+    client = ApiClient.from_config()
+    name = strip_kind("workspace", name)
+    given = {"cpu": cpu, "memory": memory, "cpu_per_gpu": cpu_per_gpu, "memory_per_gpu": memory_per_gpu}
+    if reset or any(value is not None for value in given.values()):
+        current = {} if reset else _defaults_as_input(client.workspace_defaults(name))
+        merged = {**current, **{k: v for k, v in given.items() if v is not None}}
+        defaults = client.set_workspace_defaults(name, WorkspaceDefaultsSet(**merged))
+    else:
+        defaults = client.workspace_defaults(name)
+
+    def table(fmt: OutputFormat) -> None:
+        def shown(value: int | None, unit: str) -> str:
+            if value is None:
+                return "platform default"
+            return f"{value / 1000:g} cores" if unit == "cpu" else memory_text(value)
+
+        rows = [
+            ["cpu (CPU-only workloads)", shown(defaults.cpu_milli, "cpu")],
+            ["memory (CPU-only workloads)", shown(defaults.memory_mib, "memory")],
+            ["cpu per GPU", shown(defaults.cpu_milli_per_gpu, "cpu")],
+            ["memory per GPU", shown(defaults.memory_mib_per_gpu, "memory")],
+        ]
+        print_table((Column("DEFAULT"), Column("VALUE")), rows, fmt)
+
+    emit(defaults, chosen_format(output, json_output), kind="workspace", names=lambda: [name], table=table)
+
+
+def _defaults_as_input(out: WorkspaceDefaultsOut) -> dict[str, str]:
+    values = {
+        "cpu": f"{out.cpu_milli}m" if out.cpu_milli is not None else None,
+        "memory": f"{out.memory_mib}Mi" if out.memory_mib is not None else None,
+        "cpu_per_gpu": f"{out.cpu_milli_per_gpu}m" if out.cpu_milli_per_gpu is not None else None,
+        "memory_per_gpu": f"{out.memory_mib_per_gpu}Mi" if out.memory_mib_per_gpu is not None else None,
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 # -- quotas --------------------------------------------------------------------------------------------

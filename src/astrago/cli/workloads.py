@@ -271,6 +271,9 @@ def _print_description(workload: WorkloadOut) -> None:
         f"  per replica: {res['cpu_milli'] / 1000:g} cores, {memory_text(res['memory_mib'])}, {gpu}{model}; "
         f"replicas: {workload.replicas}; priority: {workload.priority}"
     )
+    defaulted = spec.get("defaulted")
+    if defaulted:
+        console.print(f"  defaulted: {' and '.join(defaulted['fields'])} from {defaulted['from']}")
     for p in workload.placements:
         where = p.node + (f" GPUs {p.gpus}" if p.gpus else "")
         exit_code = f" exit {p.exit_code}" if p.exit_code is not None else ""

@@ -28,6 +28,8 @@ from astrago.services.schemas import (
     WorkloadOut,
     WorkloadPageOut,
     WorkloadSubmit,
+    WorkspaceDefaultsOut,
+    WorkspaceDefaultsSet,
     WorkspaceOut,
 )
 
@@ -158,6 +160,13 @@ class Client:
     def set_quota(self, workspace: str, change: QuotaSet) -> QuotaOut:
         body = change.model_dump(exclude_none=True)
         return self._typed(QuotaOut, "PUT", f"/api/v1/workspaces/{workspace}/quota", json=body)
+
+    def workspace_defaults(self, workspace: str) -> WorkspaceDefaultsOut:
+        return self._typed(WorkspaceDefaultsOut, "GET", f"/api/v1/workspaces/{workspace}/defaults")
+
+    def set_workspace_defaults(self, workspace: str, defaults: WorkspaceDefaultsSet) -> WorkspaceDefaultsOut:
+        body = defaults.model_dump(exclude_none=True)
+        return self._typed(WorkspaceDefaultsOut, "PUT", f"/api/v1/workspaces/{workspace}/defaults", json=body)
 
     # -- workloads -----------------------------------------------------------------------------------------
 

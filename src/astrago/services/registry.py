@@ -12,6 +12,7 @@ from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
+from astrago.services.workspace_defaults import WorkspaceDefaultsService
 from astrago.services.workspaces import WorkspaceService
 
 
@@ -26,6 +27,7 @@ class Services:
     nodes: NodeService
     audit: AuditService
     code_bundles: CodeBundleService
+    workspace_defaults: WorkspaceDefaultsService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -39,4 +41,5 @@ class Services:
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
             code_bundles=CodeBundleService(ctx),
+            workspace_defaults=WorkspaceDefaultsService(ctx),
         )

@@ -40,14 +40,20 @@ def parse_duration_s(value: int | str) -> int:
 
 
 class ResourcesIn(Strict):
-    cpu: float | str = Field(1, description="cores per replica: 2, 0.5 or 500m")
-    memory: int | str = Field("1Gi", description="memory per replica: 512Mi, 16Gi (bare numbers are MiB)")
+    cpu: float | str | None = Field(
+        None, description="cores per replica: 2, 0.5 or 500m [default: the node's share per GPU asked for]"
+    )
+    memory: int | str | None = Field(
+        None, description="memory per replica: 512Mi, 16Gi (bare numbers are MiB) [default: as cpu]"
+    )
     gpus: int = Field(0, ge=0, le=MAX_GPUS_PER_REPLICA, description="whole GPUs per replica")
     gpu_model: str | None = Field(None, description="required GPU model, 'A|B' for any of several")
     gpu_share: float | None = Field(None, gt=0, lt=1, description="a fraction of one GPU, e.g. 0.25")
     mig: str | None = Field(None, pattern=r"^\d+g\.\d+gb(\+me)?$", description="MIG profile, e.g. 1g.10gb")
 
-    def cpu_milli(self) -> int:
+    def cpu_milli(self) -> int | None:
+        if self.cpu is None:
+            return None
         milli = parse_cpu_milli(self.cpu)
         if milli <= 0 or milli > MAX_CPU_MILLI:
             raise ResourceParseError(
@@ -55,7 +61,9 @@ class ResourcesIn(Strict):
             )
         return milli
 
-    def memory_mib(self) -> int:
+    def memory_mib(self) -> int | None:
+        if self.memory is None:
+            return None
         mib = parse_memory_mib(self.memory)
         if mib <= 0 or mib > MAX_MEMORY_MIB:
             raise ResourceParseError(f"memory must be between 1Mi and 64Ti, got {self.memory}")
@@ -275,6 +283,24 @@ class NodeOut(BaseModel):
     devices: list[DeviceOut]
     allocated_cpu_milli: int
     allocated_memory_mib: int
+
+
+class WorkspaceDefaultsSet(Strict):
+    """CPU and memory for workloads that do not ask for them; an absent field uses the platform's rule
+    (the node's share per GPU; 0.5 cores and 1 GiB for CPU-only workloads)."""
+
+    cpu: float | str | None = Field(None, description="cores for a CPU-only workload")
+    memory: int | str | None = Field(None, description="memory for a CPU-only workload, e.g. 2Gi")
+    cpu_per_gpu: float | str | None = Field(None, description="cores per GPU asked for")
+    memory_per_gpu: int | str | None = Field(None, description="memory per GPU asked for, e.g. 32Gi")
+
+
+class WorkspaceDefaultsOut(BaseModel):
+    workspace: str
+    cpu_milli: int | None
+    memory_mib: int | None
+    cpu_milli_per_gpu: int | None
+    memory_mib_per_gpu: int | None
 
 
 class CodeBundleOut(BaseModel):

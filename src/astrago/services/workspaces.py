@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.domain.defaults import WorkloadDefaults
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import TERMINAL_STATUSES
 from astrago.services.context import ServiceContext
@@ -120,3 +121,8 @@ class WorkspaceService:
             )
             if not removed:
                 raise NotFound(f"{username!r} is not a member of workspace {workspace_name!r}")
+
+
+def workspace_defaults(workspace: Workspace) -> WorkloadDefaults:
+    stored = workspace.defaults or {}
+    return WorkloadDefaults(**{key: stored.get(key) for key in WorkloadDefaults.__dataclass_fields__})

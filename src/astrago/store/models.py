@@ -96,6 +96,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # CPU and memory for workloads that do not ask (astrago.domain.defaults.WorkloadDefaults fields)
+    defaults: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
 
 
 class Membership(Base):
