@@ -121,6 +121,7 @@ NODE_COLUMNS = (
     Column("GPU-MEMORY"),
     Column("ALLOCATED"),
     Column("HEALTHY", wide_only=True),
+    Column("PRODUCT", wide_only=True),
     Column("UUID", wide_only=True),
 )
 
@@ -133,7 +134,7 @@ def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
         memory = f"{memory_text(node.allocated_memory_mib)}/{memory_text(node.memory_mib)}"
         name = node.name + ("" if node.schedulable else " (unschedulable)")
         if not node.devices:
-            rows.append([name, cpu, memory, "-", "-", "-", "-", "-", "-"])
+            rows.append([name, cpu, memory, "-", "-", "-", "-", "-", "-", "-"])
         for device in node.devices:
             model = device.model + (" (simulated)" if device.simulated else "")
             rows.append(
@@ -146,6 +147,7 @@ def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
                     memory_text(device.memory_mib),
                     f"{device.allocated_milli / 1000:g}",
                     "yes" if device.healthy else "no",
+                    device.product or "-",
                     device.uuid or "-",
                 ]
             )

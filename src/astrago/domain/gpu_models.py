@@ -7,10 +7,12 @@ product name stays with the device for display. Pure: no I/O, used by both backe
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+
+from astrago.domain.suggest import did_you_mean
 
 # Family → the memory sizes (GB, as NVIDIA names them) it ships with. The first is the one meant when a
 # name says no size and the device's memory cannot tell (e.g. "NVIDIA H200" is always 141 GB).
@@ -102,6 +104,7 @@ def parse_gpu_model(raw: str, memory_mib: int | None = None) -> GpuModelName | N
     return None
 
 
+@lru_cache(maxsize=1024)
 def canonical_gpu_model(raw: str, memory_mib: int | None = None) -> str:
     """The canonical name for display and comparison; an unreadable name is kept, cleaned, as it is (a
     device must never vanish from the inventory because its name is new to this catalogue)."""
@@ -126,14 +129,19 @@ def resolve_requested_model(raw: str, available: Iterable[str]) -> str:
     raise UnknownGpuModel(unknown_model_message(raw, existing))
 
 
+def resolve_model_choice(raw: str, available: Iterable[str]) -> str:
+    """`A|B` (any of several) with each name resolved by `resolve_requested_model`."""
+    existing = list(available)
+    choices = [part.strip() for part in raw.split("|") if part.strip()]
+    if not choices:
+        raise UnknownGpuModel(
+            f"the GPU model {raw!r} names no model; the models that exist: {', '.join(existing)}"
+        )
+    return "|".join(dict.fromkeys(resolve_requested_model(choice, existing) for choice in choices))
+
+
 def unknown_model_message(raw: str, existing: Sequence[str]) -> str:
     if not existing:
         return f"no GPU of model {raw!r} here: this platform has no GPUs"
     guess = did_you_mean(raw.upper(), existing)
     return f"no GPU of model {raw!r} here{guess}; the models that exist: {', '.join(existing)}"
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`; did you mean 'x'?` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""

@@ -265,7 +265,8 @@ class QuotaOut(BaseModel):
 class DeviceOut(BaseModel):
     index: int
     uuid: str | None
-    model: str
+    model: str  # canonical, e.g. A100-80GB: the name requests and quotas use
+    product: str | None = None  # as the driver or GPU feature discovery names it
     memory_mib: int
     simulated: bool
     healthy: bool

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from astrago.auth.principal import Principal
 from astrago.domain.defaults import WorkloadDefaults, default_resources
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
+from astrago.domain.gpu_models import UnknownGpuModel, resolve_model_choice
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
 from astrago.scheduler.cluster import RequestShape
@@ -48,7 +49,7 @@ def _normalised_spec(
         share = resources.gpu_share
         asked = ResourceRequest(
             gpus=resources.gpus,
-            gpu_model=resources.gpu_model or None,
+            gpu_model=_gpu_model(resources.gpu_model, nodes),
             gpu_share_milli=round(share * 1000) if share is not None else None,
             mig_profile=resources.mig,
         )
@@ -102,6 +103,17 @@ def _normalised_spec(
         },
     }
     return spec, priority
+
+
+def _gpu_model(raw: str | None, nodes: Sequence[NodeInfo]) -> str | None:
+    """The canonical name(s) of the models asked for, among those that exist (every name is accepted:
+    `A100-80GB`, `a100`, GFD's `NVIDIA-A100-SXM4-80GB`, NVML's `NVIDIA A100-SXM4-80GB`)."""
+    if not raw:
+        return None
+    try:
+        return resolve_model_choice(raw, (gpu.model for node in nodes for gpu in node.gpus))
+    except UnknownGpuModel as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def workload_out(workload: Workload) -> WorkloadOut:
