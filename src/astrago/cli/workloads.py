@@ -26,6 +26,7 @@ from astrago.cli.output import (
 from astrago.cli.render import console, memory_text, print_nodes, print_workloads, status_text
 from astrago.client.bundle import DEFAULT_LIMIT_MIB, BundleTooLarge, pack_directory
 from astrago.domain.enums import WorkloadStatus
+from astrago.domain.suggest import did_you_mean
 from astrago.services.schemas import WorkloadOut
 
 LIVE_STATES = ["PENDING", "ADMITTED", "STARTING", "RUNNING", "PREEMPTED"]
@@ -219,7 +220,7 @@ def ps(
     json_output: JsonOpt = False,
 ) -> None:
     """List workloads (unfinished ones unless --all or --state)."""
-    states = [s.upper() for s in state] if state else None
+    states = [_state(s) for s in state] if state else None
     if states is None and not all_states:
         states = LIVE_STATES
     page = ApiClient.from_config().workloads(workspace, states, limit)
@@ -232,6 +233,14 @@ def ps(
         print_workloads(page.items, fmt)
 
     emit(page, fmt, kind="workload", names=lambda: [w.id for w in page.items], table=table)
+
+
+def _state(text: str) -> str:
+    names = [s.value for s in WorkloadStatus]
+    if text.upper() not in names:
+        guess = did_you_mean(text.upper(), names)
+        raise CliError(f"--state {text!r} is not a state{guess}; the states: {', '.join(names)}", exit_code=2)
+    return text.upper()
 
 
 def describe(workload_id: str, output: OutputOpt = None, json_output: JsonOpt = False) -> None:
