@@ -20,7 +20,7 @@ from astrago.cli.errors import CliError
 from astrago.cli.startup import bind_listener, check_settings
 from astrago.config import ConfigFileError, Settings
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def load_settings(**overrides: object) -> Settings:
