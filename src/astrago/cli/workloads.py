@@ -157,7 +157,8 @@ def run(
     spec.setdefault("workspace", None)
     if spec["workspace"] is None:
         spec["workspace"] = _default_workspace(client)
-    if not (no_code or spec.get("working_dir") or spec.get("code")):
+    # An image holds its own code (the Kubernetes backend); otherwise the current directory is the code.
+    if not (no_code or spec.get("working_dir") or spec.get("code") or spec.get("image")):
         spec["code"] = _upload_current_directory(client)
     workload = client.submit(spec)
     if attach:

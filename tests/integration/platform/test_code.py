@@ -43,6 +43,10 @@ def test_a_relative_script_runs_from_the_users_directory(module_admin: User) -> 
     admin.cli("run", "-a", "--", "sh", "-c", "echo changed > data.txt")
     assert (project / "data.txt").read_text() == "and its data"
 
+    with_image = admin.cli("run", "--image", "registry.local/train:1", "--", "true")
+    assert "uploaded" not in with_image.stderr  # an image holds its own code
+    assert admin.workload(with_image.stdout.strip())["spec"]["code"] is None
+
     empty = admin.cli("run", "-a", "--no-code", "--", "sh", "-c", "ls | wc -l")
     assert empty.stdout.strip() == "0", empty.stderr
 
