@@ -20,6 +20,7 @@ from astrago.services.errors import InvalidInput, NotFound, ServiceError
 from astrago.services.schemas import CodeBundleOut
 from astrago.store.code_bundles import StoredBundle, code_bundle_store
 from astrago.store.ids import new_id
+from astrago.store.repositories import WorkloadRepository
 
 MAX_FILES = 20_000
 BUNDLE_ID_PATTERN = r"^[a-z0-9]{6,32}$"
@@ -64,7 +65,21 @@ class CodeBundleService:
                 self.store.commit(temporary, stored)
         finally:
             temporary.unlink(missing_ok=True)
+        await self._expire()
         return _out(stored)
+
+    async def _expire(self) -> None:
+        """Delete bundles past their retention that no unfinished workload refers to (an ended workload
+        has its own unpacked copy; a queued one still needs its bundle, however old)."""
+        cutoff = time.time() - self.ctx.settings.code_bundle_retention_days * 86400
+        expired = self.store.older_than(cutoff)
+        if not expired:
+            return
+        async with self.ctx.read() as session:
+            in_use = await WorkloadRepository(session).code_bundles_of_unfinished()
+        for bundle_id in expired:
+            if bundle_id not in in_use:
+                self.store.delete(bundle_id)
 
     def owned(self, principal: Principal, bundle_id: str) -> StoredBundle:
         """The bundle, if `principal` uploaded it (an admin may use anyone's)."""

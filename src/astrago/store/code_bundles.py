@@ -41,6 +41,20 @@ class CodeBundleStore:
         os.replace(temporary, self.archive_path(bundle.id))
         os.replace(meta, self.root / f"{bundle.id}.json")
 
+    def older_than(self, cutoff: float) -> list[str]:
+        """Ids of the bundles stored before `cutoff` (a Unix time)."""
+        if not self.root.is_dir():
+            return []
+        return [
+            path.name.removesuffix(".json")
+            for path in self.root.glob("*.json")
+            if path.stat().st_mtime < cutoff
+        ]
+
+    def delete(self, bundle_id: str) -> None:
+        self.archive_path(bundle_id).unlink(missing_ok=True)
+        (self.root / f"{bundle_id}.json").unlink(missing_ok=True)
+
     def get(self, bundle_id: str) -> StoredBundle | None:
         try:
             data = json.loads((self.root / f"{bundle_id}.json").read_text())

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -217,3 +219,29 @@ async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(
     unknown = WorkloadSubmit(workspace="ml-a", command=["train"], resources={"gpus": 1, "gpu_model": "H100"})
     with pytest.raises(InvalidInput, match="no GPU of model 'H100' here; the models that exist: A100-80GB"):
         await services.workloads.submit(ADMIN, unknown)
+
+
+async def test_code_bundles_expire_unless_an_unfinished_workload_needs_them(services: Services) -> None:
+    await _controller(services, FakeBackend())  # registers a node, so submissions are placeable
+
+    def archive() -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("train.py")
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"print"))
+        return buffer.getvalue()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield archive()
+
+    uploads = services.code_bundles
+    needed = await uploads.upload(ADMIN, chunks())
+    await services.workloads.submit(ADMIN, WorkloadSubmit(workspace="ml-a", command=["x"], code=needed.id))
+    unused = await uploads.upload(ADMIN, chunks())
+    services.ctx.settings.code_bundle_retention_days = 1e-9  # both are past it now
+    await uploads.upload(ADMIN, chunks())
+
+    assert uploads.store.get(needed.id) is not None  # its workload is still queued
+    assert uploads.store.get(unused.id) is None
+    assert not uploads.store.archive_path(unused.id).exists()
