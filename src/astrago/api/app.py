@@ -17,7 +17,7 @@ from astrago import __version__
 from astrago.api.body_limit import BodyLimitMiddleware
 from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, code, system, users, workloads, workspace_defaults, workspaces
 from astrago.api.url_guard import NulInUrlMiddleware
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
@@ -65,11 +65,17 @@ class Runtime:
                 sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
             )
             services = Services.build(ctx)
-            password = await services.auth.ensure_admin()
-            if password:
-                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
+            # The backend opens before the first account exists: a start that fails creates no account
+            # whose password would never be shown again.
             chosen = backend or create_backend(settings)
             await chosen.open()
+            try:
+                password = await services.auth.ensure_admin()
+            except BaseException:
+                await chosen.close()
+                raise
+            if password:
+                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
         except BaseException:
             await engine.dispose()
             raise
@@ -115,6 +121,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(NulInUrlMiddleware)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+        app.include_router(router)
+    for router in (code.router, workspace_defaults.router):
         app.include_router(router)
     install_problem_openapi(app)
     return app

@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from astrago.services.bounds import PATTERN_MEANINGS
+from astrago.api.validation_messages import human_message
 from astrago.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -58,31 +59,36 @@ _UNION_BRANCH = re.compile(r"^(int|str|float|bool|constrained-\w+|\w+\[.*\])$")
 _WRONG_BRANCH = {"string_type", "int_type", "float_type", "list_type", "dict_type", "bool_type"}
 
 
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not _UNION_BRANCH.match(str(p))]
-    return ".".join(parts) or "request"
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The route's request-body model, to name the fields a mistyped one could have been."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _validation_message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-    if error.get("type") == "string_pattern_mismatch":
-        pattern = str((error.get("ctx") or {}).get("pattern", ""))
-        message = PATTERN_MEANINGS.get(pattern, message)
-    return f"{_location(error.get('loc', ()))}: {message}"
+def _without_union_branches(error: dict[str, Any]) -> dict[str, Any]:
+    loc = tuple(p for p in error.get("loc", ()) if not _UNION_BRANCH.match(str(p)))
+    return {**error, "loc": loc}
 
 
-def validation_messages(errors: Sequence[Any]) -> list[str]:
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
+
+
+def validation_messages(errors: Sequence[Any], body_model: type[BaseModel] | None = None) -> list[str]:
     """One readable line per invalid field, naming it; for a value that fits neither branch of a union,
     the branch whose complaint says something (a bound, a pattern) rather than "should be a string"."""
-    informative = {_location(e.get("loc", ())) for e in errors if e.get("type") not in _WRONG_BRANCH}
+    cleaned = [_without_union_branches(e) for e in errors]
+    informative = {_where(e) for e in cleaned if e.get("type") not in _WRONG_BRANCH}
     lines: list[str] = []
-    for error in errors:
-        where = _location(error.get("loc", ()))
+    for error in cleaned:
+        where = _where(error)
         if error.get("type") in _WRONG_BRANCH and any(
             i == where or i.startswith(f"{where}.") for i in informative
         ):
             continue
-        line = _validation_message(error)
+        line = human_message(error, body_model)
         if line not in lines:
             lines.append(line)
     return lines
@@ -94,8 +100,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.title, exc.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_messages(exc.errors())
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_messages(exc.errors(), _body_model(request))
         return problem(422, "Invalid input", "; ".join(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -24,13 +24,13 @@ _VOLUME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?:/[^\x00]*$"
 _ABSOLUTE_PATTERN = r"^/[^\x00]*$"
 # What each pattern means, for refusals a person can act on.
 PATTERN_MEANINGS = {
-    NO_NUL: "must not contain NUL bytes (\\u0000)",
-    GPU_MODEL_PATTERN: "is not a GPU model name (letters, digits, spaces and . _ + ( ) -; at most 64)",
-    GPU_MODELS_PATTERN: "is not a GPU model name, or 'A|B' for any of several (letters, digits, spaces and "
-    ". _ + ( ) -; at most 64 each)",
-    _IMAGE_PATTERN: "is not an image reference such as registry/name:tag",
-    _VOLUME_PATTERN: "must read VOLUME:/absolute/mount/path (without NUL bytes)",
-    _ABSOLUTE_PATTERN: "must be an absolute path (without NUL bytes)",
+    NO_NUL: "no NUL bytes",
+    GPU_MODEL_PATTERN: "a GPU model name: letters, digits, spaces and . _ + ( ) -, at most 64 characters",
+    GPU_MODELS_PATTERN: "a GPU model name, or 'A|B' for any of several: letters, digits, spaces and "
+    ". _ + ( ) -, at most 64 characters each",
+    _IMAGE_PATTERN: "an image reference such as registry/name:tag",
+    _VOLUME_PATTERN: "VOLUME:/absolute/mount/path, without NUL bytes",
+    _ABSOLUTE_PATTERN: "an absolute path, without NUL bytes",
 }
 MAX_RUNTIME_S = 366 * 86400
 MAX_OPTIONS = 64

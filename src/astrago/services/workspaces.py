@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.domain.defaults import WorkloadDefaults
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import TERMINAL_STATUSES
+from astrago.domain.suggest import did_you_mean
 from astrago.services.context import ServiceContext
 from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
@@ -25,12 +27,18 @@ async def resolve_workspace(
 ) -> Workspace:
     """The named workspace, if it exists and the caller holds at least `needed` in it.
 
-    A workspace the caller is not a member of gets the same answer as one that does not exist, so that
-    workspace names cannot be discovered by trying them."""
-    workspace = await WorkspaceRepository(session).by_name(name)
+    A workspace the caller is not a member of gets the same answer as one that does not exist (the
+    suggestions come from the caller's own workspaces in both cases), so that workspace names cannot be
+    discovered by trying them."""
+    repo = WorkspaceRepository(session)
+    workspace = await repo.by_name(name)
     held = None if workspace is None else principal.role_in(workspace.id)
     if workspace is None or (held is None and not principal.is_admin):
-        raise NotFound(f"workspace {name!r} does not exist or you are not a member of it")
+        visible = await repo.list(None if principal.is_admin else list(principal.roles))
+        raise NotFound(
+            f"workspace {name!r} does not exist or you are not a member of it"
+            f"{did_you_mean(name, [w.name for w in visible])}"
+        )
     if not principal.can(workspace.id, needed):
         assert held is not None  # an admin can do anything
         raise Forbidden(
@@ -110,9 +118,14 @@ class WorkspaceService:
             workspace = await resolve_workspace(
                 mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
             )
-            user = await UserRepository(mutation.session).by_username(request.username)
-            if user is None:  # the workspace in the URL exists; the body names someone unknown
-                raise InvalidInput(f"username: user {request.username!r} does not exist")
+            users = UserRepository(mutation.session)
+            user = await users.by_username(request.username)
+            if user is None:
+                # 422, not 404: the workspace in the URL exists; the body names someone unknown.
+                # Only admins may see who exists; a manager learns nothing from a typo.
+                known = [u.username for u in await users.list()] if principal.is_admin else []
+                guess = did_you_mean(request.username, known)
+                raise InvalidInput(f"username: user {request.username!r} does not exist{guess}")
             await WorkspaceRepository(mutation.session).set_member(workspace.id, user.id, request.role.value)
             mutation.detail = f"role={request.role.value}"
             return MemberOut(username=user.username, role=request.role)
@@ -129,3 +142,8 @@ class WorkspaceService:
             )
             if not removed:
                 raise NotFound(f"{username!r} is not a member of workspace {workspace_name!r}")
+
+
+def workspace_defaults(workspace: Workspace) -> WorkloadDefaults:
+    stored = workspace.defaults or {}
+    return WorkloadDefaults(**{key: stored.get(key) for key in WorkloadDefaults.__dataclass_fields__})

@@ -69,11 +69,16 @@ def test_nul_bytes_in_stored_strings_are_refused(bounded: User) -> None:
         ("POST", "/api/v1/users", {"username": "bob", "password": "password\x00123"}, "password"),
     ]
     for method, path, body, named in cases:
-        _problem(bounded.api(method, path, json=body), 422, f"{named}: must not contain NUL bytes")
+        _problem(
+            bounded.api(method, path, json=body), 422, f"{named} must match the pattern", "(no NUL bytes)"
+        )
     for model in ("../../x", "A100\x00"):
         body = {"gpu_model": model, "gpu_limit": 1}
         _problem(
-            bounded.api("PUT", "/api/v1/workspaces/ml-a/quota", json=body), 422, "gpu_model: is not a GPU"
+            bounded.api("PUT", "/api/v1/workspaces/ml-a/quota", json=body),
+            422,
+            "gpu_model must match the pattern",
+            "(a GPU model name:",
         )
 
 
