@@ -16,8 +16,8 @@ from astrago.backends.kubernetes import naming
 from astrago.backends.kubernetes.manifests import (
     CODE_DIR,
     CODE_FETCH_SCRIPT,
-    CodeDownload,
     DEFAULT_NOTEBOOK_IMAGE,
+    CodeDownload,
     Manifest,
     build_manifests,
     gpu_limits,
