@@ -272,7 +272,7 @@ async def test_image_pull_errors_fail_with_a_clear_reason(
     spec = launch_spec(image="mpioperator/mpi-operator:0.5.0")
     async with watching(backend) as watched:
         await backend.start(spec)
-        await started_pods(cluster, run=False)
+        (pod,) = await started_pods(cluster, run=False)
         await cluster.kubelet.fail_image_pull(
             pod, 'failed to pull and unpack image "docker.io/mpioperator/mpi-operator:0.5.0": not found'
         )
