@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from astrago.auth.code_credentials import issue
@@ -106,6 +107,13 @@ def test_a_workloads_credential_fetches_its_bundle_and_nothing_else(
         status, _, text = fetch(admin, bundle_id, wrong)
         assert status == 403, (what, text)
     assert "expired" in fetch(admin, ours, credential(ours, workload, expires_in=-1))[2]
+    with httpx.Client(base_url=admin.server.url) as anonymous:
+        problem = anonymous.get(f"/api/v1/code-bundles/{ours}/archive", headers={HEADER: "wl.soon.x"})
+        openapi = anonymous.get("/openapi.json").json()
+    assert problem.headers["content-type"].startswith("application/problem+json")
+    assert "malformed" in problem.json()["detail"]
+    operation = openapi["paths"]["/api/v1/code-bundles/{bundle_id}/archive"]["get"]
+    assert HEADER in {parameter["name"] for parameter in operation["parameters"]}
     bad = run_fetcher(url, credential(other, workload), tmp_path / "refused")
     assert bad.returncode != 0
     assert "the server refused the code bundle download (403)" in bad.stderr
