@@ -344,9 +344,11 @@ class KubernetesBackend:
         containers = existing["spec"]["template"]["spec"]["containers"]
         if containers[0].get("image") == image:
             return
-        patch = {
-            "spec": {"template": {"spec": {"containers": [{"name": containers[0]["name"], "image": image}]}}}
-        }
+        template: Manifest = {"containers": [{"name": containers[0]["name"], "image": image}]}
+        if "initContainers" in wanted["spec"]["template"]["spec"]:
+            # The new pods fetch the code with a fresh credential (and the new image, when it is theirs).
+            template["initContainers"] = wanted["spec"]["template"]["spec"]["initContainers"]
+        patch = {"spec": {"template": {"spec": template}}}
         try:
             await self.client.patch(
                 resource_for("Deployment"), existing["metadata"]["name"], patch, namespace=self._namespace

@@ -542,3 +542,25 @@ async def test_a_code_bundle_without_an_internal_url_creates_nothing(
     with pytest.raises(BackendError, match=r"set internal_url \(ASTRAGO_INTERNAL_URL\)"):
         await backend.start(launch_spec(workload_id="coded", code_bundle="bundle1"))
     assert await cluster.kubelet.list(JOBS) == []
+
+
+async def test_a_service_with_code_rolls_its_fetcher_too(
+    cluster: FakeCluster, make_settings: Callable[..., Any]
+) -> None:
+    """On the emulated API: the new pods fetch the code with the new image and a fresh credential."""
+    settings = make_settings(internal_url="http://core:8080", code_credential_key="k")
+    backend = KubernetesBackend(settings)
+    await backend.open()
+    try:
+        for image in ("team/api:1", "team/api:2"):
+            await backend.start(
+                launch_spec(WorkloadKind.SERVICE, image=image, ports=(8000,), code_bundle="bundle1")
+            )
+    finally:
+        await backend.close()
+    (deployment,) = await cluster.kubelet.list(DEPLOYMENTS)
+    (fetcher,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert fetcher["image"] == "team/api:2"
+    credential = {item["name"]: item["value"] for item in fetcher["env"]}["ASTRAGO_CODE_CREDENTIAL"]
+    key = code_credentials.server_key(settings)
+    assert code_credentials.verify(key, "bundle1", credential).workload_id == "wl-1"
