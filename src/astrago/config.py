@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # workspace uids start here (root servers only); above systemd's container range, below 2^31
     sandbox_uid_base: int = Field(default=1_900_000_000, ge=1000, le=2**31 - 2**20)
     sandbox_hide_paths: list[Path] = Field(default_factory=list)  # more host paths no workload may see
+    # host directories every workload sees at the same path, read-write ("PATH") or read-only ("PATH:ro"),
+    # e.g. a shared scratch or datasets directory (the rest of the host file system is read-only to jobs)
+    sandbox_shared_paths: list[str] = Field(default_factory=list)
     workload_env_passthrough: list[str] = Field(default_factory=list)  # server variables workloads inherit
     # TLS for `astrago server`
     tls_cert: Path | None = None

@@ -15,13 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, server_info, system, users, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
 from astrago.controllers.lease import LeaderLease
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
+from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
+from astrago.file_modes import make_files_private
 from astrago.services.context import ServiceContext
 from astrago.services.registry import Services
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
@@ -54,7 +56,7 @@ class Runtime:
         backend: Backend | None = None,
     ) -> Runtime:
         """`announce` receives the lines a person starting the server must see (a generated password)."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_files_private(settings)
         engine = create_engine(settings.effective_database_url)
         try:
             await upgrade_to_head(engine)
@@ -67,6 +69,7 @@ class Runtime:
                 announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
             chosen = backend or create_backend(settings)
             await chosen.open()
+            ctx.isolation = isolation_of(chosen)
         except BaseException:
             await engine.dispose()
             raise
@@ -110,7 +113,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
+    app.include_router(server_info.router)
     return app
+
+
+def isolation_of(backend: Backend) -> IsolationStatus:
+    """What the backend reports; the Kubernetes backend isolates workloads in pods."""
+    reported = getattr(backend, "isolation", None)
+    return reported if isinstance(reported, IsolationStatus) else KUBERNETES_ISOLATION
 
 
 async def _lead(ctx: ServiceContext, controller: WorkloadController) -> None:

@@ -9,6 +9,7 @@ from astrago.services.auth import AuthService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
+from astrago.services.system_info import SystemInfoService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
 from astrago.services.workspaces import WorkspaceService
@@ -24,6 +25,7 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    system: SystemInfoService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -36,4 +38,5 @@ class Services:
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            system=SystemInfoService(ctx),
         )

@@ -68,8 +68,7 @@ from astrago.backends.local.records import (
 )
 from astrago.backends.local.sandbox import (
     HOW_TO_ENABLE,
-    IsolationMode,
-    IsolationStatus,
+    BindMount,
     Sandbox,
     SandboxCommand,
     SandboxSpec,
@@ -80,6 +79,7 @@ from astrago.backends.local.sandbox import (
 from astrago.backends.local.uids import WorkspaceUids
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
+from astrago.domain.isolation import IsolationMode, IsolationStatus
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,7 @@ class LocalBackend:
         self._mutation = asyncio.Lock()
         self._lock_file: IO[str] | None = None
         self._sandbox: Sandbox | None = None
+        self._shared: tuple[BindMount, ...] = ()  # sandbox_shared_paths, checked
         self._uids = WorkspaceUids(settings.runs_dir / "workspace-uids.json", settings.sandbox_uid_base)
         self.isolation: IsolationStatus | None = None  # known once open
 
@@ -197,7 +198,8 @@ class LocalBackend:
         if self._node is not None:
             return
         for directory in (self._settings.runs_dir, self._settings.logs_dir, self._workdirs):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self._lock_data_dir()
         try:
             await asyncio.to_thread(self._detect_sandbox)
@@ -239,6 +241,7 @@ class LocalBackend:
             log.warning("single-user mode: %s; only admins may run workloads", detected.reason)
             return
         self._sandbox = detected
+        self._shared = shared_binds(self._settings.sandbox_shared_paths, detected.hidden)
         if detected.as_root:
             runs_as = f"one unprivileged uid per workspace (from {self._settings.sandbox_uid_base})"
         else:
@@ -345,6 +348,7 @@ class LocalBackend:
         sandbox_spec = SandboxSpec(
             working_dir=working_dir,
             env=env,
+            binds=self._shared,
             gpu_devices=gpus,
             user=user,
             shared_shm=self._shared_shm(spec, user),
@@ -707,7 +711,7 @@ def spawn_runner(
     """Start the runner of `record` in a new session (it survives the server), output to the log file;
     with `sandbox` (the bwrap argv prefix of sandbox.py), the runner runs the command inside it."""
     log_path = Path(record.log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     args = [
         sys.executable,
         "-I",
@@ -751,6 +755,28 @@ def kill_orphaned_command(status: runner.RunnerStatus | None, sandboxed: bool = 
     if sandboxed and status.finished_at is None:
         return f"; its sandbox (pid {status.child_pid}) was killed with it"
     return f"; its command (pid {status.child_pid}) was still running and has been killed" if alive else ""
+
+
+def shared_binds(entries: list[str], hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
+    """`sandbox_shared_paths` as bind mounts: existing absolute directories that hide nothing hidden."""
+    binds = []
+    for entry in entries:
+        path, _, flag = entry.partition(":")
+        source = Path(path)
+        if flag not in ("", "ro") or not source.is_absolute() or not source.is_dir():
+            raise BackendError(
+                f"sandbox_shared_paths entry {entry!r} must be an existing absolute directory, "
+                "optionally followed by ':ro'"
+            )
+        real = Path(os.path.realpath(source))
+        for secret in hidden:
+            if real.is_relative_to(secret) or secret.is_relative_to(real):
+                raise BackendError(
+                    f"sandbox_shared_paths entry {entry!r} would show workloads {secret}, "
+                    "which they may not see"
+                )
+        binds.append(BindMount(source=real, target=real, read_only=flag == "ro"))
+    return tuple(binds)
 
 
 def open_private(path: Path, mode: str) -> IO[bytes]:

@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given after --")
+    os.umask(0o022)  # the server's umask is 077; a workload's files follow the customary default
     supervisor = Supervisor(
         command, args.status_file, args.stop_file, args.grace_s, args.max_runtime_s, args.sandbox
     )

@@ -29,10 +29,10 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from astrago.backends.local import sandbox_init
+from astrago.domain.isolation import IsolationMode, IsolationStatus
 
 STATUS_FD_PLACEHOLDER = "{status_fd}"  # the runner substitutes the fds of its pipes for these two
 REPORT_FD_PLACEHOLDER = "{report_fd}"
@@ -50,26 +50,6 @@ HOW_TO_ENABLE = (
     "namespaces when the server does not run as root) and restart the server, or point the setting "
     "`sandbox_bwrap` (ASTRAGO_SANDBOX_BWRAP) at a working bwrap"
 )
-
-
-class IsolationMode(StrEnum):
-    SANDBOXED = "sandboxed"  # every workload runs isolated from the platform and from other workloads
-    # no sandbox: a workload could read the platform's state, so only admins may run workloads
-    SINGLE_USER = "single-user"
-
-
-@dataclass(frozen=True, slots=True)
-class IsolationStatus:
-    """How this server isolates workloads; shown in the start banner and at `GET /api/v1/system`."""
-
-    mode: IsolationMode
-    detail: str  # what isolates workloads, or why nothing can
-    runs_as: str  # which OS account a workload runs as
-    how_to_enable: str | None = None  # only in single-user mode
-
-    @property
-    def single_user(self) -> bool:
-        return self.mode is IsolationMode.SINGLE_USER
 
 
 @dataclass(frozen=True, slots=True)
