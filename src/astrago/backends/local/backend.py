@@ -241,7 +241,8 @@ class LocalBackend:
             log.warning("single-user mode: %s; only admins may run workloads", detected.reason)
             return
         self._sandbox = detected
-        self._shared = shared_binds(self._settings.sandbox_shared_paths, detected.hidden)
+        shared = shared_binds(self._settings.sandbox_shared_paths, detected.hidden)
+        self._shared = (*interpreter_binds(detected.hidden), *shared)
         if detected.as_root:
             runs_as = f"one unprivileged uid per workspace (from {self._settings.sandbox_uid_base})"
         else:
@@ -256,7 +257,7 @@ class LocalBackend:
         """Host paths no workload may see: the data dir (database, run records, logs, every workload's
         files), the database and config files, the TLS files, and those of `sandbox_hide_paths`."""
         settings = self._settings
-        paths = [settings.data_dir, *settings.sandbox_hide_paths]
+        paths = [settings.data_dir, Path.home(), *settings.sandbox_hide_paths]
         if (database := settings.sqlite_path) is not None:
             suffixes = ("", "-wal", "-shm", "-journal")
             paths += [database.with_name(database.name + suffix) for suffix in suffixes]
@@ -286,7 +287,7 @@ class LocalBackend:
             user = await asyncio.to_thread(self._sandbox_user, spec, working_dir)
             port = self._master_port(spec)
             passthrough = self._settings.workload_env_passthrough
-            base_env = workload_base_env(os.environ, passthrough, str(working_dir))
+            base_env = with_fallback_python(workload_base_env(os.environ, passthrough, str(working_dir)))
             launches: list[_Planned] = []
             for replica in spec.replicas:
                 key = (spec.workload_id, replica.index)
@@ -755,6 +756,26 @@ def kill_orphaned_command(status: runner.RunnerStatus | None, sandboxed: bool = 
     if sandboxed and status.finished_at is None:
         return f"; its sandbox (pid {status.child_pid}) was killed with it"
     return f"; its command (pid {status.child_pid}) was still running and has been killed" if alive else ""
+
+
+def interpreter_binds(hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
+    """The Python that runs AstraGo (and the sandbox's init), read-only, where it lies in a hidden path (e.g.
+    a virtualenv or pyenv in the server account's home, which workloads do not see)."""
+    wanted = {Path(sys.base_prefix), Path(sys.prefix), Path(__file__).resolve().parents[2]}
+    binds = []
+    for path in sorted({Path(os.path.realpath(p)) for p in wanted}):
+        if any(path.is_relative_to(secret) for secret in hidden) and path.is_dir():
+            binds.append(BindMount(source=path, target=path, read_only=True))
+    return tuple(binds)
+
+
+def with_fallback_python(env: dict[str, str]) -> dict[str, str]:
+    """The directory of the server's Python at the end of PATH: `python` works in a job (the quickstart's
+    `astrago run -- python ...`) even where no other Python is on PATH; one on PATH before it wins."""
+    fallback = os.path.dirname(sys.executable)
+    if fallback not in env["PATH"].split(os.pathsep):
+        env["PATH"] = f"{env['PATH']}{os.pathsep}{fallback}"
+    return env
 
 
 def shared_binds(entries: list[str], hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
