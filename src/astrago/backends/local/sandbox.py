@@ -121,16 +121,19 @@ class Sandbox:
         self, sandbox_pid: int, spec: SandboxSpec, argv: Sequence[str], *, cwd: Path | None = None
     ) -> list[str]:
         """A second process inside a running replica's sandbox (for `astrago exec`): its PID, mount and IPC
-        namespaces, as its uid/gid, with no_new_privs, started in `cwd` (default: the working directory).
+        namespaces, as its uid/gid, with no_new_privs, started in `cwd` (default: its working directory).
         Run it with `spec.env` as its whole environment. Needs root, or the server's uid when the sandbox was
         created without root (then it also enters the sandbox's user namespace)."""
-        enter = ["nsenter", f"--target={sandbox_pid}", "--mount", "--pid", "--ipc"]
-        enter.append(f"--wd={cwd or spec.working_dir}")
+        # A `--wd=DIR` would be opened before entering the mount namespace (the host's path); plain `--wd`
+        # takes the sandbox init's working directory, which is the replica's.
+        enter = ["nsenter", f"--target={sandbox_pid}", "--mount", "--pid", "--ipc", "--wd"]
         if not self.as_root:
             enter += ["--user", "--preserve-credentials"]
         drop = ["setpriv", "--no-new-privs"]
         if spec.user is not None:
             drop += [f"--reuid={spec.user.uid}", f"--regid={spec.user.gid}", "--clear-groups"]
+        if cwd is not None and cwd != spec.working_dir:
+            drop += ["--", "env", f"--chdir={cwd}"]
         return [*enter, "--", *drop, "--", *argv]
 
     def _bwrap_args(self, spec: SandboxSpec) -> list[str]:

@@ -118,14 +118,15 @@ def test_exec_enters_the_namespaces_as_the_workloads_uid(tmp_path: Path, dev: Pa
     spec = SandboxSpec(working_dir=tmp_path / "w", env={}, user=SandboxUser(1_900_000_001, 1_900_000_001))
     argv = sandbox(tmp_path, dev).enter_argv(4242, spec, ["bash", "-l"])
     assert argv == [
-        "nsenter", "--target=4242", "--mount", "--pid", "--ipc", f"--wd={tmp_path / 'w'}", "--",
+        "nsenter", "--target=4242", "--mount", "--pid", "--ipc", "--wd", "--",
         "setpriv", "--no-new-privs", "--reuid=1900000001", "--regid=1900000001", "--clear-groups", "--",
         "bash", "-l",
     ]  # fmt: skip
+    elsewhere = sandbox(tmp_path, dev).enter_argv(4242, spec, ["ls"], cwd=Path("/tmp"))
+    assert elsewhere[-5:] == ["--", "env", "--chdir=/tmp", "--", "ls"]
     unprivileged = sandbox(tmp_path, dev, as_root=False).enter_argv(7, SandboxSpec(tmp_path, {}), ["sh"])
     assert unprivileged[:8] == [
-        "nsenter", "--target=7", "--mount", "--pid", "--ipc", f"--wd={tmp_path}",
-        "--user", "--preserve-credentials",
+        "nsenter", "--target=7", "--mount", "--pid", "--ipc", "--wd", "--user", "--preserve-credentials",
     ]  # fmt: skip
 
 
