@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import fcntl
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -360,7 +361,7 @@ class LocalBackend:
         """One /dev/shm for all replicas of a multi-replica workload (NCCL's shared-memory transport)."""
         if len(spec.replicas) < 2 or not SHARED_SHM_ROOT.is_dir():
             return None
-        path = SHARED_SHM_ROOT / f"astrago-{spec.workload_id}"
+        path = self.shared_shm_path(spec.workload_id)
         path.mkdir(mode=0o700, exist_ok=True)
         if user is not None:
             os.chown(path, user.uid, user.gid)
@@ -575,7 +576,7 @@ class LocalBackend:
             for key in [key for key in self._unreadable if key[0] == workload_id]:
                 del self._unreadable[key]
             self._store.delete_workload(workload_id)
-            shutil.rmtree(SHARED_SHM_ROOT / f"astrago-{workload_id}", ignore_errors=True)
+            self._remove_shared_shm(workload_id)
 
     # -- adoption after a restart ------------------------------------------------------------------------
 
@@ -647,6 +648,16 @@ class LocalBackend:
         await asyncio.to_thread(self._save_logged, replica.record)
         replica.ended.set()
         self._publish(replica)
+        if all(r.record.is_finished for r in self._replicas_of(replica.record.workload_id)):
+            self._remove_shared_shm(replica.record.workload_id)  # shared memory is RAM: free it at the end
+
+    def shared_shm_path(self, workload_id: str) -> Path:
+        """Per data dir and workload, so two servers on one machine never share one."""
+        server = hashlib.sha256(str(self._settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        return SHARED_SHM_ROOT / f"astrago-{server}-{workload_id}"
+
+    def _remove_shared_shm(self, workload_id: str) -> None:
+        shutil.rmtree(self.shared_shm_path(workload_id), ignore_errors=True)
 
     def _read_status(self, record: ReplicaRecord) -> runner.RunnerStatus | None:
         path = self._store.status_path(*record.key)

@@ -22,7 +22,7 @@ from tests.integration.backends.local.support import (
     wait_for_output,
     wait_until_gone,
 )
-from tests.unit.backends.local.factories import launch_spec, python_command, workdir
+from tests.unit.backends.local.factories import launch_spec, python_command, replica, workdir
 
 LIST_PROCESSES = (
     "import json, os\n"
@@ -82,3 +82,21 @@ async def test_without_bubblewrap_the_backend_runs_unsandboxed_in_single_user_mo
         assert len(json.loads(output)["pids"]) > 5  # a plain process: it sees the host's processes
     finally:
         await backend.close()
+
+
+async def test_the_replicas_of_one_workload_share_dev_shm_until_the_last_ends(
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
+) -> None:
+    """NCCL's shared-memory transport needs one /dev/shm for all replicas on a machine."""
+    show_shm = python_command("import os; s = os.stat('/dev/shm'); print(s.st_dev, s.st_ino)")
+    await backend.start(launch_spec(*show_shm, replicas=(replica(0), replica(1))))
+    await backend.start(launch_spec(*show_shm, workload_id="single"))
+    for workload_id, index in (("wl-1", 0), ("wl-1", 1), ("single", 0)):
+        assert (await outcomes.final(workload_id, index)).state is ReplicaState.SUCCEEDED
+
+    async def shm_of(workload_id: str, index: int) -> bytes:
+        return b"".join([c async for c in backend.logs(workload_id, index, follow=False)])
+
+    assert await shm_of("wl-1", 0) == await shm_of("wl-1", 1)
+    assert await shm_of("single", 0) != await shm_of("wl-1", 0)  # a private one
+    assert not await asyncio.to_thread(backend.shared_shm_path("wl-1").exists)  # freed with the last replica
