@@ -263,7 +263,14 @@ def _read_report(fd: int) -> dict[str, Any] | None:
         report = json.loads(data) if data else None
     except ValueError:
         return None
-    return report if isinstance(report, dict) else None
+    # The init writes it, but a job running as the server's own account could reach that pipe too: accept
+    # only a well-formed report, else fall back to bubblewrap's exit status.
+    types = {"exit_code": int, "signal": int, "error": str}
+    if not isinstance(report, dict) or not report.keys() <= types.keys():
+        return None
+    if not all(isinstance(report[key], kind) for key, kind in types.items() if key in report):
+        return None
+    return report
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
