@@ -67,6 +67,12 @@ def test_https_answers_with_tls_1_3(server: ServerProcess, tls_files: tuple[Path
     assert "https://127.0.0.1" in server.logs()  # the banner gives the https URL
 
 
+TLS_1_1_DEPRECATED = pytest.mark.filterwarnings(
+    "ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning"
+)
+
+
+@TLS_1_1_DEPRECATED
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2], ids=["1.1", "1.2"])
 def test_older_protocols_are_refused_by_default(
     server: ServerProcess, tls_files: tuple[Path, Path, Path], version: ssl.TLSVersion
@@ -75,6 +81,7 @@ def test_older_protocols_are_refused_by_default(
         handshake(server, tls_files[0], version)
 
 
+@TLS_1_1_DEPRECATED
 def test_tls_1_2_only_when_explicitly_allowed(tmp_path: Path, tls_files: tuple[Path, Path, Path]) -> None:
     for server in https_server(tmp_path, tls_files, ASTRAGO_TLS_MIN_VERSION="1.2"):
         assert handshake(server, tls_files[0], ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
