@@ -16,17 +16,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from astrago.backends.base import LaunchSpec, ReplicaLaunch
 from astrago.backends.local import LocalBackend
+from astrago.backends.local.inventory import node_name
 from astrago.config import Settings
-from tests.integration.backends.local.support import Outcomes
-from tests.unit.backends.local.factories import launch_spec
+from astrago.domain.enums import ReplicaState, WorkloadKind
+
+ENDED = {ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST}
 
 
 async def one_run(backend: LocalBackend, workload_id: str) -> float:
-    outcomes = Outcomes(backend)
+    replica = ReplicaLaunch(index=0, node=node_name(), cpu_milli=100, memory_mib=64)
+    spec = LaunchSpec(workload_id, workload_id, "bench", WorkloadKind.JOB, (replica,), command=("/bin/true",))
+    stream = backend.watch()  # subscribed before the start: nothing is missed
     started = time.perf_counter()
-    await backend.start(launch_spec("/bin/true", workload_id=workload_id))
-    await outcomes.final(workload_id)
+    await backend.start(spec)
+    async for observation in stream:
+        if observation.workload_id == workload_id and observation.state in ENDED:
+            assert observation.state is ReplicaState.SUCCEEDED, observation.reason
+            break
     return time.perf_counter() - started
 
 
