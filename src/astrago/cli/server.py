@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,17 +13,19 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from astrago import __version__
 from astrago.backends.base import BackendError
 from astrago.cli.errors import CliError
+from astrago.cli.startup import bind_listener, check_settings
 from astrago.config import ConfigFileError, Settings, scrub_secrets
 from astrago.domain.isolation import IsolationStatus
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ConfigFileError as exc:
@@ -54,9 +57,7 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option(help="the private key of --tls-cert (PEM)")] = None,
 ) -> None:
     """Start the AstraGo server (API at /docs, health at /healthz, metrics at /metrics)."""
-    if role not in ("all", "api", "controllers"):
-        raise CliError(f"--role must be all, api or controllers, not {role!r}", exit_code=2)
-    settings = _settings(
+    settings = load_settings(
         host=host,
         port=port,
         simulate_gpus=simulate_gpus,
@@ -70,7 +71,9 @@ def serve(
         tls_key=tls_key,
     )
     scrub_secrets()  # read once; a process that can see this one's environment learns nothing
+    check_settings(settings, role)
     tls = tls_context(settings)
+    listener = bind_listener(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
@@ -78,15 +81,28 @@ def serve(
     for noisy in ("alembic", "httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        asyncio.run(_serve(settings, role, tls))  # type: ignore[arg-type]
+        asyncio.run(_serve(settings, role, listener, tls))  # type: ignore[arg-type]
     except BackendError as exc:
         raise CliError(f"the {settings.backend} backend cannot start: {exc}") from exc
     except OSError as exc:
         raise CliError(f"cannot start the server: {exc}") from exc
+    except SQLAlchemyError as exc:
+        raise CliError(
+            f"cannot use the database {_redacted(settings.effective_database_url)}: {first_line(exc)}"
+        ) from exc
+    finally:
+        listener.close()
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 async def _serve(
-    settings: Settings, role: Literal["all", "api", "controllers"], tls: ssl.SSLContext | None
+    settings: Settings,
+    role: Literal["all", "api", "controllers"],
+    listener: socket.socket,
+    tls: ssl.SSLContext | None,
 ) -> None:
     from astrago.api.app import Runtime, create_app
 
@@ -117,7 +133,7 @@ async def _serve(
         )
         config.load()
         config.ssl = tls  # uvicorn cannot set a minimum TLS version itself
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(config).serve(sockets=[listener])
     finally:
         await runtime.stop()
 

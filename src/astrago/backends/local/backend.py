@@ -78,9 +78,11 @@ from astrago.backends.local.sandbox import (
     detect_sandbox,
 )
 from astrago.backends.local.uids import WorkspaceUids
+from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 from astrago.domain.isolation import IsolationMode, IsolationStatus
+from astrago.store.code_bundles import code_bundle_store
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +335,8 @@ class LocalBackend:
         if self._sandbox is None or not self._sandbox.as_root:
             return None
         user = self._uids.user_for(spec.workspace)
-        if working_dir == self._workdirs / spec.workload_id:
-            os.chown(working_dir, user.uid, user.gid)
+        if working_dir == self._workdirs / spec.workload_id and working_dir.stat().st_uid != user.uid:
+            give_tree(working_dir, user)  # once: the unpacked code, made by the server, becomes the job's
         return user
 
     def _sandbox_argv(
@@ -468,6 +470,8 @@ class LocalBackend:
                 raise BackendError(f"working directory {spec.working_dir} does not exist on this machine")
             self._check_not_hidden(path, own)
             return path
+        if spec.code_bundle:
+            unpack_code_bundle(code_bundle_store(self._settings.data_dir), spec.code_bundle, own)
         own.mkdir(mode=0o700, parents=True, exist_ok=True)
         return own
 
@@ -787,6 +791,14 @@ def with_fallback_python(env: dict[str, str]) -> dict[str, str]:
     if fallback not in env["PATH"].split(os.pathsep):
         env["PATH"] = f"{env['PATH']}{os.pathsep}{fallback}"
     return env
+
+
+def give_tree(root: Path, user: SandboxUser) -> None:
+    """Make `root` and everything under it (not following links) the workspace's own."""
+    os.chown(root, user.uid, user.gid)
+    for directory, subdirectories, files in os.walk(root):
+        for name in (*subdirectories, *files):
+            os.chown(os.path.join(directory, name), user.uid, user.gid, follow_symlinks=False)
 
 
 def shared_binds(entries: list[str], hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
