@@ -79,7 +79,9 @@ class ServerProcess:
         self.shared_dir.chmod(0o777)  # jobs run as their workspace's uid when the server is root
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = self.log_path.open("wb")
-        args = [*ASTRAGO, "server", "--port", str(self.port), "--simulate-gpus", self.simulate_gpus]
+        args = [*ASTRAGO, "server", "--port", str(self.port)]
+        if self.simulate_gpus:  # "" for a backend with real (or emulated) nodes
+            args += ["--simulate-gpus", self.simulate_gpus]
         umask = self.umask
 
         def set_umask() -> None:
