@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck unit install venv bench test-cluster clean deploy-tools
+.PHONY: up sandbox-tools test lint typecheck unit install venv bench test-cluster clean deploy-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,19 @@ ifeq ($(origin SIMULATE_GPUS),undefined)
 SIMULATE_GPUS := $(if $(shell command -v nvidia-smi 2>/dev/null),,4xA100-80GB)
 endif
 
-## Start the server with the embedded defaults (SQLite in ~/.astrago, local processes).
-up: $(STAMP)
+## bubblewrap, the workloads' sandbox: installed when missing where this runs as root with apt-get.
+sandbox-tools:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the workloads' sandbox)"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
+	      || echo "could not install bubblewrap: the server starts in single-user mode"; \
+	  else \
+	    echo "bubblewrap is missing (sudo apt-get install bubblewrap): the server starts in single-user mode"; \
+	  fi; }
+
+## Start the server with the embedded defaults (SQLite in ~/.astrago, local processes in a sandbox).
+up: $(STAMP) sandbox-tools
 	@$(if $(SIMULATE_GPUS),echo "Simulating GPUs: $(SIMULATE_GPUS) (make up SIMULATE_GPUS= for none)",true)
 	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
 

@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     internal_url: str | None = None
     code_fetch_image: str | None = None  # the init container's image (needs python3); default: the workload's
     orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
+    # Local sandbox (docs/security.md)
+    sandbox_bwrap: str = "bwrap"  # the bubblewrap binary; without a working one: single-user mode
+    # workspace uids start here (root servers only); above systemd's container range, below 2^31
+    sandbox_uid_base: int = Field(default=1_900_000_000, ge=1000, le=2**31 - 2**20)
+    sandbox_hide_paths: list[Path] = Field(default_factory=list)  # more host paths no workload may see
+    # host directories every workload sees at the same path, read-write ("PATH") or read-only ("PATH:ro"),
+    # e.g. a shared scratch or datasets directory (the rest of the host file system is read-only to jobs)
+    sandbox_shared_paths: list[str] = Field(default_factory=list)
+    workload_env_passthrough: list[str] = Field(default_factory=list)  # server variables workloads inherit
+    # TLS for `astrago server`
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_min_version: Literal["1.2", "1.3"] = "1.3"
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -106,9 +119,59 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when the database is SQLite on a file."""
+        url = self.effective_database_url
+        prefix = next((p for p in ("sqlite+aiosqlite:///", "sqlite:///") if url.startswith(p)), None)
+        if prefix is None or url[len(prefix) :] in ("", ":memory:"):
+            return None
+        return Path(url[len(prefix) :].split("?", 1)[0])
+
+    @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+
+# Settings that hold secrets: read once, then removed from the server's environment (see scrub_secrets).
+SECRET_ENVIRONMENT = ("ASTRAGO_ADMIN_PASSWORD", "ASTRAGO_DATABASE_URL")
+_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY")
+
+
+def scrub_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """Remove secret `ASTRAGO_*` settings from this process's environment once the settings are read, and
+    overwrite them where `/proc/<pid>/environ` still shows them (unsetenv only drops the pointer to the
+    original bytes). The names removed."""
+    env = os.environ if environ is None else environ
+    names = [
+        name
+        for name in list(env)
+        if name in SECRET_ENVIRONMENT
+        or (name.startswith("ASTRAGO_") and any(word in name for word in _SECRET_WORDS))
+    ]
+    for name in names:
+        if environ is None:
+            _wipe_initial_environment(name)
+        env.pop(name, None)
+    return names
+
+
+def _wipe_initial_environment(name: str) -> None:
+    """Zero the value of `name` in the initial environment block (what /proc/<pid>/environ reads)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        environ = ctypes.POINTER(ctypes.c_void_p).in_dll(libc, "environ")
+    except (OSError, ValueError):
+        return
+    prefix = f"{name}=".encode()
+    index = 0
+    while (address := environ[index]) is not None:
+        entry = ctypes.string_at(address)
+        if entry.startswith(prefix):
+            ctypes.memset(address + len(prefix), 0, len(entry) - len(prefix))
+        index += 1

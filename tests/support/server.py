@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -42,10 +43,22 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    umask: int | None = None  # the server's umask, when a test needs a particular one
+    extra_args: list[str] = field(default_factory=list)
+    tls_ca: Path | None = None  # serve HTTPS (with ASTRAGO_TLS_* in extra_env); this CA verifies it
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=str(self.tls_ca)) if self.tls_ca else True
+
+    @property
+    def shared_dir(self) -> Path:
+        """A directory every job of this server sees at the same path and may write into."""
+        return self.data_dir.parent / "shared"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_ca else 'http'}://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         env = {
@@ -54,6 +67,8 @@ class ServerProcess:
             "ASTRAGO_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "ASTRAGO_SCHEDULING_INTERVAL_S": "0.3",
             "ASTRAGO_STOP_GRACE_S": "2",
+            # sandboxed jobs see a private /tmp: gates and other files a test exchanges with jobs live here
+            "ASTRAGO_SANDBOX_SHARED_PATHS": json.dumps([str(self.shared_dir)]),
         }
         if self.database_url:
             env["ASTRAGO_DATABASE_URL"] = self.database_url
@@ -61,18 +76,32 @@ class ServerProcess:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.shared_dir.mkdir(exist_ok=True)
+        self.shared_dir.chmod(0o777)  # jobs run as their workspace's uid when the server is root
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = self.log_path.open("wb")
         args = [*ASTRAGO, "server", "--port", str(self.port), *self.extra_args]
         if self.simulate_gpus:  # "" for a backend with real (or emulated) nodes
             args += ["--simulate-gpus", self.simulate_gpus]
-        self.process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        umask = self.umask
+
+        def set_umask() -> None:
+            if umask is not None:
+                os.umask(umask)
+
+        self.process = subprocess.Popen(
+            [*args, *self.extra_args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=set_umask,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -204,8 +233,10 @@ class Gate:
     """Jobs that run until the test opens their gate, and record every start (to prove none starts twice)."""
 
     def __init__(self, root: Path) -> None:
+        """`root` must lie in the server's `shared_dir`, which its sandboxed jobs see."""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o777)
 
     def command(self) -> list[str]:
         own = f'{self.root}/"$ASTRAGO_WORKLOAD_ID"'

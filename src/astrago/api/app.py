@@ -17,7 +17,16 @@ from astrago import __version__
 from astrago.api.body_limit import BodyLimitMiddleware
 from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, code, system, users, workloads, workspace_defaults, workspaces
+from astrago.api.routers import (
+    auth,
+    code,
+    server_info,
+    system,
+    users,
+    workloads,
+    workspace_defaults,
+    workspaces,
+)
 from astrago.api.url_guard import NulInUrlMiddleware
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
@@ -25,6 +34,8 @@ from astrago.config import Settings
 from astrago.controllers.lease import LeaderLease
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
+from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
+from astrago.file_modes import make_files_private
 from astrago.services.context import ServiceContext
 from astrago.services.registry import Services
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
@@ -57,7 +68,7 @@ class Runtime:
         backend: Backend | None = None,
     ) -> Runtime:
         """`announce` receives the lines a person starting the server must see (a generated password)."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_files_private(settings)
         engine = create_engine(settings.effective_database_url)
         try:
             await upgrade_to_head(engine)
@@ -69,6 +80,7 @@ class Runtime:
             # whose password would never be shown again.
             chosen = backend or create_backend(settings)
             await chosen.open()
+            ctx.isolation = isolation_of(chosen)
             try:
                 password = await services.auth.ensure_admin()
             except BaseException:
@@ -122,10 +134,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
-    for router in (code.router, workspace_defaults.router):
+    for router in (code.router, workspace_defaults.router, server_info.router):
         app.include_router(router)
     install_problem_openapi(app)
     return app
+
+
+def isolation_of(backend: Backend) -> IsolationStatus:
+    """What the backend reports; the Kubernetes backend isolates workloads in pods."""
+    reported = getattr(backend, "isolation", None)
+    return reported if isinstance(reported, IsolationStatus) else KUBERNETES_ISOLATION
 
 
 async def _lead(ctx: ServiceContext, controller: WorkloadController) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,7 +19,8 @@ from astrago import __version__
 from astrago.backends.base import BackendError
 from astrago.cli.errors import CliError
 from astrago.cli.startup import bind_listener, check_settings
-from astrago.config import ConfigFileError, Settings
+from astrago.config import ConfigFileError, Settings, scrub_secrets
+from astrago.domain.isolation import IsolationStatus
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -51,6 +53,8 @@ def serve(
         str, typer.Option(help="all, api (HTTP only) or controllers (scheduling and reconciling only)")
     ] = "all",
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="serve HTTPS with this certificate (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="the private key of --tls-cert (PEM)")] = None,
 ) -> None:
     """Start the AstraGo server (API at /docs, health at /healthz, metrics at /metrics)."""
     settings = load_settings(
@@ -63,8 +67,12 @@ def serve(
         data_dir=data_dir,
         database_url=database_url,
         log_level=log_level,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
+    scrub_secrets()  # read once; a process that can see this one's environment learns nothing
     check_settings(settings, role)
+    tls = tls_context(settings)
     listener = bind_listener(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -73,7 +81,7 @@ def serve(
     for noisy in ("alembic", "httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        asyncio.run(_serve(settings, role, listener))  # type: ignore[arg-type]
+        asyncio.run(_serve(settings, role, listener, tls))  # type: ignore[arg-type]
     except BackendError as exc:
         raise CliError(f"the {settings.backend} backend cannot start: {exc}") from exc
     except OSError as exc:
@@ -91,7 +99,10 @@ def first_line(exc: BaseException) -> str:
 
 
 async def _serve(
-    settings: Settings, role: Literal["all", "api", "controllers"], listener: socket.socket
+    settings: Settings,
+    role: Literal["all", "api", "controllers"],
+    listener: socket.socket,
+    tls: ssl.SSLContext | None,
 ) -> None:
     from astrago.api.app import Runtime, create_app
 
@@ -99,7 +110,7 @@ async def _serve(
         settings, role, announce=lambda line: console.print(f"[bold yellow]{line}[/]")
     )
     try:
-        url = f"http://{settings.host}:{settings.port}"
+        url = f"{'https' if tls else 'http'}://{settings.host}:{settings.port}"
         nodes = await runtime.backend.inventory()
         gpus = [d for n in nodes for d in n.devices]
         simulated = " simulated" if any(d.simulated for d in gpus) else ""
@@ -109,6 +120,7 @@ async def _serve(
             f"GPUs: {len(gpus)}{simulated}"
         )
         console.print(f"  log in:   astrago login --url {url} --username admin")
+        _print_isolation(runtime.services.ctx.isolation)
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.host,
@@ -116,10 +128,46 @@ async def _serve(
             log_level=settings.log_level,
             access_log=settings.log_level == "debug",
             lifespan="on",
+            ssl_certfile=settings.tls_cert if tls else None,
+            ssl_keyfile=settings.tls_key if tls else None,
         )
+        config.load()
+        config.ssl = tls  # uvicorn cannot set a minimum TLS version itself
         await uvicorn.Server(config).serve(sockets=[listener])
     finally:
         await runtime.stop()
+
+
+def _print_isolation(isolation: IsolationStatus | None) -> None:
+    if isolation is None:
+        return
+    if isolation.single_user:
+        console.print(
+            f"[bold red]  single-user mode: {isolation.detail}. Workloads would run unsandboxed, so only "
+            f"admins may run them.[/]\n  To let every account run workloads, {isolation.how_to_enable}."
+        )
+    else:
+        console.print(f"  sandbox:  {isolation.detail}; workloads run as {isolation.runs_as}")
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context: TLS 1.3 at least, unless `tls_min_version` explicitly allows 1.2."""
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise CliError("give both --tls-cert and --tls-key (ASTRAGO_TLS_CERT, ASTRAGO_TLS_KEY)", exit_code=2)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_2 if settings.tls_min_version == "1.2" else ssl.TLSVersion.TLSv1_3
+    )
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(
+            f"cannot use the TLS certificate {settings.tls_cert} with the key {settings.tls_key}: {exc}",
+            exit_code=2,
+        ) from exc
+    return context
 
 
 def _redacted(url: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.auth.principal import Principal
 from astrago.config import Settings
+from astrago.domain.isolation import IsolationStatus
 from astrago.services.errors import ServiceError
 from astrago.store.repositories import AuditRepository
 
@@ -32,6 +33,7 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     wake_controllers: Callable[[], None] = field(default=lambda: None)
+    isolation: IsolationStatus | None = None  # set once the backend is open (None: not yet known)
     # SQLite has one writer at a time and its busy handler retries in no order, so under load a writer can
     # starve past the busy timeout ("database is locked"). Queueing this process's writers on a FIFO lock
     # keeps every write waiting its turn; readers are unaffected (WAL).

@@ -10,6 +10,7 @@ from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
+from astrago.services.system_info import SystemInfoService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
 from astrago.services.workspace_defaults import WorkspaceDefaultsService
@@ -28,6 +29,7 @@ class Services:
     audit: AuditService
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
+    system: SystemInfoService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -42,4 +44,5 @@ class Services:
             audit=AuditService(ctx),
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
+            system=SystemInfoService(ctx),
         )

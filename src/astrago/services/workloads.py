@@ -31,6 +31,7 @@ from astrago.services.schemas import (
 )
 from astrago.services.snapshot import nodes_view
 from astrago.services.specs import resource_request
+from astrago.services.system_info import check_may_run_workloads
 from astrago.services.workspaces import resolve_workspace, workspace_defaults
 from astrago.store.ids import new_id
 from astrago.store.models import Workload, Workspace
@@ -235,6 +236,7 @@ class WorkloadService:
     async def _validated(
         self, principal: Principal, request: WorkloadSubmit
     ) -> tuple[Workspace, dict[str, Any], int]:
+        check_may_run_workloads(self.ctx, principal.is_admin)
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             nodes = await nodes_view(session)

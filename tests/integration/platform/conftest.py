@@ -52,6 +52,6 @@ def make_user(admin: User, tmp_path: Path) -> Callable[[str], User]:
 
 @pytest.fixture
 def gate(tmp_path: Path) -> Iterator[Gate]:
-    gates = Gate(tmp_path / "gates")
+    gates = Gate(tmp_path / "shared" / "gates")  # in ServerProcess.shared_dir
     yield gates
     gates.open_all()  # jobs outlive the server by design; let every gated job end

@@ -33,7 +33,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def test_kill9_restart_adopts_running_jobs_and_starts_none_twice(
     tmp_path: Path, database: str | None
 ) -> None:
-    gate = Gate(tmp_path / "gates")
+    gate = Gate(tmp_path / "shared" / "gates")
     server = ServerProcess(data_dir=tmp_path / "data", database_url=database)
     server.start()
     try:
@@ -66,7 +66,7 @@ def test_kill9_restart_adopts_running_jobs_and_starts_none_twice(
 
 
 def test_job_whose_process_vanished_while_the_server_was_down_is_marked_lost(tmp_path: Path) -> None:
-    gate = Gate(tmp_path / "gates")
+    gate = Gate(tmp_path / "shared" / "gates")
     server = ServerProcess(data_dir=tmp_path / "data")
     server.start()
     try:

@@ -8,15 +8,22 @@ Lifecycle of one replica (see records.py for the files and runner.py for the sup
    records it and announces it on `watch()`.
 4. After a crash of the server, `open()` reads the records: live runners are re-adopted, finished ones
    report their recorded exit, vanished ones are LOST with a reason; an intent without a pid is resolved by
-   looking for the runner's launch token in /proc, and is never relaunched."""
+   looking for the runner's launch token in /proc, and is never relaunched.
+
+Every replica runs in a bubblewrap sandbox (sandbox.py) when one can be created here; otherwise the
+backend reports single-user mode in `isolation` and runs replicas as plain processes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import getpass
+import hashlib
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +49,7 @@ from astrago.backends.local.plan import (
     master_port,
     replica_env,
     visible_devices,
+    workload_base_env,
 )
 from astrago.backends.local.process import (
     ProcessHandle,
@@ -59,10 +67,22 @@ from astrago.backends.local.records import (
     UnreadableRecord,
     check_workload_id,
 )
+from astrago.backends.local.sandbox import (
+    HOW_TO_ENABLE,
+    BindMount,
+    Sandbox,
+    SandboxCommand,
+    SandboxSpec,
+    SandboxUnavailable,
+    SandboxUser,
+    detect_sandbox,
+)
+from astrago.backends.local.uids import WorkspaceUids
 from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 from astrago.domain.limits import exec_size_problem
+from astrago.domain.isolation import IsolationMode, IsolationStatus
 from astrago.store.code_bundles import code_bundle_store
 
 log = logging.getLogger(__name__)
@@ -70,8 +90,18 @@ log = logging.getLogger(__name__)
 LOG_FOLLOW_POLL_S = 0.2  # how often `logs(follow=True)` looks for new output while the replica runs
 _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
+SHARED_SHM_ROOT = Path("/dev/shm")
 
 ReplicaKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """One replica ready to spawn: its record, its environment, and the sandbox around its command."""
+
+    record: ReplicaRecord
+    env: dict[str, str]
+    sandbox_argv: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +187,10 @@ class LocalBackend:
         self._streams: set[_ObservationStream] = set()
         self._mutation = asyncio.Lock()
         self._lock_file: IO[str] | None = None
+        self._sandbox: Sandbox | None = None
+        self._shared: tuple[BindMount, ...] = ()  # sandbox_shared_paths, checked
+        self._uids = WorkspaceUids(settings.runs_dir / "workspace-uids.json", settings.sandbox_uid_base)
+        self.isolation: IsolationStatus | None = None  # known once open
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
@@ -168,9 +202,11 @@ class LocalBackend:
         if self._node is not None:
             return
         for directory in (self._settings.runs_dir, self._settings.logs_dir, self._workdirs):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self._lock_data_dir()
         try:
+            await asyncio.to_thread(self._detect_sandbox)
             self._node = await asyncio.to_thread(
                 detect_node, self._settings.simulate_gpus, self._node_name, self._gpu_source
             )
@@ -196,6 +232,44 @@ class LocalBackend:
         self._node = None
         self._unlock_data_dir()
 
+    def _detect_sandbox(self) -> None:
+        detected = detect_sandbox(self._settings.sandbox_bwrap, self.hidden_paths())
+        if isinstance(detected, SandboxUnavailable):
+            self._sandbox = None
+            self.isolation = IsolationStatus(
+                mode=IsolationMode.SINGLE_USER,
+                detail=detected.reason,
+                runs_as=f"the server's own account ({getpass.getuser()}), without a sandbox",
+                how_to_enable=HOW_TO_ENABLE,
+            )
+            log.warning("single-user mode: %s; only admins may run workloads", detected.reason)
+            return
+        self._sandbox = detected
+        shared = shared_binds(self._settings.sandbox_shared_paths, detected.hidden)
+        self._shared = (*interpreter_binds(detected.hidden), *shared)
+        if detected.as_root:
+            runs_as = f"one unprivileged uid per workspace (from {self._settings.sandbox_uid_base})"
+        else:
+            runs_as = f"the server's own account ({getpass.getuser()}), inside the sandbox"
+        self.isolation = IsolationStatus(
+            mode=IsolationMode.SANDBOXED,
+            detail=f"bubblewrap ({detected.bwrap}): own PID, mount and IPC namespaces for each replica",
+            runs_as=runs_as,
+        )
+
+    def hidden_paths(self) -> list[Path]:
+        """Host paths no workload may see: the data dir (database, run records, logs, every workload's
+        files), the database and config files, the TLS files, and those of `sandbox_hide_paths`."""
+        settings = self._settings
+        paths = [settings.data_dir, Path.home(), *settings.sandbox_hide_paths]
+        if (database := settings.sqlite_path) is not None:
+            suffixes = ("", "-wal", "-shm", "-journal")
+            paths += [database.with_name(database.name + suffix) for suffix in suffixes]
+        if config := os.environ.get("ASTRAGO_CONFIG"):
+            paths.append(Path(config))
+        paths += [path for path in (settings.tls_cert, settings.tls_key) if path is not None]
+        return [path.expanduser() for path in paths]
+
     async def inventory(self) -> list[NodeInventory]:
         return [self._opened_node()]
 
@@ -216,8 +290,11 @@ class LocalBackend:
         gpus = {replica.index: visible_devices(replica, devices_by_index) for replica in spec.replicas}
         working_dir = self._working_dir(spec)
         async with self._mutation:
+            user = await asyncio.to_thread(self._sandbox_user, spec, working_dir)
             port = self._master_port(spec)
-            launches: list[tuple[ReplicaRecord, dict[str, str]]] = []
+            passthrough = self._settings.workload_env_passthrough
+            base_env = with_fallback_python(workload_base_env(os.environ, passthrough, str(working_dir)))
+            launches: list[_Planned] = []
             for replica in spec.replicas:
                 key = (spec.workload_id, replica.index)
                 if self._is_known(key):
@@ -237,8 +314,14 @@ class LocalBackend:
                     master_port=port,
                     max_runtime_s=spec.max_runtime_s,
                     intent_at=time.time(),
+                    sandboxed=self._sandbox is not None,
+                    sandbox_uid=user.uid if user else None,
                 )
-                launches.append((record, replica_env(spec, replica, os.environ, devices, simulated, port)))
+                env = replica_env(spec, replica, base_env, devices, simulated, port)
+                # Real GPUs only: /dev/nvidiaN by the device index (the driver's minor number; see docs)
+                gpus_given = () if simulated else tuple(replica.gpu_indices)
+                sandbox = self._sandbox_argv(spec, working_dir, env, gpus_given, user)
+                launches.append(_Planned(record, env, sandbox))
             if launches:
                 await self._launch_all(launches)
 
@@ -250,11 +333,67 @@ class LocalBackend:
             or self._store.exists(*key)
         )
 
-    async def _launch_all(self, launches: list[tuple[ReplicaRecord, dict[str, str]]]) -> None:
+    def _sandbox_user(self, spec: LaunchSpec, working_dir: Path) -> SandboxUser | None:
+        """The workspace's uid when the sandbox runs as root (then its working directory becomes its own)."""
+        if self._sandbox is None or not self._sandbox.as_root:
+            return None
+        user = self._uids.user_for(spec.workspace)
+        if working_dir == self._workdirs / spec.workload_id and working_dir.stat().st_uid != user.uid:
+            give_tree(working_dir, user)  # once: the unpacked code, made by the server, becomes the job's
+        return user
+
+    def _sandbox_argv(
+        self,
+        spec: LaunchSpec,
+        working_dir: Path,
+        env: dict[str, str],
+        gpus: tuple[int, ...],
+        user: SandboxUser | None,
+    ) -> tuple[str, ...] | None:
+        if self._sandbox is None:
+            return None
+        sandbox_spec = SandboxSpec(
+            working_dir=working_dir,
+            env=env,
+            binds=self._shared,
+            gpu_devices=gpus,
+            user=user,
+            shared_shm=self._shared_shm(spec, user),
+        )
+        return self._sandbox.command(sandbox_spec, ()).argv
+
+    def _shared_shm(self, spec: LaunchSpec, user: SandboxUser | None) -> Path | None:
+        """One /dev/shm for all replicas of a multi-replica workload (NCCL's shared-memory transport)."""
+        if len(spec.replicas) < 2 or not SHARED_SHM_ROOT.is_dir():
+            return None
+        path = self.shared_shm_path(spec.workload_id)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if user is not None:
+            os.chown(path, user.uid, user.gid)
+        return path
+
+    def enter_command(self, workload_id: str, replica_index: int, argv: tuple[str, ...]) -> SandboxCommand:
+        """How to run `argv` as a second process of a running replica (for exec): inside its sandbox, as its
+        uid, in its working directory, with the workload's base environment (not the server's)."""
+        replica = self._replicas.get((workload_id, replica_index))
+        if replica is None or replica.record.is_finished:
+            raise BackendError(f"workload {workload_id} has no running replica {replica_index}")
+        record = replica.record
+        env = workload_base_env(os.environ, self._settings.workload_env_passthrough, record.working_dir)
+        if not record.sandboxed:
+            return SandboxCommand(argv=argv, env=env, cwd=record.working_dir)
+        status = self._read_status(record)
+        if self._sandbox is None or status is None or status.sandbox_pid is None:
+            raise BackendError(f"the sandbox of replica {replica_index} of {workload_id} is not running")
+        user = SandboxUser(record.sandbox_uid, record.sandbox_uid) if record.sandbox_uid is not None else None
+        spec = SandboxSpec(working_dir=Path(record.working_dir), env=env, user=user)
+        return SandboxCommand(argv=tuple(self._sandbox.enter_argv(status.sandbox_pid, spec, argv)), env=env)
+
+    async def _launch_all(self, launches: list[_Planned]) -> None:
         """Spawn in a worker thread (fsync and fork take tens of milliseconds on a disk; the event loop
         keeps serving meanwhile). Registration happens in a callback, so a cancelled `start` cannot lose
         track of a process that was spawned anyway."""
-        keys = [record.key for record, _ in launches]
+        keys = [planned.record.key for planned in launches]
         self._launching.update(keys)
 
         def register(done: asyncio.Future[list[_Launched | _NotRecorded]]) -> None:
@@ -273,22 +412,23 @@ class LocalBackend:
                 f"started: {failures[0].error}"
             )
 
-    def _spawn_all(
-        self, launches: list[tuple[ReplicaRecord, dict[str, str]]]
-    ) -> list[_Launched | _NotRecorded]:
+    def _spawn_all(self, launches: list[_Planned]) -> list[_Launched | _NotRecorded]:
         results: list[_Launched | _NotRecorded] = []
-        for record, env in launches:
+        for planned in launches:
             try:
-                self._store.save(record)  # the intent: from here on, this replica is never spawned again
+                self._store.save(planned.record)  # the intent: from here on, it is never spawned again
             except OSError as exc:
-                results.append(_NotRecorded(record.replica_index, exc))
+                results.append(_NotRecorded(planned.record.replica_index, exc))
                 continue
-            results.append(self._spawn(record, env))
+            results.append(self._spawn(planned))
         return results
 
-    def _spawn(self, record: ReplicaRecord, env: dict[str, str]) -> _Launched:
+    def _spawn(self, planned: _Planned) -> _Launched:
+        record = planned.record
         try:
-            popen = spawn_runner(record, env, self._store, self._settings.stop_grace_s)
+            popen = spawn_runner(
+                record, planned.env, self._store, self._settings.stop_grace_s, sandbox=planned.sandbox_argv
+            )
         except OSError as exc:
             failed = Outcome(
                 state=ReplicaState.FAILED,
@@ -324,18 +464,32 @@ class LocalBackend:
                 f"the local executor runs commands on this machine and cannot run the image {spec.image!r}; "
                 "give a command instead, or use the kubernetes backend"
             )
+        own = self._workdirs / spec.workload_id
         if spec.working_dir:
             path = Path(spec.working_dir).expanduser()
             if not path.is_absolute():
                 raise BackendError(f"working directory {spec.working_dir} must be an absolute path")
             if not path.is_dir():
                 raise BackendError(f"working directory {spec.working_dir} does not exist on this machine")
+            self._check_not_hidden(path, own)
             return path
-        path = self._workdirs / spec.workload_id
         if spec.code_bundle:
-            unpack_code_bundle(code_bundle_store(self._settings.data_dir), spec.code_bundle, path)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+            unpack_code_bundle(code_bundle_store(self._settings.data_dir), spec.code_bundle, own)
+        own.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return own
+
+    def _check_not_hidden(self, path: Path, own: Path) -> None:
+        """A working directory is bound into the sandbox read-write: never one that holds, or lies in, what
+        the sandbox hides (other than the workload's own directory)."""
+        real = Path(os.path.realpath(path))
+        if self._sandbox is None or real.is_relative_to(os.path.realpath(own)):
+            return
+        for hidden in self._sandbox.hidden:
+            if real.is_relative_to(hidden) or hidden.is_relative_to(real):
+                raise BackendError(
+                    f"working directory {path} would expose {hidden}, which workloads may not see; "
+                    "choose a directory outside the server's data dir and files"
+                )
 
     @staticmethod
     def _check_placement(spec: LaunchSpec, node: NodeInventory) -> None:
@@ -429,6 +583,7 @@ class LocalBackend:
             for key in [key for key in self._unreadable if key[0] == workload_id]:
                 del self._unreadable[key]
             self._store.delete_workload(workload_id)
+            self._remove_shared_shm(workload_id)
 
     # -- adoption after a restart ------------------------------------------------------------------------
 
@@ -468,7 +623,7 @@ class LocalBackend:
         elif record.runner is None:
             outcome = lost(f"{lost_reason}, and no process of it was found; it is not started again")
         else:
-            outcome = lost(lost_reason + kill_orphaned_command(status))
+            outcome = lost(lost_reason + kill_orphaned_command(status, record.sandboxed))
         record = record.with_outcome(outcome)
         self._store.save(record)
         self._register(record)
@@ -493,12 +648,23 @@ class LocalBackend:
         status = self._read_status(replica.record)
         outcome = outcome_of(replica.record, status, returncode)
         if outcome.state is ReplicaState.LOST:
-            outcome = outcome.model_copy(update={"reason": outcome.reason + kill_orphaned_command(status)})
+            orphan = kill_orphaned_command(status, replica.record.sandboxed)
+            outcome = outcome.model_copy(update={"reason": outcome.reason + orphan})
         replica.record = replica.record.with_outcome(outcome)
         # If this fails, it is still announced: the next open() derives the same outcome from the status file.
         await asyncio.to_thread(self._save_logged, replica.record)
         replica.ended.set()
         self._publish(replica)
+        if all(r.record.is_finished for r in self._replicas_of(replica.record.workload_id)):
+            self._remove_shared_shm(replica.record.workload_id)  # shared memory is RAM: free it at the end
+
+    def shared_shm_path(self, workload_id: str) -> Path:
+        """Per data dir and workload, so two servers on one machine never share one."""
+        server = hashlib.sha256(str(self._settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        return SHARED_SHM_ROOT / f"astrago-{server}-{workload_id}"
+
+    def _remove_shared_shm(self, workload_id: str) -> None:
+        shutil.rmtree(self.shared_shm_path(workload_id), ignore_errors=True)
 
     def _read_status(self, record: ReplicaRecord) -> runner.RunnerStatus | None:
         path = self._store.status_path(*record.key)
@@ -555,11 +721,16 @@ class LocalBackend:
 
 
 def spawn_runner(
-    record: ReplicaRecord, env: dict[str, str], store: RecordStore, grace_s: float
+    record: ReplicaRecord,
+    env: dict[str, str],
+    store: RecordStore,
+    grace_s: float,
+    sandbox: tuple[str, ...] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the runner of `record` in a new session (it survives the server), output to the log file."""
+    """Start the runner of `record` in a new session (it survives the server), output to the log file;
+    with `sandbox` (the bwrap argv prefix of sandbox.py), the runner runs the command inside it."""
     log_path = Path(record.log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     args = [
         sys.executable,
         "-I",
@@ -574,7 +745,9 @@ def spawn_runner(
     ]
     if record.max_runtime_s:
         args += ["--max-runtime-s", str(record.max_runtime_s)]
-    with log_path.open("ab") as log_file:
+    if sandbox is not None:
+        args += ["--sandbox", json.dumps(list(sandbox))]
+    with open_private(log_path, "ab") as log_file:
         return subprocess.Popen(
             [*args, "--", *record.argv],
             cwd=record.working_dir,
@@ -586,16 +759,78 @@ def spawn_runner(
         )
 
 
-def kill_orphaned_command(status: runner.RunnerStatus | None) -> str:
+def kill_orphaned_command(status: runner.RunnerStatus | None, sandboxed: bool = False) -> str:
     """Kill the process group of a command whose runner vanished: the replica is reported LOST, so its
-    GPUs count as free again and nothing may keep using them. What to add to the LOST reason."""
+    GPUs count as free again and nothing may keep using them. What to add to the LOST reason.
+
+    A sandbox dies with its runner (`--die-with-parent`), possibly a moment after the runner: whether it
+    is seen alive here is a race, so a started sandbox is reported the same way either way."""
     if status is None or status.child_pid is None or status.child_start_ticks is None:
         return ""
     identity = read_identity(status.child_pid)
-    if identity is None or identity.start_ticks != status.child_start_ticks:
-        return ""
-    kill_process_group(status.child_pid, signal.SIGKILL)
-    return f"; its command (pid {status.child_pid}) was still running and has been killed"
+    alive = identity is not None and identity.start_ticks == status.child_start_ticks
+    if alive:
+        kill_process_group(status.child_pid, signal.SIGKILL)
+    if sandboxed and status.finished_at is None:
+        return f"; its sandbox (pid {status.child_pid}) was killed with it"
+    return f"; its command (pid {status.child_pid}) was still running and has been killed" if alive else ""
+
+
+def interpreter_binds(hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
+    """The Python that runs AstraGo (and the sandbox's init), read-only, where it lies in a hidden path (e.g.
+    a virtualenv or pyenv in the server account's home, which workloads do not see)."""
+    wanted = {Path(sys.base_prefix), Path(sys.prefix), Path(__file__).resolve().parents[2]}
+    binds = []
+    for path in sorted({Path(os.path.realpath(p)) for p in wanted}):
+        if any(path.is_relative_to(secret) for secret in hidden) and path.is_dir():
+            binds.append(BindMount(source=path, target=path, read_only=True))
+    return tuple(binds)
+
+
+def with_fallback_python(env: dict[str, str]) -> dict[str, str]:
+    """The directory of the server's Python at the end of PATH: `python` works in a job (the quickstart's
+    `astrago run -- python ...`) even where no other Python is on PATH; one on PATH before it wins."""
+    fallback = os.path.dirname(sys.executable)
+    if fallback not in env["PATH"].split(os.pathsep):
+        env["PATH"] = f"{env['PATH']}{os.pathsep}{fallback}"
+    return env
+
+
+def give_tree(root: Path, user: SandboxUser) -> None:
+    """Make `root` and everything under it (not following links) the workspace's own."""
+    os.chown(root, user.uid, user.gid)
+    for directory, subdirectories, files in os.walk(root):
+        for name in (*subdirectories, *files):
+            os.chown(os.path.join(directory, name), user.uid, user.gid, follow_symlinks=False)
+
+
+def shared_binds(entries: list[str], hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
+    """`sandbox_shared_paths` as bind mounts: existing absolute directories that hide nothing hidden."""
+    binds = []
+    for entry in entries:
+        path, _, flag = entry.partition(":")
+        source = Path(path)
+        if flag not in ("", "ro") or not source.is_absolute() or not source.is_dir():
+            raise BackendError(
+                f"sandbox_shared_paths entry {entry!r} must be an existing absolute directory, "
+                "optionally followed by ':ro'"
+            )
+        real = Path(os.path.realpath(source))
+        for secret in hidden:
+            if real.is_relative_to(secret) or secret.is_relative_to(real):
+                raise BackendError(
+                    f"sandbox_shared_paths entry {entry!r} would show workloads {secret}, "
+                    "which they may not see"
+                )
+        binds.append(BindMount(source=real, target=real, read_only=flag == "ro"))
+    return tuple(binds)
+
+
+def open_private(path: Path, mode: str) -> IO[bytes]:
+    """Open (creating it 0600, whatever the umask) a file only the server's account may read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
 
 
 def unreadable_observation(entry: UnreadableRecord) -> ReplicaObservation:

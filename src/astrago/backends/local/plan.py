@@ -1,7 +1,8 @@
 """What exactly one replica runs: argv, environment, working directory. Pure functions of the spec.
 
-Environment, weakest first: the server's own environment without its `ASTRAGO_*` settings (they may hold
-secrets such as the admin password), the workload's env, then the variables AstraGo owns
+Environment, weakest first: an allow-list of the server's own variables (`PATH`, the locale, `TZ`, `TERM`,
+and those the `workload_env_passthrough` setting names; never its settings or secrets), `HOME` and `TMPDIR`,
+the workload's env, then the variables AstraGo owns
 (`CUDA_VISIBLE_DEVICES`, `ASTRAGO_*`, and the torch.distributed variables of multi-replica jobs), which a
 workload cannot override."""
 
@@ -11,7 +12,7 @@ import hashlib
 import re
 import shlex
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from astrago.backends.base import BackendError, DeviceInventory, LaunchSpec, ReplicaLaunch
@@ -21,6 +22,10 @@ MASTER_PORT_BASE = 29500  # torch.distributed's customary default
 MASTER_PORT_SPAN = 2000
 SHELL = "/bin/sh"
 # Characters that only mean something to a shell: a single-string command holding one runs under `sh -c`.
+# The only variables of the server's environment a workload inherits (besides `workload_env_passthrough`).
+ENV_PASSTHROUGH = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM"})
+ENV_PASSTHROUGH_PREFIXES = ("LC_",)
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SHELL_SYNTAX = re.compile(r"[\s|&;<>()$`\\\"'*?\[\]#~=%{}]")
 
 
@@ -89,6 +94,23 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def workload_base_env(
+    server_env: Mapping[str, str], passthrough: Collection[str], home: str
+) -> dict[str, str]:
+    """What a workload inherits from the server: allow-listed variables only (an allow-list, so a secret
+    the server holds under any name never reaches a job), plus its HOME (its working directory) and TMPDIR."""
+    allowed = ENV_PASSTHROUGH | set(passthrough)
+    env = {
+        key: value
+        for key, value in server_env.items()
+        if (key in allowed or key.startswith(ENV_PASSTHROUGH_PREFIXES)) and not key.startswith("ASTRAGO_")
+    }
+    env.setdefault("PATH", DEFAULT_PATH)
+    env["HOME"] = home
+    env["TMPDIR"] = "/tmp"
+    return env
 
 
 def replica_env(

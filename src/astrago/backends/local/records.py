@@ -72,6 +72,8 @@ class ReplicaRecord(_Frozen):
     master_port: int | None
     max_runtime_s: int | None
     intent_at: float
+    sandboxed: bool = False  # runs in a bubblewrap sandbox (see sandbox.py)
+    sandbox_uid: int | None = None  # the workspace's uid (= gid) it runs as, when the server is root
     runner: RunnerIdentity | None = None
     started_at: float | None = None
     stop: StopRecord | None = None

@@ -12,6 +12,10 @@ The runner also owns stopping, so a stop or a max-runtime limit keeps working wh
 - When the command ends, whatever it left behind in its process group is killed, so no stray process keeps
   holding a GPU; then the status file gets its final content and the runner exits.
 
+Sandboxed (`--sandbox ARGV_JSON`, see sandbox.py), the runner runs bubblewrap as its child with the stop
+signals ignored (only the command inside gets them back), learns the sandbox's PID 1 from bubblewrap's
+`--json-status-fd`, and reads how the command ended from the sandbox init's report pipe.
+
 Runs by file path as `python -I -S runner.py`: standard library only (the job's PYTHONPATH or a missing
 site-packages cannot break it), and quick to start. The server imports it for the file formats."""
 
@@ -30,7 +34,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _POLL_WITHOUT_PIDFD_S = 0.25
@@ -49,6 +53,7 @@ class RunnerStatus:
     signal: int | None = None  # set when the command was killed by a signal
     stop_reason: str | None = None  # set when the runner stopped the command (stop request, max runtime)
     error: str | None = None  # set when the command could not be started at all
+    sandbox_pid: int | None = None  # PID 1 of the replica's sandbox as the host sees it (for exec)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunnerStatus:
@@ -83,8 +88,12 @@ class Supervisor:
         stop_path: Path,
         grace_s: float,
         max_runtime_s: float | None,
+        sandbox: list[str] | None = None,
     ) -> None:
         self.command = command
+        self.sandbox = sandbox
+        self._sandbox_status: IO[bytes] | None = None  # bwrap's JSON status lines, open until it exits
+        self._sandbox_report: int | None = None  # the sandbox init's report of how the command ended
         self.status_path = status_path
         self.stop_path = stop_path
         self.default_grace_s = grace_s
@@ -106,7 +115,7 @@ class Supervisor:
             self._finish(stop_reason=self._read_stop_reason(), error="stopped before the command started")
             return 0
         try:
-            child = subprocess.Popen(self.command, process_group=0, stdin=subprocess.DEVNULL)
+            child = self._spawn()
         except OSError as exc:
             code = 127 if exc.errno == errno.ENOENT else 126  # as a shell reports them
             message = f"cannot run {self.command[0]!r}: {exc.strerror}"
@@ -116,9 +125,34 @@ class Supervisor:
         self.status.child_pid = child.pid
         self.status.child_start_ticks = start_ticks(child.pid)
         self.status.started_at = time.time()
+        if self._sandbox_status is not None:
+            self.status.sandbox_pid = _read_sandbox_pid(self._sandbox_status)
         self.status.save(self.status_path)
         self._supervise(child)
         return 0
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        if self.sandbox is None:
+            return subprocess.Popen(self.command, process_group=0, stdin=subprocess.DEVNULL)
+        status_read, status_write = os.pipe()
+        report_read, report_write = os.pipe()
+        fds = {"{status_fd}": str(status_write), "{report_fd}": str(report_write)}
+        prefix = [fds.get(arg, arg) for arg in self.sandbox]
+        try:
+            # The stop signals are ignored by bwrap and the sandbox's init (which gives them back to the
+            # command only): a SIGTERM to the group must not kill bwrap, whose death ends the sandbox at once.
+            return subprocess.Popen(
+                [*prefix, *self.command],
+                process_group=0,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(status_write, report_write),
+                preexec_fn=_ignore_stop_signals,  # the runner is single-threaded, so this is safe
+            )
+        finally:
+            os.close(status_write)
+            os.close(report_write)
+            self._sandbox_status = os.fdopen(status_read, "rb")
+            self._sandbox_report = report_read
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> None:
         started = time.monotonic()
@@ -154,7 +188,17 @@ class Supervisor:
                 self._kill_at = None
         returncode = child.wait()
         kill_group(child.pid, signal.SIGKILL)  # strays the command left in its group
-        if returncode < 0:
+        if self._sandbox_status is not None:
+            self._sandbox_status.close()
+        report = _read_report(self._sandbox_report) if self._sandbox_report is not None else None
+        if report is not None:  # the sandbox's init saw the command end: exact, unlike bwrap's exit code
+            self._finish(
+                exit_code=report.get("exit_code"),
+                signal_number=report.get("signal"),
+                stop_reason=self.status.stop_reason,
+                error=report.get("error"),
+            )
+        elif returncode < 0:
             self._finish(signal_number=-returncode, stop_reason=self.status.stop_reason)
         else:
             self._finish(exit_code=returncode, stop_reason=self.status.stop_reason)
@@ -189,6 +233,44 @@ class Supervisor:
         self.status.error = error
         self.status.finished_at = time.time()
         self.status.save(self.status_path)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _read_sandbox_pid(status: IO[bytes]) -> int | None:
+    """The host pid of the sandbox's PID 1, from bwrap's first JSON status line (None if bwrap failed)."""
+    line = status.readline()
+    try:
+        pid = json.loads(line).get("child-pid")
+    except ValueError:
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _read_report(fd: int) -> dict[str, Any] | None:
+    """What the sandbox's init wrote before it exited (it exits before bwrap does, so this never waits)."""
+    os.set_blocking(fd, False)
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        data = b""
+    finally:
+        os.close(fd)
+    try:
+        report = json.loads(data) if data else None
+    except ValueError:
+        return None
+    # The init writes it, but a job running as the server's own account could reach that pipe too: accept
+    # only a well-formed report, else fall back to bubblewrap's exit status.
+    types = {"exit_code": int, "signal": int, "error": str}
+    if not isinstance(report, dict) or not report.keys() <= types.keys():
+        return None
+    if not all(isinstance(report[key], kind) for key, kind in types.items() if key in report):
+        return None
+    return report
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -252,12 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-file", type=Path, required=True)
     parser.add_argument("--grace-s", type=float, required=True)
     parser.add_argument("--max-runtime-s", type=float, default=None)
+    parser.add_argument("--sandbox", type=json.loads, default=None, help="the bwrap argv prefix, as JSON")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given after --")
-    supervisor = Supervisor(command, args.status_file, args.stop_file, args.grace_s, args.max_runtime_s)
+    os.umask(0o022)  # the server's umask is 077; a workload's files follow the customary default
+    supervisor = Supervisor(
+        command, args.status_file, args.stop_file, args.grace_s, args.max_runtime_s, args.sandbox
+    )
     return supervisor.run()
 
 

@@ -6,9 +6,14 @@ import asyncio
 import time
 from pathlib import Path
 
+import psutil
+
 from astrago.backends.base import ReplicaObservation
 from astrago.backends.local import LocalBackend
 from astrago.backends.local.process import read_identity
+from astrago.backends.local.records import RecordStore
+from astrago.backends.local.runner import read_json
+from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 
 TERMINAL = frozenset({ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST})
@@ -54,6 +59,15 @@ def wait_until_gone(pid: int) -> None:
     while read_identity(pid) is not None:
         assert time.monotonic() < deadline, f"process {pid} is still running"
         time.sleep(0.01)
+
+
+def processes_of(settings: Settings, workload_id: str = "wl-1", replica_index: int = 0) -> list[int]:
+    """Host pids of everything a replica's runner started (the sandbox, the command and its children)."""
+    status = read_json(RecordStore(settings.runs_dir).status_path(workload_id, replica_index))
+    assert status is not None
+    children = psutil.Process(status["runner_pid"]).children(recursive=True)
+    assert children, "the replica runs no process"
+    return [child.pid for child in children]
 
 
 def release(path: Path) -> None:

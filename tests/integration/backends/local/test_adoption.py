@@ -32,7 +32,7 @@ from tests.integration.backends.local.support import (
     wait_for_output,
     wait_until_gone,
 )
-from tests.unit.backends.local.factories import NODE, launch_spec, python_command
+from tests.unit.backends.local.factories import NODE, launch_spec, python_command, workdir
 from tests.unit.backends.local.test_records import intent
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -89,9 +89,9 @@ def command_pid(settings: Settings) -> int:
 
 
 async def test_a_running_replica_is_readopted_and_reports_its_exit_code(
-    settings: Settings, restarted: LocalBackend, tmp_path: Path
+    settings: Settings, restarted: LocalBackend
 ) -> None:
-    gate, starts = tmp_path / "go", tmp_path / "starts"
+    gate, starts = workdir(settings) / "go", workdir(settings) / "starts"
     code = f"open({str(starts)!r}, 'a').write('started\\n')\n" + wait_for_file_then(
         gate, "raise SystemExit(7)"
     )
@@ -112,9 +112,9 @@ async def test_a_running_replica_is_readopted_and_reports_its_exit_code(
 
 
 async def test_an_exit_while_the_server_was_down_is_reported(
-    settings: Settings, restarted: LocalBackend, tmp_path: Path
+    settings: Settings, restarted: LocalBackend
 ) -> None:
-    gate = tmp_path / "go"
+    gate = workdir(settings) / "go"
     crash_after_start(settings, python_command(wait_for_file_then(gate, "raise SystemExit(4)")))
     runner = record_of(settings).runner
     assert runner is not None
@@ -168,7 +168,10 @@ async def test_a_process_that_vanished_while_the_server_was_down_is_lost(
     await restarted.open()
     lost = await state_of(restarted, "wl-1")
     assert lost.state is ReplicaState.LOST
-    assert lost.reason == f"process {runner.pid} vanished while the server was down"
+    assert lost.reason == (
+        f"process {runner.pid} vanished while the server was down; "
+        f"its sandbox (pid {child_pid}) was killed with it"
+    )
 
     await restarted.start(launch_spec("sleep", "60"))
     assert [o.state for o in await restarted.observe()] == [ReplicaState.LOST]  # not started again
@@ -181,8 +184,9 @@ async def test_a_command_whose_runner_vanished_is_killed_and_lost(
     runner = record_of(settings).runner
     assert runner is not None
     child_pid = command_pid(settings)
-    os.kill(runner.pid, signal.SIGKILL)  # only the runner: its command keeps running, orphaned
+    os.kill(runner.pid, signal.SIGKILL)  # only the runner: its sandbox dies with it (--die-with-parent)
     wait_until_gone(runner.pid)
+    wait_until_gone(child_pid)  # even before any server looks
 
     await restarted.open()
 
@@ -190,9 +194,8 @@ async def test_a_command_whose_runner_vanished_is_killed_and_lost(
     assert lost.state is ReplicaState.LOST
     assert lost.reason == (
         f"process {runner.pid} vanished while the server was down; "
-        f"its command (pid {child_pid}) was still running and has been killed"
+        f"its sandbox (pid {child_pid}) was killed with it"
     )
-    wait_until_gone(child_pid)
 
 
 async def test_an_intent_without_a_process_is_lost_and_never_started(
@@ -219,7 +222,8 @@ async def test_an_intent_without_a_process_is_lost_and_never_started(
 async def test_a_runner_spawned_before_its_pid_was_recorded_is_found_and_adopted(
     settings: Settings, restarted: LocalBackend, tmp_path: Path
 ) -> None:
-    """The server died after spawning the runner, before it recorded the runner's pid."""
+    """The server died after spawning the runner, before it recorded the runner's pid (spawned here without
+    a sandbox, as in single-user mode)."""
     gate = tmp_path / "go"
     spec = launch_spec(*python_command(wait_for_file_then(gate, "raise SystemExit(5)")))
     store = RecordStore(settings.runs_dir)

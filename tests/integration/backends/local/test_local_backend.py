@@ -17,13 +17,22 @@ from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 from tests.integration.backends.local.support import (
     Outcomes,
+    processes_of,
     release,
     state_of,
     wait_for_file_then,
     wait_for_output,
     wait_until_gone,
 )
-from tests.unit.backends.local.factories import NODE, launch_spec, local_settings, python_command, replica
+from tests.unit.backends.local.factories import (
+    NODE,
+    launch_spec,
+    local_settings,
+    python_command,
+    replica,
+    shared_dir,
+    workdir,
+)
 from tests.unit.backends.local.test_inventory import H100_CAPTURE
 
 PRINT_ENV = python_command(
@@ -103,9 +112,9 @@ async def test_single_replica_jobs_get_no_distributed_env(backend: LocalBackend,
 
 
 async def test_logs_interleave_stdout_and_stderr_and_follow_to_the_end(
-    backend: LocalBackend, outcomes: Outcomes, tmp_path: Path
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
 ) -> None:
-    gate = tmp_path / "go"
+    gate = workdir(settings) / "go"
     code = (
         "import sys\nprint('out 1', flush=True)\nprint('err 1', file=sys.stderr, flush=True)\n"
         + wait_for_file_then(gate, "print('out 2', flush=True)\nprint('err 2', file=sys.stderr, flush=True)")
@@ -149,17 +158,20 @@ async def test_failures_say_how_the_command_ended(
     assert final.finished_at >= final.started_at
 
 
-async def test_stop_terms_then_kills_the_whole_group(backend: LocalBackend, outcomes: Outcomes) -> None:
+async def test_stop_terms_then_kills_the_whole_group(
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
+) -> None:
     await backend.start(launch_spec(*IGNORE_TERM_WITH_GRANDCHILD))
-    output = await wait_for_output(backend, "wl-1", "ready")
-    grandchild = int(output.split("grandchild ")[1].split()[0])
+    await wait_for_output(backend, "wl-1", "ready")
+    descendants = processes_of(settings)  # host pids: inside its sandbox the job sees other numbers
 
     await backend.stop("wl-1", grace_s=0.2, reason="cancelled by alice")
     await backend.stop("wl-1", grace_s=60, reason="cancelled twice")  # idempotent: the first stop stands
 
     final = await outcomes.final("wl-1")
     assert (final.state, final.reason, final.exit_code) == (ReplicaState.STOPPED, "cancelled by alice", 137)
-    wait_until_gone(grandchild)
+    for pid in descendants:
+        wait_until_gone(pid)
     log = b"".join([chunk async for chunk in backend.logs("wl-1", 0, follow=False)]).decode()
     assert "[astrago] stopping (cancelled by alice): SIGTERM to the group, SIGKILL in 0.2s" in log
     assert "[astrago] still running after the grace period: SIGKILL to process group" in log
@@ -168,7 +180,7 @@ async def test_stop_terms_then_kills_the_whole_group(backend: LocalBackend, outc
 
 
 async def test_a_command_that_exits_on_sigterm_does_not_wait_for_the_grace(
-    backend: LocalBackend, outcomes: Outcomes
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
 ) -> None:
     code = (
         "import signal, subprocess, sys, time\n"
@@ -179,14 +191,15 @@ async def test_a_command_that_exits_on_sigterm_does_not_wait_for_the_grace(
         "time.sleep(60)\n"
     )
     await backend.start(launch_spec(*python_command(code)))
-    output = await wait_for_output(backend, "wl-1", "ready")
-    grandchild = int(output.split("grandchild ")[1].split()[0])
+    await wait_for_output(backend, "wl-1", "ready")
+    descendants = processes_of(settings)
 
     await backend.stop("wl-1", grace_s=600, reason="preempted by ml-b")
     final = await outcomes.final("wl-1")  # long before the 600 s grace
 
     assert (final.state, final.reason, final.exit_code) == (ReplicaState.STOPPED, "preempted by ml-b", 0)
-    wait_until_gone(grandchild)  # what the command left behind in its group is killed with it
+    for pid in descendants:  # what the command left behind is killed with it
+        wait_until_gone(pid)
     assert "bye" in b"".join([c async for c in backend.logs("wl-1", 0, follow=False)]).decode()
 
 
@@ -207,7 +220,7 @@ async def test_a_killed_runner_is_lost_and_takes_its_command_along(
     assert final.reason == (
         f"its runner process {status['runner_pid']} ended (killed by signal 9 (SIGKILL)) "
         f"without recording how the command ended; "
-        f"its command (pid {status['child_pid']}) was still running and has been killed"
+        f"its sandbox (pid {status['child_pid']}) was killed with it"
     )
     wait_until_gone(status["child_pid"])
 
@@ -219,9 +232,9 @@ async def test_max_runtime_is_enforced(backend: LocalBackend, outcomes: Outcomes
 
 
 async def test_start_never_starts_a_replica_twice(
-    backend: LocalBackend, outcomes: Outcomes, tmp_path: Path
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
 ) -> None:
-    gate, starts = tmp_path / "go", tmp_path / "starts"
+    gate, starts = workdir(settings) / "go", workdir(settings) / "starts"
     code = f"open({str(starts)!r}, 'a').write('started\\n')\n" + wait_for_file_then(gate, "")
     spec = launch_spec(*python_command(code))
 
@@ -239,11 +252,12 @@ async def test_start_never_starts_a_replica_twice(
 async def test_shell_syntax_in_a_single_string_runs_under_sh(
     backend: LocalBackend, outcomes: Outcomes, tmp_path: Path
 ) -> None:
+    directory = shared_dir(tmp_path)
     await backend.start(
-        launch_spec("echo replica=$ASTRAGO_REPLICA_INDEX > where.txt", working_dir=str(tmp_path))
+        launch_spec("echo replica=$ASTRAGO_REPLICA_INDEX > where.txt", working_dir=str(directory))
     )
     assert (await outcomes.final("wl-1")).state is ReplicaState.SUCCEEDED
-    assert (tmp_path / "where.txt").read_text() == "replica=0\n"
+    assert (directory / "where.txt").read_text() == "replica=0\n"
 
 
 async def test_bad_launches_are_refused_before_anything_runs(
@@ -270,9 +284,9 @@ async def test_bad_launches_are_refused_before_anything_runs(
 
 
 async def test_forget_keeps_running_replicas_and_logs(
-    backend: LocalBackend, outcomes: Outcomes, tmp_path: Path
+    backend: LocalBackend, outcomes: Outcomes, settings: Settings
 ) -> None:
-    gate = tmp_path / "go"
+    gate = workdir(settings) / "go"
     await backend.start(launch_spec(*python_command(wait_for_file_then(gate, "print('done')"))))
     await wait_for_output(backend, "wl-1", "ready")
     with pytest.raises(BackendError, match="still runs replicas"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -44,5 +46,33 @@ def launch_spec(
     )
 
 
+def job_python() -> str:
+    """A Python any account may run: under a root server a job runs as its workspace's unprivileged uid,
+    which cannot reach an interpreter inside a private directory (e.g. one under /root)."""
+    path = Path(os.path.realpath(sys.executable))
+    if all(parent.stat().st_mode & 0o001 for parent in path.parents):
+        return sys.executable
+    found = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    assert found is not None, "no python3 that an unprivileged account can run"
+    return found
+
+
 def python_command(code: str) -> tuple[str, ...]:
-    return (sys.executable, "-c", code)
+    return (job_python(), "-c", code)
+
+
+def workdir(settings: Settings, workload_id: str = "wl-1") -> Path:
+    """The workload's own working directory: a test and its sandboxed job both see it at this path."""
+    return settings.data_dir / "workdirs" / workload_id
+
+
+def shared_dir(parent: Path) -> Path:
+    """A directory a job of any uid may write into (for a working directory the test names itself)."""
+    path = parent / "shared"
+    path.mkdir(exist_ok=True)
+    path.chmod(0o777)
+    for ancestor in (parent, *parent.parents):
+        if ancestor == Path(ancestor.anchor) or ancestor.stat().st_mode & 0o001:
+            break
+        ancestor.chmod(ancestor.stat().st_mode | 0o005)
+    return path

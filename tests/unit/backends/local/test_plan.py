@@ -12,6 +12,7 @@ from astrago.backends.local.plan import (
     master_port,
     replica_env,
     visible_devices,
+    workload_base_env,
 )
 from astrago.backends.local.simulated import parse_simulated_gpus
 from tests.unit.backends.local.factories import launch_spec, replica
@@ -118,3 +119,30 @@ def test_master_port_is_really_free() -> None:
 def test_no_free_port_is_a_clear_error() -> None:
     with pytest.raises(BackendError, match="no free port for MASTER_PORT"):
         master_port("job-44", is_free=lambda port: False)
+
+
+def test_a_workload_inherits_only_allow_listed_variables_of_the_server() -> None:
+    server_env = {
+        "PATH": "/opt/bin:/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C",
+        "TZ": "Asia/Seoul",
+        "HOME": "/root",
+        "ASTRAGO_ADMIN_PASSWORD": "s3cret",
+        "ASTRAGO_DATABASE_URL": "postgresql://u:p@db/astrago",
+        "AWS_SECRET_ACCESS_KEY": "key",
+        "WANDB_API_KEY": "wandb",
+        "SSH_AUTH_SOCK": "/run/user/0/agent",
+    }
+    env = workload_base_env(server_env, ["WANDB_API_KEY"], home="/data/workdirs/wl-1")
+    assert env == {
+        "PATH": "/opt/bin:/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C",
+        "TZ": "Asia/Seoul",
+        "WANDB_API_KEY": "wandb",  # named in workload_env_passthrough
+        "HOME": "/data/workdirs/wl-1",
+        "TMPDIR": "/tmp",
+    }
+    assert workload_base_env({}, [], home="/w")["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert "ASTRAGO_ADMIN_PASSWORD" not in workload_base_env(server_env, ["ASTRAGO_ADMIN_PASSWORD"], "/w")
