@@ -13,6 +13,8 @@ import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from astrago.domain.enums import OrphanPolicy
+
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("ASTRAGO_DATA_DIR") or Path.home() / ".astrago")
@@ -69,7 +71,9 @@ class Settings(BaseSettings):
     image_registry: str | None = None
     image_pull_secrets: list[str] = Field(default_factory=list)
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
-    orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
+    # Backend objects whose workload is unknown. An enum, not a string: the backend compares members, and
+    # "delete" from the environment or a YAML file must arrive as OrphanPolicy.DELETE.
+    orphan_policy: OrphanPolicy = OrphanPolicy.REPORT
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -171,6 +171,7 @@ class WorkloadController:
                         for d in item.devices
                     ],
                     seen_at=seen,
+                    gpus_held_by_others=item.gpus_held_by_others,
                 )
             for node in await nodes.list():
                 if node.name not in reported and node.backend == self.backend.name and node.schedulable:

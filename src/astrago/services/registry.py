@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.context import ServiceContext
+from astrago.services.health import HealthService
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.users import UserService
@@ -24,6 +25,7 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    health: HealthService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -36,4 +38,5 @@ class Services:
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            health=HealthService(ctx),
         )

@@ -32,8 +32,9 @@ from astrago.store.repositories import UserRepository, WorkloadRepository
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, gpus: int = 4, fail_launch: bool = False) -> None:
+    def __init__(self, gpus: int = 4, fail_launch: bool = False, held_by_others: int = 0) -> None:
         self.gpus = gpus
+        self.held_by_others = held_by_others
         self.fail_launch = fail_launch
         self.started: list[str] = []
         self.stopped: list[tuple[str, str]] = []
@@ -47,7 +48,15 @@ class FakeBackend:
         devices = tuple(
             DeviceInventory(index=i, model="A100-80GB", memory_mib=81920) for i in range(self.gpus)
         )
-        return [NodeInventory(name="node-1", cpu_milli=64000, memory_mib=512 * 1024, devices=devices)]
+        return [
+            NodeInventory(
+                name="node-1",
+                cpu_milli=64000,
+                memory_mib=512 * 1024,
+                devices=devices,
+                gpus_held_by_others=self.held_by_others,
+            )
+        ]
 
     async def start(self, spec: LaunchSpec) -> None:
         if self.fail_launch:
@@ -193,3 +202,17 @@ async def test_replicas_the_backend_forgot_are_lost(services: Services) -> None:
     workload = await services.workloads.get(ADMIN, workload_id)
     assert workload.status == "FAILED"
     assert "no longer knows this replica" in (workload.reason or "")
+
+
+async def test_gpus_held_by_others_are_not_given_out_and_the_reason_says_so(services: Services) -> None:
+    backend = FakeBackend(gpus=4, held_by_others=3)
+    controller = await _controller(services, backend)
+    two = await _submit(services, gpus=2)
+    await _settle(controller)
+    waiting = await services.workloads.get(ADMIN, two)
+    assert waiting.status == "PENDING"
+    assert "3 GPUs there are held by pods AstraGo did not create" in (waiting.reason or "")
+    one = await _submit(services, gpus=1)
+    await _settle(controller)
+    assert (await services.workloads.get(ADMIN, one)).status == "RUNNING"
+    assert backend.started == [one]

@@ -12,12 +12,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ConfigError
 from lightkube.resources.core_v1 import Node, Pod
@@ -28,7 +27,13 @@ from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
 from astrago.backends.kubernetes.informer import Informer
-from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
+from astrago.backends.kubernetes.inventory import (
+    NOTHING_HELD,
+    Held,
+    node_inventory,
+    pod_holds,
+    shared_units_per_gpu,
+)
 from astrago.backends.kubernetes.resources import ROOT_KINDS, MPIJob, resource_for
 from astrago.backends.kubernetes.status import (
     LAUNCHER,
@@ -40,7 +45,7 @@ from astrago.backends.kubernetes.status import (
     workload_id_of,
 )
 from astrago.config import Settings
-from astrago.domain.enums import ReplicaState
+from astrago.domain.enums import OrphanPolicy, ReplicaState
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +53,6 @@ Manifest = dict[str, Any]
 _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
-
-
-class OrphanPolicy(StrEnum):
-    REPORT = "report"  # list them and leave them alone
-    DELETE = "delete"  # list them and delete them (their pods go with them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,7 @@ class KubernetesBackend:
         self._facts = preflight.ClusterFacts(mpi_operator=False, storage_class=None)
         self._pods: Informer | None = None
         self._nodes: Informer | None = None
+        self._all_pods: Informer | None = None  # every pod of the cluster, for what others hold on nodes
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribers: list[asyncio.Queue[ReplicaObservation]] = []
         self._last: dict[tuple[str, int], ReplicaObservation] = {}
@@ -129,8 +130,10 @@ class KubernetesBackend:
             labels=naming.MANAGED_SELECTOR,
             on_change=self._pod_changed,
         )
-        self._tasks = [asyncio.create_task(informer.run()) for informer in (self._nodes, self._pods)]
-        await self._await_first_lists(self._nodes, self._pods)
+        self._all_pods = Informer(client, Pod, namespace=ALL_NS, on_change=_ignore_change)
+        informers = (self._nodes, self._pods, self._all_pods)
+        self._tasks = [asyncio.create_task(informer.run()) for informer in informers]
+        await self._await_first_lists(*informers)
 
     async def _await_first_lists(self, *informers: Informer) -> None:
         """Serve nothing before the caches are filled; a first list that fails fails `open` with its cause."""
@@ -220,7 +223,26 @@ class KubernetesBackend:
     async def inventory(self) -> list[NodeInventory]:
         nodes = self._nodes.objects.values() if self._nodes else ()
         shared = self._settings.shared_gpu_resource
-        return sorted((node_inventory(node, shared) for node in nodes), key=lambda node: node.name)
+        held = self._held_by_others()
+        return sorted(
+            (
+                node_inventory(node, shared, held.get(node["metadata"]["name"], NOTHING_HELD))
+                for node in nodes
+            ),
+            key=lambda node: node.name,
+        )
+
+    def _held_by_others(self) -> dict[str, Held]:
+        """Per node, the requests of pods this AstraGo did not create (other tools, other namespaces)."""
+        held: dict[str, Held] = {}
+        for pod in self._all_pods.objects.values() if self._all_pods else ():
+            if _is_managed(pod) and (pod.get("metadata") or {}).get("namespace") == self._namespace:
+                continue
+            holding = pod_holds(pod)
+            if holding is not None:
+                node, requests = holding
+                held[node] = held.get(node, NOTHING_HELD) + requests
+        return held
 
     def _node_names(self) -> set[str]:
         return set(self._nodes.objects) if self._nodes else set()
@@ -680,6 +702,10 @@ class KubernetesBackend:
 
     def _lock(self, workload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(workload_id, asyncio.Lock())
+
+
+def _ignore_change(_old: Manifest | None, _new: Manifest | None) -> None:
+    """The cluster-wide pod cache is read when the inventory is taken; single changes need no action."""
 
 
 def _owned_by(manifest: Manifest, owner_manifest: Manifest, owner: Manifest) -> Manifest:

@@ -8,7 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from astrago.domain.enums import WorkloadStatus
-from astrago.store.models import Workload
+from astrago.store.models import Replica, Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What one placed replica holds on its node (columns only: no workload rows are loaded)."""
+
+    node: str
+    cpu_milli: int
+    memory_mib: int
+    gpu_indices: list[int]
+    gpu_milli: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +92,14 @@ class WorkloadRepository:
 
     async def max_admitted_seq(self) -> int:
         return int(await self.session.scalar(select(func.max(Workload.admitted_seq))) or 0)
+
+    async def allocations(self, statuses: Collection[WorkloadStatus]) -> list[Allocation]:
+        """The replicas of workloads in `statuses`, as plain columns."""
+        query = (
+            select(
+                Replica.node, Replica.cpu_milli, Replica.memory_mib, Replica.gpu_indices, Replica.gpu_milli
+            )
+            .join(Workload, Workload.id == Replica.workload_id)
+            .where(Workload.status.in_([s.value for s in statuses]))
+        )
+        return [Allocation(*row) for row in await self.session.execute(query)]
