@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from astrago.domain.enums import OrphanPolicy
 
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None  # default: SQLite (WAL) at <data_dir>/astrago.db
+    # The database password when it is kept apart from the URL (e.g. from a Kubernetes Secret of the
+    # database's own chart): set on the URL as is, so it needs no URL-escaping.
+    database_password: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     admin_password: str | None = None
@@ -93,9 +97,12 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
+        if self.database_password is None:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
+        url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
 
     @property
     def logs_dir(self) -> Path:
