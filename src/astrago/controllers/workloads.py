@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -24,7 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
+from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
 from astrago.domain.enums import ReplicaState, WorkloadStatus
+from astrago.domain.lifecycle import (
+    ENDED_REPLICA_STATES,
+    Observed,
+    fold_observation,
+    launch_failed,
+    launched,
+    settle,
+    settle_unlaunched,
+)
 from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
@@ -35,9 +45,6 @@ from astrago.store.repositories import EventRepository, NodeRepository, Workload
 
 log = logging.getLogger(__name__)
 
-ENDED_REPLICA_STATES = frozenset(
-    {ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST}
-)
 INVENTORY_EVERY_S = 30.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
@@ -56,11 +63,24 @@ def _transition(
     events.add(workload.id, target.value.capitalize(), reason or target.value.lower())
 
 
-def _replica_failure(replicas: Iterable[Replica]) -> str | None:
-    for replica in replicas:
-        if replica.state in (ReplicaState.FAILED, ReplicaState.LOST, ReplicaState.STOPPED):
-            return f"replica {replica.index}: {replica.reason or replica.state.lower()}"
-    return None
+def _fold(replica: Replica, observation: ReplicaObservation) -> bool:
+    """Fold one observation into its replica row; True when the row changed."""
+    observed = Observed(
+        state=observation.state,
+        exit_code=observation.exit_code,
+        reason=observation.reason,
+        started_at=_at(observation.started_at),
+        finished_at=_at(observation.finished_at),
+    )
+    updated = fold_observation(replica_facts(replica), observed, _now())
+    if updated is None:
+        return False
+    write_replica(replica, updated)
+    return True
+
+
+def _at(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
 
 
 class WorkloadController:
@@ -249,88 +269,17 @@ class WorkloadController:
                             reason=f"the {self.backend.name} backend no longer knows this replica",
                         )
                     if observation is not None:
-                        changed |= self._update_replica(replica, observation)
-                if (changed or complete) and self._derive_status(workload, events):
-                    finished.append(workload.id)
+                        changed |= _fold(replica, observation)
+                if changed or complete:
+                    outcome = settle(workload_facts(workload))
+                    write_outcome(workload, outcome, events, _now())
+                    if outcome.finished or outcome.requeue:
+                        finished.append(workload.id)
         for workload_id in finished:
             with contextlib.suppress(Exception):
                 await self.backend.forget(workload_id)
         if finished:
             self.wake()  # resources were released: the queue may move
-
-    @staticmethod
-    def _update_replica(replica: Replica, observation: ReplicaObservation) -> bool:
-        if replica.state in ENDED_REPLICA_STATES:
-            return False  # an ended replica stays ended; late or duplicate reports change nothing
-        new_state = observation.state.value
-        if (replica.state, replica.exit_code, replica.reason) == (
-            new_state,
-            observation.exit_code,
-            observation.reason,
-        ):
-            return False
-        replica.state = new_state
-        replica.exit_code = observation.exit_code
-        replica.reason = observation.reason
-        if observation.started_at and replica.started_at is None:
-            replica.started_at = datetime.fromtimestamp(observation.started_at, UTC)
-        if observation.state in ENDED_REPLICA_STATES:
-            ended = observation.finished_at
-            replica.finished_at = datetime.fromtimestamp(ended, UTC) if ended else _now()
-        return True
-
-    def _derive_status(self, workload: Workload, events: EventRepository) -> bool:
-        """Workload status from its replicas. Returns True when the workload just finished."""
-        replicas = workload.replica_rows
-        states = [ReplicaState(r.state) if r.state else None for r in replicas]
-        if all(s in ENDED_REPLICA_STATES for s in states):
-            self._finish(workload, events)
-            return True
-        failure = _replica_failure(replicas)
-        if failure and workload.stop_requested is None:
-            # A gang lives and dies together: one failed replica stops the others.
-            workload.stop_requested = "failure"
-            workload.stop_reason = failure
-            events.add(workload.id, "StopRequested", f"stopping the other replicas: {failure}")
-            return False
-        current = WorkloadStatus(workload.status)
-        running = all(s in (ReplicaState.RUNNING, ReplicaState.SUCCEEDED) for s in states)
-        if running and current != WorkloadStatus.RUNNING:
-            _transition(workload, WorkloadStatus.RUNNING, None, events)
-            workload.started_at = workload.started_at or _now()
-        elif not running and current == WorkloadStatus.ADMITTED:
-            _transition(workload, WorkloadStatus.STARTING, None, events)
-        return False
-
-    def _finish(self, workload: Workload, events: EventRepository) -> None:
-        request = workload.stop_requested
-        replicas = workload.replica_rows
-        if request == "preempt":
-            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
-            self._requeue(workload, events)
-            return
-        if request == "cancel":
-            _transition(workload, WorkloadStatus.CANCELLED, workload.stop_reason, events)
-        elif all(r.state == ReplicaState.SUCCEEDED for r in replicas):
-            _transition(workload, WorkloadStatus.SUCCEEDED, "all replicas exited with code 0", events)
-        else:
-            reason = workload.stop_reason if request == "failure" else _replica_failure(replicas)
-            _transition(workload, WorkloadStatus.FAILED, reason, events)
-        workload.finished_at = _now()
-        workload.pending_code = None
-        workload.queue_position = None
-
-    @staticmethod
-    def _requeue(workload: Workload, events: EventRepository) -> None:
-        reason = f"preempted ({workload.stop_reason}); waiting to run again"
-        _transition(workload, WorkloadStatus.PENDING, reason, events)
-        workload.replica_rows.clear()
-        workload.launched = False
-        workload.admitted_at = None
-        workload.admitted_seq = None
-        workload.stop_requested = None
-        workload.stop_reason = None
-        workload.pending_code = "preempted"
 
     # -- stops -------------------------------------------------------------------------------------
 
@@ -342,21 +291,13 @@ class WorkloadController:
                 if workload.stop_requested is None:
                     continue
                 if not workload.launched:
-                    self._stop_unlaunched(workload, events)
+                    write_outcome(
+                        workload, settle_unlaunched(workload_facts(workload, False)), events, _now()
+                    )
                 elif workload.id not in self._stopping:
                     to_stop.append((workload.id, workload.stop_reason or workload.stop_requested))
         for workload_id, reason in to_stop:
             self._stopping[workload_id] = asyncio.create_task(self._stop(workload_id, reason))
-
-    def _stop_unlaunched(self, workload: Workload, events: EventRepository) -> None:
-        """Nothing runs yet: settle it at once (the backend was never asked to start it)."""
-        if workload.stop_requested == "preempt":
-            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
-            self._requeue(workload, events)
-            return
-        target = WorkloadStatus.CANCELLED if workload.stop_requested == "cancel" else WorkloadStatus.FAILED
-        _transition(workload, target, workload.stop_reason, events)
-        workload.finished_at = _now()
 
     async def _stop(self, workload_id: str, reason: str) -> None:
         try:
@@ -487,16 +428,14 @@ class WorkloadController:
                 workload = await WorkloadRepository(session).get(workload_id)
                 if workload is not None and workload.status in LIVE_STATUSES:
                     workload.launched = True
-                    if workload.status == WorkloadStatus.ADMITTED:
-                        _transition(workload, WorkloadStatus.STARTING, "launched", EventRepository(session))
+                    outcome = launched(WorkloadStatus(workload.status))
+                    write_outcome(workload, outcome, EventRepository(session), _now())
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
         with contextlib.suppress(Exception):
             await self.backend.stop(workload_id, 0, "launch failed")  # nothing half-started stays behind
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(workload_id)
-            if workload is not None and workload.status == WorkloadStatus.ADMITTED:
-                _transition(
-                    workload, WorkloadStatus.FAILED, f"could not start: {message}", EventRepository(session)
-                )
-                workload.finished_at = _now()
+            if workload is not None:
+                outcome = launch_failed(WorkloadStatus(workload.status), message)
+                write_outcome(workload, outcome, EventRepository(session), _now())
