@@ -16,19 +16,25 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
+from astrago.backends.base import Backend, BackendError, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.controllers.cleanups import CleanupKind, Cleanups
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
+from astrago.controllers.tasks import WorkloadTasks
 from astrago.domain.enums import ReplicaState, WorkloadStatus
 from astrago.domain.lifecycle import (
     ENDED_REPLICA_STATES,
     Observed,
+    ReplicaFacts,
+    StopRequest,
+    WorkloadFacts,
     fold_observation,
     launch_failed,
     launched,
@@ -41,13 +47,15 @@ from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
-from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
+from astrago.store.repositories import EventRepository, LiveRow, NodeRepository, WorkloadRepository
 
 log = logging.getLogger(__name__)
 
 INVENTORY_EVERY_S = 30.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
+LAUNCH_CONCURRENCY = 8  # backend starts in flight at once
+STOP_CONCURRENCY = 16
 
 
 def _now() -> datetime:
@@ -65,18 +73,21 @@ def _transition(
 
 def _fold(replica: Replica, observation: ReplicaObservation) -> bool:
     """Fold one observation into its replica row; True when the row changed."""
-    observed = Observed(
+    updated = fold_observation(replica_facts(replica), _observed(observation), _now())
+    if updated is None:
+        return False
+    write_replica(replica, updated)
+    return True
+
+
+def _observed(observation: ReplicaObservation) -> Observed:
+    return Observed(
         state=observation.state,
         exit_code=observation.exit_code,
         reason=observation.reason,
         started_at=_at(observation.started_at),
         finished_at=_at(observation.finished_at),
     )
-    updated = fold_observation(replica_facts(replica), observed, _now())
-    if updated is None:
-        return False
-    write_replica(replica, updated)
-    return True
 
 
 def _at(timestamp: float | None) -> datetime | None:
@@ -98,7 +109,9 @@ class WorkloadController:
         self.metrics = metrics or ControllerMetrics()
         self._wake = asyncio.Event()
         self._observed: asyncio.Queue[ReplicaObservation] = asyncio.Queue()
-        self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._launches = WorkloadTasks("launch", LAUNCH_CONCURRENCY, on_done=self.wake)
+        self._stops = WorkloadTasks("stop", STOP_CONCURRENCY, on_done=self._stop_done)
+        self._cleanups = Cleanups(self._clean, self._record_event)
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
         self._orphans_checked = False
@@ -128,8 +141,13 @@ class WorkloadController:
                 self._wake.clear()
         finally:
             watcher.cancel()
-            for task in self._stopping.values():
-                task.cancel()
+            self._launches.cancel()
+            self._stops.cancel()
+
+    async def drain(self) -> None:
+        """Wait for the launches and stops in flight (tests; the loop itself never waits for them)."""
+        await self._launches.drain()
+        await self._stops.drain()
 
     async def cycle(self) -> None:
         """One pass of every step; a failing step is logged and retried next pass, never fatal."""
@@ -141,7 +159,7 @@ class WorkloadController:
         if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
             self._last_full_reconcile = now
             steps.append(self.full_reconcile)
-        steps += [self.apply_watched, self.handle_stop_requests]
+        steps += [self.apply_watched, self.handle_stop_requests, self.retry_cleanups]
         # Scheduling is a pure function of the store: without a change it would decide the same again.
         # `schedule_every_s` bounds how long a change made by another process (an API-only server) waits.
         if self._changed or now - self._last_schedule >= self.schedule_every_s:
@@ -245,70 +263,142 @@ class WorkloadController:
         """Fold observations into replica rows and workload statuses.
 
         With `complete`, the observations are everything the backend runs: a launched replica missing from
-        them is lost (e.g. its process vanished while the server was down)."""
+        them is lost (e.g. its process vanished while the server was down). The live workloads are read
+        as columns first; only those the observations change are loaded as rows and written, so a cycle
+        where nothing changed writes nothing."""
         by_workload: dict[str, dict[int, ReplicaObservation]] = defaultdict(dict)
         for reported in observations:
             by_workload[reported.workload_id][reported.replica_index] = reported
+        async with self.ctx.read() as session:
+            live = await WorkloadRepository(session).live_rows(LIVE_STATUSES)
+        touched = [
+            workload_id
+            for workload_id, row in live.items()
+            if self._changes(row, by_workload.get(workload_id, {}), complete)
+        ]
+        if not touched:
+            return
         finished: list[str] = []
         async with self.ctx.write() as session:
             events = EventRepository(session)
-            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
-                seen = by_workload.get(workload.id, {})
-                if seen and not workload.launched:
-                    workload.launched = True  # started just before a crash: adopt instead of starting again
-                if not workload.launched:
-                    continue
-                changed = False
-                for replica in workload.replica_rows:
-                    observation: ReplicaObservation | None = seen.get(replica.index)
-                    if observation is None and complete and replica.state not in ENDED_REPLICA_STATES:
-                        observation = ReplicaObservation(
-                            workload.id,
-                            replica.index,
-                            ReplicaState.LOST,
-                            reason=f"the {self.backend.name} backend no longer knows this replica",
-                        )
-                    if observation is not None:
-                        changed |= _fold(replica, observation)
-                if changed or complete:
-                    outcome = settle(workload_facts(workload))
-                    write_outcome(workload, outcome, events, _now())
-                    if outcome.finished or outcome.requeue:
-                        finished.append(workload.id)
+            for workload in (await WorkloadRepository(session).by_ids(touched)).values():
+                if workload.status in LIVE_STATUSES and self._fold_into(
+                    workload, by_workload.get(workload.id, {}), complete, events
+                ):
+                    finished.append(workload.id)
         for workload_id in finished:
-            with contextlib.suppress(Exception):
-                await self.backend.forget(workload_id)
+            await self._cleanups.attempt(workload_id, CleanupKind.FORGET)
         if finished:
             self.wake()  # resources were released: the queue may move
+
+    def _observation_for(
+        self,
+        workload_id: str,
+        index: int,
+        state: str | None,
+        seen: dict[int, ReplicaObservation],
+        complete: bool,
+    ) -> ReplicaObservation | None:
+        observation = seen.get(index)
+        if observation is None and complete and state not in ENDED_REPLICA_STATES:
+            return ReplicaObservation(
+                workload_id,
+                index,
+                ReplicaState.LOST,
+                reason=f"the {self.backend.name} backend no longer knows this replica",
+            )
+        return observation
+
+    def _changes(self, row: LiveRow, seen: dict[int, ReplicaObservation], complete: bool) -> bool:
+        """Whether the observations change this workload (a pure check on its columns)."""
+        if not row.launched:
+            return bool(seen)  # started just before a crash: to be adopted
+        replicas = []
+        changed = False
+        for replica in row.replicas:
+            facts = ReplicaFacts(
+                index=replica.index,
+                state=ReplicaState(replica.state) if replica.state else None,
+                exit_code=replica.exit_code,
+                reason=replica.reason,
+                started_at=replica.started_at,
+                finished_at=replica.finished_at,
+            )
+            observation = self._observation_for(row.id, replica.index, replica.state, seen, complete)
+            folded = fold_observation(facts, _observed(observation), _now()) if observation else None
+            changed |= folded is not None
+            replicas.append(folded or facts)
+        if not (changed or complete):
+            return False
+        stop = StopRequest(row.stop_requested) if row.stop_requested else None
+        facts_now = WorkloadFacts(WorkloadStatus(row.status), tuple(replicas), stop, row.stop_reason)
+        return changed or settle(facts_now).changed
+
+    def _fold_into(
+        self, workload: Workload, seen: dict[int, ReplicaObservation], complete: bool, events: EventRepository
+    ) -> bool:
+        """Fold into the row and settle its status; True when it ended (its backend objects can go)."""
+        if seen and not workload.launched:
+            workload.launched = True  # started just before a crash: adopt instead of starting again
+        if not workload.launched:
+            return False
+        changed = False
+        for replica in workload.replica_rows:
+            observation = self._observation_for(workload.id, replica.index, replica.state, seen, complete)
+            if observation is not None:
+                changed |= _fold(replica, observation)
+        if not (changed or complete):
+            return False
+        outcome = settle(workload_facts(workload))
+        write_outcome(workload, outcome, events, _now())
+        return outcome.finished or outcome.requeue
+
+    # -- cleanups ----------------------------------------------------------------------------------
+
+    async def retry_cleanups(self) -> None:
+        await self._cleanups.retry_due()
+
+    async def _clean(self, workload_id: str, kind: CleanupKind) -> None:
+        if kind is CleanupKind.FORGET:
+            await self.backend.forget(workload_id)
+        else:
+            await self.backend.stop(workload_id, 0, "launch failed")
+
+    async def _record_event(self, workload_id: str, kind: str, reason: str) -> None:
+        async with self.ctx.write() as session:
+            EventRepository(session).add(workload_id, kind, reason)
 
     # -- stops -------------------------------------------------------------------------------------
 
     async def handle_stop_requests(self) -> None:
-        to_stop: list[tuple[str, str]] = []
+        """Only workloads asked to stop are read (usually none): unlaunched ones settle at once, launched
+        ones get a stop task each (bounded; the stop's outcome comes back as observations)."""
+        async with self.ctx.read() as session:
+            asked = await WorkloadRepository(session).stop_requested(LIVE_STATUSES)
+        unlaunched = [w.id for w in asked if not w.launched]
+        for workload in asked:
+            if workload.launched and workload.id not in self._stops:
+                reason = workload.stop_reason or workload.stop_requested or "stop"
+                self._stops.spawn(workload.id, partial(self._stop, workload.id, reason))
+        if unlaunched:
+            await self._settle_unlaunched(unlaunched)
+
+    async def _settle_unlaunched(self, workload_ids: list[str]) -> None:
         async with self.ctx.write() as session:
             events = EventRepository(session)
-            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
-                if workload.stop_requested is None:
-                    continue
-                if not workload.launched:
-                    write_outcome(
-                        workload, settle_unlaunched(workload_facts(workload, False)), events, _now()
-                    )
-                elif workload.id not in self._stopping:
-                    to_stop.append((workload.id, workload.stop_reason or workload.stop_requested))
-        for workload_id, reason in to_stop:
-            self._stopping[workload_id] = asyncio.create_task(self._stop(workload_id, reason))
+            for workload in (await WorkloadRepository(session).by_ids(workload_ids)).values():
+                # read again in the write transaction: a launch may have finished meanwhile
+                if workload.status in LIVE_STATUSES and not workload.launched:
+                    outcome = settle_unlaunched(workload_facts(workload, with_replicas=False))
+                    write_outcome(workload, outcome, events, _now())
 
     async def _stop(self, workload_id: str, reason: str) -> None:
-        try:
-            await self.backend.stop(workload_id, self.ctx.settings.stop_grace_s, reason)
-        except Exception:
-            log.exception("stopping workload %s failed; will retry", workload_id)
-        finally:
-            self._stopping.pop(workload_id, None)
-            # the stop's outcome arrives through watch(); a full reconcile also catches a missed report
-            self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
-            self.wake()
+        await self.backend.stop(workload_id, self.ctx.settings.stop_grace_s, reason)
+
+    def _stop_done(self) -> None:
+        # the stop's outcome arrives through watch(); a full reconcile also catches a missed report
+        self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+        self.wake()
 
     # -- scheduling --------------------------------------------------------------------------------
 
@@ -411,29 +501,31 @@ class WorkloadController:
     # -- launches ----------------------------------------------------------------------------------
 
     async def launch_admitted(self) -> None:
+        """Each admitted workload gets a launch task (at most LAUNCH_CONCURRENCY at once); the loop moves
+        on at once, so a slow start (a Kubernetes start may wait minutes for an old run's objects) holds
+        up nothing else."""
         async with self.ctx.read() as session:
-            ready = [
-                w
-                for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.ADMITTED])
-                if not w.launched and w.stop_requested is None
-            ]
-            specs = [(w.id, launch_spec(w)) for w in ready]
-        for workload_id, spec in specs:
-            try:
-                await self.backend.start(spec)
-            except BackendError as exc:
-                await self._launch_failed(workload_id, str(exc))
-                continue
-            async with self.ctx.write() as session:
-                workload = await WorkloadRepository(session).get(workload_id)
-                if workload is not None and workload.status in LIVE_STATUSES:
-                    workload.launched = True
-                    outcome = launched(WorkloadStatus(workload.status))
-                    write_outcome(workload, outcome, EventRepository(session), _now())
+            ready = [w for w in await WorkloadRepository(session).launchable() if w.id not in self._launches]
+            specs = [launch_spec(w) for w in ready]
+        for spec in specs:
+            self._launches.spawn(spec.workload_id, partial(self._launch, spec))
+
+    async def _launch(self, spec: LaunchSpec) -> None:
+        try:
+            await self.backend.start(spec)
+        except BackendError as exc:
+            await self._launch_failed(spec.workload_id, str(exc))
+            return
+        async with self.ctx.write() as session:
+            workload = await WorkloadRepository(session).get(spec.workload_id)
+            if workload is not None and workload.status in LIVE_STATUSES:
+                workload.launched = True
+                outcome = launched(WorkloadStatus(workload.status))
+                write_outcome(workload, outcome, EventRepository(session), _now())
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.backend.stop(workload_id, 0, "launch failed")  # nothing half-started stays behind
+        # nothing half-started stays behind: stopped now, or retried until it is
+        await self._cleanups.attempt(workload_id, CleanupKind.STOP)
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(workload_id)
             if workload is not None:

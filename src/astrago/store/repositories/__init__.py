@@ -7,15 +7,17 @@ from astrago.store.repositories.health import HealthRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
 from astrago.store.repositories.users import TokenRepository, UserRepository
-from astrago.store.repositories.workloads import WorkloadPage, WorkloadRepository
+from astrago.store.repositories.workloads import LiveRow, ReplicaRow, WorkloadPage, WorkloadRepository
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
 __all__ = [
     "AuditRepository",
     "EventRepository",
     "HealthRepository",
+    "LiveRow",
     "NodeRepository",
     "QuotaRepository",
+    "ReplicaRow",
     "TokenRepository",
     "UserRepository",
     "WorkloadPage",
