@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from astrago.services.errors import ServiceError
@@ -35,6 +35,21 @@ def _validation_message(error: dict[str, Any]) -> str:
     return f"{_location(error.get('loc', ()))}: {message}"
 
 
+# SQLSTATE classes of a database that is down, restarting or dropping connections (08 connection
+# exception, 57 operator intervention, e.g. 57P03 "the database system is starting up")
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57")
+
+
+def _database_unavailable(exc: DBAPIError) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return True
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+            return True
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -50,10 +65,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail))
 
-    @app.exception_handler(OperationalError)
-    async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database error in %s %s: %s", request.method, request.url.path, exc.orig)
-        response = problem(503, "Service unavailable", "the database is busy or unreachable; retry shortly")
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A database that is busy, restarting or unreachable (including a connection it closed in the
+        # middle of a statement) is the client's cue to retry, not a server bug. Handled here rather than
+        # by the catch-all, which re-raises after answering and can cost the client its connection.
+        if _database_unavailable(exc):
+            log.warning("database error in %s %s: %s", request.method, request.url.path, exc.orig)
+            response = problem(
+                503, "Service unavailable", "the database is busy or unreachable; retry shortly"
+            )
+            response.headers["Retry-After"] = "2"
+            return response
+        log.error("database error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "Internal error", "the server hit an unexpected error; it is in the server log")
+
+    @app.exception_handler(ConnectionError)
+    async def _database_unreachable(request: Request, exc: ConnectionError) -> JSONResponse:
+        # the database driver could not even connect (refused, reset): the database is down or restarting
+        log.warning("cannot reach the database in %s %s: %s", request.method, request.url.path, exc)
+        response = problem(503, "Service unavailable", "the database is unreachable; retry shortly")
         response.headers["Retry-After"] = "2"
         return response
 

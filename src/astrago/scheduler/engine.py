@@ -1,7 +1,7 @@
 """The scheduling engine: a pure function from a Snapshot to Decisions.
 
 One cycle walks the pending queue once, in the order of `astrago.scheduler.queueing`, and for each
-workload runs the stages of ARCHITECTURE.md:
+workload runs these stages (docs/architecture.md):
 
 1. **validate** — malformed (`invalid`), bigger than any node or the whole cluster (`no_fit`), bigger than
    its workspace's limit (`quota_limit`, for ever). Memoised per request shape.
