@@ -50,6 +50,14 @@ def _database_unavailable(exc: DBAPIError) -> bool:
     return False
 
 
+def _disk_full(exc: DBAPIError) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's 53100 disk_full, MariaDB's 1021/1114 (disk or table full)."""
+    message = str(exc.orig).lower()
+    state = getattr(exc.orig, "sqlstate", None)
+    code = (getattr(exc.orig, "args", None) or (None,))[0]
+    return "disk is full" in message or state == "53100" or code in (1021, 1114)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -70,6 +78,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         # A database that is busy, restarting or unreachable (including a connection it closed in the
         # middle of a statement) is the client's cue to retry, not a server bug. Handled here rather than
         # by the catch-all, which re-raises after answering and can cost the client its connection.
+        if _disk_full(exc):
+            log.error("disk full in %s %s: %s", request.method, request.url.path, exc.orig)
+            return problem(
+                507,
+                "Insufficient storage",
+                "the server's disk is full (its data directory or the database's); nothing was changed. "
+                "Free space, then retry",
+            )
         if _database_unavailable(exc):
             log.warning("database error in %s %s: %s", request.method, request.url.path, exc.orig)
             response = problem(
