@@ -88,6 +88,11 @@ class BackendError(RuntimeError):
     """A backend could not do what was asked; the message says what to fix or install."""
 
 
+class BackendUnavailable(BackendError):
+    """The backend could not be reached or failed on its side (a 5xx answer, a timeout): the same call
+    may well succeed later, so callers retry instead of giving up on the workload."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str

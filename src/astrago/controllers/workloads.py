@@ -22,8 +22,15 @@ from typing import cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.backends.base import Backend, BackendError, LaunchSpec, NodeInventory, ReplicaObservation
-from astrago.controllers.cleanups import CleanupKind, Cleanups
+from astrago.backends.base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    LaunchSpec,
+    NodeInventory,
+    ReplicaObservation,
+)
+from astrago.controllers.cleanups import BACKOFF_S, CleanupKind, Cleanups
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
@@ -112,6 +119,8 @@ class WorkloadController:
         self._launches = WorkloadTasks("launch", LAUNCH_CONCURRENCY, on_done=self.wake)
         self._stops = WorkloadTasks("stop", STOP_CONCURRENCY, on_done=self._stop_done)
         self._cleanups = Cleanups(self._clean, self._record_event)
+        self._launch_retries: dict[str, tuple[int, float]] = {}  # workload id → (failures, next try)
+        self.launch_backoff_s = BACKOFF_S
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
         self._orphans_checked = False
@@ -505,7 +514,12 @@ class WorkloadController:
         on at once, so a slow start (a Kubernetes start may wait minutes for an old run's objects) holds
         up nothing else."""
         async with self.ctx.read() as session:
-            ready = [w for w in await WorkloadRepository(session).launchable() if w.id not in self._launches]
+            now = time.monotonic()
+            ready = [
+                w
+                for w in await WorkloadRepository(session).launchable()
+                if w.id not in self._launches and self._launch_retries.get(w.id, (0, 0.0))[1] <= now
+            ]
             specs = [launch_spec(w) for w in ready]
         for spec in specs:
             self._launches.spawn(spec.workload_id, partial(self._launch, spec))
@@ -513,15 +527,31 @@ class WorkloadController:
     async def _launch(self, spec: LaunchSpec) -> None:
         try:
             await self.backend.start(spec)
+        except BackendUnavailable as exc:
+            await self._launch_unavailable(spec.workload_id, str(exc))
+            return
         except BackendError as exc:
             await self._launch_failed(spec.workload_id, str(exc))
             return
+        self._launch_retries.pop(spec.workload_id, None)
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(spec.workload_id)
             if workload is not None and workload.status in LIVE_STATUSES:
                 workload.launched = True
                 outcome = launched(WorkloadStatus(workload.status))
                 write_outcome(workload, outcome, EventRepository(session), _now())
+
+    async def _launch_unavailable(self, workload_id: str, message: str) -> None:
+        """The backend failed on its side (e.g. the Kubernetes API answered 500 or timed out): the workload
+        stays admitted, holding its place, and the start is tried again after a growing delay. Starts are
+        idempotent, so whatever the failed try created is adopted, never created twice."""
+        failures = self._launch_retries.get(workload_id, (0, 0.0))[0] + 1
+        delay = self.launch_backoff_s[min(failures, len(self.launch_backoff_s)) - 1]
+        self._launch_retries[workload_id] = (failures, time.monotonic() + delay)
+        log.warning("workload %s: backend unavailable (%s); retrying in %gs", workload_id, message, delay)
+        await self._record_event(
+            workload_id, "StartDelayed", f"the backend is unavailable: {message}; trying again in {delay:g}s"
+        )
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
         # nothing half-started stays behind: stopped now, or retried until it is

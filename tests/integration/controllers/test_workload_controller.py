@@ -14,6 +14,7 @@ from sqlalchemy import event
 from astrago.auth.principal import Principal
 from astrago.backends.base import (
     BackendError,
+    BackendUnavailable,
     DeviceInventory,
     LaunchSpec,
     NodeInventory,
@@ -43,6 +44,7 @@ class FakeBackend:
         self.stopped: list[tuple[str, str]] = []
         self.forgotten: list[str] = []
         self.forget_failures = 0  # how many `forget` calls fail before one succeeds
+        self.unavailable_starts = 0  # how many starts fail as an API server answering 500 would
         self.gates: dict[str, asyncio.Event] = {}  # a start of these ids waits for its gate
         self.replicas: dict[tuple[str, int], ReplicaObservation] = {}
 
@@ -67,6 +69,11 @@ class FakeBackend:
     async def start(self, spec: LaunchSpec) -> None:
         if spec.workload_id in self.gates:  # e.g. a Kubernetes start waiting for an old run's objects
             await self.gates[spec.workload_id].wait()
+        if self.unavailable_starts:
+            self.unavailable_starts -= 1
+            raise BackendUnavailable(
+                "create Job ag-x: Kubernetes answered 500: etcdserver: request timed out"
+            )
         if self.fail_launch:
             raise BackendError("image pull failed: registry.local/train:1 not found")
         if any(key[0] == spec.workload_id for key in self.replicas):
@@ -309,3 +316,24 @@ async def test_a_quiet_cycle_reads_columns_and_writes_nothing(services: Services
         if "workloads.spec" in s and "status IN" in s and "stop_requested IS NOT" not in s
     ]
     assert every_live_row == []
+
+
+async def test_an_unavailable_backend_delays_the_start_instead_of_failing_it(services: Services) -> None:
+    backend = FakeBackend()
+    backend.unavailable_starts = 2
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (0.0, 3600.0)
+    workload_id = await _submit(services)
+    await _settle(controller, rounds=2)  # two tries: the second one is followed by an hour's wait
+    assert (await services.workloads.get(ADMIN, workload_id)).status == "ADMITTED"
+    assert backend.started == []
+    controller._launch_retries[workload_id] = (2, 0.0)  # the hour has passed
+    await _settle(controller)
+    assert (await services.workloads.get(ADMIN, workload_id)).status == "RUNNING"
+    assert backend.started == [workload_id]
+    events = await services.workloads.events(ADMIN, workload_id)
+    delayed = [e.reason for e in events if e.type == "StartDelayed"]
+    cause = "create Job ag-x: Kubernetes answered 500: etcdserver: request timed out"
+    assert delayed == [
+        f"the backend is unavailable: {cause}; trying again in {delay}s" for delay in ("0", "3600")
+    ]

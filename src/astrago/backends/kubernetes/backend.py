@@ -25,7 +25,7 @@ from lightkube.types import CascadeType, PatchType
 from astrago.backends.base import BackendError, LaunchSpec, NodeInventory, ReplicaObservation
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
-from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
+from astrago.backends.kubernetes.errors import api_error, describe, is_conflict, is_not_found
 from astrago.backends.kubernetes.informer import Informer
 from astrago.backends.kubernetes.inventory import (
     NOTHING_HELD,
@@ -169,7 +169,7 @@ class KubernetesBackend:
                 )
             storage = await preflight.storage_class_exists(client, self._settings.storage_class)
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, "check the cluster", self._server)) from exc
+            raise api_error(exc, "check the cluster", self._server) from exc
         if storage is False:
             refusal = preflight.storage_class_error(self._settings.storage_class)
             log.warning("%s; workloads with volumes will be refused", refusal)
@@ -355,8 +355,8 @@ class KubernetesBackend:
                 resource_for("Deployment"), existing["metadata"]["name"], patch, namespace=self._namespace
             )
         except httpx2.HTTPError as exc:
-            raise BackendError(
-                describe(exc, f"update the image of Deployment {existing['metadata']['name']}", self._server)
+            raise api_error(
+                exc, f"update the image of Deployment {existing['metadata']['name']}", self._server
             ) from exc
 
     async def _create(self, manifest: Manifest) -> Manifest | None:
@@ -370,8 +370,8 @@ class KubernetesBackend:
                 return None
             if kind == "MPIJob" and is_not_found(exc):
                 raise BackendError(preflight.MPI_OPERATOR_HINT) from exc
-            raise BackendError(
-                describe(exc, f"create {kind} {name} in namespace {self._namespace}", self._server)
+            raise api_error(
+                exc, f"create {kind} {name} in namespace {self._namespace}", self._server
             ) from exc
         result: Manifest = created.to_dict()
         return result
@@ -384,7 +384,7 @@ class KubernetesBackend:
         except httpx2.HTTPError as exc:
             if is_not_found(exc):
                 return None
-            raise BackendError(describe(exc, f"read {kind} {name}", self._server)) from exc
+            raise api_error(exc, f"read {kind} {name}", self._server) from exc
         result: Manifest = obj.to_dict()
         return result
 
@@ -425,7 +425,7 @@ class KubernetesBackend:
             )
         except httpx2.HTTPError as exc:
             if not is_not_found(exc):
-                raise BackendError(describe(exc, f"mark {kind} {name} as stopping", self._server)) from exc
+                raise api_error(exc, f"mark {kind} {name} as stopping", self._server) from exc
 
     async def _delete(
         self, kind: str, name: str, *, grace_s: float, cascade: CascadeType = CascadeType.BACKGROUND
@@ -440,7 +440,7 @@ class KubernetesBackend:
             )
         except httpx2.HTTPError as exc:
             if not is_not_found(exc):
-                raise BackendError(describe(exc, f"delete {kind} {name}", self._server)) from exc
+                raise api_error(exc, f"delete {kind} {name}", self._server) from exc
 
     # -------------------------------------------------------------------------------------- observe
 
@@ -473,9 +473,7 @@ class KubernetesBackend:
                     if _is_managed(data):
                         roots.append(data)
             except httpx2.HTTPError as exc:
-                raise BackendError(
-                    describe(exc, f"list {kind}s in namespace {self._namespace}", self._server)
-                ) from exc
+                raise api_error(exc, f"list {kind}s in namespace {self._namespace}", self._server) from exc
         pods = self._pods.objects.values() if self._pods else ()
         roots.extend({**pod, "kind": "Pod"} for pod in pods if _role(pod) == "root")
         return roots
@@ -580,7 +578,7 @@ class KubernetesBackend:
             async for line in self.client.log(name, namespace=self._namespace, follow=follow):
                 yield line.encode()
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, f"read the logs of pod {name}", self._server)) from exc
+            raise api_error(exc, f"read the logs of pod {name}", self._server) from exc
 
     async def _started(self, workload_id: str, replica_index: int, pod: Manifest) -> Manifest:
         """Following a replica that is still Pending waits for its container to start (or the pod to go)."""
@@ -630,7 +628,7 @@ class KubernetesBackend:
                 timeout=timeout_s,
             )
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, f"run a command in pod {name}", self._server)) from exc
+            raise api_error(exc, f"run a command in pod {name}", self._server) from exc
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
 
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
