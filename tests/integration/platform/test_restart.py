@@ -82,6 +82,8 @@ def test_job_whose_process_vanished_while_the_server_was_down_is_marked_lost(tmp
         admin.cli("workspace", "create", "ml-a")
         workload_id = admin.submit("ml-a", gate.command(), **JOB)
         admin.wait_status(workload_id, "RUNNING")
+        # RUNNING means its process exists; on a loaded machine its shell may not have run a line yet
+        wait_for(lambda: gate.starts(workload_id), what="the job's first line")
         server.kill9()
         _kill_process_group_of(workload_id, tmp_path / "data")
         server.start()
