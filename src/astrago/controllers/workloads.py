@@ -36,6 +36,7 @@ from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
 from astrago.controllers.tasks import WorkloadTasks
 from astrago.domain.enums import ReplicaState, WorkloadStatus
+from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.lifecycle import (
     ENDED_REPLICA_STATES,
     Observed,
@@ -209,7 +210,9 @@ class WorkloadController:
                             node_name=item.name,
                             index=d.index,
                             uuid=d.uuid,
-                            model=d.model,
+                            # one name per model whatever the backend reports; the raw name for display
+                            model=canonical_gpu_model(d.model, d.memory_mib),
+                            product=d.model,
                             memory_mib=d.memory_mib,
                             simulated=d.simulated,
                             healthy=d.healthy,

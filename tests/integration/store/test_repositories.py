@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.controllers.lease import LeaderLease
@@ -187,3 +188,21 @@ async def test_the_leader_lease_has_one_holder(sessions: async_sessionmaker[Asyn
     assert not await second.try_acquire()
     await first.release()
     assert await second.try_acquire()
+
+
+async def test_every_timestamp_keeps_microseconds_on_mariadb(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Guards later migrations too: a timestamp column they create on MariaDB needs
+    `sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")`."""
+    async with sessions() as session:
+        if session.bind.dialect.name not in ("mysql", "mariadb"):
+            pytest.skip("a MariaDB fact: the other databases keep microseconds in every timestamp")
+        columns = await session.execute(
+            text(
+                "SELECT table_name, column_name, datetime_precision FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND data_type IN ('datetime', 'timestamp')"
+            )
+        )
+        imprecise = [(table, column) for table, column, precision in columns if precision != 6]
+    assert imprecise == []

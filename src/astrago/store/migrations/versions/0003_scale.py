@@ -1,7 +1,7 @@
 """nodes.gpus_held_by_others; microsecond timestamps on MariaDB/MySQL
 
 Revision ID: scale_1
-Revises: 0001
+Revises: cli_1
 Create Date: 2026-12-01 22:40:00
 
 MariaDB's DATETIME keeps whole seconds unless created with a fractional precision; the initial schema's
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "scale_1"
-down_revision: str | None = "0001"
+down_revision: str | None = "cli_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
