@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -21,6 +22,7 @@ from astrago.store.repositories import (
     WorkloadRepository,
     WorkspaceRepository,
 )
+from tests.support.mariadb import MariaDBServer
 
 
 @pytest.fixture
@@ -190,19 +192,25 @@ async def test_the_leader_lease_has_one_holder(sessions: async_sessionmaker[Asyn
     assert await second.try_acquire()
 
 
-async def test_every_timestamp_keeps_microseconds_on_mariadb(
-    sessions: async_sessionmaker[AsyncSession],
-) -> None:
+@pytest.mark.mariadb
+async def test_every_timestamp_keeps_microseconds_on_mariadb(mariadb_server: MariaDBServer) -> None:
     """Guards later migrations too: a timestamp column they create on MariaDB needs
-    `sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")`."""
-    async with sessions() as session:
-        if session.bind.dialect.name not in ("mysql", "mariadb"):
-            pytest.skip("a MariaDB fact: the other databases keep microseconds in every timestamp")
-        columns = await session.execute(
-            text(
-                "SELECT table_name, column_name, datetime_precision FROM information_schema.columns "
-                "WHERE table_schema = DATABASE() AND data_type IN ('datetime', 'timestamp')"
+    `sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")` (PostgreSQL and
+    SQLite keep microseconds in every timestamp)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(mariadb_server.create_database(name))
+    try:
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            columns = await connection.execute(
+                text(
+                    "SELECT table_name, column_name, datetime_precision FROM information_schema.columns "
+                    "WHERE table_schema = DATABASE() AND data_type IN ('datetime', 'timestamp')"
+                )
             )
-        )
-        imprecise = [(table, column) for table, column, precision in columns if precision != 6]
-    assert imprecise == []
+            found = list(columns)
+    finally:
+        await engine.dispose()
+        mariadb_server.drop_database(name)
+    assert len(found) >= 17
+    assert [(table, column) for table, column, precision in found if precision != 6] == []
