@@ -1,4 +1,4 @@
-"""Session-wide fixtures: a real PostgreSQL next to SQLite for every database test."""
+"""Session-wide fixtures: a real PostgreSQL and a real MariaDB next to SQLite for every database test."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mariadb import MariaDBProcess, MariaDBServer, find_mariadbd, running_mariadb
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
@@ -33,13 +34,35 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session")
+def mariadb_process() -> Iterator[MariaDBProcess]:
+    if find_mariadbd() is None:
+        if os.environ.get("CI"):
+            pytest.fail("MariaDB is required in CI; .ci/run installs it")
+        pytest.skip("MariaDB server (mariadb-server) not installed")
+    with running_mariadb() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(mariadb_process: MariaDBProcess) -> MariaDBServer:
+    return mariadb_process.server
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: SQLite in a temp dir, and a new database on the session's PostgreSQL."""
+    """A fresh, empty database: SQLite in a temp dir, or a new database on the session's PostgreSQL or
+    MariaDB."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'astrago.db'}"
         return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
+    server: PostgresServer | MariaDBServer = request.getfixturevalue(f"{request.param}_server")
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = server.create_database(name)
     try:

@@ -22,7 +22,8 @@ from astrago.sim.traces import read_nodes, read_pods
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "openb"
 
-# REFERENCE.md §2: mean of 10 seeds at arrived = 130% (default also at 100%).
+# The FGD paper's published figures (Weng et al., USENIX ATC '23): mean of 10 seeds at arrived = 130%
+# (default also at 100%).
 PUBLISHED_130 = {
     "default": {"random": 87.47, "dotprod": 90.85, "gpuclustering": 91.88, "gpupacking": 92.00,
                 "bestfit": 93.08, "fgd": 95.39},

@@ -12,6 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from astrago.domain.enums import OrphanPolicy
 
 
 def default_data_dir() -> Path:
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None  # default: SQLite (WAL) at <data_dir>/astrago.db
+    # The database password when it is kept apart from the URL (e.g. from a Kubernetes Secret of the
+    # database's own chart): set on the URL as is, so it needs no URL-escaping.
+    database_password: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     admin_password: str | None = None
@@ -81,7 +87,9 @@ class Settings(BaseSettings):
     # workload's init container downloads its code bundle from.
     internal_url: str | None = None
     code_fetch_image: str | None = None  # the init container's image (needs python3); default: the workload's
-    orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
+    # Backend objects whose workload is unknown. An enum, not a string: the backend compares members, and
+    # "delete" from the environment or a YAML file must arrive as OrphanPolicy.DELETE.
+    orphan_policy: OrphanPolicy = OrphanPolicy.REPORT
     # Local sandbox (docs/security.md)
     sandbox_bwrap: str = "bwrap"  # the bubblewrap binary; without a working one: single-user mode
     # workspace uids start here (root servers only); above systemd's container range, below 2^31
@@ -114,9 +122,12 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
+        if self.database_password is None:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
+        url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
 
     @property
     def sqlite_path(self) -> Path | None:

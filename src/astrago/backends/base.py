@@ -37,6 +37,10 @@ class NodeInventory:
     taints: tuple[str, ...] = ()  # "key=value:Effect", as `kubectl describe node` prints them
     # allocatable GPU-type resources by name, e.g. ("nvidia.com/gpu", 4), ("nvidia.com/mig-1g.10gb", 7)
     gpu_resources: tuple[tuple[str, int], ...] = ()
+    # Whole GPUs that work the platform did not start holds (pods of other tools on a Kubernetes node).
+    # Which devices is not known (the device plugin picks), only how many; CPU and memory they hold are
+    # left out of cpu_milli and memory_mib already.
+    gpus_held_by_others: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,11 @@ class ReplicaObservation:
 
 class BackendError(RuntimeError):
     """A backend could not do what was asked; the message says what to fix or install."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached or failed on its side (a 5xx answer, a timeout): the same call
+    may well succeed later, so callers retry instead of giving up on the workload."""
 
 
 @runtime_checkable

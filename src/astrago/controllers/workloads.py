@@ -14,34 +14,56 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    LaunchSpec,
+    NodeInventory,
+    ReplicaObservation,
+)
+from astrago.controllers.cleanups import BACKOFF_S, CleanupKind, Cleanups
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
+from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
+from astrago.controllers.tasks import WorkloadTasks
 from astrago.domain.enums import ReplicaState, WorkloadStatus
 from astrago.domain.gpu_models import canonical_gpu_model
+from astrago.domain.lifecycle import (
+    ENDED_REPLICA_STATES,
+    Observed,
+    ReplicaFacts,
+    StopRequest,
+    WorkloadFacts,
+    fold_observation,
+    launch_failed,
+    launched,
+    settle,
+    settle_unlaunched,
+)
 from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
-from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
+from astrago.store.repositories import EventRepository, LiveRow, NodeRepository, WorkloadRepository
 
 log = logging.getLogger(__name__)
 
-ENDED_REPLICA_STATES = frozenset(
-    {ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST}
-)
 INVENTORY_EVERY_S = 30.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
+LAUNCH_CONCURRENCY = 8  # backend starts in flight at once
+STOP_CONCURRENCY = 16
 
 
 def _now() -> datetime:
@@ -57,11 +79,27 @@ def _transition(
     events.add(workload.id, target.value.capitalize(), reason or target.value.lower())
 
 
-def _replica_failure(replicas: Iterable[Replica]) -> str | None:
-    for replica in replicas:
-        if replica.state in (ReplicaState.FAILED, ReplicaState.LOST, ReplicaState.STOPPED):
-            return f"replica {replica.index}: {replica.reason or replica.state.lower()}"
-    return None
+def _fold(replica: Replica, observation: ReplicaObservation) -> bool:
+    """Fold one observation into its replica row; True when the row changed."""
+    updated = fold_observation(replica_facts(replica), _observed(observation), _now())
+    if updated is None:
+        return False
+    write_replica(replica, updated)
+    return True
+
+
+def _observed(observation: ReplicaObservation) -> Observed:
+    return Observed(
+        state=observation.state,
+        exit_code=observation.exit_code,
+        reason=observation.reason,
+        started_at=_at(observation.started_at),
+        finished_at=_at(observation.finished_at),
+    )
+
+
+def _at(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
 
 
 class WorkloadController:
@@ -79,7 +117,11 @@ class WorkloadController:
         self.metrics = metrics or ControllerMetrics()
         self._wake = asyncio.Event()
         self._observed: asyncio.Queue[ReplicaObservation] = asyncio.Queue()
-        self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._launches = WorkloadTasks("launch", LAUNCH_CONCURRENCY, on_done=self.wake)
+        self._stops = WorkloadTasks("stop", STOP_CONCURRENCY, on_done=self._stop_done)
+        self._cleanups = Cleanups(self._clean, self._record_event)
+        self._launch_retries: dict[str, tuple[int, float]] = {}  # workload id → (failures, next try)
+        self.launch_backoff_s = BACKOFF_S
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
         self._orphans_checked = False
@@ -109,8 +151,13 @@ class WorkloadController:
                 self._wake.clear()
         finally:
             watcher.cancel()
-            for task in self._stopping.values():
-                task.cancel()
+            self._launches.cancel()
+            self._stops.cancel()
+
+    async def drain(self) -> None:
+        """Wait for the launches and stops in flight (tests; the loop itself never waits for them)."""
+        await self._launches.drain()
+        await self._stops.drain()
 
     async def cycle(self) -> None:
         """One pass of every step; a failing step is logged and retried next pass, never fatal."""
@@ -122,7 +169,7 @@ class WorkloadController:
         if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
             self._last_full_reconcile = now
             steps.append(self.full_reconcile)
-        steps += [self.apply_watched, self.handle_stop_requests]
+        steps += [self.apply_watched, self.handle_stop_requests, self.retry_cleanups]
         # Scheduling is a pure function of the store: without a change it would decide the same again.
         # `schedule_every_s` bounds how long a change made by another process (an API-only server) waits.
         if self._changed or now - self._last_schedule >= self.schedule_every_s:
@@ -174,6 +221,7 @@ class WorkloadController:
                         for d in item.devices
                     ],
                     seen_at=seen,
+                    gpus_held_by_others=item.gpus_held_by_others,
                 )
             for node in await nodes.list():
                 if node.name not in reported and node.backend == self.backend.name and node.schedulable:
@@ -227,149 +275,142 @@ class WorkloadController:
         """Fold observations into replica rows and workload statuses.
 
         With `complete`, the observations are everything the backend runs: a launched replica missing from
-        them is lost (e.g. its process vanished while the server was down)."""
+        them is lost (e.g. its process vanished while the server was down). The live workloads are read
+        as columns first; only those the observations change are loaded as rows and written, so a cycle
+        where nothing changed writes nothing."""
         by_workload: dict[str, dict[int, ReplicaObservation]] = defaultdict(dict)
         for reported in observations:
             by_workload[reported.workload_id][reported.replica_index] = reported
+        async with self.ctx.read() as session:
+            live = await WorkloadRepository(session).live_rows(LIVE_STATUSES)
+        touched = [
+            workload_id
+            for workload_id, row in live.items()
+            if self._changes(row, by_workload.get(workload_id, {}), complete)
+        ]
+        if not touched:
+            return
         finished: list[str] = []
         async with self.ctx.write() as session:
             events = EventRepository(session)
-            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
-                seen = by_workload.get(workload.id, {})
-                if seen and not workload.launched:
-                    workload.launched = True  # started just before a crash: adopt instead of starting again
-                if not workload.launched:
-                    continue
-                changed = False
-                for replica in workload.replica_rows:
-                    observation: ReplicaObservation | None = seen.get(replica.index)
-                    if observation is None and complete and replica.state not in ENDED_REPLICA_STATES:
-                        observation = ReplicaObservation(
-                            workload.id,
-                            replica.index,
-                            ReplicaState.LOST,
-                            reason=f"the {self.backend.name} backend no longer knows this replica",
-                        )
-                    if observation is not None:
-                        changed |= self._update_replica(replica, observation)
-                if (changed or complete) and self._derive_status(workload, events):
+            for workload in (await WorkloadRepository(session).by_ids(touched)).values():
+                if workload.status in LIVE_STATUSES and self._fold_into(
+                    workload, by_workload.get(workload.id, {}), complete, events
+                ):
                     finished.append(workload.id)
         for workload_id in finished:
-            with contextlib.suppress(Exception):
-                await self.backend.forget(workload_id)
+            await self._cleanups.attempt(workload_id, CleanupKind.FORGET)
         if finished:
             self.wake()  # resources were released: the queue may move
 
-    @staticmethod
-    def _update_replica(replica: Replica, observation: ReplicaObservation) -> bool:
-        if replica.state in ENDED_REPLICA_STATES:
-            return False  # an ended replica stays ended; late or duplicate reports change nothing
-        new_state = observation.state.value
-        if (replica.state, replica.exit_code, replica.reason) == (
-            new_state,
-            observation.exit_code,
-            observation.reason,
-        ):
-            return False
-        replica.state = new_state
-        replica.exit_code = observation.exit_code
-        replica.reason = observation.reason
-        if observation.started_at and replica.started_at is None:
-            replica.started_at = datetime.fromtimestamp(observation.started_at, UTC)
-        if observation.state in ENDED_REPLICA_STATES:
-            ended = observation.finished_at
-            replica.finished_at = datetime.fromtimestamp(ended, UTC) if ended else _now()
-        return True
+    def _observation_for(
+        self,
+        workload_id: str,
+        index: int,
+        state: str | None,
+        seen: dict[int, ReplicaObservation],
+        complete: bool,
+    ) -> ReplicaObservation | None:
+        observation = seen.get(index)
+        if observation is None and complete and state not in ENDED_REPLICA_STATES:
+            return ReplicaObservation(
+                workload_id,
+                index,
+                ReplicaState.LOST,
+                reason=f"the {self.backend.name} backend no longer knows this replica",
+            )
+        return observation
 
-    def _derive_status(self, workload: Workload, events: EventRepository) -> bool:
-        """Workload status from its replicas. Returns True when the workload just finished."""
-        replicas = workload.replica_rows
-        states = [ReplicaState(r.state) if r.state else None for r in replicas]
-        if all(s in ENDED_REPLICA_STATES for s in states):
-            self._finish(workload, events)
-            return True
-        failure = _replica_failure(replicas)
-        if failure and workload.stop_requested is None:
-            # A gang lives and dies together: one failed replica stops the others.
-            workload.stop_requested = "failure"
-            workload.stop_reason = failure
-            events.add(workload.id, "StopRequested", f"stopping the other replicas: {failure}")
+    def _changes(self, row: LiveRow, seen: dict[int, ReplicaObservation], complete: bool) -> bool:
+        """Whether the observations change this workload (a pure check on its columns)."""
+        if not row.launched:
+            return bool(seen)  # started just before a crash: to be adopted
+        replicas = []
+        changed = False
+        for replica in row.replicas:
+            facts = ReplicaFacts(
+                index=replica.index,
+                state=ReplicaState(replica.state) if replica.state else None,
+                exit_code=replica.exit_code,
+                reason=replica.reason,
+                started_at=replica.started_at,
+                finished_at=replica.finished_at,
+            )
+            observation = self._observation_for(row.id, replica.index, replica.state, seen, complete)
+            folded = fold_observation(facts, _observed(observation), _now()) if observation else None
+            changed |= folded is not None
+            replicas.append(folded or facts)
+        if not (changed or complete):
             return False
-        current = WorkloadStatus(workload.status)
-        running = all(s in (ReplicaState.RUNNING, ReplicaState.SUCCEEDED) for s in states)
-        if running and current != WorkloadStatus.RUNNING:
-            _transition(workload, WorkloadStatus.RUNNING, None, events)
-            workload.started_at = workload.started_at or _now()
-        elif not running and current == WorkloadStatus.ADMITTED:
-            _transition(workload, WorkloadStatus.STARTING, None, events)
-        return False
+        stop = StopRequest(row.stop_requested) if row.stop_requested else None
+        facts_now = WorkloadFacts(WorkloadStatus(row.status), tuple(replicas), stop, row.stop_reason)
+        return changed or settle(facts_now).changed
 
-    def _finish(self, workload: Workload, events: EventRepository) -> None:
-        request = workload.stop_requested
-        replicas = workload.replica_rows
-        if request == "preempt":
-            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
-            self._requeue(workload, events)
-            return
-        if request == "cancel":
-            _transition(workload, WorkloadStatus.CANCELLED, workload.stop_reason, events)
-        elif all(r.state == ReplicaState.SUCCEEDED for r in replicas):
-            _transition(workload, WorkloadStatus.SUCCEEDED, "all replicas exited with code 0", events)
+    def _fold_into(
+        self, workload: Workload, seen: dict[int, ReplicaObservation], complete: bool, events: EventRepository
+    ) -> bool:
+        """Fold into the row and settle its status; True when it ended (its backend objects can go)."""
+        if seen and not workload.launched:
+            workload.launched = True  # started just before a crash: adopt instead of starting again
+        if not workload.launched:
+            return False
+        changed = False
+        for replica in workload.replica_rows:
+            observation = self._observation_for(workload.id, replica.index, replica.state, seen, complete)
+            if observation is not None:
+                changed |= _fold(replica, observation)
+        if not (changed or complete):
+            return False
+        outcome = settle(workload_facts(workload))
+        write_outcome(workload, outcome, events, _now())
+        return outcome.finished or outcome.requeue
+
+    # -- cleanups ----------------------------------------------------------------------------------
+
+    async def retry_cleanups(self) -> None:
+        await self._cleanups.retry_due()
+
+    async def _clean(self, workload_id: str, kind: CleanupKind) -> None:
+        if kind is CleanupKind.FORGET:
+            await self.backend.forget(workload_id)
         else:
-            reason = workload.stop_reason if request == "failure" else _replica_failure(replicas)
-            _transition(workload, WorkloadStatus.FAILED, reason, events)
-        workload.finished_at = _now()
-        workload.pending_code = None
-        workload.queue_position = None
+            await self.backend.stop(workload_id, 0, "launch failed")
 
-    @staticmethod
-    def _requeue(workload: Workload, events: EventRepository) -> None:
-        reason = f"preempted ({workload.stop_reason}); waiting to run again"
-        _transition(workload, WorkloadStatus.PENDING, reason, events)
-        workload.replica_rows.clear()
-        workload.launched = False
-        workload.admitted_at = None
-        workload.admitted_seq = None
-        workload.stop_requested = None
-        workload.stop_reason = None
-        workload.pending_code = "preempted"
+    async def _record_event(self, workload_id: str, kind: str, reason: str) -> None:
+        async with self.ctx.write() as session:
+            EventRepository(session).add(workload_id, kind, reason)
 
     # -- stops -------------------------------------------------------------------------------------
 
     async def handle_stop_requests(self) -> None:
-        to_stop: list[tuple[str, str]] = []
+        """Only workloads asked to stop are read (usually none): unlaunched ones settle at once, launched
+        ones get a stop task each (bounded; the stop's outcome comes back as observations)."""
+        async with self.ctx.read() as session:
+            asked = await WorkloadRepository(session).stop_requested(LIVE_STATUSES)
+        unlaunched = [w.id for w in asked if not w.launched]
+        for workload in asked:
+            if workload.launched and workload.id not in self._stops:
+                reason = workload.stop_reason or workload.stop_requested or "stop"
+                self._stops.spawn(workload.id, partial(self._stop, workload.id, reason))
+        if unlaunched:
+            await self._settle_unlaunched(unlaunched)
+
+    async def _settle_unlaunched(self, workload_ids: list[str]) -> None:
         async with self.ctx.write() as session:
             events = EventRepository(session)
-            for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
-                if workload.stop_requested is None:
-                    continue
-                if not workload.launched:
-                    self._stop_unlaunched(workload, events)
-                elif workload.id not in self._stopping:
-                    to_stop.append((workload.id, workload.stop_reason or workload.stop_requested))
-        for workload_id, reason in to_stop:
-            self._stopping[workload_id] = asyncio.create_task(self._stop(workload_id, reason))
-
-    def _stop_unlaunched(self, workload: Workload, events: EventRepository) -> None:
-        """Nothing runs yet: settle it at once (the backend was never asked to start it)."""
-        if workload.stop_requested == "preempt":
-            _transition(workload, WorkloadStatus.PREEMPTED, workload.stop_reason, events)
-            self._requeue(workload, events)
-            return
-        target = WorkloadStatus.CANCELLED if workload.stop_requested == "cancel" else WorkloadStatus.FAILED
-        _transition(workload, target, workload.stop_reason, events)
-        workload.finished_at = _now()
+            for workload in (await WorkloadRepository(session).by_ids(workload_ids)).values():
+                # read again in the write transaction: a launch may have finished meanwhile
+                if workload.status in LIVE_STATUSES and not workload.launched:
+                    outcome = settle_unlaunched(workload_facts(workload, with_replicas=False))
+                    write_outcome(workload, outcome, events, _now())
 
     async def _stop(self, workload_id: str, reason: str) -> None:
-        try:
-            await self.backend.stop(workload_id, self.ctx.settings.stop_grace_s, reason)
-        except Exception:
-            log.exception("stopping workload %s failed; will retry", workload_id)
-        finally:
-            self._stopping.pop(workload_id, None)
-            # the stop's outcome arrives through watch(); a full reconcile also catches a missed report
-            self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
-            self.wake()
+        await self.backend.stop(workload_id, self.ctx.settings.stop_grace_s, reason)
+
+    def _stop_done(self) -> None:
+        # the stop's outcome arrives through watch(); a full reconcile also catches a missed report
+        self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+        self.wake()
 
     # -- scheduling --------------------------------------------------------------------------------
 
@@ -472,33 +513,54 @@ class WorkloadController:
     # -- launches ----------------------------------------------------------------------------------
 
     async def launch_admitted(self) -> None:
+        """Each admitted workload gets a launch task (at most LAUNCH_CONCURRENCY at once); the loop moves
+        on at once, so a slow start (a Kubernetes start may wait minutes for an old run's objects) holds
+        up nothing else."""
         async with self.ctx.read() as session:
+            now = time.monotonic()
             ready = [
                 w
-                for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.ADMITTED])
-                if not w.launched and w.stop_requested is None
+                for w in await WorkloadRepository(session).launchable()
+                if w.id not in self._launches and self._launch_retries.get(w.id, (0, 0.0))[1] <= now
             ]
-            specs = [(w.id, launch_spec(w)) for w in ready]
-        for workload_id, spec in specs:
-            try:
-                await self.backend.start(spec)
-            except BackendError as exc:
-                await self._launch_failed(workload_id, str(exc))
-                continue
-            async with self.ctx.write() as session:
-                workload = await WorkloadRepository(session).get(workload_id)
-                if workload is not None and workload.status in LIVE_STATUSES:
-                    workload.launched = True
-                    if workload.status == WorkloadStatus.ADMITTED:
-                        _transition(workload, WorkloadStatus.STARTING, "launched", EventRepository(session))
+            specs = [launch_spec(w) for w in ready]
+        for spec in specs:
+            self._launches.spawn(spec.workload_id, partial(self._launch, spec))
+
+    async def _launch(self, spec: LaunchSpec) -> None:
+        try:
+            await self.backend.start(spec)
+        except BackendUnavailable as exc:
+            await self._launch_unavailable(spec.workload_id, str(exc))
+            return
+        except BackendError as exc:
+            await self._launch_failed(spec.workload_id, str(exc))
+            return
+        self._launch_retries.pop(spec.workload_id, None)
+        async with self.ctx.write() as session:
+            workload = await WorkloadRepository(session).get(spec.workload_id)
+            if workload is not None and workload.status in LIVE_STATUSES:
+                workload.launched = True
+                outcome = launched(WorkloadStatus(workload.status))
+                write_outcome(workload, outcome, EventRepository(session), _now())
+
+    async def _launch_unavailable(self, workload_id: str, message: str) -> None:
+        """The backend failed on its side (e.g. the Kubernetes API answered 500 or timed out): the workload
+        stays admitted, holding its place, and the start is tried again after a growing delay. Starts are
+        idempotent, so whatever the failed try created is adopted, never created twice."""
+        failures = self._launch_retries.get(workload_id, (0, 0.0))[0] + 1
+        delay = self.launch_backoff_s[min(failures, len(self.launch_backoff_s)) - 1]
+        self._launch_retries[workload_id] = (failures, time.monotonic() + delay)
+        log.warning("workload %s: backend unavailable (%s); retrying in %gs", workload_id, message, delay)
+        await self._record_event(
+            workload_id, "StartDelayed", f"the backend is unavailable: {message}; trying again in {delay:g}s"
+        )
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.backend.stop(workload_id, 0, "launch failed")  # nothing half-started stays behind
+        # nothing half-started stays behind: stopped now, or retried until it is
+        await self._cleanups.attempt(workload_id, CleanupKind.STOP)
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(workload_id)
-            if workload is not None and workload.status == WorkloadStatus.ADMITTED:
-                _transition(
-                    workload, WorkloadStatus.FAILED, f"could not start: {message}", EventRepository(session)
-                )
-                workload.finished_at = _now()
+            if workload is not None:
+                outcome = launch_failed(WorkloadStatus(workload.status), message)
+                write_outcome(workload, outcome, EventRepository(session), _now())

@@ -48,3 +48,10 @@ class ReplicaState(StrEnum):
     FAILED = "FAILED"
     STOPPED = "STOPPED"  # ended because we asked it to (cancel, preemption, max runtime)
     LOST = "LOST"  # the backend can no longer find it (process vanished across a restart, node gone)
+
+
+class OrphanPolicy(StrEnum):
+    """What to do with backend objects whose workload the platform does not know."""
+
+    REPORT = "report"  # list them and leave them alone
+    DELETE = "delete"  # list them and delete them (their pods go with them)

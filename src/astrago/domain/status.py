@@ -1,4 +1,4 @@
-"""The workload status machine of ARCHITECTURE.md.
+"""The workload status machine (docs/architecture.md).
 
 PENDING → ADMITTED → STARTING → RUNNING → SUCCEEDED | FAILED | CANCELLED, and PREEMPTED → PENDING.
 Cancellation and failure may happen from any live state; a preempted workload goes back to the queue."""

@@ -79,6 +79,7 @@ class ClusterState:
         self.memory_free: IntArray = np.zeros(0, np.int64)
         self.schedulable: BoolArray = np.zeros(0, np.bool_)
         self.gpu_present: BoolArray = np.zeros((0, 1), np.bool_)  # exists and healthy
+        self.gpu_foreign: BoolArray = np.zeros((0, 1), np.bool_)  # held by work AstraGo did not start
         self.gpu_mig: BoolArray = np.zeros((0, 1), np.bool_)
         self.gpu_model: IntArray = np.zeros((0, 1), np.int64)  # -1 where absent
         self.gpu_mig_family: IntArray = np.zeros((0, 1), np.int64)  # index into mig_families, -1 = none
@@ -107,6 +108,7 @@ class ClusterState:
         state.memory_free = state.memory_capacity.copy()
         state.schedulable = np.array([node.schedulable for node in nodes], np.bool_)
         state.gpu_present = np.zeros((n, slots), np.bool_)
+        state.gpu_foreign = np.zeros((n, slots), np.bool_)
         state.gpu_mig = np.zeros((n, slots), np.bool_)
         state.gpu_model = np.full((n, slots), -1, np.int64)
         state.gpu_mig_family = np.full((n, slots), -1, np.int64)
@@ -122,6 +124,9 @@ class ClusterState:
                 if not gpu.healthy:
                     continue
                 state.gpu_present[i, slot] = True
+                if gpu.held_by_others and not gpu.mig_enabled:
+                    state.gpu_foreign[i, slot] = True  # present (it may free up) but nothing free now
+                    continue
                 state.gpu_free[i, slot] = WHOLE_GPU_MILLI
                 if gpu.mig_enabled:
                     family = mig.mig_family_for(gpu.model, gpu.memory_mib)
@@ -268,18 +273,13 @@ class ClusterState:
         return bool((hosts & (per_node >= shape.gpus)).any())
 
     def free_summary(self, request: ResourceRequest) -> str:
-        """One sentence on why the request does not fit now, for a pending workload's reason."""
+        """One sentence on why the request does not fit now, naming the resource that is short."""
         shape = RequestShape.of(request)
         if not self.schedulable.any():
             return "no node accepts new work"
         hosts = self.host_fits(shape)
         if not hosts.any():
-            cpu = int(self.cpu_free[self.schedulable].max())
-            mem = int(self.memory_free[self.schedulable].max())
-            return (
-                f"no node has {shape.cpu_milli}m CPU and {shape.memory_mib} MiB memory free; "
-                f"the most free is {cpu}m CPU, {mem} MiB"
-            )
+            return self._host_shortage(shape)
         if shape.kind == "cpu":
             return "a node has room now"
         model_note = f" of model {'|'.join(sorted(shape.models))}" if shape.models else ""
@@ -297,7 +297,7 @@ class ClusterState:
                 return "a node has room now"
             return (
                 f"no GPU{model_note} has {shape.gpu_milli} milli free on a node with room for the CPU and "
-                f"memory; the largest free share is {best} milli"
+                f"memory; the largest free share is {best} milli{self._foreign_note(allowed)}"
             )
         whole_free = (allowed & (self.gpu_free == WHOLE_GPU_MILLI)).sum(axis=1)
         largest = int(whole_free.max())
@@ -305,8 +305,40 @@ class ClusterState:
             return "a node has room now"
         return (
             f"no node has {shape.gpus} free GPUs{model_note} with room for the CPU and memory; "
-            f"the largest free is {largest}"
+            f"the largest free is {largest}{self._foreign_note(allowed)}"
         )
+
+    def _host_shortage(self, shape: RequestShape) -> str:
+        """No node has the CPU and memory free: say which of the two is short (or that no node has both)."""
+        usable = self.schedulable
+        cpu_free = int(self.cpu_free[usable].max())
+        memory_free = int(self.memory_free[usable].max())
+        cpu_ok = usable & (self.cpu_free >= shape.cpu_milli)
+        memory_ok = usable & (self.memory_free >= shape.memory_mib)
+        if not cpu_ok.any() and not memory_ok.any():
+            return (
+                f"CPU and memory are short: no node has {shape.cpu_milli}m CPU or {shape.memory_mib} MiB "
+                f"memory free (the most free is {cpu_free}m CPU, {memory_free} MiB)"
+            )
+        if not cpu_ok.any():
+            return f"CPU is short: no node has {shape.cpu_milli}m CPU free (the most free is {cpu_free}m)"
+        if not memory_ok.any():
+            return (
+                f"memory is short: no node has {shape.memory_mib} MiB memory free "
+                f"(the most free is {memory_free} MiB)"
+            )
+        return (
+            f"no node has {shape.cpu_milli}m CPU and {shape.memory_mib} MiB memory free at once "
+            f"(nodes with enough of one lack the other)"
+        )
+
+    def _foreign_note(self, allowed: BoolArray) -> str:
+        held = int((self.gpu_foreign & allowed).sum())
+        if not held:
+            return ""
+        if held == 1:
+            return "; 1 GPU there is held by pods AstraGo did not create"
+        return f"; {held} GPUs there are held by pods AstraGo did not create"
 
     # ----------------------------------------------------------------------------------------- internals
     def _node(self, name: str) -> int:

@@ -1,7 +1,7 @@
 """The scheduling engine: a pure function from a Snapshot to Decisions.
 
 One cycle walks the pending queue once, in the order of `astrago.scheduler.queueing`, and for each
-workload runs the stages of ARCHITECTURE.md:
+workload runs these stages (docs/architecture.md):
 
 1. **validate** — malformed (`invalid`), bigger than any node or the whole cluster (`no_fit`), bigger than
    its workspace's limit (`quota_limit`, for ever). Memoised per request shape.
@@ -28,7 +28,14 @@ import numpy as np
 
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.scheduler.cluster import WHOLE_GPU_MILLI, ClusterState, RequestShape
-from astrago.scheduler.explain import ReasonCode, format_gpus, never_fits_message, reason
+from astrago.scheduler.explain import (
+    ReasonCode,
+    format_cpu,
+    format_gpus,
+    format_memory,
+    never_fits_message,
+    reason,
+)
 from astrago.scheduler.placement import PlacementPolicy, get_policy, place
 from astrago.scheduler.preemption import VictimPlan, find_victims
 from astrago.scheduler.queueing import AdmissionQueue, parse_discipline
@@ -362,12 +369,13 @@ class _Cycle:
         if self._head is None and self.config.reservation:
             nodes = self._reservation_nodes(request, replicas)
             if nodes:
+                short = self._capacity_message(request, replicas)  # before the reservation changes the view
                 self._head = workload.id
                 self._reserve(nodes, workload.id)
                 return _Wait(
                     ReasonCode.NO_CAPACITY,
-                    f"first in line for capacity: it needs {self._describe(request, replicas)}, more than is "
-                    f"free now; {', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that "
+                    f"first in line for capacity: it needs {self._describe(request, replicas)}; {short}; "
+                    f"{', '.join(nodes)} {'is' if len(nodes) == 1 else 'are'} held for it so that "
                     f"smaller work cannot take the room as it frees up",
                 )
         return _Wait(ReasonCode.NO_CAPACITY, "", shortfall=(request, replicas))
@@ -405,13 +413,14 @@ class _Cycle:
 
     @staticmethod
     def _describe(request: ResourceRequest, replicas: int) -> str:
+        host = f"{format_cpu(request.cpu_milli)} and {format_memory(request.memory_mib)} memory"
         if request.mig_profile:
-            each = f"a {request.mig_profile} MIG slice"
+            each = f"a {request.mig_profile} MIG slice, {host}"
         elif request.gpu_milli:
-            each = format_gpus(request.gpu_milli)
+            each = f"{format_gpus(request.gpu_milli)}, {host}"
         else:
-            each = f"{request.cpu_milli}m CPU"
-        return f"{replicas} × {each}" if replicas > 1 else each
+            each = host
+        return f"{replicas} × ({each})" if replicas > 1 else each
 
 
 def place_gang(

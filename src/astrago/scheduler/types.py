@@ -21,6 +21,9 @@ class GpuInfo:
     uuid: str | None = None
     healthy: bool = True
     mig_enabled: bool = False
+    # In use by something AstraGo did not start (e.g. a pod another tool created on a Kubernetes node):
+    # it exists, but holds nothing free for AstraGo until that ends.
+    held_by_others: bool = False
 
 
 @dataclass(frozen=True, slots=True)

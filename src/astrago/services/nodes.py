@@ -29,16 +29,15 @@ class NodeService:
     async def list(self, _principal: Principal) -> Sequence[NodeOut]:
         async with self.ctx.read() as session:
             nodes = await NodeRepository(session).list()
-            live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
+            allocations = await WorkloadRepository(session).allocations(LIVE_STATUSES)
         gpu_milli: dict[tuple[str, int], int] = defaultdict(int)
         cpu: dict[str, int] = defaultdict(int)
         memory: dict[str, int] = defaultdict(int)
-        for workload in live:
-            for replica in workload.replica_rows:
-                cpu[replica.node] += replica.cpu_milli
-                memory[replica.node] += replica.memory_mib
-                for index in replica.gpu_indices:
-                    gpu_milli[(replica.node, index)] += replica.gpu_milli
+        for replica in allocations:
+            cpu[replica.node] += replica.cpu_milli
+            memory[replica.node] += replica.memory_mib
+            for index in replica.gpu_indices:
+                gpu_milli[(replica.node, index)] += replica.gpu_milli
         return [
             NodeOut(
                 name=n.name,
@@ -50,6 +49,7 @@ class NodeService:
                 last_seen_at=n.last_seen_at,
                 allocated_cpu_milli=cpu[n.name],
                 allocated_memory_mib=memory[n.name],
+                gpus_held_by_others=n.gpus_held_by_others,
                 devices=[
                     DeviceOut(
                         index=d.index,
@@ -72,8 +72,8 @@ class NodeService:
             names = {w.id: w.name for w in await WorkspaceRepository(session).list()}
             counts = await WorkloadRepository(session).count_by_status_and_workspace()
             nodes = await NodeRepository(session).list()
-            live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
-        allocated = sum(r.gpu_milli * len(r.gpu_indices) for w in live for r in w.replica_rows)
+            allocations = await WorkloadRepository(session).allocations(LIVE_STATUSES)
+        allocated = sum(r.gpu_milli * len(r.gpu_indices) for r in allocations)
         return PlatformGauges(
             workloads=[(status, names.get(ws, ws), count) for status, ws, count in counts],
             queue_length=sum(c for status, _ws, c in counts if status == WorkloadStatus.PENDING),

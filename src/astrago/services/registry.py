@@ -8,6 +8,7 @@ from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
+from astrago.services.health import HealthService
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.system_info import SystemInfoService
@@ -27,6 +28,7 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    health: HealthService
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
@@ -42,6 +44,7 @@ class Services:
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            health=HealthService(ctx),
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),

@@ -328,6 +328,9 @@ class NodeOut(BaseModel):
     devices: list[DeviceOut]
     allocated_cpu_milli: int
     allocated_memory_mib: int
+    gpus_held_by_others: int = Field(
+        0, description="Whole GPUs held by work AstraGo did not start (pods of other tools on the node)."
+    )
 
 
 class WorkspaceDefaultsSet(Strict):

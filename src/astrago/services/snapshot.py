@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,11 @@ from astrago.store.models import Node, QuotaEntry, Replica, Workload, Workspace
 from astrago.store.repositories import NodeRepository, QuotaRepository, WorkspaceRepository
 
 
-def node_info(node: Node) -> NodeInfo:
+def node_info(node: Node, in_use: Collection[int] = ()) -> NodeInfo:
+    """The scheduler's view of a node. GPUs held by others are counted, not known by index: they are
+    marked on the highest healthy devices that no AstraGo replica holds (`in_use`), so the count is right
+    and the platform's own placements stay valid."""
+    held = _held_indices(node, set(in_use))
     return NodeInfo(
         name=node.name,
         cpu_milli=node.cpu_milli,
@@ -38,12 +43,20 @@ def node_info(node: Node) -> NodeInfo:
                 uuid=d.uuid,
                 healthy=d.healthy,
                 mig_enabled=d.mig_enabled,
+                held_by_others=d.index in held,
             )
             for d in node.devices
         ),
         schedulable=node.schedulable,
         labels=tuple(sorted(node.labels.items())),
     )
+
+
+def _held_indices(node: Node, in_use: set[int]) -> set[int]:
+    if not node.gpus_held_by_others:
+        return set()
+    free = [d.index for d in reversed(node.devices) if d.healthy and d.index not in in_use]
+    return set(free[: node.gpus_held_by_others])
 
 
 def _request(
@@ -75,8 +88,12 @@ class PendingState:
     position: int | None
 
 
-async def nodes_view(session: AsyncSession) -> tuple[NodeInfo, ...]:
-    return tuple(node_info(n) for n in await NodeRepository(session).list())
+async def nodes_view(session: AsyncSession, running: Sequence[RunningWorkload] = ()) -> tuple[NodeInfo, ...]:
+    in_use: dict[str, set[int]] = defaultdict(set)
+    for workload in running:
+        for placement in workload.placements:
+            in_use[placement.node].update(placement.gpu_indices)
+    return tuple(node_info(n, in_use[n.name]) for n in await NodeRepository(session).list())
 
 
 _REQUEST_COLUMNS = (
@@ -167,7 +184,7 @@ async def build_snapshot(session: AsyncSession) -> tuple[Snapshot, dict[str, Pen
         if names.get(row.workspace_id) in workspaces:  # only teams with work in the snapshot matter
             quota_rows[names[row.workspace_id]].append(row)
     snapshot = Snapshot(
-        nodes=await nodes_view(session),
+        nodes=await nodes_view(session, running),
         running=tuple(running),
         pending=tuple(pending),
         quotas=tuple((name, quota_from_entries(rows)) for name, rows in sorted(quota_rows.items())),

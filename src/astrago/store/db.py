@@ -1,4 +1,5 @@
-"""Engine and session factory; SQLite gets WAL, a busy timeout and foreign keys."""
+"""Engine and session factory; SQLite gets WAL, a busy timeout and foreign keys; MariaDB gets PostgreSQL's
+isolation level."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        # READ COMMITTED as on PostgreSQL: InnoDB's default (REPEATABLE READ) would pin every read in a
+        # transaction to its first snapshot. Connections are recycled before the server's wait_timeout
+        # (8 h) closes them; pre-ping catches a server restarted in between.
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            pool_recycle=3600,
+            isolation_level="READ COMMITTED",
+        )
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 

@@ -1,8 +1,9 @@
 """SQLAlchemy models: the platform's desired state and its history.
 
 Portable across SQLite, PostgreSQL and MariaDB: JSON columns for specs, timezone-aware timestamps stored
-as UTC, string ids generated in Python (so ids never collide with objects left in a cluster by an older
-database), and an integer `seq` where queue order must not depend on clocks."""
+as UTC (with microseconds on MariaDB too), string ids generated in Python (so ids never collide with
+objects left in a cluster by an older database), and an integer `seq` where queue order must not depend
+on clocks."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,14 +46,20 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        # MariaDB/MySQL DATETIME keeps whole seconds unless asked for microseconds (fsp 6).
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -198,6 +207,8 @@ class Node(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # whole GPUs held by work the platform did not start (which devices is unknown, only how many)
+    gpus_held_by_others: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     devices: Mapped[list[Device]] = relationship(
         lazy="selectin", order_by="Device.index", cascade="all, delete-orphan"

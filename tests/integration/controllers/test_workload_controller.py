@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from astrago.auth.principal import Principal
 from astrago.backends.base import (
     BackendError,
+    BackendUnavailable,
     DeviceInventory,
     LaunchSpec,
     NodeInventory,
@@ -35,12 +39,19 @@ from astrago.store.repositories import UserRepository, WorkloadRepository
 class FakeBackend:
     name = "fake"
 
-    def __init__(self, gpus: int = 4, fail_launch: bool = False, model: str = "A100-80GB") -> None:
+    def __init__(
+        self, gpus: int = 4, fail_launch: bool = False, held_by_others: int = 0, model: str = "A100-80GB"
+    ) -> None:
         self.gpus = gpus
+        self.held_by_others = held_by_others
         self.model = model
         self.fail_launch = fail_launch
         self.started: list[str] = []
         self.stopped: list[tuple[str, str]] = []
+        self.forgotten: list[str] = []
+        self.forget_failures = 0  # how many `forget` calls fail before one succeeds
+        self.unavailable_starts = 0  # how many starts fail as an API server answering 500 would
+        self.gates: dict[str, asyncio.Event] = {}  # a start of these ids waits for its gate
         self.replicas: dict[tuple[str, int], ReplicaObservation] = {}
 
     async def open(self) -> None: ...
@@ -51,9 +62,24 @@ class FakeBackend:
         devices = tuple(
             DeviceInventory(index=i, model=self.model, memory_mib=81920) for i in range(self.gpus)
         )
-        return [NodeInventory(name="node-1", cpu_milli=64000, memory_mib=512 * 1024, devices=devices)]
+        return [
+            NodeInventory(
+                name="node-1",
+                cpu_milli=64000,
+                memory_mib=512 * 1024,
+                devices=devices,
+                gpus_held_by_others=self.held_by_others,
+            )
+        ]
 
     async def start(self, spec: LaunchSpec) -> None:
+        if spec.workload_id in self.gates:  # e.g. a Kubernetes start waiting for an old run's objects
+            await self.gates[spec.workload_id].wait()
+        if self.unavailable_starts:
+            self.unavailable_starts -= 1
+            raise BackendUnavailable(
+                "create Job ag-x: Kubernetes answered 500: etcdserver: request timed out"
+            )
         if self.fail_launch:
             raise BackendError("image pull failed: registry.local/train:1 not found")
         if any(key[0] == spec.workload_id for key in self.replicas):
@@ -78,7 +104,11 @@ class FakeBackend:
     async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
         yield b""
 
-    async def forget(self, workload_id: str) -> None: ...
+    async def forget(self, workload_id: str) -> None:
+        if self.forget_failures:
+            self.forget_failures -= 1
+            raise BackendError("the API server answered 500")
+        self.forgotten.append(workload_id)
 
     def set(
         self,
@@ -135,8 +165,7 @@ async def _settle(controller: WorkloadController, rounds: int = 3) -> None:
         await controller.handle_stop_requests()
         await controller.schedule_once()
         await controller.launch_admitted()
-    for task in list(controller._stopping.values()):
-        await task
+        await controller.drain()
     await controller.full_reconcile()
 
 
@@ -197,6 +226,123 @@ async def test_replicas_the_backend_forgot_are_lost(services: Services) -> None:
     workload = await services.workloads.get(ADMIN, workload_id)
     assert workload.status == "FAILED"
     assert "no longer knows this replica" in (workload.reason or "")
+
+
+async def test_gpus_held_by_others_are_not_given_out_and_the_reason_says_so(services: Services) -> None:
+    backend = FakeBackend(gpus=4, held_by_others=3)
+    controller = await _controller(services, backend)
+    two = await _submit(services, gpus=2)
+    await _settle(controller)
+    waiting = await services.workloads.get(ADMIN, two)
+    assert waiting.status == "PENDING"
+    assert "3 GPUs there are held by pods AstraGo did not create" in (waiting.reason or "")
+    one = await _submit(services, gpus=1)
+    await _settle(controller)
+    assert (await services.workloads.get(ADMIN, one)).status == "RUNNING"
+    assert backend.started == [one]
+
+
+async def test_one_slow_start_does_not_hold_up_the_others(services: Services) -> None:
+    backend = FakeBackend()
+    controller = await _controller(services, backend)
+    slow = await _submit(services)
+    await controller.schedule_once()
+    backend.gates[slow] = asyncio.Event()
+    await controller.launch_admitted()  # returns at once: the slow start runs in its own task
+    fast = await _submit(services)
+    await controller.schedule_once()
+    await controller.launch_admitted()
+    for _ in range(200):
+        if fast in backend.started:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.started == [fast]
+    await controller.full_reconcile()
+    assert (await services.workloads.get(ADMIN, fast)).status == "RUNNING"
+    assert (await services.workloads.get(ADMIN, slow)).status == "ADMITTED"
+    await controller.launch_admitted()  # a second cycle does not start the slow one twice
+    backend.gates[slow].set()
+    await controller.drain()
+    await controller.full_reconcile()
+    assert (await services.workloads.get(ADMIN, slow)).status == "RUNNING"
+    assert backend.started == [fast, slow]
+
+
+async def test_a_failed_forget_is_retried_with_backoff_and_recorded(services: Services) -> None:
+    backend = FakeBackend()
+    controller = await _controller(services, backend)
+    controller._cleanups.backoff_s = (0.0, 3600.0)
+    workload_id = await _submit(services)
+    await _settle(controller)
+    backend.forget_failures = 2
+    backend.set(workload_id, 0, ReplicaState.SUCCEEDED, exit_code=0)
+    await controller.full_reconcile()  # finishes it; the first forget fails
+    assert (await services.workloads.get(ADMIN, workload_id)).status == "SUCCEEDED"
+    assert backend.forgotten == []
+    await controller.retry_cleanups()  # fails again, now 3600 s until the next try
+    await controller.retry_cleanups()  # not due yet
+    assert backend.forgotten == []
+    controller._cleanups.pending[workload_id].due = 0.0
+    await controller.retry_cleanups()
+    assert backend.forgotten == [workload_id]
+    assert controller._cleanups.pending == {}
+    events = [(e.type, e.reason) for e in await services.workloads.events(ADMIN, workload_id)]
+    failed = [reason for kind, reason in events if kind == "CleanupFailed"]
+    assert len(failed) == 2
+    assert failed[0].startswith("forget failed (BackendError: the API server answered 500); retrying in 0s")
+    assert ("CleanedUp", "forget succeeded after earlier failures") in events
+
+
+async def test_a_quiet_cycle_reads_columns_and_writes_nothing(services: Services) -> None:
+    backend = FakeBackend(gpus=2)
+    controller = await _controller(services, backend)
+    for _ in range(3):
+        await _submit(services)  # two run, one waits
+    await _settle(controller)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = services.ctx.sessions.kw["bind"]
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await controller.full_reconcile()
+        await controller.apply_watched()
+        await controller.handle_stop_requests()
+        await controller.launch_admitted()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert writes == []
+    # no step loads every live workload as rows: only the few asked to stop or waiting to launch
+    every_live_row = [
+        s
+        for s in statements
+        if "workloads.spec" in s and "status IN" in s and "stop_requested IS NOT" not in s
+    ]
+    assert every_live_row == []
+
+
+async def test_an_unavailable_backend_delays_the_start_instead_of_failing_it(services: Services) -> None:
+    backend = FakeBackend()
+    backend.unavailable_starts = 2
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (0.0, 3600.0)
+    workload_id = await _submit(services)
+    await _settle(controller, rounds=2)  # two tries: the second one is followed by an hour's wait
+    assert (await services.workloads.get(ADMIN, workload_id)).status == "ADMITTED"
+    assert backend.started == []
+    controller._launch_retries[workload_id] = (2, 0.0)  # the hour has passed
+    await _settle(controller)
+    assert (await services.workloads.get(ADMIN, workload_id)).status == "RUNNING"
+    assert backend.started == [workload_id]
+    events = await services.workloads.events(ADMIN, workload_id)
+    delayed = [e.reason for e in events if e.type == "StartDelayed"]
+    cause = "create Job ag-x: Kubernetes answered 500: etcdserver: request timed out"
+    assert delayed == [
+        f"the backend is unavailable: {cause}; trying again in {delay}s" for delay in ("0", "3600")
+    ]
 
 
 async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(

@@ -1,6 +1,6 @@
 """`kill -9` of the server while jobs run: after a restart nothing is lost and nothing starts twice.
 
-Runs on SQLite and on a real PostgreSQL."""
+Runs on SQLite and on a real PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -13,21 +13,28 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.mariadb import MariaDBServer
 from tests.support.postgres import PostgresServer
 from tests.support.server import ADMIN_PASSWORD, Gate, ServerProcess, User, wait_for
 
 JOB = {"resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None  # the default: SQLite in the data dir
         return
-    postgres: PostgresServer = request.getfixturevalue("postgres_server")
+    server: PostgresServer | MariaDBServer = request.getfixturevalue(f"{request.param}_server")
     name = f"restart_{uuid.uuid4().hex[:8]}"
-    yield postgres.create_database(name)
-    postgres.drop_database(name)
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 def test_kill9_restart_adopts_running_jobs_and_starts_none_twice(
@@ -75,6 +82,8 @@ def test_job_whose_process_vanished_while_the_server_was_down_is_marked_lost(tmp
         admin.cli("workspace", "create", "ml-a")
         workload_id = admin.submit("ml-a", gate.command(), **JOB)
         admin.wait_status(workload_id, "RUNNING")
+        # RUNNING means its process exists; on a loaded machine its shell may not have run a line yet
+        wait_for(lambda: gate.starts(workload_id), what="the job's first line")
         server.kill9()
         _kill_process_group_of(workload_id, tmp_path / "data")
         server.start()

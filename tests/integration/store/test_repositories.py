@@ -1,17 +1,20 @@
-"""Repositories and migrations on SQLite and on a real PostgreSQL."""
+"""Repositories and migrations on SQLite and on a real PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from astrago.controllers.lease import LeaderLease
 from astrago.domain.enums import WorkloadStatus
 from astrago.store.db import create_engine, create_session_factory
 from astrago.store.migrate import upgrade_to_head
-from astrago.store.models import Device, Workload
+from astrago.store.models import Device, Replica, Workload
 from astrago.store.repositories import (
     NodeRepository,
     QuotaRepository,
@@ -19,6 +22,7 @@ from astrago.store.repositories import (
     WorkloadRepository,
     WorkspaceRepository,
 )
+from tests.support.mariadb import MariaDBServer
 
 
 @pytest.fixture
@@ -121,3 +125,92 @@ async def test_node_upsert_adds_updates_and_removes_devices(
         (node,) = await NodeRepository(session).list()
         assert [(d.index, d.model) for d in node.devices] == [(0, "H100-80GB"), (1, "H100-80GB")]
         assert node.last_seen_at.tzinfo is not None
+
+
+async def test_timestamps_keep_microseconds_and_come_back_in_utc(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # MariaDB's DATETIME drops fractions unless the column has a precision; ordering by time needs them
+    moment = datetime(2026, 12, 1, 22, 40, 5, 123456, tzinfo=UTC)
+    async with sessions.begin() as session:
+        space = await WorkspaceRepository(session).add("ml-a", "")
+        workload = _workload("w1", space.id)
+        workload.created_at = moment
+        workload.admitted_at = moment.astimezone(timezone(timedelta(hours=9)))  # Seoul time, same instant
+        WorkloadRepository(session).add(workload)
+    async with sessions() as session:
+        stored = await WorkloadRepository(session).get("w1")
+        assert stored is not None
+        assert stored.created_at == moment
+        assert stored.admitted_at == moment
+        assert stored.created_at.tzinfo is not None
+
+
+async def test_json_columns_and_text_keep_every_character(sessions: async_sessionmaker[AsyncSession]) -> None:
+    spec = {"command": ["python", "학습.py", "--note", "🚀"], "env": {"LANG": "ko_KR.UTF-8"}, "n": [1, 2.5]}
+    async with sessions.begin() as session:
+        space = await WorkspaceRepository(session).add("비전-팀", "한국어 설명")
+        workload = _workload("w1", space.id)
+        workload.spec = spec
+        workload.reason = "대기 중: GPU 부족 " + "x" * 5000  # Text holds more than a VARCHAR
+        WorkloadRepository(session).add(workload)
+    async with sessions() as session:
+        stored = await WorkloadRepository(session).get("w1")
+        assert stored is not None
+        assert stored.spec == spec
+        assert stored.reason is not None
+        assert stored.reason.startswith("대기 중")
+        assert len(stored.reason) == len("대기 중: GPU 부족 ") + 5000
+        assert stored.workspace.name == "비전-팀"
+
+
+async def test_allocations_are_the_replicas_of_the_asked_statuses(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        space = await WorkspaceRepository(session).add("ml-a", "")
+        for workload_id, status in (("run", WorkloadStatus.RUNNING), ("done", WorkloadStatus.SUCCEEDED)):
+            workload = _workload(workload_id, space.id, status)
+            workload.replica_rows.append(
+                Replica(index=0, node="n1", cpu_milli=500, memory_mib=64, gpu_indices=[0, 1], gpu_milli=1000)
+            )
+            WorkloadRepository(session).add(workload)
+    async with sessions() as session:
+        allocations = await WorkloadRepository(session).allocations([WorkloadStatus.RUNNING])
+        assert [(a.node, a.cpu_milli, a.gpu_indices, a.gpu_milli) for a in allocations] == [
+            ("n1", 500, [0, 1], 1000)
+        ]
+
+
+async def test_the_leader_lease_has_one_holder(sessions: async_sessionmaker[AsyncSession]) -> None:
+    first = LeaderLease(sessions, "controllers", ttl_s=30)
+    second = LeaderLease(sessions, "controllers", ttl_s=30)
+    assert await first.try_acquire()
+    assert await first.try_acquire()  # renewing within the same second still counts as held
+    assert not await second.try_acquire()
+    await first.release()
+    assert await second.try_acquire()
+
+
+@pytest.mark.mariadb
+async def test_every_timestamp_keeps_microseconds_on_mariadb(mariadb_server: MariaDBServer) -> None:
+    """Guards later migrations too: a timestamp column they create on MariaDB needs
+    `sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")` (PostgreSQL and
+    SQLite keep microseconds in every timestamp)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(mariadb_server.create_database(name))
+    try:
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            columns = await connection.execute(
+                text(
+                    "SELECT table_name, column_name, datetime_precision FROM information_schema.columns "
+                    "WHERE table_schema = DATABASE() AND data_type IN ('datetime', 'timestamp')"
+                )
+            )
+            found = list(columns)
+    finally:
+        await engine.dispose()
+        mariadb_server.drop_database(name)
+    assert len(found) >= 17
+    assert [(table, column) for table, column, precision in found if precision != 6] == []

@@ -43,7 +43,7 @@ async def readyz(request: Request, services: ServicesDep) -> Response | dict[str
     if not getattr(request.app.state, "ready", False):
         return problem(503, "Not ready", "the server is still starting")
     try:
-        await services.nodes.gauges()
+        await services.health.database_answers()
     except Exception as exc:
         return problem(503, "Not ready", f"the database does not answer: {type(exc).__name__}")
     return {"status": "ready"}

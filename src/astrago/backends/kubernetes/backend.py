@@ -13,12 +13,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ConfigError
 from lightkube.resources.core_v1 import Node, Pod
@@ -28,9 +27,15 @@ from astrago.auth import code_credentials
 from astrago.backends.base import BackendError, LaunchSpec, NodeInventory, ReplicaObservation
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
-from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
+from astrago.backends.kubernetes.errors import api_error, describe, is_conflict, is_not_found
 from astrago.backends.kubernetes.informer import Informer
-from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
+from astrago.backends.kubernetes.inventory import (
+    NOTHING_HELD,
+    Held,
+    node_inventory,
+    pod_holds,
+    shared_units_per_gpu,
+)
 from astrago.backends.kubernetes.resources import ROOT_KINDS, MPIJob, resource_for
 from astrago.backends.kubernetes.status import (
     LAUNCHER,
@@ -42,7 +47,7 @@ from astrago.backends.kubernetes.status import (
     workload_id_of,
 )
 from astrago.config import Settings
-from astrago.domain.enums import ReplicaState
+from astrago.domain.enums import OrphanPolicy, ReplicaState
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +55,6 @@ Manifest = dict[str, Any]
 _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
-
-
-class OrphanPolicy(StrEnum):
-    REPORT = "report"  # list them and leave them alone
-    DELETE = "delete"  # list them and delete them (their pods go with them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,7 @@ class KubernetesBackend:
         self._facts = preflight.ClusterFacts(mpi_operator=False, storage_class=None)
         self._pods: Informer | None = None
         self._nodes: Informer | None = None
+        self._all_pods: Informer | None = None  # every pod of the cluster, for what others hold on nodes
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribers: list[asyncio.Queue[ReplicaObservation]] = []
         self._last: dict[tuple[str, int], ReplicaObservation] = {}
@@ -131,8 +132,10 @@ class KubernetesBackend:
             labels=naming.MANAGED_SELECTOR,
             on_change=self._pod_changed,
         )
-        self._tasks = [asyncio.create_task(informer.run()) for informer in (self._nodes, self._pods)]
-        await self._await_first_lists(self._nodes, self._pods)
+        self._all_pods = Informer(client, Pod, namespace=ALL_NS, on_change=_ignore_change)
+        informers = (self._nodes, self._pods, self._all_pods)
+        self._tasks = [asyncio.create_task(informer.run()) for informer in informers]
+        await self._await_first_lists(*informers)
 
     async def _await_first_lists(self, *informers: Informer) -> None:
         """Serve nothing before the caches are filled; a first list that fails fails `open` with its cause."""
@@ -168,7 +171,7 @@ class KubernetesBackend:
                 )
             storage = await preflight.storage_class_exists(client, self._settings.storage_class)
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, "check the cluster", self._server)) from exc
+            raise api_error(exc, "check the cluster", self._server) from exc
         if storage is False:
             refusal = preflight.storage_class_error(self._settings.storage_class)
             log.warning("%s; workloads with volumes will be refused", refusal)
@@ -222,7 +225,26 @@ class KubernetesBackend:
     async def inventory(self) -> list[NodeInventory]:
         nodes = self._nodes.objects.values() if self._nodes else ()
         shared = self._settings.shared_gpu_resource
-        return sorted((node_inventory(node, shared) for node in nodes), key=lambda node: node.name)
+        held = self._held_by_others()
+        return sorted(
+            (
+                node_inventory(node, shared, held.get(node["metadata"]["name"], NOTHING_HELD))
+                for node in nodes
+            ),
+            key=lambda node: node.name,
+        )
+
+    def _held_by_others(self) -> dict[str, Held]:
+        """Per node, the requests of pods this AstraGo did not create (other tools, other namespaces)."""
+        held: dict[str, Held] = {}
+        for pod in self._all_pods.objects.values() if self._all_pods else ():
+            if _is_managed(pod) and (pod.get("metadata") or {}).get("namespace") == self._namespace:
+                continue
+            holding = pod_holds(pod)
+            if holding is not None:
+                node, requests = holding
+                held[node] = held.get(node, NOTHING_HELD) + requests
+        return held
 
     def _node_names(self) -> set[str]:
         return set(self._nodes.objects) if self._nodes else set()
@@ -354,8 +376,8 @@ class KubernetesBackend:
                 resource_for("Deployment"), existing["metadata"]["name"], patch, namespace=self._namespace
             )
         except httpx2.HTTPError as exc:
-            raise BackendError(
-                describe(exc, f"update the image of Deployment {existing['metadata']['name']}", self._server)
+            raise api_error(
+                exc, f"update the image of Deployment {existing['metadata']['name']}", self._server
             ) from exc
 
     async def _create(self, manifest: Manifest) -> Manifest | None:
@@ -369,8 +391,8 @@ class KubernetesBackend:
                 return None
             if kind == "MPIJob" and is_not_found(exc):
                 raise BackendError(preflight.MPI_OPERATOR_HINT) from exc
-            raise BackendError(
-                describe(exc, f"create {kind} {name} in namespace {self._namespace}", self._server)
+            raise api_error(
+                exc, f"create {kind} {name} in namespace {self._namespace}", self._server
             ) from exc
         result: Manifest = created.to_dict()
         return result
@@ -383,7 +405,7 @@ class KubernetesBackend:
         except httpx2.HTTPError as exc:
             if is_not_found(exc):
                 return None
-            raise BackendError(describe(exc, f"read {kind} {name}", self._server)) from exc
+            raise api_error(exc, f"read {kind} {name}", self._server) from exc
         result: Manifest = obj.to_dict()
         return result
 
@@ -424,7 +446,7 @@ class KubernetesBackend:
             )
         except httpx2.HTTPError as exc:
             if not is_not_found(exc):
-                raise BackendError(describe(exc, f"mark {kind} {name} as stopping", self._server)) from exc
+                raise api_error(exc, f"mark {kind} {name} as stopping", self._server) from exc
 
     async def _delete(
         self, kind: str, name: str, *, grace_s: float, cascade: CascadeType = CascadeType.BACKGROUND
@@ -439,7 +461,7 @@ class KubernetesBackend:
             )
         except httpx2.HTTPError as exc:
             if not is_not_found(exc):
-                raise BackendError(describe(exc, f"delete {kind} {name}", self._server)) from exc
+                raise api_error(exc, f"delete {kind} {name}", self._server) from exc
 
     # -------------------------------------------------------------------------------------- observe
 
@@ -472,9 +494,7 @@ class KubernetesBackend:
                     if _is_managed(data):
                         roots.append(data)
             except httpx2.HTTPError as exc:
-                raise BackendError(
-                    describe(exc, f"list {kind}s in namespace {self._namespace}", self._server)
-                ) from exc
+                raise api_error(exc, f"list {kind}s in namespace {self._namespace}", self._server) from exc
         pods = self._pods.objects.values() if self._pods else ()
         roots.extend({**pod, "kind": "Pod"} for pod in pods if _role(pod) == "root")
         return roots
@@ -579,7 +599,7 @@ class KubernetesBackend:
             async for line in self.client.log(name, namespace=self._namespace, follow=follow):
                 yield line.encode()
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, f"read the logs of pod {name}", self._server)) from exc
+            raise api_error(exc, f"read the logs of pod {name}", self._server) from exc
 
     async def _started(self, workload_id: str, replica_index: int, pod: Manifest) -> Manifest:
         """Following a replica that is still Pending waits for its container to start (or the pod to go)."""
@@ -629,7 +649,7 @@ class KubernetesBackend:
                 timeout=timeout_s,
             )
         except httpx2.HTTPError as exc:
-            raise BackendError(describe(exc, f"run a command in pod {name}", self._server)) from exc
+            raise api_error(exc, f"run a command in pod {name}", self._server) from exc
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
 
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
@@ -701,6 +721,10 @@ class KubernetesBackend:
 
     def _lock(self, workload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(workload_id, asyncio.Lock())
+
+
+def _ignore_change(_old: Manifest | None, _new: Manifest | None) -> None:
+    """The cluster-wide pod cache is read when the inventory is taken; single changes need no action."""
 
 
 def _owned_by(manifest: Manifest, owner_manifest: Manifest, owner: Manifest) -> Manifest:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx2
 from lightkube.core.exceptions import ApiError
 
+from astrago.backends.base import BackendError, BackendUnavailable
+
 RBAC_HINT = "grant it with the Role in docs/kubernetes.md (section RBAC)"
 
 
@@ -65,3 +67,17 @@ def describe(exc: BaseException, action: str, server: str) -> str:
     if code == 422:
         return f"{action}: Kubernetes rejected the object as invalid: {message_of(exc)}"
     return f"{action}: Kubernetes answered {code}: {message_of(exc)}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """No answer (connection refused, timeout) or the server's own failure (5xx, 429 throttling)."""
+    code = status_code(exc)
+    if code is None:
+        return isinstance(exc, httpx2.TransportError)
+    return code >= 500 or code == 429
+
+
+def api_error(exc: BaseException, action: str, server: str) -> BackendError:
+    """The BackendError for a failed API call: BackendUnavailable when retrying may help."""
+    error_type = BackendUnavailable if is_transient(exc) else BackendError
+    return error_type(describe(exc, action, server))

@@ -125,4 +125,8 @@ class Informer:
 
 
 def _name(data: Manifest) -> str:
-    return str((data.get("metadata") or {}).get("name"))
+    """The cache key: `namespace/name` for namespaced objects (a cluster-wide informer sees the same pod
+    name in several namespaces), the name alone for cluster-scoped ones (nodes)."""
+    metadata = data.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{metadata.get('name')}" if namespace else str(metadata.get("name"))

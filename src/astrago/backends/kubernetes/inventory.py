@@ -1,9 +1,13 @@
 """Node objects → NodeInventory: allocatable CPU, memory and GPUs, GPU model and memory from the labels
-NVIDIA GPU feature discovery (GFD) puts on nodes, MIG slices, time-sliced shares, readiness and taints."""
+NVIDIA GPU feature discovery (GFD) puts on nodes, MIG slices, time-sliced shares, readiness and taints,
+less what pods AstraGo did not create hold there (the kube-scheduler counts their requests too, so
+without this AstraGo would place work that the cluster cannot bind)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +25,60 @@ GFD_MIG_STRATEGY = "nvidia.com/mig.strategy"
 _SHARED_SUFFIX = "-SHARED"  # GFD appends it to the product when time-slicing renames the resource
 
 
-def node_inventory(node: Manifest, shared_gpu_resource: str) -> NodeInventory:
+_ENDED_PHASES = ("Succeeded", "Failed")
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Requests of pods AstraGo did not create, summed on one node."""
+
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    gpus: int = 0
+
+    def __add__(self, other: Held) -> Held:
+        return Held(
+            self.cpu_milli + other.cpu_milli, self.memory_mib + other.memory_mib, self.gpus + other.gpus
+        )
+
+
+NOTHING_HELD = Held()
+
+
+def pod_holds(pod: Manifest) -> tuple[str, Held] | None:
+    """(node, requests) of a pod bound to a node and not ended; None when it holds nothing.
+
+    Effective requests as the kube-scheduler computes them: the sum over containers, or the largest init
+    container when that is more; a GPU limit without a request counts (extended resources default their
+    request to the limit)."""
+    spec = pod.get("spec") or {}
+    node = spec.get("nodeName")
+    if not node or (pod.get("status") or {}).get("phase") in _ENDED_PHASES:
+        return None
+    running = _sum_requests(spec.get("containers") or ())
+    init = [_sum_requests([container]) for container in spec.get("initContainers") or ()]
+    held = Held(
+        max([running.cpu_milli] + [i.cpu_milli for i in init]),
+        max([running.memory_mib] + [i.memory_mib for i in init]),
+        max([running.gpus] + [i.gpus for i in init]),
+    )
+    return str(node), held
+
+
+def _sum_requests(containers: Iterable[Manifest]) -> Held:
+    cpu = memory = gpus = Decimal(0)
+    for container in containers:
+        resources = container.get("resources") or {}
+        requests = resources.get("requests") or {}
+        limits = resources.get("limits") or {}
+        cpu += _quantity(requests.get("cpu", "0"))
+        memory += _quantity(requests.get("memory", "0"))
+        gpus += _quantity(requests.get(GPU_RESOURCE, limits.get(GPU_RESOURCE, "0")))
+    return Held(int(cpu * 1000), math.ceil(memory / _MIB), math.floor(gpus))
+
+
+def node_inventory(node: Manifest, shared_gpu_resource: str, held: Held = NOTHING_HELD) -> NodeInventory:
     metadata = node.get("metadata") or {}
     labels: dict[str, str] = metadata.get("labels") or {}
     status = node.get("status") or {}
@@ -35,16 +92,18 @@ def node_inventory(node: Manifest, shared_gpu_resource: str) -> NodeInventory:
             if name in (GPU_RESOURCE, shared_gpu_resource) or name.startswith(MIG_RESOURCE_PREFIX)
         )
     )
+    devices = _devices(labels, allocatable, capacity, shared_gpu_resource)
     return NodeInventory(
         name=str(metadata.get("name")),
-        cpu_milli=int(_quantity(allocatable.get("cpu", "0")) * 1000),
-        memory_mib=int(_quantity(allocatable.get("memory", "0")) / (1024 * 1024)),
-        devices=_devices(labels, allocatable, capacity, shared_gpu_resource),
+        cpu_milli=max(0, int(_quantity(allocatable.get("cpu", "0")) * 1000) - held.cpu_milli),
+        memory_mib=max(0, int(_quantity(allocatable.get("memory", "0")) / _MIB) - held.memory_mib),
+        devices=devices,
         schedulable=ready and not (node.get("spec") or {}).get("unschedulable", False),
         labels=tuple(sorted(labels.items())),
         ready=ready,
         taints=tuple(_taint(taint) for taint in (node.get("spec") or {}).get("taints") or ()),
         gpu_resources=gpu_resources,
+        gpus_held_by_others=min(held.gpus, sum(1 for device in devices if device.healthy)),
     )
 
 

@@ -81,8 +81,8 @@ from astrago.backends.local.uids import WorkspaceUids
 from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
-from astrago.domain.limits import exec_size_problem
 from astrago.domain.isolation import IsolationMode, IsolationStatus
+from astrago.domain.limits import exec_size_problem
 from astrago.store.code_bundles import code_bundle_store
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ class NodeRepository:
         labels: dict[str, str],
         devices: Sequence[Device],
         seen_at: datetime,
+        gpus_held_by_others: int = 0,
     ) -> Node:
         node = await self.get(name)
         if node is None:
@@ -43,6 +44,7 @@ class NodeRepository:
         node.simulated = simulated
         node.labels = labels
         node.last_seen_at = seen_at
+        node.gpus_held_by_others = gpus_held_by_others
         current = {d.index: d for d in node.devices}
         wanted = {d.index: d for d in devices}
         for index, device in current.items():

@@ -2,14 +2,48 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from astrago.domain.enums import WorkloadStatus
-from astrago.store.models import Workload
+from astrago.store.models import Replica, Workload
 from astrago.store.repositories.keyset import older_than
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What one placed replica holds on its node (columns only: no workload rows are loaded)."""
+
+    node: str
+    cpu_milli: int
+    memory_mib: int
+    gpu_indices: list[int]
+    gpu_milli: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRow:
+    index: int
+    state: str | None
+    exit_code: int | None
+    reason: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(slots=True)
+class LiveRow:
+    """A live workload's status columns and its replicas' observed columns (no ORM objects)."""
+
+    id: str
+    status: str
+    launched: bool
+    stop_requested: str | None
+    stop_reason: str | None
+    replicas: list[ReplicaRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +122,65 @@ class WorkloadRepository:
 
     async def max_admitted_seq(self) -> int:
         return int(await self.session.scalar(select(func.max(Workload.admitted_seq))) or 0)
+
+    async def allocations(self, statuses: Collection[WorkloadStatus]) -> list[Allocation]:
+        """The replicas of workloads in `statuses`, as plain columns."""
+        query = (
+            select(
+                Replica.node, Replica.cpu_milli, Replica.memory_mib, Replica.gpu_indices, Replica.gpu_milli
+            )
+            .join(Workload, Workload.id == Replica.workload_id)
+            .where(Workload.status.in_([s.value for s in statuses]))
+        )
+        return [Allocation(*row) for row in await self.session.execute(query)]
+
+    async def live_rows(self, statuses: Collection[WorkloadStatus]) -> dict[str, LiveRow]:
+        """Workloads in `statuses` with their replicas, read as columns: two queries, however many."""
+        wanted = [s.value for s in statuses]
+        workloads = await self.session.execute(
+            select(
+                Workload.id, Workload.status, Workload.launched, Workload.stop_requested, Workload.stop_reason
+            ).where(Workload.status.in_(wanted))
+        )
+        rows = {row[0]: LiveRow(*row, replicas=[]) for row in workloads}
+        replicas = await self.session.execute(
+            select(
+                Replica.workload_id,
+                Replica.index,
+                Replica.state,
+                Replica.exit_code,
+                Replica.reason,
+                Replica.started_at,
+                Replica.finished_at,
+            )
+            .join(Workload, Workload.id == Replica.workload_id)
+            .where(Workload.status.in_(wanted))
+            .order_by(Replica.workload_id, Replica.index)
+        )
+        for workload_id, index, state, exit_code, reason, started_at, finished_at in replicas:
+            if workload_id in rows:
+                replica = ReplicaRow(index, state, exit_code, reason, started_at, finished_at)
+                rows[workload_id].replicas.append(replica)
+        return rows
+
+    async def stop_requested(self, statuses: Collection[WorkloadStatus]) -> Sequence[Workload]:
+        """Workloads in `statuses` that were asked to stop (usually none or a few)."""
+        query = (
+            select(Workload)
+            .where(Workload.status.in_([s.value for s in statuses]), Workload.stop_requested.is_not(None))
+            .order_by(Workload.seq)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def launchable(self) -> Sequence[Workload]:
+        """Admitted workloads the backend has not been asked to start, and not asked to stop."""
+        query = (
+            select(Workload)
+            .where(
+                Workload.status == WorkloadStatus.ADMITTED.value,
+                Workload.launched.is_(False),
+                Workload.stop_requested.is_(None),
+            )
+            .order_by(Workload.admitted_seq)
+        )
+        return (await self.session.scalars(query)).all()

@@ -1,6 +1,6 @@
 """A Kubernetes API on loopback (kmock's in-memory emulator) plus the parts of a cluster it lacks.
 
-No kube-apiserver, kind, k3s or envtest can run on the test machines (REFERENCE.md §1), so these tests
+No kube-apiserver, kind, k3s or envtest can run on the test machines (docs/architecture.md), so these tests
 use PyPI `kmock`, a real HTTP server that stores objects and streams watch events. Its gaps are filled
 here, each the way a real cluster behaves:
 

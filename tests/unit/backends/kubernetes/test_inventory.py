@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
+from typing import Any
+
+from astrago.backends.kubernetes.inventory import Held, node_inventory, pod_holds, shared_units_per_gpu
 from tests.unit.backends.kubernetes.factories import node_manifest
+
+Manifest = dict[str, Any]
 
 SHARED = "nvidia.com/gpu.shared"
 
@@ -71,3 +75,45 @@ def test_cordoned_not_ready_tainted_and_cpu_only_nodes() -> None:
     assert node.devices == ()
     assert node.taints == ("nvidia.com/gpu=present:NoSchedule", "x:NoExecute")
     assert not node_inventory(node_manifest("n", ready=False), SHARED).schedulable
+
+
+def _pod(node: str | None, *, phase: str = "Running", **containers: dict[str, dict[str, str]]) -> Manifest:
+    return {
+        "metadata": {"name": "other", "namespace": "team-x"},
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": name, "resources": resources} for name, resources in containers.items()],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def test_a_foreign_pod_holds_its_requests_and_gpu_limits() -> None:
+    pod = _pod(
+        "gpu-1",
+        main={"requests": {"cpu": "1500m", "memory": "2Gi"}, "limits": {"nvidia.com/gpu": "2"}},
+        sidecar={"requests": {"cpu": "500m", "memory": "512Mi"}},
+    )
+    assert pod_holds(pod) == ("gpu-1", Held(cpu_milli=2000, memory_mib=2560, gpus=2))
+
+
+def test_a_larger_init_container_sets_the_pods_requests() -> None:
+    pod = _pod("gpu-1", main={"requests": {"cpu": "1"}})
+    pod["spec"]["initContainers"] = [{"name": "warm", "resources": {"requests": {"cpu": "3"}}}]
+    assert pod_holds(pod) == ("gpu-1", Held(cpu_milli=3000))
+
+
+def test_unbound_or_ended_pods_hold_nothing() -> None:
+    gpu = {"limits": {"nvidia.com/gpu": "1"}}
+    assert pod_holds(_pod(None, main=gpu)) is None
+    assert pod_holds(_pod("gpu-1", phase="Succeeded", main=gpu)) is None
+    assert pod_holds(_pod("gpu-1", phase="Failed", main=gpu)) is None
+
+
+def test_what_others_hold_is_left_out_of_the_node() -> None:
+    held = Held(cpu_milli=4000, memory_mib=8192, gpus=3)
+    node = node_inventory(node_manifest("gpu-1", gpus=4, cpu="64", memory="512Gi"), SHARED, held)
+    assert node.cpu_milli == 60000
+    assert node.memory_mib == 512 * 1024 - 8192
+    assert len(node.devices) == 4  # the devices stay: the others' pods may end
+    assert node.gpus_held_by_others == 3
