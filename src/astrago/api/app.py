@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, events, system, users, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Role = Literal["all", "api", "controllers"]
 LEASE_RENEW_S = 10.0
+CHANGE_PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -71,6 +73,12 @@ class Runtime:
             await engine.dispose()
             raise
         runtime = cls(settings, engine, services, chosen, ControllerMetrics())
+        Gauge(
+            "astrago_event_streams_open",
+            "Live event streams (web consoles) open on this server.",
+            registry=runtime.metrics.registry,
+        ).set_function(lambda: services.ctx.changes.subscribers)
+        runtime.tasks.append(asyncio.create_task(_prune_changes(services), name="change-feed-pruning"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
@@ -108,9 +116,26 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
     install_problem_handlers(app)
-    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+    for router in (
+        auth.router,
+        users.router,
+        workspaces.router,
+        workloads.router,
+        events.router,
+        system.router,
+    ):
         app.include_router(router)
     return app
+
+
+async def _prune_changes(services: Services) -> None:
+    """Keep the live clients' change feed to its retention (a day): hourly, from every server process."""
+    while True:
+        try:
+            await services.live_events.prune()
+        except Exception:
+            log.exception("could not prune the change feed; retrying in an hour")
+        await asyncio.sleep(CHANGE_PRUNE_EVERY_S)
 
 
 async def _lead(ctx: ServiceContext, controller: WorkloadController) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
+from astrago.domain.changes import ChangeKind
 from astrago.domain.enums import ReplicaState, WorkloadStatus
 from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
@@ -31,7 +32,12 @@ from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
-from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
+from astrago.store.repositories import (
+    ChangeRepository,
+    EventRepository,
+    NodeRepository,
+    WorkloadRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,7 @@ class WorkloadController:
         self._changed = True
         self._last_schedule = -math.inf
         self.schedule_every_s = schedule_every_s
+        self._inventory_seen: dict[str, NodeInventory] = {}  # what live clients were last told
 
     def wake(self) -> None:
         """Something changed (a submission, a cancel, a quota, an observation): schedule soon."""
@@ -172,11 +179,17 @@ class WorkloadController:
                     ],
                     seen_at=seen,
                 )
+            changes = ChangeRepository(session)
+            for item in inventory:
+                if self._inventory_seen.get(item.name) != item:
+                    changes.record(ChangeKind.NODE, item.name)
             for node in await nodes.list():
                 if node.name not in reported and node.backend == self.backend.name and node.schedulable:
                     # Keep the row while workloads may still be placed there; the backend reports them lost.
                     node.schedulable = False
+                    changes.record(ChangeKind.NODE, node.name)
                     log.warning("node %s disappeared from the %s backend", node.name, self.backend.name)
+        self._inventory_seen = {item.name: item for item in inventory}
         self.wake()
 
     # -- observed state ----------------------------------------------------------------------------
@@ -403,6 +416,10 @@ class WorkloadController:
                     )
                 )
                 await (await session.connection()).execute(statement, changed)
+                # live clients see why a workload waits and where it stands in the queue
+                await ChangeRepository(session).record_many(
+                    ChangeKind.WORKLOAD, [str(c["wid"]) for c in changed]
+                )
             if decisions.admit or decisions.preempt:
                 await self._admit_and_preempt(session, decisions)
         if decisions.admit or decisions.preempt:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.context import ServiceContext
+from astrago.services.live_events import LiveEventService
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.users import UserService
@@ -24,9 +25,11 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    live_events: LiveEventService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
+        nodes = NodeService(ctx)
         return cls(
             ctx=ctx,
             auth=AuthService(ctx),
@@ -34,6 +37,7 @@ class Services:
             workspaces=WorkspaceService(ctx),
             quotas=QuotaService(ctx),
             workloads=WorkloadService(ctx),
-            nodes=NodeService(ctx),
+            nodes=nodes,
             audit=AuditService(ctx),
+            live_events=LiveEventService(ctx, nodes),
         )

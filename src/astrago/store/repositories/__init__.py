@@ -2,6 +2,7 @@
 transactions) and returns model objects."""
 
 from astrago.store.repositories.audit import AuditRepository
+from astrago.store.repositories.changes import ChangeRepository
 from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
@@ -11,6 +12,7 @@ from astrago.store.repositories.workspaces import WorkspaceRepository
 
 __all__ = [
     "AuditRepository",
+    "ChangeRepository",
     "EventRepository",
     "NodeRepository",
     "QuotaRepository",
