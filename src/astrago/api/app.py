@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +15,7 @@ from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
+from astrago.api.console import install_console
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import auth, events, system, users, workloads, workspaces
 from astrago.backends import create_backend
@@ -106,15 +107,21 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             app.state.ready = False
 
+    app = describe_api(lifespan)
+    app.state.services = runtime.services
+    app.state.backend = runtime.backend
+    app.state.controller_metrics = runtime.metrics
+    return app
+
+
+def describe_api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None) -> FastAPI:
+    """The routes, without a running platform behind them (enough for the OpenAPI document)."""
     app = FastAPI(
         title="AstraGo",
         version=__version__,
         description="Share GPUs fairly between ML teams; run, queue, follow and cancel their workloads.",
         lifespan=lifespan,
     )
-    app.state.services = runtime.services
-    app.state.backend = runtime.backend
-    app.state.controller_metrics = runtime.metrics
     install_problem_handlers(app)
     for router in (
         auth.router,
@@ -125,6 +132,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         system.router,
     ):
         app.include_router(router)
+    install_console(app)  # last: its catch-all must not shadow an API route
     return app
 
 
