@@ -77,6 +77,9 @@ def serve(
         raise CliError(f"cannot start the server: {exc}") from exc
 
 
+STREAMS_CLOSE_AFTER_S = 3
+
+
 async def _serve(settings: Settings, role: Literal["all", "api", "controllers"]) -> None:
     from astrago.api.app import Runtime, create_app
 
@@ -101,6 +104,9 @@ async def _serve(settings: Settings, role: Literal["all", "api", "controllers"])
             log_level=settings.log_level,
             access_log=settings.log_level == "debug",
             lifespan="on",
+            # Live event and log streams stay open until the client leaves: close them after this long,
+            # so a stop or restart never hangs on an open console (it reconnects and resumes by itself).
+            timeout_graceful_shutdown=STREAMS_CLOSE_AFTER_S,
         )
         await uvicorn.Server(config).serve()
     finally:

@@ -1,12 +1,12 @@
 import {
   Alert, Button, Checkbox, Group, NumberInput, SegmentedControl, Select, SimpleGrid, Stack, Tabs, Text, TextInput, Textarea, Title,
 } from "@mantine/core";
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "@tanstack/react-router";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 
 import { ApiError, api, unwrap } from "../api/client";
-import { useWorkspaces } from "../api/queries";
+import { keys, useWorkspaces } from "../api/queries";
 import { emptySpec, fromYaml, joinCommand, splitCommand, toYaml, type Spec } from "../lib/spec";
 
 type GpuMode = "none" | "whole" | "mig" | "share";
@@ -33,6 +33,7 @@ function parseEnv(text: string): Record<string, string> {
 
 export function SubmitPage() {
   const navigate = useNavigate();
+  const client = useQueryClient();
   const workspaces = useWorkspaces();
   const mine = useMemo(() => (workspaces.data ?? []).filter((w) => w.my_role && w.my_role !== "viewer"), [workspaces.data]);
   const [spec, setSpec] = useState<Spec>(emptySpec(""));
@@ -48,7 +49,10 @@ export function SubmitPage() {
 
   const submit = useMutation({
     mutationFn: (body: Spec) => unwrap(api.POST("/api/v1/workloads", { body })),
-    onSuccess: (workload) => void navigate({ to: "/workloads/$workloadId", params: { workloadId: workload.id } }),
+    onSuccess: (workload) => {
+      client.setQueryData(keys.workload(workload.id), workload); // shown at once, then kept live
+      void navigate({ to: "/workloads/$workloadId", params: { workloadId: workload.id } });
+    },
   });
   const problem = submit.error instanceof ApiError ? submit.error : null;
   const fieldErrors = problem?.fieldErrors() ?? {};
