@@ -51,7 +51,9 @@ def test_submit_from_the_form_and_watch_it_run_and_log_live(
     expect(page.get_by_test_id("logs")).to_contain_text("done-line")  # followed live
     expect(page.get_by_test_id("status").locator("[data-status=SUCCEEDED]")).to_be_visible()
     seen = page.evaluate("window.__statuses")
-    assert seen[0] == "PENDING" and seen[-1] == "SUCCEEDED" and "RUNNING" in seen, seen
+    assert seen[0] == "PENDING", seen
+    assert seen[-1] == "SUCCEEDED", seen
+    assert "RUNNING" in seen, seen
     assert seen.index("RUNNING") < seen.index("SUCCEEDED")
     expect(page.get_by_text("Placed", exact=True)).to_be_visible()  # the timeline, from events
     expect(page.get_by_role("cell", name="GPU-sim-", exact=False).first).to_be_visible()
@@ -61,7 +63,8 @@ def test_a_job_over_quota_shows_why_and_its_place_then_starts_on_screen_and_can_
     page: Page, member: Callable[[str, str], User], console_admin: User, gate: Gate
 ) -> None:
     bob = member("bob", "team-b")
-    quota = console_admin.api("PUT", "/api/v1/workspaces/team-b/quota", json={"gpu_guaranteed": 1, "gpu_limit": 1})
+    limits = {"gpu_guaranteed": 1, "gpu_limit": 1}
+    quota = console_admin.api("PUT", "/api/v1/workspaces/team-b/quota", json=limits)
     assert quota.status_code == 200, quota.text
     first = bob.submit("team-b", gate.command(), **ONE_GPU)
     bob.wait_status(first, "RUNNING")

@@ -59,7 +59,7 @@ def test_client_routes_get_the_app_and_api_paths_stay_the_apis(built: Path) -> N
     assert client.get("/assets/missing.js").status_code == 404
 
 
-def test_a_path_outside_the_build_is_never_served(built: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_path_outside_the_build_is_never_served(built: Path) -> None:
     secret = built.parent / "secret.txt"
     secret.write_text("do not serve")
     response = _app(built).get("/..%2Fsecret.txt")
