@@ -37,6 +37,13 @@ def test_submit_from_the_form_and_watch_it_run_and_log_live(
     page.add_init_script(RECORD_STATUSES)
     sign_in(page, alice.server, "alice")
     page.get_by_role("link", name="Submit", exact=True).click()
+    page.get_by_label("Name").fill("Not a valid name!")
+    page.get_by_label("Command").fill("/bin/true")
+    page.get_by_role("button", name="Submit", exact=True).click()
+    name_error = page.locator(".mantine-InputWrapper-root", has=page.get_by_label("Name")).locator(
+        ".mantine-InputWrapper-error"
+    )
+    expect(name_error).to_contain_text("should match pattern")  # the server's 422, next to its field
     page.get_by_label("Name").fill("first-train")
     page.get_by_label("Command").fill(_gated_command(gate))
     page.get_by_label("CPU (cores)").fill("100m")
