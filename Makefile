@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck unit install venv bench test-cluster clean web web-test
+.PHONY: up test lint typecheck unit install venv bench test-cluster clean web web-test screenshots
 
 # The web console (web/) is built into the Python package (src/astrago/web/, not committed) and rebuilt
 # when its sources, its lock file or the API's OpenAPI document change. Without npm it is skipped with a
@@ -46,6 +46,10 @@ $(WEB_BUILT): $(WEB_MODULES) $(OPENAPI_JSON) $(WEB_SOURCES)
 
 ## Build the web console into the package (served by `astrago server` at /).
 web: $(WEB_BUILT)
+
+## Screenshots of the console's pages for docs/ (a real server with real workloads, in Chromium).
+screenshots: install
+	$(BIN)/python -m tests.e2e.screenshots
 
 ## The console's unit tests (Vitest).
 web-test: $(WEB_MODULES) $(OPENAPI_JSON)
