@@ -46,7 +46,7 @@ export function useNodes() {
   return useQuery({ queryKey: keys.nodes, queryFn: () => unwrap(api.GET("/api/v1/nodes")) });
 }
 
-/** Server-paged (newest first); kind and owner are matched on the pages loaded so far. */
+/** Server-paged and server-filtered, newest first; pages are fetched as the table scrolls. */
 export function useWorkloadPages(filters: WorkloadFilters) {
   return useInfiniteQuery({
     queryKey: keys.workloadList(filters),
@@ -58,6 +58,8 @@ export function useWorkloadPages(filters: WorkloadFilters) {
             query: {
               workspace: filters.workspace || undefined,
               state: filters.states?.length ? filters.states : undefined,
+              kind: filters.kind ? [filters.kind] : undefined,
+              owner: filters.owner || undefined,
               limit: PAGE_SIZE,
               cursor: pageParam ?? undefined,
             },
@@ -93,8 +95,7 @@ export function foldWorkload(
     return { ...page, items };
   });
   if (found) return { ...data, pages };
-  const serverSide = { workspace: filters.workspace, states: filters.states };
-  if (!matchesFilters(workload, serverSide) || pages.length === 0) return data;
+  if (!matchesFilters(workload, filters) || pages.length === 0) return data;
   const [first, ...rest] = pages as [WorkloadPage, ...WorkloadPage[]];
   return { ...data, pages: [{ ...first, items: [workload, ...first.items], total: first.total + 1 }, ...rest] };
 }

@@ -4,7 +4,7 @@ import { Link, useNavigate, useSearch } from "@tanstack/react-router";
 import { useEffect, useMemo, useRef } from "react";
 
 import type { Workload, WorkloadKind, WorkloadStatus } from "../api/client";
-import { matchesFilters, useWorkloadPages, useWorkspaces, type WorkloadFilters } from "../api/queries";
+import { useWorkloadPages, useWorkspaces, type WorkloadFilters } from "../api/queries";
 import { ProblemAlert } from "../components/Problem";
 import { StatusBadge } from "../components/StatusBadge";
 import { WorkloadLink } from "../components/WorkloadLink";
@@ -62,15 +62,10 @@ export function WorkloadsPage() {
     }),
     [search.workspace, search.state, search.kind, search.owner],
   );
-  const serverFilters = useMemo(() => ({ workspace: filters.workspace, states: filters.states }), [filters.workspace, filters.states]);
-  const pages = useWorkloadPages(serverFilters);
+  const pages = useWorkloadPages(filters);
   const workspaces = useWorkspaces();
-  const rows = useMemo(
-    () => (pages.data?.pages.flatMap((p) => p.items) ?? []).filter((w) => matchesFilters(w, filters)),
-    [pages.data, filters],
-  );
+  const rows = useMemo(() => pages.data?.pages.flatMap((p) => p.items) ?? [], [pages.data]);
   const total = pages.data?.pages[0]?.total ?? 0;
-  const loaded = pages.data?.pages.reduce((n, p) => n + p.items.length, 0) ?? 0;
 
   const scroller = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 12 });
@@ -111,7 +106,7 @@ export function WorkloadsPage() {
       </Group>
       <ProblemAlert error={pages.error} />
       <Text size="sm" c="dimmed" aria-live="polite" data-testid="workload-count">
-        {pages.isPending ? "Loading…" : `${total} workload${total === 1 ? "" : "s"}${filters.kind || filters.owner ? ` (${rows.length} of the ${loaded} loaded match kind/owner)` : ""}`}
+        {pages.isPending ? "Loading…" : `${total} workload${total === 1 ? "" : "s"}`}
       </Text>
       <Box role="table" aria-label="Workloads" aria-rowcount={rows.length} style={{ border: "1px solid var(--mantine-color-gray-3)", borderRadius: 4 }}>
         <Box role="row" style={{ display: "grid", gridTemplateColumns: COLUMNS, gap: 8, padding: "6px 8px", fontWeight: 600, fontSize: 14, background: "var(--mantine-color-gray-0)" }}>

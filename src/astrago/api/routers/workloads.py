@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.backends.base import Backend
-from astrago.domain.enums import WorkloadStatus
+from astrago.domain.enums import WorkloadKind, WorkloadStatus
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["workloads"])
@@ -27,8 +27,10 @@ async def list_workloads(
     state: Annotated[list[WorkloadStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: int | None = None,
+    kind: Annotated[list[WorkloadKind] | None, Query()] = None,
+    owner: Annotated[str | None, Query(description="the submitter's username")] = None,
 ) -> WorkloadPageOut:
-    return await services.workloads.list(principal, workspace, state, limit, cursor)
+    return await services.workloads.list(principal, workspace, state, limit, cursor, kind, owner)
 
 
 @router.get("/{workload_id}", response_model=WorkloadOut)
