@@ -82,6 +82,10 @@ def test_a_job_over_quota_shows_why_and_its_place_then_starts_on_screen_and_can_
     page.goto(f"{bob.server.url}/workloads/{second}")
     expect(page.get_by_test_id("why-waiting")).to_contain_text("limit 1/1")
     expect(page.get_by_test_id("queue-position")).to_have_text("Position in the queue: #1")
+    page.get_by_role("link", name="Nodes & GPUs").click()
+    expect(page.get_by_role("link", name=bob.workload(first)["name"])).to_be_visible()  # the GPU it holds
+    page.goto(f"{bob.server.url}/workloads/{second}")
+    expect(page.get_by_test_id("queue-position")).to_be_visible()
     gate.open(first)  # capacity frees: the page shows it start without a reload
     expect(page.get_by_test_id("status").locator("[data-status=RUNNING]")).to_be_visible()
 

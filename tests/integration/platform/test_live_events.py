@@ -50,6 +50,12 @@ def test_stream_shows_own_changes_live_with_queue_positions_and_hides_other_work
 
         held = alice.submit("ml-a", gate.command(), **ONE_GPU)
         alice_stream.until("the gated job running", _is(held, "RUNNING"))
+        # the GPU it holds names it to alice; bob only learns that another workspace uses it
+        alice_gpus = [d for n in alice.api("GET", "/api/v1/nodes").json() for d in n["devices"]]
+        bob_gpus = [d for n in bob.api("GET", "/api/v1/nodes").json() for d in n["devices"]]
+        assert [t["workload_id"] for d in alice_gpus for t in d["tenants"]] == [held]
+        assert [t for d in bob_gpus for t in d["tenants"]] == []
+        assert sum(d["other_tenants"] for d in bob_gpus) == 1
         waiting = alice.submit("ml-a", gate.command(), **ONE_GPU)
         queued = alice_stream.until(
             "the second job queued behind the quota",

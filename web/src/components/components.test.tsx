@@ -38,10 +38,10 @@ describe("UsageBar", () => {
 
 describe("Overview GPU groups", () => {
   it("count whole, shared and unhealthy GPUs per node and model", () => {
-    const device = (allocated_milli: number, healthy = true) => ({ index: 0, uuid: null, model: "A100", memory_mib: 81920, simulated: true, healthy, allocated_milli });
+    const device = (allocated_milli: number, healthy = true) => ({ index: 0, uuid: null, model: "A100", memory_mib: 81920, simulated: true, healthy, allocated_milli, mig_enabled: !healthy, tenants: [], other_tenants: 0 });
     const node = { name: "n1", backend: "local", cpu_milli: 1, memory_mib: 1, schedulable: true, simulated: true, last_seen_at: "", allocated_cpu_milli: 0, allocated_memory_mib: 0 };
     const groups = gpuGroups([{ ...node, devices: [device(1000), device(500), device(0, false)] }]);
-    expect(groups).toEqual([{ node: "n1", model: "A100", total: 3, usedMilli: 1500, shared: 1, unhealthy: 1 }]);
+    expect(groups).toEqual([{ node: "n1", model: "A100", total: 3, usedMilli: 1500, shared: 1, mig: 1, unhealthy: 1 }]);
   });
 });
 

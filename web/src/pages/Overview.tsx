@@ -18,6 +18,7 @@ interface GpuGroup {
   total: number;
   usedMilli: number;
   shared: number;
+  mig: number;
   unhealthy: number;
 }
 
@@ -26,10 +27,11 @@ export function gpuGroups(nodes: NodeInfo[]): GpuGroup[] {
   for (const node of nodes) {
     for (const device of node.devices) {
       const key = `${node.name}/${device.model}`;
-      const group = groups.get(key) ?? { node: node.name, model: device.model, total: 0, usedMilli: 0, shared: 0, unhealthy: 0 };
+      const group = groups.get(key) ?? { node: node.name, model: device.model, total: 0, usedMilli: 0, shared: 0, mig: 0, unhealthy: 0 };
       group.total += 1;
       group.usedMilli += Math.min(device.allocated_milli, 1000);
       if (device.allocated_milli > 0 && device.allocated_milli < 1000) group.shared += 1;
+      if (device.mig_enabled) group.mig += 1;
       if (!device.healthy) group.unhealthy += 1;
       groups.set(key, group);
     }
@@ -117,6 +119,7 @@ export function OverviewPage() {
               <Table.Th>In use</Table.Th>
               <Table.Th>Free</Table.Th>
               <Table.Th>Shared</Table.Th>
+              <Table.Th>MIG mode</Table.Th>
               <Table.Th>Unhealthy</Table.Th>
             </Table.Tr>
           </Table.Thead>
@@ -128,6 +131,7 @@ export function OverviewPage() {
                 <Table.Td>{(g.usedMilli / 1000).toFixed(g.usedMilli % 1000 ? 2 : 0)} GPUs</Table.Td>
                 <Table.Td>{((g.total * 1000 - g.usedMilli) / 1000).toFixed((g.total * 1000 - g.usedMilli) % 1000 ? 2 : 0)} GPUs</Table.Td>
                 <Table.Td>{g.shared}</Table.Td>
+                <Table.Td>{g.mig}</Table.Td>
                 <Table.Td>{g.unhealthy}</Table.Td>
               </Table.Tr>
             ))}
