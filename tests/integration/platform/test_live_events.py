@@ -15,11 +15,14 @@ ONE_GPU = {"resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
 
 
 def _setup(admin: User, make_user: Callable[[str], User]) -> tuple[User, User]:
+    """Over HTTP: the CLI paths have their own tests, and each CLI process costs seconds on a busy host."""
     alice, bob = make_user("alice"), make_user("bob")
     for workspace, member in (("ml-a", "alice"), ("ml-b", "bob")):
-        admin.cli("workspace", "create", workspace)
-        admin.cli("workspace", "add-member", workspace, member, "--role", "member")
-    admin.cli("quota", "set", "ml-a", "--gpu-guaranteed", "1", "--gpu-limit", "1")
+        assert admin.api("POST", "/api/v1/workspaces", json={"name": workspace}).status_code == 201
+        role = {"username": member, "role": "member"}
+        assert admin.api("PUT", f"/api/v1/workspaces/{workspace}/members", json=role).status_code == 200
+    limits = {"gpu_guaranteed": 1, "gpu_limit": 1}
+    assert admin.api("PUT", "/api/v1/workspaces/ml-a/quota", json=limits).status_code == 200
     return alice, bob
 
 
