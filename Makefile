@@ -35,11 +35,16 @@ $(WEB_MODULES): web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-# Rewritten only when the API changed, so that the console is rebuilt only then.
-$(OPENAPI_JSON): $(STAMP) $(API_SOURCES)
+# The document is rewritten only when the API changed, so that the console is rebuilt only then; the
+# stamp records that it was checked against the current Python sources.
+$(OPENAPI_JSON): build/openapi.checked
+	@test -f $@ || $(BIN)/python -m astrago.api.schema_dump > $@
+
+build/openapi.checked: $(STAMP) $(API_SOURCES)
 	@mkdir -p build
-	$(BIN)/python -m astrago.api.schema_dump > $@.new
-	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+	$(BIN)/python -m astrago.api.schema_dump > $(OPENAPI_JSON).new
+	@if cmp -s $(OPENAPI_JSON).new $(OPENAPI_JSON); then rm $(OPENAPI_JSON).new; else mv $(OPENAPI_JSON).new $(OPENAPI_JSON); fi
+	@touch $@
 
 $(WEB_BUILT): $(WEB_MODULES) $(OPENAPI_JSON) $(WEB_SOURCES)
 	cd web && npm run openapi && npm run build
