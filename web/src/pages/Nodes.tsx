@@ -1,4 +1,4 @@
-import { Badge, Card, Group, Progress, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
+import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantine/core";
 
 import { useNodes } from "../api/queries";
 import { QueryState } from "../components/Problem";
@@ -11,7 +11,7 @@ export function NodesPage() {
     <Stack>
       <Title order={2}>Nodes &amp; GPUs</Title>
       <QueryState query={nodes} empty="No nodes have reported yet.">
-        <SimpleGrid cols={{ base: 1, lg: 2 }}>
+        <Stack>
           {(nodes.data ?? []).map((node) => (
             <Card withBorder key={node.name} data-node={node.name}>
               <Group justify="space-between" mb="xs">
@@ -66,7 +66,7 @@ export function NodesPage() {
               )}
             </Card>
           ))}
-        </SimpleGrid>
+        </Stack>
       </QueryState>
     </Stack>
   );
