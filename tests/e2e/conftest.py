@@ -1,6 +1,9 @@
 """The web console in a real browser: Debian's Chromium driven by Playwright, against a real `astrago
-server` (subprocess, simulated GPUs, temp data dir). One browser and one server for the whole session;
-each test signs in its own users in a fresh browser context."""
+server` (subprocess, simulated GPUs, temp data dir). One browser and one server for the module; each
+test signs in its own users in a fresh browser context.
+
+Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while
+it is open, which would break every async test collected after these."""
 
 from __future__ import annotations
 
@@ -37,20 +40,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     process = ServerProcess(data_dir=tmp_path_factory.mktemp("console") / "data")
     process.start()
@@ -58,7 +61,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
     process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def console_admin(console_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> User:
     user = User(console_server, "admin", tmp_path_factory.mktemp("admin-home"))
     user.login(ADMIN_PASSWORD)
