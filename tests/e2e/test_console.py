@@ -43,7 +43,7 @@ def test_submit_from_the_form_and_watch_it_run_and_log_live(
     name_error = page.locator(".mantine-InputWrapper-root", has=page.get_by_label("Name")).locator(
         ".mantine-InputWrapper-error"
     )
-    expect(name_error).to_contain_text("should match pattern")  # the server's 422, next to its field
+    expect(name_error).to_contain_text("name must match the pattern")  # the server's 422, at its field
     page.get_by_label("Name").fill("first-train")
     page.get_by_label("Command").fill(_gated_command(gate))
     page.get_by_label("CPU (cores)").fill("100m")

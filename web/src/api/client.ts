@@ -32,14 +32,22 @@ export class ApiError extends Error {
     super(detail || title);
   }
 
-  /** Field path ("resources.gpus") -> message, for showing validation errors next to inputs. */
+  /** Field path ("resources.gpus") -> message, for showing validation errors next to inputs. Each
+   * message starts with the path of the field it is about ("name must match…", "resources.gpus: …"). */
   fieldErrors(): Record<string, string> {
     const byField: Record<string, string> = {};
     for (const error of this.errors) {
-      const at = error.indexOf(": ");
-      if (at > 0) byField[error.slice(0, at)] = error.slice(at + 2);
+      const match = /^([A-Za-z_][\w]*(?:\.[\w]+)*):?\s/.exec(error);
+      if (match?.[1] && match[1] !== "the") byField[match[1]] = error;
     }
     return byField;
+  }
+
+  /** True when every error is about one of `fields` (so showing them at their fields shows them all). */
+  allAbout(fields: readonly string[]): boolean {
+    const byField = this.fieldErrors();
+    const shown = new Set(fields.filter((f) => f in byField).map((f) => byField[f]));
+    return this.errors.length > 0 && this.errors.every((e) => shown.has(e));
   }
 }
 

@@ -23,8 +23,12 @@ describe("ProblemAlert", () => {
     expect(screen.getByRole("alert").textContent).toContain("only a platform admin can set quotas");
   });
   it("maps validation errors to fields", () => {
-    const error = new ApiError(422, "Invalid input", "", ["resources.gpus: Input should be greater than or equal to 0", "name: bad"]);
-    expect(error.fieldErrors()).toEqual({ "resources.gpus": "Input should be greater than or equal to 0", name: "bad" });
+    const errors = ["resources.gpus must be at least 0, not -1", "name must match the pattern ^[a-z]+$, not 'X'", "workspace: unknown"];
+    expect(new ApiError(422, "Invalid input", "", errors).fieldErrors()).toEqual({
+      "resources.gpus": errors[0],
+      name: errors[1],
+      workspace: errors[2],
+    });
   });
 });
 

@@ -11,6 +11,12 @@ import { emptySpec, fromYaml, joinCommand, splitCommand, toYaml, type Spec } fro
 
 type GpuMode = "none" | "whole" | "mig" | "share";
 
+// The request fields this form has an input for: their errors show there, every other one above the button.
+const FORM_FIELDS = [
+  "workspace", "name", "kind", "command", "image", "working_dir", "resources.gpus", "resources.mig", "resources.gpu_share",
+  "resources.gpu_model", "resources.cpu", "resources.memory", "replicas", "priority", "max_runtime", "env",
+] as const;
+
 function gpuMode(spec: Spec): GpuMode {
   const r = spec.resources ?? {};
   if (r.mig) return "mig";
@@ -57,7 +63,8 @@ export function SubmitPage() {
   const problem = submit.error instanceof ApiError ? submit.error : null;
   const fieldErrors = problem?.fieldErrors() ?? {};
   const err = (field: string) => fieldErrors[field];
-  const otherErrors = problem ? problem.errors.filter((e) => !(e.slice(0, e.indexOf(": ")) in fieldErrors) || e.indexOf(": ") < 0) : [];
+  const shownAtFields = new Set(FORM_FIELDS.filter((f) => f in fieldErrors).map((f) => fieldErrors[f]));
+  const otherErrors = problem ? problem.errors.filter((e) => !shownAtFields.has(e)) : [];
 
   const r = spec.resources ?? {};
   const setResources = (patch: Partial<NonNullable<Spec["resources"]>>) => setSpec((s) => ({ ...s, resources: { ...s.resources, ...patch } }));

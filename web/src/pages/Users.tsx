@@ -44,7 +44,7 @@ export function UsersPage() {
           <Button mt={24} type="submit" loading={create.isPending}>Create user</Button>
         </Group>
       </form>
-      {!Object.keys(fields).length && <ProblemAlert error={create.error} />}
+      {!(create.error instanceof ApiError && create.error.allAbout(["username", "password"])) && <ProblemAlert error={create.error} />}
       <QueryState query={users} empty="No users.">
         <Table striped>
           <Table.Thead>

@@ -31,7 +31,7 @@ function QuotaEditor({ workspace, quota, onClose }: { workspace: string; quota: 
       <Stack>
         <NumberInput label="Guaranteed GPUs" min={0} step={1} decimalScale={3} value={guaranteed} onChange={setGuaranteed} error={fields.gpu_guaranteed} />
         <NumberInput label="GPU limit" description="empty: no limit (may borrow any idle GPU)" min={0} step={1} decimalScale={3} value={limit} onChange={setLimit} error={fields.gpu_limit} />
-        {!Object.keys(fields).length && <ProblemAlert error={save.error} />}
+        {!(save.error instanceof ApiError && save.error.allAbout(["gpu_guaranteed", "gpu_limit"])) && <ProblemAlert error={save.error} />}
         <Group justify="end">
           <Button variant="default" onClick={onClose}>Close</Button>
           <Button type="submit" loading={save.isPending}>Save quota</Button>
