@@ -11,7 +11,7 @@ from astrago.auth.principal import Principal
 from astrago.services.errors import Unauthenticated
 from astrago.services.registry import Services
 
-_bearer = HTTPBearer(auto_error=False, description="a login token or an API token (`astrago token create`)")
+bearer = HTTPBearer(auto_error=False, description="a login token or an API token (`astrago token create`)")
 
 
 def services(request: Request) -> Services:
@@ -22,7 +22,7 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def principal(registry: ServicesDep, credentials: BearerDep) -> Principal:
