@@ -6,20 +6,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.body_limit import BodyLimitMiddleware
+from astrago.api.console import install_console
 from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
     auth,
     code,
+    events,
     server_info,
     system,
     users,
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Role = Literal["all", "api", "controllers"]
 LEASE_RENEW_S = 10.0
+CHANGE_PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -92,6 +96,12 @@ class Runtime:
             await engine.dispose()
             raise
         runtime = cls(settings, engine, services, chosen, ControllerMetrics())
+        Gauge(
+            "astrago_event_streams_open",
+            "Live event streams (web consoles) open on this server.",
+            registry=runtime.metrics.registry,
+        ).set_function(lambda: services.ctx.changes.subscribers)
+        runtime.tasks.append(asyncio.create_task(_prune_changes(services), name="change-feed-pruning"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
@@ -119,24 +129,41 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             app.state.ready = False
 
+    app = describe_api(lifespan, runtime.settings.max_request_body_bytes)
+    app.state.services = runtime.services
+    app.state.backend = runtime.backend
+    app.state.controller_metrics = runtime.metrics
+    return app
+
+
+def describe_api(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    max_request_body_bytes: int = Settings.model_fields["max_request_body_bytes"].default,
+) -> FastAPI:
+    """The routes, without a running platform behind them (enough for the OpenAPI document)."""
     app = FastAPI(
         title="AstraGo",
         version=__version__,
         description="Share GPUs fairly between ML teams; run, queue, follow and cancel their workloads.",
         lifespan=lifespan,
     )
-    app.state.services = runtime.services
-    app.state.backend = runtime.backend
-    app.state.controller_metrics = runtime.metrics
     # Added innermost first: the problem handlers' catch-all wraps the guards, so nothing escapes it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_request_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_request_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     install_problem_handlers(app)
-    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+    for router in (
+        auth.router,
+        users.router,
+        workspaces.router,
+        workloads.router,
+        events.router,
+        system.router,
+    ):
         app.include_router(router)
     for router in (code.router, workspace_defaults.router, server_info.router):
         app.include_router(router)
     install_problem_openapi(app)
+    install_console(app)  # last: its catch-all must not shadow an API route
     return app
 
 
@@ -144,6 +171,16 @@ def isolation_of(backend: Backend) -> IsolationStatus:
     """What the backend reports; the Kubernetes backend isolates workloads in pods."""
     reported = getattr(backend, "isolation", None)
     return reported if isinstance(reported, IsolationStatus) else KUBERNETES_ISOLATION
+
+
+async def _prune_changes(services: Services) -> None:
+    """Keep the live clients' change feed to its retention (a day): hourly, from every server process."""
+    while True:
+        try:
+            await services.live_events.prune()
+        except Exception:
+            log.exception("could not prune the change feed; retrying in an hour")
+        await asyncio.sleep(CHANGE_PRUNE_EVERY_S)
 
 
 async def _lead(ctx: ServiceContext, controller: WorkloadController) -> None:

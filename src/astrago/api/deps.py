@@ -22,10 +22,10 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def principal(
-    registry: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def principal(registry: ServicesDep, credentials: BearerDep) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("log in first: send `Authorization: Bearer <token>` (see `astrago login`)")
     return await registry.auth.authenticate(credentials.credentials)

@@ -98,6 +98,9 @@ def first_line(exc: BaseException) -> str:
     return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+STREAMS_CLOSE_AFTER_S = 3
+
+
 async def _serve(
     settings: Settings,
     role: Literal["all", "api", "controllers"],
@@ -130,6 +133,9 @@ async def _serve(
             lifespan="on",
             ssl_certfile=settings.tls_cert if tls else None,
             ssl_keyfile=settings.tls_key if tls else None,
+            # Live event and log streams stay open until the client leaves: close them after this long,
+            # so a stop or restart never hangs on an open console (it reconnects and resumes by itself).
+            timeout_graceful_shutdown=STREAMS_CLOSE_AFTER_S,
         )
         config.load()
         config.ssl = tls  # uvicorn cannot set a minimum TLS version itself

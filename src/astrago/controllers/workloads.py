@@ -35,6 +35,7 @@ from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
 from astrago.controllers.tasks import WorkloadTasks
+from astrago.domain.changes import ChangeKind
 from astrago.domain.enums import ReplicaState, WorkloadStatus
 from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.lifecycle import (
@@ -55,7 +56,13 @@ from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
-from astrago.store.repositories import EventRepository, LiveRow, NodeRepository, WorkloadRepository
+from astrago.store.repositories import (
+    ChangeRepository,
+    EventRepository,
+    LiveRow,
+    NodeRepository,
+    WorkloadRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,7 @@ class WorkloadController:
         self._changed = True
         self._last_schedule = -math.inf
         self.schedule_every_s = schedule_every_s
+        self._inventory_seen: dict[str, NodeInventory] = {}  # what live clients were last told
 
     def wake(self) -> None:
         """Something changed (a submission, a cancel, a quota, an observation): schedule soon."""
@@ -223,11 +231,17 @@ class WorkloadController:
                     seen_at=seen,
                     gpus_held_by_others=item.gpus_held_by_others,
                 )
+            changes = ChangeRepository(session)
+            for item in inventory:
+                if self._inventory_seen.get(item.name) != item:
+                    changes.record(ChangeKind.NODE, item.name)
             for node in await nodes.list():
                 if node.name not in reported and node.backend == self.backend.name and node.schedulable:
                     # Keep the row while workloads may still be placed there; the backend reports them lost.
                     node.schedulable = False
+                    changes.record(ChangeKind.NODE, node.name)
                     log.warning("node %s disappeared from the %s backend", node.name, self.backend.name)
+        self._inventory_seen = {item.name: item for item in inventory}
         self.wake()
 
     # -- observed state ----------------------------------------------------------------------------
@@ -447,6 +461,10 @@ class WorkloadController:
                     )
                 )
                 await (await session.connection()).execute(statement, changed)
+                # live clients see why a workload waits and where it stands in the queue
+                await ChangeRepository(session).record_many(
+                    ChangeKind.WORKLOAD, [str(c["wid"]) for c in changed]
+                )
             if decisions.admit or decisions.preempt:
                 await self._admit_and_preempt(session, decisions)
         if decisions.admit or decisions.preempt:

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from astrago.auth.principal import Principal
 from astrago.config import Settings
 from astrago.domain.isolation import IsolationStatus
+from astrago.services.broker import ChangeBroker
 from astrago.services.errors import ServiceError
 from astrago.store.repositories import AuditRepository
+from astrago.store.repositories.changes import CHANGES_RECORDED
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class ServiceContext:
     # keeps every write waiting its turn; readers are unaffected (WAL).
     serialize_writes: bool = False
     _write_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # Wakes this process's live event streams after a transaction that recorded a change commits.
+    changes: ChangeBroker = field(default_factory=ChangeBroker)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -51,9 +55,11 @@ class ServiceContext:
         if not self.serialize_writes:
             async with self.sessions.begin() as session:
                 yield session
-            return
-        async with self._write_lock, self.sessions.begin() as session:
-            yield session
+        else:
+            async with self._write_lock, self.sessions.begin() as session:
+                yield session
+        if session.info.pop(CHANGES_RECORDED, False):
+            self.changes.publish()
 
     @asynccontextmanager
     async def mutation(

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from astrago.auth.principal import Principal
-from astrago.domain.enums import WorkloadStatus
+from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import LIVE_STATUSES
 from astrago.services.context import ServiceContext
-from astrago.services.schemas import DeviceOut, NodeOut
+from astrago.services.schemas import DeviceOut, DeviceTenantOut, NodeOut
 from astrago.store.repositories import NodeRepository, WorkloadRepository, WorkspaceRepository
 
 
@@ -26,18 +26,35 @@ class NodeService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    async def list(self, _principal: Principal) -> Sequence[NodeOut]:
+    async def list(self, principal: Principal) -> Sequence[NodeOut]:
         async with self.ctx.read() as session:
             nodes = await NodeRepository(session).list()
-            allocations = await WorkloadRepository(session).allocations(LIVE_STATUSES)
+            live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
         gpu_milli: dict[tuple[str, int], int] = defaultdict(int)
+        tenants: dict[tuple[str, int], list[DeviceTenantOut]] = defaultdict(list)
+        hidden: dict[tuple[str, int], int] = defaultdict(int)
         cpu: dict[str, int] = defaultdict(int)
         memory: dict[str, int] = defaultdict(int)
-        for replica in allocations:
-            cpu[replica.node] += replica.cpu_milli
-            memory[replica.node] += replica.memory_mib
-            for index in replica.gpu_indices:
-                gpu_milli[(replica.node, index)] += replica.gpu_milli
+        for workload in live:
+            visible = principal.can(workload.workspace_id, WorkspaceRole.VIEWER)
+            for replica in workload.replica_rows:
+                cpu[replica.node] += replica.cpu_milli
+                memory[replica.node] += replica.memory_mib
+                for index in replica.gpu_indices:
+                    gpu_milli[(replica.node, index)] += replica.gpu_milli
+                    if not visible:
+                        hidden[(replica.node, index)] += 1
+                        continue
+                    tenants[(replica.node, index)].append(
+                        DeviceTenantOut(
+                            workload_id=workload.id,
+                            workload_name=workload.name,
+                            workspace=workload.workspace.name,
+                            replica=replica.index,
+                            gpu_milli=replica.gpu_milli,
+                            mig_profile=replica.mig_profile,
+                        )
+                    )
         return [
             NodeOut(
                 name=n.name,
@@ -60,6 +77,9 @@ class NodeService:
                         simulated=d.simulated,
                         healthy=d.healthy,
                         allocated_milli=gpu_milli[(n.name, d.index)],
+                        mig_enabled=d.mig_enabled,
+                        tenants=tenants[(n.name, d.index)],
+                        other_tenants=hidden[(n.name, d.index)],
                     )
                     for d in n.devices
                 ],

@@ -9,6 +9,7 @@ from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.health import HealthService
+from astrago.services.live_events import LiveEventService
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.system_info import SystemInfoService
@@ -29,12 +30,14 @@ class Services:
     nodes: NodeService
     audit: AuditService
     health: HealthService
+    live_events: LiveEventService
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
+        nodes = NodeService(ctx)
         return cls(
             ctx=ctx,
             auth=AuthService(ctx),
@@ -42,9 +45,10 @@ class Services:
             workspaces=WorkspaceService(ctx),
             quotas=QuotaService(ctx),
             workloads=WorkloadService(ctx),
-            nodes=NodeService(ctx),
+            nodes=nodes,
             audit=AuditService(ctx),
             health=HealthService(ctx),
+            live_events=LiveEventService(ctx, nodes),
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),

@@ -306,6 +306,17 @@ class QuotaOut(BaseModel):
     entries: list[QuotaEntryOut]
 
 
+class DeviceTenantOut(BaseModel):
+    """A workload replica holding (part of) a GPU."""
+
+    workload_id: str
+    workload_name: str
+    workspace: str
+    replica: int
+    gpu_milli: int  # 1000 for a whole GPU
+    mig_profile: str | None
+
+
 class DeviceOut(BaseModel):
     index: int
     uuid: str | None
@@ -315,6 +326,10 @@ class DeviceOut(BaseModel):
     simulated: bool
     healthy: bool
     allocated_milli: int
+    mig_enabled: bool = False
+    # the workloads on this GPU that the caller may see; others are counted in `other_tenants`
+    tenants: list[DeviceTenantOut] = Field(default_factory=list)
+    other_tenants: int = 0
 
 
 class NodeOut(BaseModel):

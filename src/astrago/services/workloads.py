@@ -35,7 +35,12 @@ from astrago.services.system_info import check_may_run_workloads
 from astrago.services.workspaces import resolve_workspace, workspace_defaults
 from astrago.store.ids import new_id
 from astrago.store.models import Workload, Workspace
-from astrago.store.repositories import EventRepository, QuotaRepository, WorkloadRepository
+from astrago.store.repositories import (
+    EventRepository,
+    QuotaRepository,
+    UserRepository,
+    WorkloadRepository,
+)
 
 MAX_PAGE = 500
 
@@ -267,17 +272,27 @@ class WorkloadService:
         statuses: Collection[WorkloadStatus] | None,
         limit: int,
         cursor: int | None,
+        kinds: Collection[WorkloadKind] | None = None,
+        owner: str | None = None,
     ) -> WorkloadPageOut:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         async with self.ctx.read() as session:
+            creator_id = None
+            if owner is not None:
+                creator = await UserRepository(session).by_username(owner)
+                if creator is None:  # nobody by that name submitted anything: an empty page, not an error
+                    return WorkloadPageOut(items=[], total=0, next_cursor=None)
+                creator_id = creator.id
             if workspace is not None:
                 scope: list[str] | None = [
                     (await resolve_workspace(session, principal, workspace, WorkspaceRole.VIEWER)).id
                 ]
             else:
                 scope = None if principal.is_admin else list(principal.roles)
-            page = await WorkloadRepository(session).page(scope, statuses, limit, cursor)
+            page = await WorkloadRepository(session).page(
+                scope, statuses, limit, cursor, kinds=kinds, creator_id=creator_id
+            )
             return WorkloadPageOut(
                 items=[workload_out(w) for w in page.items], total=page.total, next_cursor=page.next_cursor
             )

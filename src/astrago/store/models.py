@@ -241,6 +241,22 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class Change(Base):
+    """One entry of the change feed that live clients follow (`GET /api/v1/events/stream`).
+
+    Written in the same transaction as the change it announces, so its id is a durable, ordered cursor:
+    a client that reconnects, even to a restarted server, resumes after the last id it saw."""
+
+    __tablename__ = "changes"
+    # SQLite would otherwise reuse the ids of pruned rows, and a resuming client would skip changes.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # a ChangeKind: workload | node
+    subject: Mapped[str] = mapped_column(String(253))  # the workload id or the node name
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_records"
 

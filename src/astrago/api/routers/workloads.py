@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.api.streams import primed
 from astrago.backends.base import Backend, BackendError
-from astrago.domain.enums import WorkloadStatus
+from astrago.domain.enums import WorkloadKind, WorkloadStatus
 from astrago.services.bounds import INT64_MAX
 from astrago.services.errors import Conflict
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
@@ -32,8 +32,10 @@ async def list_workloads(
     cursor: Annotated[
         int | None, Query(ge=0, le=INT64_MAX, description="next_cursor of the previous page")
     ] = None,
+    kind: Annotated[list[WorkloadKind] | None, Query()] = None,
+    owner: Annotated[str | None, Query(description="the submitter's username")] = None,
 ) -> WorkloadPageOut:
-    return await services.workloads.list(principal, workspace, state, limit, cursor)
+    return await services.workloads.list(principal, workspace, state, limit, cursor, kind, owner)
 
 
 @router.get("/{workload_id}", response_model=WorkloadOut)

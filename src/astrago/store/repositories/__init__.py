@@ -2,6 +2,7 @@
 transactions) and returns model objects."""
 
 from astrago.store.repositories.audit import AuditRepository
+from astrago.store.repositories.changes import ChangeRepository
 from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.health import HealthRepository
 from astrago.store.repositories.nodes import NodeRepository
@@ -12,6 +13,7 @@ from astrago.store.repositories.workspaces import WorkspaceRepository
 
 __all__ = [
     "AuditRepository",
+    "ChangeRepository",
     "EventRepository",
     "HealthRepository",
     "LiveRow",

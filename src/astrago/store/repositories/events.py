@@ -5,7 +5,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from astrago.domain.changes import ChangeKind
 from astrago.store.models import Event
+from astrago.store.repositories.changes import ChangeRepository
 
 
 class EventRepository:
@@ -13,7 +15,10 @@ class EventRepository:
         self.session = session
 
     def add(self, workload_id: str | None, type_: str, reason: str) -> None:
+        """Every workload event is also a change that live clients hear of (same transaction)."""
         self.session.add(Event(workload_id=workload_id, type=type_, reason=reason))
+        if workload_id is not None:
+            ChangeRepository(self.session).record(ChangeKind.WORKLOAD, workload_id)
 
     async def for_workload(self, workload_id: str, limit: int = 200) -> Sequence[Event]:
         query = select(Event).where(Event.workload_id == workload_id).order_by(Event.id).limit(limit)

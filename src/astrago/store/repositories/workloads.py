@@ -4,11 +4,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from astrago.domain.enums import WorkloadStatus
+from astrago.domain.enums import WorkloadKind, WorkloadStatus
 from astrago.store.models import Replica, Workload
 from astrago.store.repositories.keyset import older_than
 
@@ -80,13 +80,19 @@ class WorkloadRepository:
         statuses: Collection[WorkloadStatus] | None,
         limit: int,
         cursor: int | None,
+        kinds: Collection[WorkloadKind] | None = None,
+        creator_id: str | None = None,
     ) -> WorkloadPage:
         """Newest first, keyset-paginated on `seq` so pages stay fast and stable under inserts."""
-        filters = []
+        filters: list[ColumnElement[bool]] = []
         if workspace_ids is not None:
             filters.append(Workload.workspace_id.in_(list(workspace_ids)))
         if statuses:
             filters.append(Workload.status.in_([s.value for s in statuses]))
+        if kinds:
+            filters.append(Workload.kind.in_([k.value for k in kinds]))
+        if creator_id is not None:
+            filters.append(Workload.created_by == creator_id)
         total = await self.session.scalar(select(func.count()).select_from(Workload).where(*filters))
         query = select(Workload).where(*filters)
         if (older := older_than(Workload.seq, cursor)) is not None:

@@ -1,0 +1,68 @@
+import { Button, Checkbox, Group, PasswordInput, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+
+import { ApiError, api, unwrap } from "../api/client";
+import { keys, useMe, useUsers } from "../api/queries";
+import { ProblemAlert, QueryState } from "../components/Problem";
+import { formatTime } from "../lib/format";
+
+export function UsersPage() {
+  const me = useMe();
+  const admin = me.data?.admin ?? false;
+  const users = useUsers(admin);
+  const client = useQueryClient();
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [isAdmin, setIsAdmin] = useState(false);
+  const create = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/v1/users", { body: { username, password, admin: isAdmin } })),
+    onSuccess: () => {
+      setUsername("");
+      setPassword("");
+      setIsAdmin(false);
+      void client.invalidateQueries({ queryKey: keys.users });
+    },
+  });
+  const fields = create.error instanceof ApiError ? create.error.fieldErrors() : {};
+
+  if (me.data && !admin) {
+    return <ProblemAlert error={new ApiError(403, "Forbidden", "only a platform admin can list and create users")} />;
+  }
+  function onCreate(event: FormEvent) {
+    event.preventDefault();
+    create.mutate();
+  }
+  return (
+    <Stack maw={900}>
+      <Title order={2}>Users</Title>
+      <form onSubmit={onCreate} aria-label="Create a user">
+        <Group align="start">
+          <TextInput label="Username" required value={username} onChange={(e) => setUsername(e.currentTarget.value)} error={fields.username} />
+          <PasswordInput label="Initial password" description="at least 8 characters" required value={password} onChange={(e) => setPassword(e.currentTarget.value)} error={fields.password} />
+          <Checkbox mt={32} label="Platform admin" checked={isAdmin} onChange={(e) => setIsAdmin(e.currentTarget.checked)} />
+          <Button mt={24} type="submit" loading={create.isPending}>Create user</Button>
+        </Group>
+      </form>
+      {!(create.error instanceof ApiError && create.error.allAbout(["username", "password"])) && <ProblemAlert error={create.error} />}
+      <QueryState query={users} empty="No users.">
+        <Table striped>
+          <Table.Thead>
+            <Table.Tr><Table.Th>Username</Table.Th><Table.Th>Role</Table.Th><Table.Th>Workspaces</Table.Th><Table.Th>Active</Table.Th><Table.Th>Created</Table.Th></Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {(users.data ?? []).map((u) => (
+              <Table.Tr key={u.id}>
+                <Table.Td>{u.username}</Table.Td>
+                <Table.Td>{u.admin ? "admin" : "user"}</Table.Td>
+                <Table.Td><Text size="sm">{Object.entries(u.workspaces ?? {}).map(([w, r]) => `${w} (${r})`).join(", ") || "—"}</Text></Table.Td>
+                <Table.Td>{u.active ? "yes" : "no"}</Table.Td>
+                <Table.Td>{formatTime(u.created_at)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      </QueryState>
+    </Stack>
+  );
+}
