@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, sso, system, users, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -108,7 +108,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
     install_problem_handlers(app)
-    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+    for router in (auth.router, sso.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
     return app
 

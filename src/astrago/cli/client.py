@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from astrago.cli import identity
 from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig
 from astrago.cli.render import (
@@ -29,7 +29,6 @@ TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 user_app = typer.Typer(help="Manage user accounts (admins).", no_args_is_help=True)
 workspace_app = typer.Typer(help="Manage workspaces (teams) and their members.", no_args_is_help=True)
 quota_app = typer.Typer(help="Show and set workspace quotas.", no_args_is_help=True)
-token_app = typer.Typer(help="Long-lived API tokens for scripts and CI.", no_args_is_help=True)
 
 
 def _read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") -> str:
@@ -44,27 +43,6 @@ def _read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") ->
 
 
 # -- session -------------------------------------------------------------------------------------------
-
-
-def login(
-    url: Annotated[str, typer.Option(help="the server, e.g. http://127.0.0.1:8080")],
-    username: Annotated[str, typer.Option(help="your user name")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
-) -> None:
-    """Log in and keep a long-lived API token for this machine in the CLI config file."""
-    password = _read_password(password_stdin, confirm=False)
-    anonymous = ApiClient(url, None)
-    session = anonymous.request(
-        "POST", "/api/v1/auth/login", json={"username": username, "password": password}
-    )
-    client = ApiClient(url, session["token"])
-    token = client.request("POST", "/api/v1/auth/tokens", json={"name": f"cli@{socket.gethostname()}"})
-    config = CliConfig.load()
-    config.url, config.token, config.username = url, token["token"], username
-    path = config.save()
-    console.print(f"Logged in to {url} as {username} (token saved in {path})")
 
 
 def whoami(json_output: JsonOpt = False) -> None:
@@ -246,44 +224,6 @@ def quota_show(workspace: str, json_output: JsonOpt = False) -> None:
         print_json(quota)
     else:
         _print_quota(quota)
-
-
-# -- tokens --------------------------------------------------------------------------------------------
-
-
-@token_app.command("create")
-def token_create(
-    name: str,
-    expires_in_days: Annotated[int | None, typer.Option(help="expire after this many days")] = None,
-) -> None:
-    """Create an API token (printed once) for scripts: export ASTRAGO_TOKEN=..."""
-    body: dict[str, Any] = {"name": name}
-    if expires_in_days is not None:
-        body["expires_in_days"] = expires_in_days
-    token = ApiClient.from_config().request("POST", "/api/v1/auth/tokens", json=body)
-    sys.stdout.write(token["token"] + "\n")
-
-
-@token_app.command("list")
-def token_list(json_output: JsonOpt = False) -> None:
-    """Your API tokens (never their secrets)."""
-    tokens = ApiClient.from_config().request("GET", "/api/v1/auth/tokens")
-    if json_output:
-        print_json(tokens)
-        return
-    table = Table("ID", "NAME", "CREATED", "EXPIRES", "LAST USED", box=None, pad_edge=False)
-    for t in tokens:
-        table.add_row(
-            t["id"], t["name"], t["created_at"], t["expires_at"] or "never", t["last_used_at"] or "-"
-        )
-    console.print(table)
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: str) -> None:
-    """Revoke one of your API tokens."""
-    ApiClient.from_config().request("DELETE", f"/api/v1/auth/tokens/{token_id}")
-    console.print(f"Revoked token {token_id}")
 
 
 # -- workloads -----------------------------------------------------------------------------------------
@@ -535,7 +475,6 @@ def audit(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(login)
     app.command()(whoami)
     app.command(context_settings={"allow_interspersed_args": False})(run)
     app.command()(ps)
@@ -547,4 +486,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(workspace_app, name="workspace")
     app.add_typer(quota_app, name="quota")
-    app.add_typer(token_app, name="token")
+    identity.register(app, user_app)

@@ -17,7 +17,7 @@ AREAS = ("server", "client", "sim", "gpu", "deploy")
 AREA_OF_COMMAND = {"server": "server", "sim": "sim", "gpu": "gpu", "gpu-exporter": "gpu", "deploy": "deploy"}
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "cancel", "nodes", "audit",
-    "user", "workspace", "quota", "token",
+    "user", "workspace", "quota", "token", "logout", "passwd",
 }  # fmt: skip
 
 

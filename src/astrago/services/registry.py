@@ -9,6 +9,7 @@ from astrago.services.auth import AuthService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
+from astrago.services.sso import SsoService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
 from astrago.services.workspaces import WorkspaceService
@@ -18,6 +19,7 @@ from astrago.services.workspaces import WorkspaceService
 class Services:
     ctx: ServiceContext
     auth: AuthService
+    sso: SsoService
     users: UserService
     workspaces: WorkspaceService
     quotas: QuotaService
@@ -27,9 +29,11 @@ class Services:
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
+        auth = AuthService(ctx)
         return cls(
             ctx=ctx,
-            auth=AuthService(ctx),
+            auth=auth,
+            sso=SsoService(ctx, auth),
             users=UserService(ctx),
             workspaces=WorkspaceService(ctx),
             quotas=QuotaService(ctx),

@@ -5,13 +5,14 @@ from astrago.store.repositories.audit import AuditRepository
 from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
-from astrago.store.repositories.users import TokenRepository, UserRepository
+from astrago.store.repositories.users import IdentityRepository, TokenRepository, UserRepository
 from astrago.store.repositories.workloads import WorkloadPage, WorkloadRepository
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
 __all__ = [
     "AuditRepository",
     "EventRepository",
+    "IdentityRepository",
     "NodeRepository",
     "QuotaRepository",
     "TokenRepository",

@@ -1,0 +1,303 @@
+"""Identity commands: log in (password or SSO), log out, change your password, API tokens, and the
+admins' user lifecycle (disable, enable, delete)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import threading
+import time
+import webbrowser
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Annotated, Any, ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import typer
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import OAuth2Client
+from rich.table import Table
+
+from astrago.cli.errors import CliError, err_console
+from astrago.cli.http import ApiClient, CliConfig
+from astrago.cli.render import console, print_json
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+token_app = typer.Typer(
+    help="API tokens for scripts and CI (they expire; 90 days by default).", no_args_is_help=True
+)
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CliError("no password on standard input", exit_code=2)
+        return password
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for a password", exit_code=2, hint="use --password-stdin")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "never"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+# -- login and logout ------------------------------------------------------------------------------------
+
+
+def login(
+    url: Annotated[str, typer.Option(help="the server, e.g. http://127.0.0.1:8080")],
+    username: Annotated[str | None, typer.Option(help="your user name (local accounts)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    sso: Annotated[
+        bool, typer.Option("--sso", help="sign in through the identity provider (device code or browser)")
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="with --sso: only print the link, do not open a browser")
+    ] = False,
+) -> None:
+    """Log in and keep this machine's session in the CLI config file (it expires; log in again then)."""
+    if sso:
+        session = _sso_session(url, open_browser=not no_browser)
+    else:
+        if not username:
+            raise CliError("give --username, or --sso to sign in through the identity provider", exit_code=2)
+        password = read_password(password_stdin, confirm=False)
+        session = ApiClient(url, None).request(
+            "POST", "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+    config = CliConfig.load()
+    config.url, config.token, config.username = url, session["token"], session["username"]
+    path = config.save()
+    console.print(
+        f"Logged in to {url} as {session['username']} (session saved in {path}; "
+        f"it expires {_when(session['expires_at'])}, or sooner when unused)"
+    )
+
+
+def logout() -> None:
+    """End this machine's session (and the identity provider's, for SSO sessions)."""
+    config = CliConfig.load()
+    if not config.token:
+        raise CliError("you are not logged in")
+    result = ApiClient.from_config().request("POST", "/api/v1/auth/logout")
+    config.token = None
+    config.save()
+    console.print("Logged out")
+    if result and result.get("logout_url"):
+        console.print(f"To end the identity provider's browser session too, open: {result['logout_url']}")
+
+
+def _sso_session(url: str, open_browser: bool) -> dict[str, Any]:
+    anonymous = ApiClient(url, None)
+    settings = anonymous.request("GET", "/api/v1/auth/oidc/config")
+    if not settings["enabled"]:
+        raise CliError(f"{url} has no single sign-on configured", hint="log in with --username")
+    if settings.get("device_authorization_endpoint"):
+        tokens = _device_grant(settings, open_browser)
+    else:
+        tokens = _loopback_grant(settings, open_browser)
+    body = {k: tokens.get(k) for k in ("access_token", "refresh_token", "id_token")}
+    result: dict[str, Any] = anonymous.request("POST", "/api/v1/auth/oidc/token", json=body)
+    return result
+
+
+def _device_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, Any]:
+    """OAuth 2.0 device authorization grant (RFC 8628): sign in on any browser, even another machine's."""
+    client_id, scope = settings["cli_client_id"], settings["scopes"]
+    with httpx.Client(timeout=30) as http:
+        started = _idp_json(
+            http.post(
+                settings["device_authorization_endpoint"], data={"client_id": client_id, "scope": scope}
+            )
+        )
+        link = started.get("verification_uri_complete") or started["verification_uri"]
+        err_console.print(f"To sign in, open {link}\nand confirm the code [bold]{started['user_code']}[/]")
+        if open_browser:
+            webbrowser.open(link)
+        interval = float(started.get("interval", 5))
+        deadline = time.monotonic() + float(started.get("expires_in", 600))
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            answer = http.post(
+                settings["token_endpoint"],
+                data={
+                    "grant_type": DEVICE_GRANT,
+                    "device_code": started["device_code"],
+                    "client_id": client_id,
+                },
+            )
+            body = (
+                answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+            )
+            error = body.get("error")
+            if answer.status_code == 200:
+                return dict(body)
+            if error == "authorization_pending":
+                continue
+            if error == "slow_down":
+                interval += 5
+                continue
+            raise CliError(
+                f"sign-in failed at the identity provider: {error or answer.status_code} "
+                f"{body.get('error_description', '')}".strip()
+            )
+    raise CliError("the sign-in code expired before it was confirmed; run `astrago login --sso` again")
+
+
+def _idp_json(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise CliError(f"the identity provider refused: {response.status_code} {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class _Callback(BaseHTTPRequestHandler):
+    result: ClassVar[dict[str, str]] = {}
+
+    def do_GET(self) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+        type(self).result.update(query)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(b"AstraGo: signed in. You can close this tab and return to the terminal.\n")
+
+    def log_message(self, *_args: Any) -> None:
+        return
+
+
+def _loopback_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, Any]:
+    """Authorization code + PKCE with a redirect to a one-shot listener on 127.0.0.1 (RFC 8252), for IdPs
+    without the device grant. The browser must run on this machine."""
+    server = HTTPServer(("127.0.0.1", 0), _Callback)
+    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
+    verifier, state = generate_token(64), secrets.token_urlsafe(24)
+    _Callback.result = {}
+    with OAuth2Client(
+        client_id=settings["cli_client_id"],
+        scope=settings["scopes"],
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+    ) as oauth:
+        link, _ = oauth.create_authorization_url(
+            settings["authorization_endpoint"], state=state, code_verifier=verifier
+        )
+        err_console.print(f"To sign in, open {link}")
+        if open_browser:
+            webbrowser.open(link)
+        waiter = threading.Thread(target=server.handle_request, daemon=True)
+        waiter.start()
+        waiter.join(timeout=600)
+        server.server_close()
+        got = _Callback.result
+        if got.get("state") != state or "code" not in got:
+            raise CliError(
+                f"sign-in did not complete: {got.get('error_description') or got.get('error') or 'no answer'}"
+            )
+        return dict(oauth.fetch_token(settings["token_endpoint"], code=got["code"], code_verifier=verifier))
+
+
+def passwd(
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="read the current and the new password from stdin, one a line"),
+    ] = False,
+) -> None:
+    """Change your password (your other login sessions end)."""
+    current = read_password(password_stdin, confirm=False, prompt="Current password")
+    new = read_password(password_stdin, confirm=True, prompt="New password")
+    ApiClient.from_config().request(
+        "POST", "/api/v1/auth/password", json={"current_password": current, "new_password": new}
+    )
+    console.print("Password changed")
+
+
+# -- tokens ----------------------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    expires: Annotated[
+        int | None, typer.Option("--expires", help="days until it expires (default 90)")
+    ] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="allow reading only (GET)")] = False,
+) -> None:
+    """Create an API token (printed once) for scripts: export ASTRAGO_TOKEN=..."""
+    body: dict[str, Any] = {"name": name, "read_only": read_only}
+    if expires is not None:
+        body["expires_in_days"] = expires
+    token = ApiClient.from_config().request("POST", "/api/v1/auth/tokens", json=body)
+    sys.stdout.write(token["token"] + "\n")
+    err_console.print(f"token {token['id']} ({token['scope']}) expires {_when(token['expires_at'])}")
+
+
+@token_app.command("list")
+def token_list(
+    everyone: Annotated[bool, typer.Option("--all", help="everyone's tokens and sessions (admins)")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Your live API tokens and login sessions (never their secrets)."""
+    tokens = ApiClient.from_config().request("GET", "/api/v1/auth/tokens", params={"all": everyone})
+    if json_output:
+        print_json(tokens)
+        return
+    table = Table("ID", "USER", "NAME", "KIND", "SCOPE", "EXPIRES", "LAST USED", box=None, pad_edge=False)
+    for t in tokens:
+        table.add_row(
+            t["id"],
+            t["username"],
+            t["name"],
+            t["kind"],
+            t["scope"],
+            _when(t["expires_at"]),
+            _when(t["last_used_at"]) if t["last_used_at"] else "-",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token or session: yours, or anyone's for admins."""
+    ApiClient.from_config().request("DELETE", f"/api/v1/auth/tokens/{token_id}")
+    console.print(f"Revoked token {token_id}")
+
+
+# -- user lifecycle (admins) -----------------------------------------------------------------------------
+
+
+def user_disable(name: str) -> None:
+    """Disable an account: its sessions and tokens are revoked at once (admins)."""
+    ApiClient.from_config().request("PATCH", f"/api/v1/users/{name}", json={"active": False})
+    console.print(f"Disabled {name}")
+
+
+def user_enable(name: str) -> None:
+    """Enable a disabled account (admins)."""
+    ApiClient.from_config().request("PATCH", f"/api/v1/users/{name}", json={"active": True})
+    console.print(f"Enabled {name}")
+
+
+def user_delete(name: str) -> None:
+    """Delete an account that has no unfinished workloads (admins)."""
+    ApiClient.from_config().request("DELETE", f"/api/v1/users/{name}")
+    console.print(f"Deleted {name}")
+
+
+def register(app: typer.Typer, user_app: typer.Typer) -> None:
+    app.command()(login)
+    app.command()(logout)
+    app.command()(passwd)
+    app.add_typer(token_app, name="token")
+    user_app.command("disable")(user_disable)
+    user_app.command("enable")(user_enable)
+    user_app.command("delete")(user_delete)
