@@ -1,0 +1,49 @@
+"""A real AstraGo server signed into by a real OIDC provider (node oidc-provider shaped like Keycloak)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.oidc_provider import OidcProvider
+from tests.support.server import ServerProcess
+
+ALICE = {
+    "password": "alice-password-1",
+    "preferred_username": "alice",
+    "email": "alice@example.org",
+    "realm_roles": [],
+    "groups": ["/astrago/ml/manager", "/astrago/vision/viewer", "/other-app/admins"],
+}
+BOB = {
+    "password": "bob-password-1",
+    "preferred_username": "bob",
+    "realm_roles": ["astrago-admin"],
+    "groups": [],
+}
+
+
+@dataclass
+class Sso:
+    server: ServerProcess
+    idp: OidcProvider
+
+
+@pytest.fixture
+def sso(tmp_path: Path) -> Iterator[Sso]:
+    server = ServerProcess(data_dir=tmp_path / "data")
+    idp = OidcProvider(
+        server.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp"
+    )
+    idp.start()
+    # Re-check sessions at the IdP on every request, so a change there shows at the next request.
+    server.extra_env = idp.server_env(ASTRAGO_OIDC_RECHECK_S="0")
+    try:
+        server.start()
+        yield Sso(server, idp)
+    finally:
+        server.stop()
+        idp.stop()
