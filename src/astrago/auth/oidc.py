@@ -2,8 +2,9 @@
 
 The protocol is Authlib's (authorization code + PKCE, refresh) and joserfc's (JWT signatures and claims);
 this module only wires them to the issuer's discovery document and keeps the issuer's keys fresh: a token
-signed with a key the cached set lacks makes one re-fetch of the JWKS (key rotation), at most every
-`_JWKS_MIN_REFRESH_S`, so forged `kid`s cannot turn into a request storm against the IdP."""
+signed with a key the cached set lacks makes one re-fetch of the JWKS (key rotation); a `kid` still unknown
+after that is not looked up again for `_UNKNOWN_KID_RETRY_S`, so forged `kid`s cannot turn into a request
+storm against the IdP."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2 import OAuth2Error
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 _DISCOVERY_TTL_S = 3600.0
-_JWKS_MIN_REFRESH_S = 10.0
+_UNKNOWN_KID_RETRY_S = 60.0
 
 
 class OidcError(Exception):
@@ -70,11 +73,11 @@ class OidcClient:
     _discovery: Discovery | None = None
     _discovered_at: float = 0.0
     _keys: KeySet | None = None
-    _keys_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.issuer = self.issuer.rstrip("/")
         self._lock = asyncio.Lock()
+        self._missing_kids: dict[str, float] = {}
 
     def _http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=10.0, verify=self.tls_verify)
@@ -106,18 +109,28 @@ class OidcClient:
             raise IdpUnavailable(f"the identity provider sent no JSON object at {url}")
         return body
 
-    async def _key_set(self, refresh: bool) -> KeySet:
+    async def _key_set(self, wanted_kid: str | None = None) -> KeySet:
+        """The issuer's keys; re-fetched when `wanted_kid` is not among them (rotation)."""
         async with self._lock:
-            fresh_enough = time.monotonic() - self._keys_at < _JWKS_MIN_REFRESH_S
-            if self._keys is not None and (not refresh or fresh_enough):
+            if self._keys is not None and (wanted_kid is None or self._has(wanted_kid)):
                 return self._keys
+            if wanted_kid is not None and self._keys is not None:
+                missed_at = self._missing_kids.get(wanted_kid)
+                if missed_at is not None and time.monotonic() - missed_at < _UNKNOWN_KID_RETRY_S:
+                    return self._keys
             discovery = await self.discovery()
             try:
                 self._keys = KeySet.import_key_set(await self._get_json(discovery.jwks_uri))  # type: ignore[arg-type]
             except (ValueError, JoseError) as exc:
                 raise OidcError(f"the issuer's JWKS cannot be read: {exc}") from exc
-            self._keys_at = time.monotonic()
+            if wanted_kid is not None and not self._has(wanted_kid):
+                if len(self._missing_kids) > 1000:
+                    self._missing_kids.clear()
+                self._missing_kids[wanted_kid] = time.monotonic()
             return self._keys
+
+    def _has(self, kid: str) -> bool:
+        return self._keys is not None and any(key.kid == kid for key in self._keys.keys)
 
     async def verify(self, token: str, audience: str, nonce: str | None = None) -> dict[str, Any]:
         """The claims of a JWT the issuer signed for `audience`, checked: signature, iss, aud, exp, nbf,
@@ -131,20 +144,22 @@ class OidcClient:
         if nonce is not None:
             options["nonce"] = {"essential": True, "value": nonce}
         registry = jwt.JWTClaimsRegistry(leeway=self.leeway_s, **options)
-        decoded = await self._decode(token, refresh=False)
+        decoded = await self._decode(token)
         try:
             registry.validate(decoded.claims)
         except JoseError as exc:
             raise OidcError(f"the token is not valid: {exc.description or exc.error}") from exc
         return dict(decoded.claims)
 
-    async def _decode(self, token: str, refresh: bool) -> jwt.Token:
-        keys = await self._key_set(refresh=refresh)
+    async def _decode(self, token: str) -> jwt.Token:
+        try:
+            kid = extract_compact(token.encode()).headers().get("kid")
+        except (JoseError, ValueError) as exc:
+            raise OidcError(f"the token is not a JWT: {exc}") from exc
+        keys = await self._key_set(kid if isinstance(kid, str) else None)
         try:
             return jwt.decode(token, keys, algorithms=_ALGORITHMS)
         except (JoseError, ValueError) as exc:
-            if not refresh:  # perhaps signed with a key published after ours was fetched (rotation)
-                return await self._decode(token, refresh=True)
             raise OidcError(f"the token's signature does not verify: {exc}") from exc
 
     def _oauth(self, client_id: str, redirect_uri: str | None = None) -> AsyncOAuth2Client:
@@ -186,7 +201,7 @@ class OidcClient:
     async def _token_call(call: Any) -> dict[str, Any]:
         try:
             token = await call
-        except OAuth2Error as exc:
+        except (OAuth2Error, OAuthError) as exc:
             raise OidcError(
                 f"the identity provider refused: {exc.error} {exc.description or ''}".strip()
             ) from exc

@@ -35,9 +35,7 @@ class Sso:
 @pytest.fixture
 def sso(tmp_path: Path) -> Iterator[Sso]:
     server = ServerProcess(data_dir=tmp_path / "data")
-    idp = OidcProvider(
-        server.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp"
-    )
+    idp = OidcProvider(server.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp")
     idp.start()
     # Re-check sessions at the IdP on every request, so a change there shows at the next request.
     server.extra_env = idp.server_env(ASTRAGO_OIDC_RECHECK_S="0")

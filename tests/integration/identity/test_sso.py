@@ -170,8 +170,12 @@ def test_cli_device_login_and_ci_client_credentials_token(sso: Sso, tmp_path: Pa
     config = json.loads((tmp_path / "home" / "astrago" / "cli.json").read_text())
     assert config["token"].startswith("ast_")  # an AstraGo session, not the IdP's tokens
     whoami = subprocess.run(
-        [*ASTRAGO, "whoami", "--json"], env={**env, "ASTRAGO_URL": sso.server.url},
-        capture_output=True, text=True, timeout=60, check=True,
+        [*ASTRAGO, "whoami", "--json"],
+        env={**env, "ASTRAGO_URL": sso.server.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert json.loads(whoami.stdout)["admin"] is True  # realm role astrago-admin
 
@@ -185,7 +189,9 @@ def test_cli_device_login_and_ci_client_credentials_token(sso: Sso, tmp_path: Pa
     assert _bearer(sso, token, "POST", "/api/v1/workloads", json=job).status_code == 201
     # The issuer and signature are checked: a token of another issuer, or altered, is refused.
     header, payload, signature = token.split(".")
-    assert _bearer(sso, f"{header}.{payload}.{signature[:-4]}AAAA", "GET", "/api/v1/auth/me").status_code == 401
+    assert (
+        _bearer(sso, f"{header}.{payload}.{signature[:-4]}AAAA", "GET", "/api/v1/auth/me").status_code == 401
+    )
 
 
 def test_signing_key_rotation_at_the_idp(sso: Sso) -> None:
