@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.platform.conftest import admin, gate, make_user, server  # noqa: F401 (shared)
 from tests.support.oidc_provider import OidcProvider
 from tests.support.server import ServerProcess
 
@@ -34,14 +35,14 @@ class Sso:
 
 @pytest.fixture
 def sso(tmp_path: Path) -> Iterator[Sso]:
-    server = ServerProcess(data_dir=tmp_path / "data")
-    idp = OidcProvider(server.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp")
+    platform = ServerProcess(data_dir=tmp_path / "data")
+    idp = OidcProvider(platform.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp")
     idp.start()
     # Re-check sessions at the IdP on every request, so a change there shows at the next request.
-    server.extra_env = idp.server_env(ASTRAGO_OIDC_RECHECK_S="0")
+    platform.extra_env = idp.server_env(ASTRAGO_OIDC_RECHECK_S="0")
     try:
-        server.start()
-        yield Sso(server, idp)
+        platform.start()
+        yield Sso(platform, idp)
     finally:
-        server.stop()
+        platform.stop()
         idp.stop()
