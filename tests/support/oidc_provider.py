@@ -105,12 +105,17 @@ class OidcProvider:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError("OIDC provider not ready in 30 s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
 
     def set_user(self, user_id: str, **changes: Any) -> None:
         base = f"http://127.0.0.1:{self.port}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -25,6 +24,7 @@ BOB = {
     "realm_roles": ["astrago-admin"],
     "groups": [],
 }
+CAROL = {**ALICE, "password": "carol-password-1", "preferred_username": "carol", "email": "carol@example.org"}
 
 
 @dataclass
@@ -33,10 +33,13 @@ class Sso:
     idp: OidcProvider
 
 
-@pytest.fixture
-def sso(tmp_path: Path) -> Iterator[Sso]:
-    platform = ServerProcess(data_dir=tmp_path / "data")
-    idp = OidcProvider(platform.url, {"alice": dict(ALICE), "bob": dict(BOB)}, workdir=tmp_path / "idp")
+@pytest.fixture(scope="module")
+def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sso]:
+    """One IdP and one server for the module; tests that change a user at the IdP use their own user."""
+    root = tmp_path_factory.mktemp("sso")
+    platform = ServerProcess(data_dir=root / "data")
+    users = {"alice": dict(ALICE), "bob": dict(BOB), "carol": dict(CAROL)}
+    idp = OidcProvider(platform.url, users, workdir=root / "idp")
     idp.start()
     # Re-check sessions at the IdP on every request, so a change there shows at the next request.
     platform.extra_env = idp.server_env(ASTRAGO_OIDC_RECHECK_S="0")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +30,25 @@ def quick_server(tmp_path: Path) -> Iterator[ServerProcess]:
     server = _server(tmp_path, session_idle_s="6", session_absolute_s="14")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[User]:
+    """One server for the tests that only add their own users and tokens."""
+    root = tmp_path_factory.mktemp("accounts")
+    server = ServerProcess(data_dir=root / "data", simulate_gpus="1xA100-80GB")
+    server.start()
+    admin = User(server, "admin", root / "admin-home")
+    admin.login(ADMIN_PASSWORD)
+    yield admin
+    server.stop()
+
+
+def _new_user(admin: User, name: str, password: str = "password-123") -> User:
+    created = admin.api("POST", "/api/v1/users", json={"username": name, "password": password})
+    assert created.status_code == 201, created.text
+    token = _login(admin.server, name, password).json()["token"]
+    return User(admin.server, name, admin.config_dir.parent / f"{name}-home", token=token)
 
 
 def _login(server: ServerProcess, name: str, password: str) -> httpx.Response:
@@ -73,10 +92,9 @@ def test_cli_login_keeps_an_expiring_session_and_it_ends_when_idle_or_at_its_abs
         pytest.fail("a session in use outlived its absolute lifetime")
 
 
-def test_api_tokens_expire_can_be_read_only_and_are_revoked_by_owner_or_admin(
-    admin: User, make_user: Callable[[str], User]
-) -> None:
-    kim = make_user("kim")
+def test_api_tokens_expire_can_be_read_only_and_are_revoked_by_owner_or_admin(shared_admin: User) -> None:
+    admin = shared_admin
+    kim = _new_user(admin, "kim")
     created = kim.cli("token", "create", "ci")
     secret = created.stdout.strip()
     assert "expires" in created.stderr
@@ -100,7 +118,7 @@ def test_api_tokens_expire_can_be_read_only_and_are_revoked_by_owner_or_admin(
     assert listed["ci"]["last_used_at"] is not None
     assert listed["weekly"]["scope"] == "read"
 
-    other = make_user("lee")
+    other = _new_user(admin, "lee")
     assert other.api("DELETE", f"/api/v1/auth/tokens/{listed['ci']['id']}").status_code == 404
     everyone = json.loads(admin.cli("token", "list", "--all", "--json").stdout)
     assert {"kim", "lee", "admin"} <= {t["username"] for t in everyone}
@@ -110,24 +128,25 @@ def test_api_tokens_expire_can_be_read_only_and_are_revoked_by_owner_or_admin(
     assert reader.api("GET", "/api/v1/auth/me").status_code == 401
 
 
-def test_disable_enable_delete_and_password_change(admin: User, make_user: Callable[[str], User]) -> None:
-    kim = make_user("kim")
-    admin.api("PUT", "/api/v1/workspaces/default/members", json={"username": "kim", "role": "member"})
+def test_disable_enable_delete_and_password_change(shared_admin: User) -> None:
+    admin = shared_admin
+    kim = _new_user(admin, "jo")
+    admin.api("PUT", "/api/v1/workspaces/default/members", json={"username": "jo", "role": "member"})
     job = kim.submit("default", ["sleep", "600"], resources={"cpu": "100m", "memory": "64Mi"})
 
-    admin.cli("user", "disable", "kim")
+    admin.cli("user", "disable", "jo")
     refused = kim.api("GET", "/api/v1/auth/me")
     assert refused.status_code == 401  # refused at the next request
-    assert _login(admin.server, "kim", "password-123").status_code == 401
+    assert _login(admin.server, "jo", "password-123").status_code == 401
     assert admin.workload(job)["status"] in {"PENDING", "ADMITTED", "STARTING", "RUNNING"}  # work goes on
     users = {u["username"]: u for u in json.loads(admin.cli("user", "list", "--json").stdout)}
-    assert users["kim"]["active"] is False
+    assert users["jo"]["active"] is False
 
-    admin.cli("user", "enable", "kim")
-    kim.token = _login(admin.server, "kim", "password-123").json()["token"]
+    admin.cli("user", "enable", "jo")
+    kim.token = _login(admin.server, "jo", "password-123").json()["token"]
     assert kim.api("GET", "/api/v1/auth/me").status_code == 200
 
-    busy = admin.cli("user", "delete", "kim", check=False)
+    busy = admin.cli("user", "delete", "jo", check=False)
     assert busy.returncode == 1
     assert "unfinished" in busy.stderr
     assert "Traceback" not in busy.stderr
@@ -136,7 +155,7 @@ def test_disable_enable_delete_and_password_change(admin: User, make_user: Calla
     assert admin.cli("user", "disable", "admin", check=False).returncode == 1  # not yourself
 
     # Password change: the current one is needed, the policy applies, other sessions end.
-    other_session = _login(admin.server, "kim", "password-123").json()["token"]
+    other_session = _login(admin.server, "jo", "password-123").json()["token"]
     change = {"current_password": "wrong-password", "new_password": "a-much-better-one"}
     assert kim.api("POST", "/api/v1/auth/password", json=change).status_code == 403
     weak = {"current_password": "password-123", "new_password": "password123"}
@@ -144,10 +163,10 @@ def test_disable_enable_delete_and_password_change(admin: User, make_user: Calla
     kim.cli("passwd", "--password-stdin", stdin="password-123\na-much-better-one\na-much-better-one\n")
     assert kim.api("GET", "/api/v1/auth/me").status_code == 200  # this session goes on
     assert _get(admin.server, other_session, "/api/v1/auth/me").status_code == 401
-    assert _login(admin.server, "kim", "password-123").status_code == 401
-    assert _login(admin.server, "kim", "a-much-better-one").status_code == 200
+    assert _login(admin.server, "jo", "password-123").status_code == 401
+    assert _login(admin.server, "jo", "a-much-better-one").status_code == 200
 
-    admin.cli("user", "delete", "kim")
+    admin.cli("user", "delete", "jo")
     assert kim.api("GET", "/api/v1/auth/me").status_code == 401
     actions = {(r["action"], r["result"]) for r in admin.api("GET", "/api/v1/audit").json()}
     for expected in [

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.integration.identity.conftest import ALICE, Sso
+from tests.integration.identity.conftest import ALICE, CAROL, Sso
 from tests.support.browser import chromium
 from tests.support.server import ASTRAGO, User
 
@@ -126,27 +126,31 @@ def test_role_removed_or_user_disabled_at_the_idp_takes_effect_at_the_next_reque
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{sso.server.url}/api/v1/auth/oidc/login?next=/api/v1/auth/me")
-        _sign_in(page, "alice", ALICE["password"])
+        _sign_in(page, "carol", CAROL["password"])
         page.wait_for_url(f"{sso.server.url}/api/v1/auth/me")
         assert _page_json(page)["workspaces"] == {"ml": "manager", "vision": "viewer"}
 
-        sso.idp.set_user("alice", groups=["/astrago/ml/member"], realm_roles=["astrago-admin"])
+        sso.idp.set_user("carol", groups=["/astrago/ml/member"], realm_roles=["astrago-admin"])
         me = page.request.get(f"{sso.server.url}/api/v1/auth/me").json()
         assert me["workspaces"] == {"ml": "member"}  # vision gone, ml downgraded
         assert me["admin"] is True
 
         admin_token = _admin_token(sso)
-        synced = [r for r in _audit(sso, admin_token) if r["action"] == "user.roles.sync"]
+        synced = [
+            r for r in _audit(sso, admin_token) if r["action"] == "user.roles.sync" and r["actor"] == "carol"
+        ]
         assert synced
         assert "removed from vision" in synced[0]["detail"]
         assert "member in ml" in synced[0]["detail"]
         assert "platform admin" in synced[0]["detail"]
 
-        sso.idp.set_user("alice", disabled=True)
+        sso.idp.set_user("carol", disabled=True)
         assert page.request.get(f"{sso.server.url}/api/v1/auth/me").status == 401
-        ended = [r for r in _audit(sso, admin_token) if r["action"] == "auth.sso.ended"]
+        ended = [
+            r for r in _audit(sso, admin_token) if r["action"] == "auth.sso.ended" and r["actor"] == "carol"
+        ]
         assert ended
-        assert ended[0]["actor"] == "alice"
+        assert ended[0]["actor"] == "carol"
 
 
 def test_cli_device_login_and_ci_client_credentials_token(sso: Sso, tmp_path: Path) -> None:
