@@ -26,7 +26,7 @@ WRONG_LOGIN = "wrong username or password"
 # Bound how often "last used" is written: a hot token must not turn every read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-IdpRecheck = Callable[[str, datetime], Awaitable[None]]
+IdpRecheck = Callable[[str, datetime], Awaitable[bool]]  # True when it changed the session or user
 
 
 def token_out(token: ApiToken, username: str, secret: str | None = None) -> TokenOut:
@@ -146,9 +146,8 @@ class AuthService:
             resolution = min(_LAST_USED_RESOLUTION, self._idle / 4)
             stale = token.last_used_at is None or now - token.last_used_at > resolution
             token_id, kind = token.id, TokenKind(token.kind)
-        if kind.is_login_session and self.idp_recheck is not None:
-            await self.idp_recheck(token_id, now)  # may end the session, or change the user's roles
-            async with self.ctx.read() as session:
+        if kind.is_login_session and self.idp_recheck is not None and await self.idp_recheck(token_id, now):
+            async with self.ctx.read() as session:  # the IdP ended the session or changed the user's roles
                 token = await TokenRepository(session).by_hash(token_digest(secret))
                 assert token is not None
                 if (reason := why_invalid(token, now, self._idle)) is not None:

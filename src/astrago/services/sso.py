@@ -205,43 +205,57 @@ class SsoService:
 
     # -- re-check at the IdP ---------------------------------------------------------------------------
 
-    async def recheck(self, token_id: str, now: datetime) -> None:
+    async def recheck(self, token_id: str, now: datetime) -> bool:
         """Refresh an SSO session at the IdP when due: re-sync the user's roles, or end the session if the
         IdP refuses (user disabled or removed there, session ended there). An unreachable IdP keeps the
-        session until the next request tries again."""
-        client = self.client
-        if client is None:
-            return
-        due = timedelta(seconds=self.ctx.settings.oidc_recheck_s)
+        session until the next request tries again. True when the session or its user may have changed."""
+        if self.client is None or not await self._recheck_due(token_id, now):
+            return False
+        # One refresh per session at a time: IdPs rotate refresh tokens, so a second concurrent refresh
+        # with the same token would be refused and end the session.
         lock = self._recheck_locks.setdefault(token_id, asyncio.Lock())
-        async with lock:
-            async with self.ctx.read() as session:
-                idp = await IdentityRepository(session).idp_session(token_id)
-                if idp is None or now - idp.checked_at < due:
-                    return
-                client_id, refresh_token = idp.client_id, idp.refresh_token
-            try:
-                if not refresh_token:
-                    raise OidcError("the session has no refresh token to re-check it with")
-                tokens = await client.refresh(client_id, refresh_token)
-                claims = await self._refreshed_claims(client, client_id, tokens)
-            except IdpUnavailable as exc:
-                log.warning("cannot re-check SSO session %s: %s", token_id, exc)
-                return
-            except OidcError as exc:
-                await self._end(token_id, str(exc))
-                return
-            identity = identity_from(claims, client.issuer, self.mapping)
-            async with self.ctx.write() as session:
-                user = await self._sync(session, identity)
-                idp = await IdentityRepository(session).idp_session(token_id)
-                if idp is not None:
-                    idp.checked_at = now
-                    idp.refresh_token = tokens.get("refresh_token") or refresh_token
-                    idp.id_token = tokens.get("id_token") or idp.id_token
-                if not user.active:
-                    await TokenRepository(session).revoke(token_id)
-        self._recheck_locks.pop(token_id, None)
+        try:
+            async with lock:
+                return await self._refresh_session(self.client, token_id, now)
+        finally:
+            if not lock.locked():
+                self._recheck_locks.pop(token_id, None)
+
+    async def _recheck_due(self, token_id: str, now: datetime) -> bool:
+        due = timedelta(seconds=self.ctx.settings.oidc_recheck_s)
+        async with self.ctx.read() as session:
+            idp = await IdentityRepository(session).idp_session(token_id)
+            return idp is not None and now - idp.checked_at >= due
+
+    async def _refresh_session(self, client: OidcClient, token_id: str, now: datetime) -> bool:
+        if not await self._recheck_due(token_id, now):
+            return False  # another request refreshed it while this one waited
+        async with self.ctx.read() as session:
+            idp = await IdentityRepository(session).idp_session(token_id)
+            assert idp is not None
+            client_id, refresh_token = idp.client_id, idp.refresh_token
+        try:
+            if not refresh_token:
+                raise OidcError("the session has no refresh token to re-check it with")
+            tokens = await client.refresh(client_id, refresh_token)
+            claims = await self._refreshed_claims(client, client_id, tokens)
+        except IdpUnavailable as exc:
+            log.warning("cannot re-check SSO session %s: %s", token_id, exc)
+            return False
+        except OidcError as exc:
+            await self._end(token_id, str(exc))
+            return True
+        identity = identity_from(claims, client.issuer, self.mapping)
+        async with self.ctx.write() as session:
+            user = await self._sync(session, identity)
+            idp = await IdentityRepository(session).idp_session(token_id)
+            if idp is not None:
+                idp.checked_at = now
+                idp.refresh_token = tokens.get("refresh_token") or refresh_token
+                idp.id_token = tokens.get("id_token") or idp.id_token
+            if not user.active:
+                await TokenRepository(session).revoke(token_id)
+        return True
 
     async def _refreshed_claims(
         self, client: OidcClient, client_id: str, tokens: Mapping[str, Any]
