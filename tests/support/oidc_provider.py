@@ -67,9 +67,14 @@ class OidcProvider:
                 {
                     "client_id": CLI_CLIENT_ID,
                     "token_endpoint_auth_method": "none",
+                    "application_type": "native",  # loopback redirects on any port (RFC 8252)
                     "redirect_uris": ["http://127.0.0.1/callback"],
-                    "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
-                    "response_types": [],
+                    "grant_types": [
+                        "urn:ietf:params:oauth:grant-type:device_code",
+                        "authorization_code",
+                        "refresh_token",
+                    ],
+                    "response_types": ["code"],
                 },
                 {
                     "client_id": CI_CLIENT_ID,

@@ -62,10 +62,17 @@ def login(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="with --sso: only print the link, do not open a browser")
     ] = False,
+    browser_redirect: Annotated[
+        bool,
+        typer.Option(
+            "--browser-redirect",
+            help="with --sso: sign in with a browser on this machine (redirect to 127.0.0.1), no device code",
+        ),
+    ] = False,
 ) -> None:
     """Log in and keep this machine's session in the CLI config file (it expires; log in again then)."""
     if sso:
-        session = _sso_session(url, open_browser=not no_browser)
+        session = _sso_session(url, open_browser=not no_browser, loopback=browser_redirect)
     else:
         if not username:
             raise CliError("give --username, or --sso to sign in through the identity provider", exit_code=2)
@@ -95,12 +102,12 @@ def logout() -> None:
         console.print(f"To end the identity provider's browser session too, open: {result['logout_url']}")
 
 
-def _sso_session(url: str, open_browser: bool) -> dict[str, Any]:
+def _sso_session(url: str, open_browser: bool, loopback: bool) -> dict[str, Any]:
     anonymous = ApiClient(url, None)
     settings = anonymous.request("GET", "/api/v1/auth/oidc/config")
     if not settings["enabled"]:
         raise CliError(f"{url} has no single sign-on configured", hint="log in with --username")
-    if settings.get("device_authorization_endpoint"):
+    if settings.get("device_authorization_endpoint") and not loopback:
         tokens = _device_grant(settings, open_browser)
     else:
         tokens = _loopback_grant(settings, open_browser)

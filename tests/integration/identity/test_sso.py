@@ -208,6 +208,36 @@ def test_cli_device_login_and_ci_client_credentials_token(sso: Sso, tmp_path: Pa
     )
 
 
+def test_cli_login_with_a_browser_redirect_to_the_loopback(sso: Sso, tmp_path: Path) -> None:
+    """Where the device grant is missing or unwanted: code + PKCE, the IdP redirecting to 127.0.0.1."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    cli = subprocess.Popen(
+        [*ASTRAGO, "login", "--sso", "--browser-redirect", "--no-browser", "--url", sso.server.url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli.stderr is not None
+        first = cli.stderr.readline()
+        link = re.search(r"open (\S+)", first)
+        assert link, first
+        assert "code_challenge=" in link.group(1)
+        assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in link.group(1)
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(link.group(1))
+            _sign_in(page, "alice", ALICE["password"])
+            page.wait_for_selector("text=signed in", timeout=20_000)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, err
+    assert "as alice" in out
+
+
 def test_signing_key_rotation_at_the_idp(sso: Sso) -> None:
     before = sso.idp.client_credentials_token()
     assert _bearer(sso, before, "GET", "/api/v1/auth/me").status_code == 200
