@@ -19,6 +19,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The OIDC provider the identity tests sign in against (node oidc-provider), from its committed lock file.
+OIDC_PROVIDER := tests/support/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/support/oidc/package-lock.json
+	cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
+
 # Without an NVIDIA driver, `make up` simulates 4 GPUs so the quickstart works anywhere (labelled simulated).
 ifeq ($(origin SIMULATE_GPUS),undefined)
 SIMULATE_GPUS := $(if $(shell command -v nvidia-smi 2>/dev/null),,4xA100-80GB)
@@ -30,7 +35,7 @@ up: $(STAMP)
 	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
 
 ## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(OIDC_PROVIDER) lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
