@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     # Login sessions end after `session_idle_s` without use, and `session_absolute_s` after login whatever.
     session_idle_s: int = Field(2 * 3600, ge=1)
     session_absolute_s: int = Field(12 * 3600, ge=1)
+    token_ttl_s: int | None = Field(None, ge=1)  # the older name of session_absolute_s, still honoured
     api_token_default_days: int = Field(90, ge=1, le=3650)
     # Failed password logins allowed per account and per client address in a sliding window.
     login_failures_per_account: int = Field(10, ge=1)
@@ -93,6 +94,12 @@ class Settings(BaseSettings):
     image_pull_secrets: list[str] = Field(default_factory=list)
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
     orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
+
+    @model_validator(mode="after")
+    def _older_names(self) -> Settings:
+        if self.token_ttl_s is not None and "session_absolute_s" not in self.model_fields_set:
+            self.session_absolute_s = self.token_ttl_s
+        return self
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -34,6 +34,12 @@ def _sign_in(page: Page, username: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
+def _confirm_consent(page: Page) -> None:
+    page.wait_for_load_state()
+    if "/interaction/" in page.url and "Authorize" in page.inner_text("body"):
+        page.click("button[autofocus], button[type=submit]")
+
+
 def _page_json(page: Page) -> Any:
     return json.loads(page.inner_text("body"))
 
@@ -172,6 +178,7 @@ def test_cli_device_login_and_ci_client_credentials_token(sso: Sso, tmp_path: Pa
             page.goto(link.group(1), wait_until="domcontentloaded")
             page.click("button[autofocus]")  # confirm the code shown in the terminal
             _sign_in(page, "bob", "bob-password-1")
+            _confirm_consent(page)  # the IdP asks native (CLI) clients to confirm
             page.wait_for_selector("text=Sign-in Success", timeout=20_000)
         out, err = cli.communicate(timeout=60)
     finally:
@@ -229,6 +236,7 @@ def test_cli_login_with_a_browser_redirect_to_the_loopback(sso: Sso, tmp_path: P
             page = browser.new_page()
             page.goto(link.group(1))
             _sign_in(page, "alice", ALICE["password"])
+            _confirm_consent(page)
             page.wait_for_selector("text=signed in", timeout=20_000)
         out, err = cli.communicate(timeout=60)
     finally:

@@ -78,7 +78,7 @@ async def test_pending_sign_ins_are_taken_once_and_idp_sessions_follow_their_tok
         assert idp is not None
         assert (idp.client_id, idp.refresh_token) == ("astrago-client", "refresh-token")
         await identity.add_pending("state-2", "n", "v", "/")
-        await identity.drop_pending_before(NOW + timedelta(minutes=1))
+        await identity.drop_pending_before(datetime.now(UTC) + timedelta(minutes=1))
         assert await identity.take_pending("state-2") is None
 
 
