@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     oidc_recheck_s: int = Field(300, ge=0)  # sessions are re-checked at the IdP (refresh) this often
     oidc_leeway_s: int = Field(60, ge=0, le=600)  # clock skew allowed on exp/iat/nbf
     oidc_tls_verify: bool | str = True  # or a CA bundle path, for an IdP behind a private CA
+    code_bundle_max_mib: int = Field(100, ge=1, le=10240)  # the largest directory `astrago run` may upload
+    code_bundle_retention_days: float = Field(7, gt=0)  # kept longer while an unfinished workload needs one
     log_level: str = "info"
     # Kubernetes backend
     kubeconfig: str | None = None

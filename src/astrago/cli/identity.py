@@ -17,13 +17,22 @@ import httpx
 import typer
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
-from rich.table import Table
 
 from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig
-from astrago.cli.render import console, print_json
+from astrago.cli.output import (
+    Column,
+    JsonOpt,
+    OutputFormat,
+    OutputOpt,
+    chosen_format,
+    emit,
+    print_table,
+    strip_kind,
+)
+from astrago.cli.render import console
+from astrago.services.schemas import SsoConfigOut, SsoTokenIn, TokenOut
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 token_app = typer.Typer(
     help="API tokens for scripts and CI (they expire; 90 days by default).", no_args_is_help=True
 )
@@ -41,10 +50,10 @@ def read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") -> 
     return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
-def _when(value: str | None) -> str:
-    if not value:
+def _when(value: datetime | None) -> str:
+    if value is None:
         return "never"
-    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
 # -- login and logout ------------------------------------------------------------------------------------
@@ -77,15 +86,13 @@ def login(
         if not username:
             raise CliError("give --username, or --sso to sign in through the identity provider", exit_code=2)
         password = read_password(password_stdin, confirm=False)
-        session = ApiClient(url, None).request(
-            "POST", "/api/v1/auth/login", json={"username": username, "password": password}
-        )
+        session = ApiClient(url, None).login(username, password)
     config = CliConfig.load()
-    config.url, config.token, config.username = url, session["token"], session["username"]
+    config.url, config.token, config.username = url, session.token, session.username
     path = config.save()
     console.print(
-        f"Logged in to {url} as {session['username']} (session saved in {path}; "
-        f"it expires {_when(session['expires_at'])}, or sooner when unused)"
+        f"Logged in to {url} as {session.username} (session saved in {path}; "
+        f"it expires {_when(session.expires_at)}, or sooner when unused)"
     )
 
 
@@ -94,36 +101,42 @@ def logout() -> None:
     config = CliConfig.load()
     if not config.token:
         raise CliError("you are not logged in")
-    result = ApiClient.from_config().request("POST", "/api/v1/auth/logout")
+    result = ApiClient.from_config().logout()
     config.token = None
     config.save()
     console.print("Logged out")
-    if result and result.get("logout_url"):
-        console.print(f"To end the identity provider's browser session too, open: {result['logout_url']}")
+    if result.logout_url:
+        console.print(f"To end the identity provider's browser session too, open: {result.logout_url}")
 
 
-def _sso_session(url: str, open_browser: bool, loopback: bool) -> dict[str, Any]:
+def _sso_session(url: str, open_browser: bool, loopback: bool) -> TokenOut:
     anonymous = ApiClient(url, None)
-    settings = anonymous.request("GET", "/api/v1/auth/oidc/config")
-    if not settings["enabled"]:
+    settings = anonymous.sso_config()
+    if not settings.enabled:
         raise CliError(f"{url} has no single sign-on configured", hint="log in with --username")
-    if settings.get("device_authorization_endpoint") and not loopback:
+    if settings.device_authorization_endpoint and not loopback:
         tokens = _device_grant(settings, open_browser)
     else:
         tokens = _loopback_grant(settings, open_browser)
-    body = {k: tokens.get(k) for k in ("access_token", "refresh_token", "id_token")}
-    result: dict[str, Any] = anonymous.request("POST", "/api/v1/auth/oidc/token", json=body)
-    return result
+    if not isinstance(tokens.get("access_token"), str):
+        raise CliError("the identity provider returned no access token")
+    return anonymous.sso_session(
+        SsoTokenIn(
+            access_token=tokens["access_token"],
+            refresh_token=tokens.get("refresh_token"),
+            id_token=tokens.get("id_token"),
+        )
+    )
 
 
-def _device_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, Any]:
+def _device_grant(settings: SsoConfigOut, open_browser: bool) -> dict[str, Any]:
     """OAuth 2.0 device authorization grant (RFC 8628): sign in on any browser, even another machine's."""
-    client_id, scope = settings["cli_client_id"], settings["scopes"]
+    client_id, scope = settings.cli_client_id, settings.scopes
+    assert settings.device_authorization_endpoint is not None
+    assert settings.token_endpoint is not None
     with httpx.Client(timeout=30) as http:
         started = _idp_json(
-            http.post(
-                settings["device_authorization_endpoint"], data={"client_id": client_id, "scope": scope}
-            )
+            http.post(settings.device_authorization_endpoint, data={"client_id": client_id, "scope": scope})
         )
         link = started.get("verification_uri_complete") or started["verification_uri"]
         err_console.print(f"To sign in, open {link}\nand confirm the code [bold]{started['user_code']}[/]")
@@ -134,7 +147,7 @@ def _device_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, Any
         while time.monotonic() < deadline:
             time.sleep(interval)
             answer = http.post(
-                settings["token_endpoint"],
+                settings.token_endpoint,
                 data={
                     "grant_type": DEVICE_GRANT,
                     "device_code": started["device_code"],
@@ -181,22 +194,26 @@ class _Callback(BaseHTTPRequestHandler):
         return
 
 
-def _loopback_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, Any]:
+def _loopback_grant(settings: SsoConfigOut, open_browser: bool) -> dict[str, Any]:
     """Authorization code + PKCE with a redirect to a one-shot listener on 127.0.0.1 (RFC 8252), for IdPs
     without the device grant. The browser must run on this machine."""
     server = HTTPServer(("127.0.0.1", 0), _Callback)
     redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
     verifier, state = generate_token(64), secrets.token_urlsafe(24)
     _Callback.result = {}
+    if not settings.authorization_endpoint or not settings.token_endpoint:
+        raise CliError(
+            "the identity provider offers neither the device grant nor the authorization code flow"
+        )
     with OAuth2Client(
-        client_id=settings["cli_client_id"],
-        scope=settings["scopes"],
+        client_id=settings.cli_client_id,
+        scope=settings.scopes,
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
         token_endpoint_auth_method="none",
     ) as oauth:
         link, _ = oauth.create_authorization_url(
-            settings["authorization_endpoint"], state=state, code_verifier=verifier
+            settings.authorization_endpoint, state=state, code_verifier=verifier
         )
         err_console.print(f"To sign in, open {link}")
         if open_browser:
@@ -210,7 +227,7 @@ def _loopback_grant(settings: dict[str, Any], open_browser: bool) -> dict[str, A
             raise CliError(
                 f"sign-in did not complete: {got.get('error_description') or got.get('error') or 'no answer'}"
             )
-        return dict(oauth.fetch_token(settings["token_endpoint"], code=got["code"], code_verifier=verifier))
+        return dict(oauth.fetch_token(settings.token_endpoint, code=got["code"], code_verifier=verifier))
 
 
 def passwd(
@@ -222,9 +239,7 @@ def passwd(
     """Change your password (your other login sessions end)."""
     current = read_password(password_stdin, confirm=False, prompt="Current password")
     new = read_password(password_stdin, confirm=True, prompt="New password")
-    ApiClient.from_config().request(
-        "POST", "/api/v1/auth/password", json={"current_password": current, "new_password": new}
-    )
+    ApiClient.from_config().change_password(current, new)
     console.print("Password changed")
 
 
@@ -240,42 +255,59 @@ def token_create(
     read_only: Annotated[bool, typer.Option("--read-only", help="allow reading only (GET)")] = False,
 ) -> None:
     """Create an API token (printed once) for scripts: export ASTRAGO_TOKEN=..."""
-    body: dict[str, Any] = {"name": name, "read_only": read_only}
-    if expires is not None:
-        body["expires_in_days"] = expires
-    token = ApiClient.from_config().request("POST", "/api/v1/auth/tokens", json=body)
-    sys.stdout.write(token["token"] + "\n")
-    err_console.print(f"token {token['id']} ({token['scope']}) expires {_when(token['expires_at'])}")
+    token = ApiClient.from_config().create_token(name, expires, read_only=read_only)
+    sys.stdout.write(f"{token.token}\n")
+    err_console.print(f"token {token.id} ({token.scope}) expires {_when(token.expires_at)}")
+
+
+TOKEN_COLUMNS = (
+    Column("ID"),
+    Column("USER"),
+    Column("NAME", free_text=True),
+    Column("KIND"),
+    Column("SCOPE"),
+    Column("EXPIRES"),
+    Column("LAST-USED"),
+)
 
 
 @token_app.command("list")
 def token_list(
     everyone: Annotated[bool, typer.Option("--all", help="everyone's tokens and sessions (admins)")] = False,
+    output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Your live API tokens and login sessions (never their secrets)."""
-    tokens = ApiClient.from_config().request("GET", "/api/v1/auth/tokens", params={"all": everyone})
-    if json_output:
-        print_json(tokens)
-        return
-    table = Table("ID", "USER", "NAME", "KIND", "SCOPE", "EXPIRES", "LAST USED", box=None, pad_edge=False)
-    for t in tokens:
-        table.add_row(
-            t["id"],
-            t["username"],
-            t["name"],
-            t["kind"],
-            t["scope"],
-            _when(t["expires_at"]),
-            _when(t["last_used_at"]) if t["last_used_at"] else "-",
-        )
-    console.print(table)
+    tokens = ApiClient.from_config().tokens(everyone=everyone)
+
+    def table(fmt: OutputFormat) -> None:
+        rows = [
+            [
+                t.id,
+                t.username,
+                t.name,
+                t.kind,
+                t.scope,
+                _when(t.expires_at),
+                _when(t.last_used_at) if t.last_used_at else "-",
+            ]
+            for t in tokens
+        ]
+        print_table(TOKEN_COLUMNS, rows, fmt)
+
+    emit(
+        tokens,
+        chosen_format(output, json_output),
+        kind="token",
+        names=lambda: [t.id for t in tokens],
+        table=table,
+    )
 
 
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke a token or session: yours, or anyone's for admins."""
-    ApiClient.from_config().request("DELETE", f"/api/v1/auth/tokens/{token_id}")
+    ApiClient.from_config().revoke_token(strip_kind("token", token_id))
     console.print(f"Revoked token {token_id}")
 
 
@@ -284,19 +316,19 @@ def token_revoke(token_id: str) -> None:
 
 def user_disable(name: str) -> None:
     """Disable an account: its sessions and tokens are revoked at once (admins)."""
-    ApiClient.from_config().request("PATCH", f"/api/v1/users/{name}", json={"active": False})
+    ApiClient.from_config().set_user_active(strip_kind("user", name), active=False)
     console.print(f"Disabled {name}")
 
 
 def user_enable(name: str) -> None:
     """Enable a disabled account (admins)."""
-    ApiClient.from_config().request("PATCH", f"/api/v1/users/{name}", json={"active": True})
+    ApiClient.from_config().set_user_active(strip_kind("user", name), active=True)
     console.print(f"Enabled {name}")
 
 
 def user_delete(name: str) -> None:
     """Delete an account that has no unfinished workloads (admins)."""
-    ApiClient.from_config().request("DELETE", f"/api/v1/users/{name}")
+    ApiClient.from_config().delete_user(strip_kind("user", name))
     console.print(f"Deleted {name}")
 
 
