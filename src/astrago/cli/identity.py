@@ -250,7 +250,7 @@ def passwd(
 def token_create(
     name: str,
     expires: Annotated[
-        int | None, typer.Option("--expires", help="days until it expires (default 90)")
+        int | None, typer.Option("--expires", "--expires-in-days", help="days until it expires (default 90)")
     ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="allow reading only (GET)")] = False,
 ) -> None:
