@@ -14,6 +14,8 @@ on every route that is not `public`."""
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +43,8 @@ class Targets(Protocol):
 class Call:
     json: Any = None
     params: Mapping[str, Any] | None = None
+    content: bytes | None = None  # a raw body (with `content_type`) instead of JSON
+    content_type: str | None = None
     fresh_session: bool = False  # call with a new login session of the persona (the call ends it)
 
 
@@ -79,6 +83,17 @@ def _new_user(t: Targets, _p: str) -> Call:
 
 def _job(t: Targets, _p: str) -> Call:
     return Call(json={"workspace": "ml-a", **JOB})
+
+
+def _code_bundle(_t: Targets, _p: str) -> Call:
+    """A gzip'd tar holding one file, as `astrago run` uploads the current directory."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        data = b"print('hello')\n"
+        info = tarfile.TarInfo("train.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return Call(content=packed.getvalue(), content_type="application/gzip")
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -136,6 +151,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/workspaces/{name}/quota"): Rule(
         frozenset({"admin"}), request=lambda _t, _p: Call(json={"gpu_limit": 4})
     ),
+    ("GET", "/api/v1/workspaces/{name}/defaults"): Rule(IN_ML_A),
+    ("PUT", "/api/v1/workspaces/{name}/defaults"): Rule(
+        frozenset({"manager", "admin"}), request=lambda _t, _p: Call(json={"cpu": 1, "memory": "1Gi"})
+    ),
     # -- workloads -------------------------------------------------------------------------------------------
     ("POST", "/api/v1/workloads"): Rule(frozenset({"member", "manager", "admin"}), ok=201, request=_job),
     ("GET", "/api/v1/workloads"): Rule(IN_ML_A, request=lambda _t, _p: Call(params={"workspace": "ml-a"})),
@@ -146,6 +165,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/workloads/{workload_id}/events"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
     # a queued workload has no logs yet: those who may read them hear 409, the others 403/404
     ("GET", "/api/v1/workloads/{workload_id}/logs"): Rule(IN_ML_A, ok=409, refused=_outsider_sees_nothing()),
+    # -- code bundles (anyone signed in uploads; a workload may then refer to it) -----------------------
+    ("POST", "/api/v1/code-bundles"): Rule(SIGNED_IN, ok=201, request=_code_bundle),
     # -- cluster and audit -----------------------------------------------------------------------------------
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),

@@ -122,6 +122,9 @@ class Fixture:
         if call.fresh_session and persona != "anonymous":
             secret = self.login(persona, PASSWORD)
             headers = {"Authorization": f"Bearer {secret}"}
+        if call.content is not None:
+            headers = {**headers, "Content-Type": call.content_type or "application/octet-stream"}
+            return self.http.request(method, url, headers=headers, content=call.content, params=call.params)
         return self.http.request(
             method, url, headers=headers, json=call.json, params=call.params, follow_redirects=False
         )
