@@ -26,7 +26,7 @@ CSRF_COOKIE = "astrago_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="a login session or API token (`astrago token create`), or an access token from the IdP",
 )
@@ -68,7 +68,7 @@ async def cookie_principal(request: Request, registry: Services) -> Principal | 
 async def principal(
     request: Request,
     registry: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     _cookie_doc: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
     if credentials is not None and credentials.scheme.lower() == "bearer":

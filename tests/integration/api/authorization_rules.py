@@ -37,6 +37,7 @@ class Targets(Protocol):
     def user(self) -> str: ...  # a user with no roles
     def ml_a_viewer(self) -> str: ...  # a user who is a viewer of ml-a
     def member_token(self) -> str: ...  # an API token id of `member`
+    def member_bundle(self) -> str: ...  # a code bundle uploaded by `member`
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/workloads/{workload_id}/logs"): Rule(IN_ML_A, ok=409, refused=_outsider_sees_nothing()),
     # -- code bundles (anyone signed in uploads; a workload may then refer to it) -----------------------
     ("POST", "/api/v1/code-bundles"): Rule(SIGNED_IN, ok=201, request=_code_bundle),
+    # its uploader (`member` here) and admins download it; for anyone else it does not exist
+    ("GET", "/api/v1/code-bundles/{bundle_id}/archive"): Rule(
+        frozenset({"member", "admin"}), refused={p: 404 for p in ("viewer", "manager", "outsider")}
+    ),
     # -- cluster and audit -----------------------------------------------------------------------------------
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
@@ -178,6 +183,7 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "workload_id": lambda t: t.workload(),
     "username": lambda t: t.user(),
     "token_id": lambda t: t.member_token(),
+    "bundle_id": lambda t: t.member_bundle(),
     "name": lambda _t: "ml-a",
 }
 

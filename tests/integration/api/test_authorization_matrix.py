@@ -18,7 +18,15 @@ import pytest
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from astrago.api.app import create_app
-from tests.integration.api.authorization_rules import JOB, PASSWORD, PERSONAS, RULES, Call, path_value
+from tests.integration.api.authorization_rules import (
+    JOB,
+    PASSWORD,
+    PERSONAS,
+    RULES,
+    Call,
+    _code_bundle,
+    path_value,
+)
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
 
@@ -113,6 +121,14 @@ class Fixture:
         response = self.http.post(
             "/api/v1/auth/tokens", json={"name": self.unique("t")}, headers=self._auth("member")
         )
+        return str(response.json()["id"])
+
+    def member_bundle(self) -> str:
+        call = _code_bundle(self, "member")
+        assert call.content is not None
+        headers = {**self._auth("member"), "Content-Type": "application/gzip"}
+        response = self.http.post("/api/v1/code-bundles", content=call.content, headers=headers)
+        assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
     # -- one cell of the matrix ----------------------------------------------------------------------
