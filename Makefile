@@ -74,6 +74,11 @@ screenshots: install
 web-test: $(WEB_MODULES) $(OPENAPI_JSON)
 	cd web && npm run openapi && npm test
 
+# The OIDC provider the identity tests sign in against (node oidc-provider), from its committed lock file.
+OIDC_PROVIDER := tests/support/oidc/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/support/oidc/package-lock.json
+	cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error
+
 # Without an NVIDIA driver, `make up` simulates 4 GPUs so the quickstart works anywhere (labelled simulated).
 ifeq ($(origin SIMULATE_GPUS),undefined)
 SIMULATE_GPUS := $(if $(shell command -v nvidia-smi 2>/dev/null),,4xA100-80GB)
@@ -96,7 +101,7 @@ up: install sandbox-tools
 	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
 
 ## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).
-test: install lint typecheck web-test
+test: install $(OIDC_PROVIDER) lint typecheck web-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -66,7 +66,31 @@ class Settings(BaseSettings):
     scheduler_policy: str = "bestfit"
     scheduling_interval_s: float = 2.0
     stop_grace_s: float = 10.0
-    token_ttl_s: int = 12 * 3600
+    # Login sessions end after `session_idle_s` without use, and `session_absolute_s` after login whatever.
+    session_idle_s: int = Field(2 * 3600, ge=1)
+    session_absolute_s: int = Field(12 * 3600, ge=1)
+    token_ttl_s: int | None = Field(None, ge=1)  # the older name of session_absolute_s, still honoured
+    api_token_default_days: int = Field(90, ge=1, le=3650)
+    # Failed password logins allowed per account and per client address in a sliding window.
+    login_failures_per_account: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(30, ge=1)
+    login_failure_window_s: int = Field(60, ge=1)
+    password_min_length: int = Field(8, ge=8, le=128)
+    # Single sign-on (OIDC, e.g. Keycloak realm `astrago`): enabled when an issuer is set.
+    public_url: str | None = None  # how browsers reach this server; default: the URL of the request
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "astrago-client"
+    oidc_client_secret: str | None = None
+    oidc_cli_client_id: str = "astrago-cli"  # public client for `astrago login --sso` (device grant)
+    oidc_audience: str | None = None  # required `aud` of bearer access tokens; default: oidc_client_id
+    oidc_scopes: str = "openid profile email"
+    oidc_admin_roles: list[str] = Field(default_factory=lambda: ["astrago-admin"])
+    oidc_role_claims: list[str] = Field(default_factory=lambda: ["realm_access.roles"])
+    oidc_group_claim: str = "groups"
+    oidc_group_prefix: str = "/astrago/"  # group <prefix><workspace>/<role> gives that workspace role
+    oidc_recheck_s: int = Field(300, ge=0)  # sessions are re-checked at the IdP (refresh) this often
+    oidc_leeway_s: int = Field(60, ge=0, le=600)  # clock skew allowed on exp/iat/nbf
+    oidc_tls_verify: bool | str = True  # or a CA bundle path, for an IdP behind a private CA
     code_bundle_max_mib: int = Field(100, ge=1, le=10240)  # the largest directory `astrago run` may upload
     code_bundle_retention_days: float = Field(7, gt=0)  # kept longer while an unfinished workload needs one
     # Signs the pods' code download credentials; every server process must share it (the chart sets it
@@ -104,6 +128,12 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
     tls_min_version: Literal["1.2", "1.3"] = "1.3"
 
+    @model_validator(mode="after")
+    def _older_names(self) -> Settings:
+        if self.token_ttl_s is not None and "session_absolute_s" not in self.model_fields_set:
+            self.session_absolute_s = self.token_ttl_s
+        return self
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -119,6 +149,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def effective_database_url(self) -> str:

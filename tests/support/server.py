@@ -106,6 +106,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.stop()  # never leave a half-started server behind
         raise RuntimeError(f"server not ready in 30 s:\n{self.log_path.read_text()}")
 
     def kill9(self) -> None:

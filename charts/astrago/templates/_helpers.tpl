@@ -86,11 +86,21 @@ app.kubernetes.io/component: {{ .role }}
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- with .Values.publicUrl }}
+- name: ASTRAGO_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.oidc.issuer }}
 - name: ASTRAGO_OIDC_ISSUER
   value: {{ . | quote }}
 - name: ASTRAGO_OIDC_CLIENT_ID
   value: {{ $.Values.oidc.clientId | quote }}
+- name: ASTRAGO_OIDC_CLI_CLIENT_ID
+  value: {{ $.Values.oidc.cliClientId | quote }}
+- name: ASTRAGO_OIDC_ADMIN_ROLES
+  value: {{ $.Values.oidc.adminRoles | toJson | quote }}
+- name: ASTRAGO_OIDC_GROUP_PREFIX
+  value: {{ $.Values.oidc.groupPrefix | quote }}
 - name: ASTRAGO_OIDC_CLIENT_SECRET
   valueFrom:
     secretKeyRef:

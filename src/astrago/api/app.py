@@ -24,6 +24,7 @@ from astrago.api.routers import (
     code,
     events,
     server_info,
+    sso,
     system,
     users,
     workloads,
@@ -153,6 +154,7 @@ def describe_api(
     install_problem_handlers(app)
     for router in (
         auth.router,
+        sso.router,
         users.router,
         workspaces.router,
         workloads.router,

@@ -13,6 +13,8 @@ class Principal:
     username: str
     is_admin: bool
     roles: dict[str, WorkspaceRole] = field(default_factory=dict)  # workspace id -> role
+    read_only: bool = False  # a read-only API token: safe methods only
+    session_id: str | None = None  # the token or session this call came with (None: an IdP bearer token)
 
     def role_in(self, workspace_id: str) -> WorkspaceRole | None:
         return self.roles.get(workspace_id)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Annotated
 
 import typer
 
+from astrago.cli import identity
 from astrago.cli.errors import CliError
-from astrago.cli.http import ApiClient, CliConfig
+from astrago.cli.http import ApiClient
 from astrago.cli.output import (
     Column,
     JsonOpt,
@@ -26,7 +26,6 @@ from astrago.services.schemas import QuotaOut, QuotaSet, WorkspaceDefaultsOut, W
 user_app = typer.Typer(help="Manage user accounts (admins).", no_args_is_help=True)
 workspace_app = typer.Typer(help="Manage workspaces (teams) and their members.", no_args_is_help=True)
 quota_app = typer.Typer(help="Show and set workspace quotas.", no_args_is_help=True)
-token_app = typer.Typer(help="Long-lived API tokens for scripts and CI.", no_args_is_help=True)
 
 
 def _read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") -> str:
@@ -41,23 +40,6 @@ def _read_password(from_stdin: bool, confirm: bool, prompt: str = "Password") ->
 
 
 # -- session -------------------------------------------------------------------------------------------
-
-
-def login(
-    url: Annotated[str, typer.Option(help="the server, e.g. http://127.0.0.1:8080")],
-    username: Annotated[str, typer.Option(help="your user name")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
-) -> None:
-    """Log in and keep a long-lived API token for this machine in the CLI config file."""
-    password = _read_password(password_stdin, confirm=False)
-    session = ApiClient(url, None).login(username, password)
-    token = ApiClient(url, session.token).create_token(f"cli@{socket.gethostname()}")
-    config = CliConfig.load()
-    config.url, config.token, config.username = url, token.token, username
-    path = config.save()
-    console.print(f"Logged in to {url} as {username} (token saved in {path})")
 
 
 def whoami(output: OutputOpt = None, json_output: JsonOpt = False) -> None:
@@ -309,58 +291,12 @@ def quota_show(workspace: str, output: OutputOpt = None, json_output: JsonOpt = 
     _emit_quota(ApiClient.from_config().quota(strip_kind("workspace", workspace)), output, json_output)
 
 
-# -- tokens --------------------------------------------------------------------------------------------
-
-
-@token_app.command("create")
-def token_create(
-    name: str,
-    expires_in_days: Annotated[int | None, typer.Option(help="expire after this many days")] = None,
-) -> None:
-    """Create an API token (printed once) for scripts: export ASTRAGO_TOKEN=..."""
-    token = ApiClient.from_config().create_token(name, expires_in_days)
-    sys.stdout.write(f"{token.token}\n")
-
-
-TOKEN_COLUMNS = (Column("ID"), Column("NAME"), Column("CREATED"), Column("EXPIRES"), Column("LAST-USED"))
-
-
-@token_app.command("list")
-def token_list(output: OutputOpt = None, json_output: JsonOpt = False) -> None:
-    """Your API tokens (never their secrets)."""
-    tokens = ApiClient.from_config().tokens()
-
-    def table(fmt: OutputFormat) -> None:
-        rows = [
-            [
-                t.id,
-                t.name,
-                t.created_at.isoformat(timespec="seconds"),
-                t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
-                t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "-",
-            ]
-            for t in tokens
-        ]
-        print_table(TOKEN_COLUMNS, rows, fmt)
-
-    names = lambda: [t.id for t in tokens]  # noqa: E731
-    emit(tokens, chosen_format(output, json_output), kind="token", names=names, table=table)
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: str) -> None:
-    """Revoke one of your API tokens."""
-    ApiClient.from_config().revoke_token(strip_kind("token", token_id))
-    console.print(f"Revoked token {token_id}")
-
-
 def register(app: typer.Typer) -> None:
     from astrago.cli import workloads
 
-    app.command()(login)
     app.command()(whoami)
     workloads.register(app)
     app.add_typer(user_app, name="user")
     app.add_typer(workspace_app, name="workspace")
     app.add_typer(quota_app, name="quota")
-    app.add_typer(token_app, name="token")
+    identity.register(app, user_app)

@@ -24,7 +24,7 @@ AREA_OF_COMMAND = {
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",
-    "user", "workspace", "quota", "token",
+    "user", "workspace", "quota", "token", "logout", "passwd",
 }  # fmt: skip
 
 

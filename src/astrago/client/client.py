@@ -19,10 +19,13 @@ from astrago.services.schemas import (
     AuditOut,
     CodeBundleOut,
     EventOut,
+    LogoutOut,
     MemberOut,
     NodeOut,
     QuotaOut,
     QuotaSet,
+    SsoConfigOut,
+    SsoTokenIn,
     TokenOut,
     UserOut,
     WorkloadOut,
@@ -113,17 +116,43 @@ class Client:
     def me(self) -> UserOut:
         return self._typed(UserOut, "GET", "/api/v1/auth/me")
 
-    def create_token(self, name: str, expires_in_days: int | None = None) -> TokenOut:
-        body: dict[str, Any] = {"name": name}
+    def logout(self) -> LogoutOut:
+        """End this client's session; for SSO sessions `logout_url` ends the IdP's session too."""
+        return self._typed(LogoutOut, "POST", "/api/v1/auth/logout")
+
+    def change_password(self, current_password: str, new_password: str) -> None:
+        body = {"current_password": current_password, "new_password": new_password}
+        self.request("POST", "/api/v1/auth/password", json=body)
+
+    def create_token(
+        self, name: str, expires_in_days: int | None = None, read_only: bool = False
+    ) -> TokenOut:
+        """An API token (its secret only in this answer); 90 days unless `expires_in_days` says otherwise."""
+        body: dict[str, Any] = {"name": name, "read_only": read_only}
         if expires_in_days is not None:
             body["expires_in_days"] = expires_in_days
         return self._typed(TokenOut, "POST", "/api/v1/auth/tokens", json=body)
 
-    def tokens(self) -> list[TokenOut]:
-        return self._typed(list[TokenOut], "GET", "/api/v1/auth/tokens")
+    def tokens(self, everyone: bool = False) -> list[TokenOut]:
+        """Live API tokens and login sessions: yours, or everyone's (admins)."""
+        return self._typed(list[TokenOut], "GET", "/api/v1/auth/tokens", params={"all": everyone})
 
     def revoke_token(self, token_id: str) -> None:
         self.request("DELETE", f"/api/v1/auth/tokens/{token_id}")
+
+    def set_user_active(self, username: str, active: bool) -> UserOut:
+        """Disable (sessions and tokens revoked) or enable an account (admins)."""
+        return self._typed(UserOut, "PATCH", f"/api/v1/users/{username}", json={"active": active})
+
+    def delete_user(self, username: str) -> None:
+        self.request("DELETE", f"/api/v1/users/{username}")
+
+    def sso_config(self) -> SsoConfigOut:
+        return self._typed(SsoConfigOut, "GET", "/api/v1/auth/oidc/config")
+
+    def sso_session(self, tokens: SsoTokenIn) -> TokenOut:
+        """An AstraGo session for tokens the IdP gave this client (device grant or loopback sign-in)."""
+        return self._typed(TokenOut, "POST", "/api/v1/auth/oidc/token", json=tokens.model_dump())
 
     def users(self) -> list[UserOut]:
         return self._typed(list[UserOut], "GET", "/api/v1/users")

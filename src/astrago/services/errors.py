@@ -46,3 +46,13 @@ class Forbidden(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     title = "Service unavailable"
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    title = "Too many requests"
+    audit_result = "denied"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

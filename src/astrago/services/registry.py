@@ -12,6 +12,7 @@ from astrago.services.health import HealthService
 from astrago.services.live_events import LiveEventService
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
+from astrago.services.sso import SsoService
 from astrago.services.system_info import SystemInfoService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
@@ -23,6 +24,7 @@ from astrago.services.workspaces import WorkspaceService
 class Services:
     ctx: ServiceContext
     auth: AuthService
+    sso: SsoService
     users: UserService
     workspaces: WorkspaceService
     quotas: QuotaService
@@ -38,9 +40,11 @@ class Services:
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
         nodes = NodeService(ctx)
+        auth = AuthService(ctx)
         return cls(
             ctx=ctx,
-            auth=AuthService(ctx),
+            auth=auth,
+            sso=SsoService(ctx, auth),
             users=UserService(ctx),
             workspaces=WorkspaceService(ctx),
             quotas=QuotaService(ctx),

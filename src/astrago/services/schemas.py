@@ -231,8 +231,14 @@ class UserOut(BaseModel):
     username: str
     admin: bool
     active: bool
+    source: str = "local"  # local | oidc (signs in through the IdP)
     created_at: datetime
+    last_login_at: datetime | None = None
     workspaces: dict[str, WorkspaceRole] = Field(default_factory=dict)
+
+
+class UserUpdate(Strict):
+    active: bool | None = Field(None, description="false disables the account and ends its sessions")
 
 
 class LoginIn(Strict):
@@ -240,20 +246,51 @@ class LoginIn(Strict):
     password: Text
 
 
+class PasswordChange(Strict):
+    current_password: Text
+    new_password: Text
+
+
 class TokenCreate(Strict):
     name: Annotated[ShortText, Field(min_length=1)] = "cli"
-    expires_in_days: Annotated[StrictInt | None, Field(ge=1, le=3650)] = None
+    expires_in_days: Annotated[StrictInt | None, Field(ge=1, le=3650)] = Field(
+        None, description="default 90 days (server setting api_token_default_days)"
+    )
+    read_only: bool = Field(False, description="allow only GET, HEAD and OPTIONS requests")
 
 
 class TokenOut(BaseModel):
     id: str
     name: str
-    kind: str
+    kind: str  # session | browser | api
+    scope: str = "all"  # all | read
     token: str | None = None  # only when created: it is never shown again
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
     username: str
+
+
+class LogoutOut(BaseModel):
+    logout_url: str | None = Field(None, description="open this to end the session at the IdP too")
+
+
+class SsoConfigOut(BaseModel):
+    enabled: bool
+    issuer: str | None = None
+    cli_client_id: str | None = None
+    device_authorization_endpoint: str | None = None
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    scopes: str | None = None
+
+
+class SsoTokenIn(Strict):
+    """IdP tokens a CLI obtained (device grant or loopback redirect), exchanged for an AstraGo session."""
+
+    access_token: Annotated[str, Field(max_length=16384)]
+    refresh_token: Annotated[str | None, Field(max_length=16384)] = None
+    id_token: Annotated[str | None, Field(max_length=16384)] = None
 
 
 class WorkspaceCreate(Strict):

@@ -78,6 +78,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # local | oidc: an oidc user has no password here; the IdP owns their admin flag and IdP-given roles
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # "<issuer> <sub>"
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiToken(Base):
@@ -94,8 +98,34 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    scope: Mapped[str] = mapped_column(String(16), default="all", server_default="all")  # all | read
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class IdpSession(Base):
+    """The IdP's tokens behind one AstraGo session (browser or `login --sso`): kept on the server only, to
+    re-check the user at the IdP (refresh) and to end the IdP session at logout."""
+
+    __tablename__ = "idp_sessions"
+
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255))  # the IdP client the refresh token belongs to
+    id_token: Mapped[str | None] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PendingLogin(Base):
+    """One browser sign-in between the redirect to the IdP and its callback (state, nonce, PKCE)."""
+
+    __tablename__ = "pending_logins"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class Workspace(Base):
@@ -120,6 +150,8 @@ class Membership(Base):
     )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # local | idp: roles the IdP gives are re-synced at every login; roles given here are left alone
+    source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
 
     user: Mapped[User] = relationship(lazy="joined")
 

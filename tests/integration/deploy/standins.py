@@ -26,6 +26,7 @@ class StandIn:
     values: dict[str, Any]
     # container name → image expression
     containers: dict[str, str]
+    extra_templates: str = ""  # other objects the real chart renders from the values we set
 
 
 def _nvidia(repository: str, image: str, version: str) -> dict[str, str]:
@@ -151,12 +152,38 @@ STAND_INS = (
             "auth": {"adminUser": "user", "adminPassword": ""},
             "service": {"type": "ClusterIP", "nodePorts": {"http": "", "https": ""}},
             "postgresql": {"enabled": True, "primary": {"persistence": {"storageClass": ""}}},
+            "keycloakConfigCli": {
+                "enabled": False,
+                "image": {
+                    "registry": "docker.io",
+                    "repository": "bitnami/keycloak-config-cli",
+                    "tag": "5.9.0-debian-11-r1",
+                },
+                "configuration": {},
+            },
         },
         {
             "keycloak": "{{ .Values.global.imageRegistry | default .Values.image.registry }}/"
             "{{ .Values.image.repository }}:{{ .Values.image.tag }}",
             "postgresql": GLOBAL_REGISTRY.format("bitnami/postgresql:16.1.0-debian-11-r15", "docker.io"),
+            "keycloak-config-cli": "{{ .Values.global.imageRegistry"
+            " | default .Values.keycloakConfigCli.image.registry }}/"
+            "{{ .Values.keycloakConfigCli.image.repository }}:{{ .Values.keycloakConfigCli.image.tag }}",
         },
+        # The real chart mounts each `configuration` file from this ConfigMap into its config-cli Job.
+        extra_templates="""\
+{{- if .Values.keycloakConfigCli.enabled }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-keycloak-config-cli-configmap
+data:
+  {{- range $file, $content := .Values.keycloakConfigCli.configuration }}
+  {{ $file }}: {{ $content | quote }}
+  {{- end }}
+{{- end }}
+""",
     ),
     StandIn(
         "mpi-operator",
@@ -264,7 +291,7 @@ def build_stand_in(stand_in: StandIn, directory: Path) -> Path:
         DEPLOYMENT.format(chart=stand_in.name, container=name, image=image)
         for name, image in stand_in.containers.items()
     )
-    (chart / "templates" / "workloads.yaml").write_text(templates)
+    (chart / "templates" / "workloads.yaml").write_text(templates + stand_in.extra_templates)
     return chart
 
 

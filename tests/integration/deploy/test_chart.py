@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -227,3 +228,54 @@ def test_chart_schema_refuses_bad_values_for_plain_helm_users(
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_keycloak_realm_is_configured_declaratively_and_the_server_points_at_it(
+    helm_path: Path, stand_in_charts: Path, deploy_root: Path, tmp_path: Path
+) -> None:
+    """A fresh install needs no manual Keycloak step: the realm, clients, mappers, admin role and group
+    tree come from the stack, with the client secret from the environment's generated secrets."""
+    init(deploy_root, "prod")
+    documents = []
+    for app in ("keycloak", "astrago"):
+        out = tmp_path / "rendered" / app
+        outcome = astrago(
+            "deploy", "render", "-e", "prod", "-l", f"app={app}", "--root", str(deploy_root),
+            "--charts", str(stand_in_charts), "--out", str(out),
+        )  # fmt: skip
+        assert outcome.exit_code == 0, outcome.message
+        documents += [doc for path in sorted(out.glob("*.yaml")) for doc in _documents(path)]
+    by_kind_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}  # type: ignore[index]
+    secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
+
+    config = by_kind_name[("ConfigMap", "keycloak-keycloak-config-cli-configmap")]["data"]  # type: ignore[index]
+    realm = json.loads(config["astrago-realm.json"])
+    assert realm["realm"] == "astrago"
+    assert realm["roles"]["realm"][0]["name"] == "astrago-admin"
+    assert [g["name"] for g in realm["groups"][0]["subGroups"][0]["subGroups"]] == [
+        "manager",
+        "member",
+        "viewer",
+    ]
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    web = clients["astrago-client"]
+    assert web["secret"] == secrets["keycloak"]["clientSecret"]
+    assert len(web["secret"]) >= 16
+    assert web["redirectUris"] == ["http://10.61.3.12:30080/api/v1/auth/oidc/callback"]
+    assert web["attributes"]["pkce.code.challenge.method"] == "S256"
+    mappers = {m["protocolMapper"]: m["config"] for m in web["protocolMappers"]}
+    assert mappers["oidc-group-membership-mapper"]["full.path"] == "true"
+    assert mappers["oidc-usermodel-realm-role-mapper"]["claim.name"] == "realm_access.roles"
+    assert mappers["oidc-audience-mapper"]["included.client.audience"] == "astrago-client"
+    cli = clients["astrago-cli"]
+    assert cli["publicClient"] is True
+    assert cli["attributes"]["oauth2.device.authorization.grant.enabled"] == "true"
+
+    core = by_kind_name[("Deployment", "astrago-core")]["spec"]["template"]["spec"]  # type: ignore[index]
+    env = {item["name"]: item for item in core["containers"][0]["env"]}
+    assert env["ASTRAGO_OIDC_ISSUER"]["value"] == "http://10.61.3.12:30001/realms/astrago"
+    assert env["ASTRAGO_PUBLIC_URL"]["value"] == "http://10.61.3.12:30080"
+    assert env["ASTRAGO_OIDC_CLI_CLIENT_ID"]["value"] == "astrago-cli"
+    assert json.loads(env["ASTRAGO_OIDC_ADMIN_ROLES"]["value"]) == ["astrago-admin"]
+    secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
+    assert secret["ASTRAGO_OIDC_CLIENT_SECRET"] == secrets["keycloak"]["clientSecret"]

@@ -43,6 +43,7 @@ async def upload(request: Request, services: ServicesDep, principal: PrincipalDe
 )
 async def archive(
     bundle_id: str,
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     code_credential: Annotated[str | None, Header(alias=CREDENTIAL_HEADER)] = None,
@@ -51,5 +52,6 @@ async def archive(
     if code_credential is not None:
         path = await services.code_bundles.archive_for_workload(bundle_id, code_credential)
     else:
-        path = services.code_bundles.archive(await principal(services, credentials), bundle_id)
+        caller = await principal(request, services, credentials, None)
+        path = services.code_bundles.archive(caller, bundle_id)
     return FileResponse(path, media_type="application/gzip", filename=f"{bundle_id}.tar.gz")

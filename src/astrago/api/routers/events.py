@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from astrago.api.deps import BearerDep, PrincipalDep, ServicesDep, principal
@@ -23,6 +23,7 @@ RECONNECT_MS = 2000
     responses={200: {"description": "text/event-stream; see the event types below"}},
 )
 async def stream(
+    request: Request,
     services: ServicesDep,
     credentials: BearerDep,
     caller: PrincipalDep,
@@ -36,7 +37,7 @@ async def stream(
     Comments (`: ping`) keep idle connections open through proxies."""
 
     async def authenticate() -> Principal:
-        return await principal(services, credentials) if credentials is not None else caller
+        return await principal(request, services, credentials, None)
 
     async for event in services.live_events.follow(authenticate, last_event_id):
         opening = event.type in (LiveEventType.READY, LiveEventType.RESET)

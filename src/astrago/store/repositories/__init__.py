@@ -7,7 +7,7 @@ from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.health import HealthRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
-from astrago.store.repositories.users import TokenRepository, UserRepository
+from astrago.store.repositories.users import IdentityRepository, TokenRepository, UserRepository
 from astrago.store.repositories.workloads import LiveRow, ReplicaRow, WorkloadPage, WorkloadRepository
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
@@ -16,6 +16,7 @@ __all__ = [
     "ChangeRepository",
     "EventRepository",
     "HealthRepository",
+    "IdentityRepository",
     "LiveRow",
     "NodeRepository",
     "QuotaRepository",

@@ -49,13 +49,20 @@ class WorkspaceRepository:
     async def membership(self, workspace_id: str, user_id: str) -> Membership | None:
         return await self.session.get(Membership, (workspace_id, user_id))
 
-    async def set_member(self, workspace_id: str, user_id: str, role: str) -> Membership:
+    async def set_member(
+        self, workspace_id: str, user_id: str, role: str, source: str | None = None
+    ) -> Membership:
+        """`source` "idp" marks a role the IdP gives (re-synced at each login); None keeps a row's source."""
         membership = await self.membership(workspace_id, user_id)
         if membership is None:
-            membership = Membership(workspace_id=workspace_id, user_id=user_id, role=role)
+            membership = Membership(
+                workspace_id=workspace_id, user_id=user_id, role=role, source=source or "local"
+            )
             self.session.add(membership)
         else:
             membership.role = role
+            if source is not None:
+                membership.source = source
         await self.session.flush()
         return membership
 
