@@ -1,7 +1,7 @@
 """identity: token scopes, SSO users and sessions, sign-ins in progress
 
 Revision ID: identity_1
-Revises: cli_1
+Revises: console_1
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "identity_1"
-down_revision: str | None = "cli_1"
+down_revision: str | None = "console_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

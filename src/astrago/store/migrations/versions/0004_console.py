@@ -1,7 +1,7 @@
 """change feed for live clients
 
 Revision ID: console_1
-Revises: cli_1
+Revises: scale_1
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "console_1"
-down_revision: str | None = "cli_1"
+down_revision: str | None = "scale_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
