@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     stop_grace_s: float = 10.0
     token_ttl_s: int = 12 * 3600
     log_level: str = "info"
+    # Volumes: where their files live (default <data_dir>/volumes; on Kubernetes, the shared volume the
+    # chart mounts into the server), and how long an upload may sit unfinished before it is removed.
+    volumes_dir: Path | None = None
+    upload_expiry_s: int = Field(24 * 3600, ge=60)
+    upload_cleanup_interval_s: float = Field(60.0, gt=0)
+    volumes_claim: str = "astrago-volumes"  # Kubernetes: the ReadWriteMany claim holding every volume
     # Kubernetes backend
     kubeconfig: str | None = None
     namespace: str = "astrago"
@@ -92,6 +98,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'astrago.db'}"
+
+    @property
+    def effective_volumes_dir(self) -> Path:
+        return (self.volumes_dir or self.data_dir / "volumes").expanduser()
 
     @property
     def logs_dir(self) -> Path:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, system, uploads, users, volumes, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -71,6 +71,8 @@ class Runtime:
             await engine.dispose()
             raise
         runtime = cls(settings, engine, services, chosen, ControllerMetrics())
+        if role in ("all", "api"):  # the process that receives uploads also expires them
+            runtime.tasks.append(asyncio.create_task(services.uploads.run_cleanup(), name="upload-cleanup"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
@@ -108,7 +110,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
     install_problem_handlers(app)
-    for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+    routers = (auth, users, workspaces, workloads, system, volumes, uploads)
+    for router in (module.router for module in routers):
         app.include_router(router)
     return app
 

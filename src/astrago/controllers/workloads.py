@@ -475,7 +475,8 @@ class WorkloadController:
                 for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.ADMITTED])
                 if not w.launched and w.stop_requested is None
             ]
-            specs = [(w.id, launch_spec(w)) for w in ready]
+            volumes_dir = self.ctx.settings.effective_volumes_dir
+            specs = [(w.id, launch_spec(w, volumes_dir)) for w in ready]
         for workload_id, spec in specs:
             try:
                 await self.backend.start(spec)

@@ -9,9 +9,12 @@ from astrago.services.auth import AuthService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
+from astrago.services.uploads import UploadService
 from astrago.services.users import UserService
+from astrago.services.volumes import VolumeDisk, VolumeService
 from astrago.services.workloads import WorkloadService
 from astrago.services.workspaces import WorkspaceService
+from astrago.storage.files import VolumeFiles
 
 
 @dataclass
@@ -24,16 +27,21 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    volumes: VolumeService
+    uploads: UploadService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
+        disk = VolumeDisk(VolumeFiles(ctx.settings.effective_volumes_dir))
         return cls(
             ctx=ctx,
             auth=AuthService(ctx),
             users=UserService(ctx),
             workspaces=WorkspaceService(ctx),
-            quotas=QuotaService(ctx),
+            quotas=QuotaService(ctx, disk),
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            volumes=VolumeService(ctx, disk),
+            uploads=UploadService(ctx, disk),
         )

@@ -77,8 +77,10 @@ class WorkloadSubmit(Strict):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=list, description="ports to expose (interactive and service workloads)"
     )
-    volumes: list[Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?:/.*$")]] = Field(
-        default_factory=list, description="volumes to mount as NAME:/mount/path"
+    volumes: list[Annotated[str, Field(min_length=3, max_length=4300)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="volumes of the workspace to mount: NAME:/mount/path, NAME:/mount/path:ro",
     )
     options: dict[str, str] = Field(
         default_factory=dict,
@@ -233,14 +235,16 @@ class QuotaSet(Strict):
     cpu_limit: float | str | None = None
     memory_guaranteed: int | str | None = None
     memory_limit: int | str | None = None
+    storage_guaranteed: int | str | None = Field(None, description="bytes or e.g. 500Gi, 2T")
+    storage_limit: int | str | None = Field(None, description="bytes or e.g. 1Ti; -1: no limit")
 
 
 class QuotaEntryOut(BaseModel):
-    resource: str  # gpu | gpu:<model> | cpu | memory
+    resource: str  # gpu | gpu:<model> | cpu | memory | storage
     guaranteed: float
     limit: float | None
     used: float
-    unit: str  # GPUs | cores | MiB
+    unit: str  # GPUs | cores | MiB | GiB
 
 
 class QuotaOut(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.backends.local.volumes import local_bind_mounts_available
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
@@ -24,6 +25,7 @@ from astrago.services.schemas import (
     parse_duration_s,
 )
 from astrago.services.specs import resource_request
+from astrago.services.volumes import resolve_mounts
 from astrago.services.workspaces import resolve_workspace
 from astrago.store.ids import new_id
 from astrago.store.models import Workload, Workspace
@@ -200,6 +202,13 @@ class WorkloadService:
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             spec, priority = _normalised_spec(request)
+            spec["volume_mounts"] = await resolve_mounts(
+                session,
+                workspace,
+                request.volumes,
+                self.ctx.settings.backend,
+                bind_mounts=local_bind_mounts_available(),
+            )
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)

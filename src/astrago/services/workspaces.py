@@ -14,7 +14,12 @@ from astrago.services.errors import Conflict, Forbidden, NotFound
 from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
 from astrago.services.users import require_admin
 from astrago.store.models import Workspace
-from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
+from astrago.store.repositories import (
+    UserRepository,
+    VolumeRepository,
+    WorkloadRepository,
+    WorkspaceRepository,
+)
 
 ROLE_VERBS = {WorkspaceRole.VIEWER: "view", WorkspaceRole.MEMBER: "use", WorkspaceRole.MANAGER: "manage"}
 
@@ -92,6 +97,12 @@ class WorkspaceService:
             if page.total:
                 raise Conflict(
                     f"workspace {name!r} still has {page.total} unfinished workloads; cancel them first"
+                )
+            volumes = await VolumeRepository(mutation.session).count_in_workspace(workspace.id)
+            if volumes:
+                raise Conflict(
+                    f"workspace {name!r} still has {volumes} volumes; delete them first (their files "
+                    "are not removed silently)"
                 )
             await WorkspaceRepository(mutation.session).delete(workspace)
 

@@ -21,6 +21,7 @@ from typing import Any
 from astrago.backends.base import BackendError, LaunchSpec, ReplicaLaunch
 from astrago.backends.kubernetes import naming
 from astrago.domain.enums import WorkloadKind
+from astrago.domain.volumes import env_name
 
 Manifest = dict[str, Any]
 
@@ -29,7 +30,9 @@ MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 DEFAULT_NOTEBOOK_IMAGE = "quay.io/jupyter/base-notebook:python-3.11"
 NOTEBOOK_PORT = 8888
 DDP_PORT = 29500
-DEFAULT_VOLUME_SIZE = "10Gi"
+DEFAULT_VOLUMES_CLAIM = "astrago-volumes"
+DEFAULT_VOLUMES_CLAIM_SIZE = "1Ti"  # NFS provisioners do not enforce it; volumes and quotas do
+VOLUMES_POD_VOLUME = "volumes"
 MPIJOB_API_VERSION = "kubeflow.org/v2beta1"
 # Kubernetes sets this annotation (and, from 1.28, a label) on every pod of an Indexed Job.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -49,12 +52,14 @@ class ManifestOptions:
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
     # time-slicing replicas per physical GPU on each node (from the inventory); 1 when unknown
     shared_units_per_gpu: dict[str, int] = field(default_factory=dict)
+    # every volume is a folder of one ReadWriteMany claim, which the chart also mounts into the server
+    volumes_claim: str = DEFAULT_VOLUMES_CLAIM
 
 
 @dataclass(frozen=True, slots=True)
 class WorkloadManifests:
     """What one workload becomes. `root` owns `dependents` (owner references are added once the root
-    exists and has a uid); `volume_claims` belong to the workspace and outlive the workload."""
+    exists and has a uid); `volume_claims` (the shared volumes claim, created if missing) outlive it."""
 
     root: Manifest
     dependents: tuple[Manifest, ...] = ()
@@ -64,7 +69,7 @@ class WorkloadManifests:
 def build_manifests(spec: LaunchSpec, options: ManifestOptions) -> WorkloadManifests:
     if not spec.replicas:
         raise BackendError(f"workload {spec.workload_id} has no replica placements to start")
-    claims = tuple(_volume_claim(spec, volume, options) for volume, _ in spec.volumes)
+    claims = (_volumes_claim(options),) if spec.volumes else ()
     if spec.kind is WorkloadKind.JOB:
         return WorkloadManifests(root=_job(spec, options, ddp=False), volume_claims=claims)
     if spec.kind is WorkloadKind.DISTRIBUTED:
@@ -211,7 +216,16 @@ def _container(
         ]
     if spec.volumes:
         container["volumeMounts"] = [
-            {"name": f"volume-{i}", "mountPath": path} for i, (_, path) in enumerate(spec.volumes)
+            {
+                "name": VOLUMES_POD_VOLUME,
+                "mountPath": mount.mount_path,
+                "subPath": mount.share_subpath,
+                "readOnly": mount.read_only,
+            }
+            for mount in spec.volumes
+        ]
+        container["env"] += [
+            {"name": env_name(mount.slug), "value": mount.mount_path} for mount in spec.volumes
         ]
     return container
 
@@ -240,11 +254,7 @@ def _pod_spec(
         pod["imagePullSecrets"] = [{"name": secret} for secret in options.image_pull_secrets]
     if spec.volumes:
         pod["volumes"] = [
-            {
-                "name": f"volume-{i}",
-                "persistentVolumeClaim": {"claimName": naming.volume_claim_name(spec.workspace, volume)},
-            }
-            for i, (volume, _) in enumerate(spec.volumes)
+            {"name": VOLUMES_POD_VOLUME, "persistentVolumeClaim": {"claimName": options.volumes_claim}}
         ]
     return pod
 
@@ -444,24 +454,23 @@ def _service(spec: LaunchSpec, options: ManifestOptions, ports: tuple[int, ...])
     }
 
 
-def _volume_claim(spec: LaunchSpec, volume: str, options: ManifestOptions) -> Manifest:
+def _volumes_claim(options: ManifestOptions) -> Manifest:
+    """The claim holding every volume (one folder each); the chart creates it for the server too."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {
-            "name": naming.volume_claim_name(spec.workspace, volume),
+            "name": options.volumes_claim,
             "namespace": options.namespace,
             "labels": {
                 naming.APP_NAME_LABEL: naming.APP_NAME,
                 naming.MANAGED_BY_LABEL: naming.MANAGER,
-                naming.WORKSPACE_LABEL: naming.label_value(spec.workspace),
                 naming.ROLE_LABEL: "volume",
             },
-            "annotations": {"astrago.io/volume": volume, "astrago.io/workspace": spec.workspace},
         },
         "spec": {
-            "accessModes": ["ReadWriteMany"],  # several workloads and replicas mount one dataset
+            "accessModes": ["ReadWriteMany"],  # the server and every workload mount it at once
             "storageClassName": options.storage_class,
-            "resources": {"requests": {"storage": spec.extra.get("volume_size", DEFAULT_VOLUME_SIZE)}},
+            "resources": {"requests": {"storage": DEFAULT_VOLUMES_CLAIM_SIZE}},
         },
     }

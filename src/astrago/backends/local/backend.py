@@ -59,6 +59,7 @@ from astrago.backends.local.records import (
     UnreadableRecord,
     check_workload_id,
 )
+from astrago.backends.local.volumes import prepare_volume_links
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 
@@ -210,6 +211,7 @@ class LocalBackend:
         devices_by_index = {device.index: device for device in node.devices}
         gpus = {replica.index: visible_devices(replica, devices_by_index) for replica in spec.replicas}
         working_dir = self._working_dir(spec)
+        volume_env = prepare_volume_links(spec, working_dir)
         async with self._mutation:
             port = self._master_port(spec)
             launches: list[tuple[ReplicaRecord, dict[str, str]]] = []
@@ -233,7 +235,8 @@ class LocalBackend:
                     max_runtime_s=spec.max_runtime_s,
                     intent_at=time.time(),
                 )
-                launches.append((record, replica_env(spec, replica, os.environ, devices, simulated, port)))
+                env = replica_env(spec, replica, os.environ, devices, simulated, port)
+                launches.append((record, {**env, **volume_env}))
             if launches:
                 await self._launch_all(launches)
 

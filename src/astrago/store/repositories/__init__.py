@@ -6,6 +6,7 @@ from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
 from astrago.store.repositories.users import TokenRepository, UserRepository
+from astrago.store.repositories.volumes import UploadRepository, VolumeRepository
 from astrago.store.repositories.workloads import WorkloadPage, WorkloadRepository
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
@@ -15,7 +16,9 @@ __all__ = [
     "NodeRepository",
     "QuotaRepository",
     "TokenRepository",
+    "UploadRepository",
     "UserRepository",
+    "VolumeRepository",
     "WorkloadPage",
     "WorkloadRepository",
     "WorkspaceRepository",

@@ -20,7 +20,7 @@ from astrago.backends.kubernetes import KubernetesBackend, OrphanPolicy
 from astrago.backends.kubernetes.naming import object_name
 from astrago.domain.enums import ReplicaState, WorkloadKind
 from tests.integration.backends.kubernetes.fake_cluster import FakeCluster, eventually, write_kubeconfig
-from tests.unit.backends.kubernetes.factories import launch_spec, replica
+from tests.unit.backends.kubernetes.factories import launch_spec, replica, volume
 
 S = ReplicaState
 JOBS = "/apis/batch/v1/namespaces/astrago/jobs"
@@ -319,7 +319,7 @@ async def test_mpi_needs_the_operator_then_runs(cluster: FakeCluster, backend: K
         replicas=(replica(0, "gpu-1", gpus=2), replica(1, "gpu-2", gpus=2)),
         command=("mpirun", "python", "train.py"),
         extra={"framework": "mpi"},
-        volumes=(("imagenet", "/data"),),
+        volumes=(volume(), volume("weights", "/models", read_only=True)),
     )
     with pytest.raises(BackendError, match=r"install the MPI Operator v0\.5"):
         await backend.start(spec)
@@ -345,7 +345,7 @@ async def test_unknown_storage_class_is_refused_before_anything_is_created(
         with pytest.raises(
             BackendError, match=r"StorageClass 'fast-nvme' does not exist: install a CSI driver"
         ):
-            await backend.start(launch_spec(volumes=(("imagenet", "/data"),)))
+            await backend.start(launch_spec(volumes=(volume(), volume("weights", "/models", read_only=True))))
         assert await cluster.kubelet.list(JOBS) == []
         assert await cluster.kubelet.list(CLAIMS) == []
         await backend.start(launch_spec(workload_id="no-volumes"))  # workloads without volumes still run
