@@ -120,7 +120,9 @@ class VolumeFiles:
         fd = os.open(self.volume_dir(workspace_id, volume_id), _DIR_FLAGS)
         try:
             for part in parts:
-                fd = _step_into(fd, part, create)
+                child = _step_into(fd, part, create)
+                os.close(fd)
+                fd = child
             yield fd
         finally:
             os.close(fd)
@@ -213,6 +215,7 @@ class VolumeFiles:
                 info = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     raise PathRefused(f"{path!r} is a folder in this volume; a file cannot replace it")
+            os.chmod(self.part_path(upload_id), 0o644)  # private while partial; readable once complete
             os.rename(self.part_path(upload_id), parts[-1], dst_dir_fd=parent)
             os.fsync(parent)
 
@@ -232,26 +235,22 @@ def _type_of(mode: int) -> str:
 
 
 def _step_into(fd: int, part: str, create: bool) -> int:
+    """The folder `part` of the folder `fd` (left open), refusing links; created when asked."""
     try:
-        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        return os.open(part, _DIR_FLAGS, dir_fd=fd)
     except FileNotFoundError:
         if not create:
-            os.close(fd)
             raise PathRefused(f"folder {part!r} does not exist in this volume") from None
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(part, 0o775, dir_fd=fd)
-        try:
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-        except OSError as exc:
-            os.close(fd)
-            raise PathRefused(f"{part!r} in this volume is not a folder") from exc
     except OSError as exc:
-        os.close(fd)
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise PathRefused(f"{part!r} in this volume is a symbolic link or a file, not a folder") from exc
         raise
-    os.close(fd)
-    return child
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(part, 0o775, dir_fd=fd)
+    try:
+        return os.open(part, _DIR_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        raise PathRefused(f"{part!r} in this volume is not a folder") from exc
 
 
 def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str], int]]:
