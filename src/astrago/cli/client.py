@@ -195,6 +195,8 @@ def _print_quota(quota: dict[str, Any]) -> None:
         def fmt(value: float | None, unit: str = e["unit"]) -> str:
             if value is None:
                 return "none"
+            if unit == "GiB":  # storage: fractions of a GiB matter
+                return f"{value:.2f} GiB"
             return memory_text(int(value)) if unit == "MiB" else f"{value:g} {unit}"
 
         table.add_row(e["resource"], fmt(e["used"]), fmt(e["guaranteed"]), fmt(e["limit"]))
@@ -217,6 +219,8 @@ def quota_set(
     cpu_limit: Annotated[str | None, typer.Option(help="cores; -1: no limit")] = None,
     memory_guaranteed: Annotated[str | None, typer.Option(help="e.g. 64Gi")] = None,
     memory_limit: Annotated[str | None, typer.Option(help="e.g. 256Gi; -1: no limit")] = None,
+    storage_guaranteed: Annotated[str | None, typer.Option(help="volume storage, e.g. 500Gi")] = None,
+    storage_limit: Annotated[str | None, typer.Option(help="e.g. 2Ti; -1: no limit")] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Set a workspace's guaranteed amounts and limits (admins). Unset options keep their value."""
@@ -228,6 +232,8 @@ def quota_set(
         "cpu_limit": cpu_limit,
         "memory_guaranteed": memory_guaranteed,
         "memory_limit": memory_limit,
+        "storage_guaranteed": storage_guaranteed,
+        "storage_limit": storage_limit,
     }
     quota = ApiClient.from_config().request(
         "PUT", f"/api/v1/workspaces/{workspace}/quota", json={k: v for k, v in body.items() if v is not None}
