@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # Volumes: where their files live (default <data_dir>/volumes; on Kubernetes, the shared volume the
     # chart mounts into the server), and how long an upload may sit unfinished before it is removed.
     volumes_dir: Path | None = None
-    upload_expiry_s: int = Field(24 * 3600, ge=60)
+    upload_expiry_s: int = Field(24 * 3600, ge=1)
     upload_cleanup_interval_s: float = Field(60.0, gt=0)
     volumes_claim: str = "astrago-volumes"  # Kubernetes: the ReadWriteMany claim holding every volume
     # Kubernetes backend

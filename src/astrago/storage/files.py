@@ -198,10 +198,10 @@ class VolumeFiles:
 
     def create_part(self, upload_id: str) -> None:
         self.ensure_layout()
+        # Not fsync'd: until the first acknowledged bytes (fsync'd with the file), a lost part file only
+        # means the client starts over, which it learns from a 410.
         fd = os.open(self.part_path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        os.fsync(fd)
         os.close(fd)
-        _fsync_dir(self.root / UPLOADS_DIR)
 
     def remove_part(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
