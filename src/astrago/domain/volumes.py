@@ -155,9 +155,9 @@ def parse_mount(text: str) -> MountRequest:
         raise VolumeInputError(f"mount path {mount_path!r} cannot hold `:`; the last part must be ro or rw")
     if "\x00" in mount_path or not mount_path.strip():
         raise VolumeInputError(f"volume mount {text!r} needs a mount path")
-    normalised = posixpath.normpath(mount_path)
-    if ".." in normalised.split("/"):
+    if ".." in mount_path.split("/"):
         raise VolumeInputError(f"mount path {mount_path!r} cannot hold `..`")
+    normalised = posixpath.normpath(mount_path)
     if normalised == "/":
         raise VolumeInputError("a volume cannot be mounted over /")
     return MountRequest(volume=normalise_name(name), mount_path=normalised, read_only=mode == "ro")

@@ -182,7 +182,7 @@ class VolumeFiles:
         except (FileNotFoundError, PathRefused):
             return 0  # nothing there yet (or a parent that will be created)
         if not stat.S_ISREG(info.st_mode):
-            kind = _type_of(info.st_mode)
+            kind = {"dir": "folder", "symlink": "symbolic link"}.get(_type_of(info.st_mode), "special file")
             raise PathRefused(f"{path!r} is a {kind} in this volume; a file cannot go there")
         return info.st_size
 
