@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +60,37 @@ class UploadState:
     metadata_header: str
     expires_at: datetime
     completed: bool
+
+
+@dataclass
+class _WriterSlot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+
+
+class Superseded(Exception):
+    """A newer request for the same upload took over; this one stops reading its body."""
+
+
+async def _until(body: AsyncIterator[bytes], superseded: asyncio.Event) -> AsyncIterator[bytes]:
+    """The body's pieces, until a newer request supersedes this one."""
+    iterator = body.__aiter__()
+    stop = asyncio.ensure_future(superseded.wait())
+    try:
+        while True:
+            piece = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.wait({piece, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not piece.done():
+                piece.cancel()
+                raise Superseded()
+            try:
+                data = piece.result()
+            except StopAsyncIteration:
+                return
+            yield data
+    finally:
+        stop.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +156,7 @@ class UploadService:
     def __init__(self, ctx: ServiceContext, disk: VolumeDisk) -> None:
         self.ctx = ctx
         self.disk = disk
-        self._writing: dict[str, asyncio.Lock] = {}
+        self._writing: dict[str, _WriterSlot] = {}
 
     @property
     def _ttl(self) -> timedelta:
@@ -276,8 +307,8 @@ class UploadService:
                 f"this request carries {content_length} bytes from offset {offset}, past the upload's "
                 f"length of {upload.length}"
             )
-        async with self._exclusive(upload_id):
-            position = await self._write(upload, offset, body, checksum)
+        async with self._exclusive(upload_id) as superseded:
+            position = await self._write(upload, offset, _until(body, superseded), checksum)
             if position == upload.length:
                 await self._complete(principal, upload)
             else:
@@ -293,17 +324,26 @@ class UploadService:
         )
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self, upload_id: str) -> AsyncIterator[None]:
-        lock = self._writing.setdefault(upload_id, asyncio.Lock())
+    async def _exclusive(self, upload_id: str) -> AsyncIterator[asyncio.Event]:
+        """One writer per upload. A newer request supersedes the one writing: a client only sends again
+        after giving up on its previous request, whose connection may be half-open for a long time
+        (no reset ever reached the server), and must not keep the upload locked meanwhile."""
+        slot = self._writing.setdefault(upload_id, _WriterSlot())
+        slot.waiting += 1
+        if slot.lock.locked():
+            slot.superseded.set()
         try:
-            await asyncio.wait_for(lock.acquire(), LOCK_WAIT_S)
+            await asyncio.wait_for(slot.lock.acquire(), LOCK_WAIT_S)
         except TimeoutError as exc:
             raise Locked(f"another request is writing upload {upload_id}; retry shortly") from exc
-        try:
-            yield
         finally:
-            lock.release()
-            if not lock.locked():
+            slot.waiting -= 1
+        slot.superseded = asyncio.Event()
+        try:
+            yield slot.superseded
+        finally:
+            slot.lock.release()
+            if not slot.waiting and not slot.lock.locked():
                 self._writing.pop(upload_id, None)
 
     async def _write(
@@ -323,7 +363,10 @@ class UploadService:
                 "and resume from there"
             ) from exc
         try:
-            await self._stream_into(writer, upload, body, checksum)
+            try:
+                await self._stream_into(writer, upload, body, checksum)
+            except Superseded as exc:
+                raise Conflict(f"a newer request for upload {upload.id} took over from this one") from exc
             if checksum is not None and writer.digest() != checksum.digest:
                 await asyncio.to_thread(writer.roll_back)
                 raise ChecksumMismatch(

@@ -44,7 +44,7 @@ def test_sizes(text: str, expected: int) -> None:
 
 
 def test_bad_sizes_say_what_to_write() -> None:
-    with pytest.raises(VolumeInputError, match="use e.g. 500Mi"):
+    with pytest.raises(VolumeInputError, match=r"use e\.g\. 500Mi"):
         parse_size_bytes("ten gigs")
     with pytest.raises(VolumeInputError, match="negative"):
         parse_size_bytes(-1)

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
+from starlette.requests import ClientDisconnect
 
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.api.problems import problem
@@ -119,6 +120,8 @@ async def create_upload(
             )
     except ServiceError as exc:
         return _tus_error(exc)
+    except ClientDisconnect:
+        return Response(status_code=status.HTTP_400_BAD_REQUEST)  # nobody is listening any more
     headers = _state_headers(state)
     headers["Location"] = location
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
@@ -172,6 +175,8 @@ async def append(
         )
     except ServiceError as exc:
         return _tus_error(exc)
+    except ClientDisconnect:
+        return Response(status_code=status.HTTP_400_BAD_REQUEST)  # nobody is listening any more
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_state_headers(state))
 
 
