@@ -126,6 +126,13 @@ def parse_checksum(header: str | None) -> Checksum | None:
         raise InvalidInput("Upload-Checksum digest is not base64") from exc
 
 
+def _check_whole(whole: bytes, length: int, checksum: Checksum | None) -> None:
+    if len(whole) != length:
+        raise InvalidInput(f"the request carries {len(whole)} bytes but Upload-Length says {length}")
+    if checksum is not None and CHECKSUM_ALGORITHMS[checksum.algorithm](whole).digest() != checksum.digest:
+        raise ChecksumMismatch(f"the {checksum.algorithm} of the body does not match Upload-Checksum")
+
+
 def destination_of(metadata: dict[str, str], base: str) -> str:
     """Where the finished file goes: metadata `path` (or what browsers' clients send) under `base`."""
     named = next((metadata[key] for key in DESTINATION_KEYS if metadata.get(key)), None)
@@ -171,9 +178,15 @@ class UploadService:
         volume_name: str,
         length: int,
         metadata_header: str,
+        whole: bytes | None = None,
+        checksum: Checksum | None = None,
     ) -> UploadState:
+        """With `whole` (all the bytes, sent with the creation request), the file is complete when this
+        returns: one transaction instead of two, which is what makes folders of small files fast."""
         target = f"{workspace_name}/{volume_name}"
         try:
+            if whole is not None:
+                _check_whole(whole, length, checksum)
             metadata = parse_metadata(metadata_header)
             path = destination_of(metadata, metadata.get("dir", ""))
             async with self.ctx.read() as session:
@@ -210,13 +223,21 @@ class UploadService:
             mutation.detail = f"id={upload_id}, length={length}"
             await asyncio.to_thread(self.disk.files.create_part, upload_id)
             try:
-                if length == 0:  # nothing will follow: the empty file is complete now
+                if whole:
+                    await asyncio.to_thread(self.disk.files.fill_part, upload_id, whole)
+                    mutation.detail += ", complete in one request"
+                if length == 0 or whole:  # nothing will follow: the file is complete now
                     await self._place(upload, volume)
                 await session.flush()
+            except OSError as exc:
+                await asyncio.to_thread(self.disk.files.remove_part, upload_id)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise InsufficientStorage("the disk holding volumes is full; nothing was kept") from exc
+                raise
             except BaseException:
                 await asyncio.to_thread(self.disk.files.remove_part, upload_id)
                 raise
-        return _state(upload, 0)
+        return _state(upload, length if upload.completed_at else 0)
 
     async def _check_room(self, session: AsyncSession, volume: Volume, path: str, length: int) -> None:
         files = self.disk.files

@@ -28,6 +28,7 @@ TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 MAX_UPLOAD_BYTES = 16 * 1024**4  # 16 TiB: a sanity bound; volumes and quotas set the real limits
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
+WHOLE_BODY_MAX = 4 * 1024 * 1024  # creation requests carrying a whole file up to this size: one step
 
 router = APIRouter(tags=["uploads"])
 
@@ -110,13 +111,19 @@ async def create_upload(
         assert length is not None
         if length > MAX_UPLOAD_BYTES:
             return _tus_error(InvalidInput(f"Upload-Length is above the server's {MAX_UPLOAD_BYTES} bytes"))
-        state = await services.uploads.create(principal, workspace, name, length, upload_metadata)
-        location = str(request.url_for("upload_offset", upload_id=state.id).path)
         body_length = _int_header("Content-Length", content_length, required=False) or 0
-        has_body = body_length > 0 or content_length is None
-        if content_type == OFFSET_CONTENT_TYPE and has_body and length:  # creation-with-upload
+        with_body = content_type == OFFSET_CONTENT_TYPE and (body_length > 0 or content_length is None)
+        whole = None
+        if with_body and body_length == length and length <= WHOLE_BODY_MAX:  # a small file, all here
+            whole, with_body = await request.body(), False
+        checksum = parse_checksum(upload_checksum)
+        state = await services.uploads.create(
+            principal, workspace, name, length, upload_metadata, whole, checksum if whole else None
+        )
+        location = str(request.url_for("upload_offset", upload_id=state.id).path)
+        if with_body and length:  # creation-with-upload: the first chunk streams like a PATCH
             state = await services.uploads.append(
-                principal, state.id, 0, request.stream(), parse_checksum(upload_checksum), body_length or None
+                principal, state.id, 0, request.stream(), checksum, body_length or None
             )
     except ServiceError as exc:
         return _tus_error(exc)
