@@ -116,7 +116,7 @@ class User:
     config_dir: Path
     token: str | None = None
 
-    def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> CliResult:
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60) -> CliResult:
         env = {
             **os.environ,
             "XDG_CONFIG_HOME": str(self.config_dir),
@@ -127,7 +127,7 @@ class User:
         if self.token:  # users set up over HTTP have no CLI config file; scripts pass their token like this
             env["ASTRAGO_TOKEN"] = self.token
         done = subprocess.run(
-            [*ASTRAGO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+            [*ASTRAGO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout
         )
         result = CliResult(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:

@@ -16,9 +16,10 @@ import errno
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +46,7 @@ from astrago.store.models import Upload, Volume
 from astrago.store.repositories import QuotaRepository, UploadRepository
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WRITE_BATCH = 4 * 1024 * 1024  # bytes gathered before one write in a worker thread
 LOCK_WAIT_S = 10.0  # a resumed PATCH may arrive before the server noticed the dropped one
@@ -65,32 +67,8 @@ class UploadState:
 @dataclass
 class _WriterSlot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    writer: asyncio.Task[int] | None = None  # the task streaming a body into the part file now
     waiting: int = 0
-
-
-class Superseded(Exception):
-    """A newer request for the same upload took over; this one stops reading its body."""
-
-
-async def _until(body: AsyncIterator[bytes], superseded: asyncio.Event) -> AsyncIterator[bytes]:
-    """The body's pieces, until a newer request supersedes this one."""
-    iterator = body.__aiter__()
-    stop = asyncio.ensure_future(superseded.wait())
-    try:
-        while True:
-            piece = asyncio.ensure_future(iterator.__anext__())
-            await asyncio.wait({piece, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not piece.done():
-                piece.cancel()
-                raise Superseded()
-            try:
-                data = piece.result()
-            except StopAsyncIteration:
-                return
-            yield data
-    finally:
-        stop.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +306,8 @@ class UploadService:
                 f"this request carries {content_length} bytes from offset {offset}, past the upload's "
                 f"length of {upload.length}"
             )
-        async with self._exclusive(upload_id) as superseded:
-            position = await self._write(upload, offset, _until(body, superseded), checksum)
+        async with self._exclusive(upload_id) as slot:
+            position = await _supersedable(slot, self._write(upload, offset, body, checksum))
             if position == upload.length:
                 await self._complete(principal, upload)
             else:
@@ -345,24 +323,24 @@ class UploadService:
         )
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self, upload_id: str) -> AsyncIterator[asyncio.Event]:
+    async def _exclusive(self, upload_id: str) -> AsyncIterator[_WriterSlot]:
         """One writer per upload. A newer request supersedes the one writing: a client only sends again
         after giving up on its previous request, whose connection may be half-open for a long time
         (no reset ever reached the server), and must not keep the upload locked meanwhile."""
         slot = self._writing.setdefault(upload_id, _WriterSlot())
         slot.waiting += 1
-        if slot.lock.locked():
-            slot.superseded.set()
+        if slot.writer is not None:
+            slot.writer.cancel()  # it keeps (or, with a checksum, drops) what it received, then stops
         try:
             await asyncio.wait_for(slot.lock.acquire(), LOCK_WAIT_S)
         except TimeoutError as exc:
             raise Locked(f"another request is writing upload {upload_id}; retry shortly") from exc
         finally:
             slot.waiting -= 1
-        slot.superseded = asyncio.Event()
         try:
-            yield slot.superseded
+            yield slot
         finally:
+            slot.writer = None
             slot.lock.release()
             if not slot.waiting and not slot.lock.locked():
                 self._writing.pop(upload_id, None)
@@ -373,9 +351,7 @@ class UploadService:
         """Stream the body into the part file; returns the new, fsync'd offset."""
         path = str(self.disk.files.part_path(upload.id))
         try:
-            writer = await asyncio.to_thread(
-                PartWriter, path, offset, checksum.algorithm if checksum else None
-            )
+            writer = await _settled(PartWriter, path, offset, checksum.algorithm if checksum else None)
         except FileNotFoundError as exc:
             raise Gone(f"upload {upload.id} lost its data (its part file is gone); start it again") from exc
         except OffsetMismatch as exc:
@@ -384,19 +360,16 @@ class UploadService:
                 "and resume from there"
             ) from exc
         try:
-            try:
-                await self._stream_into(writer, upload, body, checksum)
-            except Superseded as exc:
-                raise Conflict(f"a newer request for upload {upload.id} took over from this one") from exc
+            await self._stream_into(writer, upload, body, checksum)
             if checksum is not None and writer.digest() != checksum.digest:
-                await asyncio.to_thread(writer.roll_back)
+                await _settled(writer.roll_back)
                 raise ChecksumMismatch(
                     f"the {checksum.algorithm} of this chunk does not match Upload-Checksum; it was "
                     f"discarded and the upload stays at offset {offset}"
                 )
-            return await asyncio.to_thread(writer.keep)
+            return await _settled(writer.keep)
         finally:
-            await asyncio.to_thread(writer.close)
+            await _settled(writer.close)
 
     async def _stream_into(
         self, writer: PartWriter, upload: Upload, body: AsyncIterator[bytes], checksum: Checksum | None
@@ -412,12 +385,15 @@ class UploadService:
                 pending.append(piece)
                 pending_size += len(piece)
                 if pending_size >= WRITE_BATCH:
-                    await asyncio.to_thread(writer.write, b"".join(pending))
+                    batch = b"".join(pending)
                     pending, pending_size = [], 0
+                    await _settled(writer.write, batch)
             if pending:
-                await asyncio.to_thread(writer.write, b"".join(pending))
+                batch = b"".join(pending)
+                pending, pending_size = [], 0
+                await _settled(writer.write, batch)
         except OSError as exc:
-            await asyncio.to_thread(writer.roll_back)
+            await _settled(writer.roll_back)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage(
                     "the disk holding volumes is full; this chunk was discarded and the upload stays at "
@@ -425,18 +401,18 @@ class UploadService:
                 ) from exc
             raise
         except PayloadTooLarge:
-            await asyncio.to_thread(writer.roll_back)
+            await _settled(writer.roll_back)
             raise
         except BaseException:
             # The client went away (or the server is stopping). Without a checksum, what arrived is
             # good and kept; with one, a partial chunk cannot be verified and is dropped.
             if pending:
                 with contextlib.suppress(OSError):
-                    await asyncio.to_thread(writer.write, b"".join(pending))
+                    await _settled(writer.write, b"".join(pending))
             if checksum is not None:
-                await asyncio.to_thread(writer.roll_back)
+                await _settled(writer.roll_back)
             else:
-                await asyncio.to_thread(writer.keep)
+                await _settled(writer.keep)
             raise
 
     async def _extend_expiry(self, upload: Upload) -> None:
@@ -531,6 +507,30 @@ class UploadService:
             except Exception:
                 log.exception("the upload cleanup failed; retrying at the next interval")
             await asyncio.sleep(self.ctx.settings.upload_cleanup_interval_s)
+
+
+async def _settled(function: Callable[..., T], *args: Any) -> T:
+    """`function` in a worker thread; if the caller is cancelled meanwhile, the call still finishes
+    before the cancellation goes on, so that clean-up never races a write to the same file."""
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait({future})
+        raise
+
+
+async def _supersedable(slot: _WriterSlot, write: Coroutine[Any, Any, int]) -> int:
+    """Run the body's writing as a task that a newer request for the same upload may cancel."""
+    task = asyncio.ensure_future(write)
+    slot.writer = task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if task.cancelled() and current is not None and not current.cancelling():
+            raise Conflict("a newer request for this upload took over from this one") from None
+        raise
 
 
 def _free_bytes(root: os.PathLike[str]) -> int:

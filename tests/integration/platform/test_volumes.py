@@ -5,9 +5,12 @@ file at its mount. One server serves the module; each test uses volumes of its o
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +23,7 @@ from tests.support.server import ADMIN_PASSWORD, Gate, ServerProcess, User, wait
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_BODY = {"Content-Type": "application/offset+octet-stream"}
+LOCK_WAIT_BOUND_S = 8.0  # well under the 10 s a writer lock is waited for
 
 
 def _metadata(**values: str) -> str:
@@ -275,7 +279,7 @@ def test_a_folder_of_1000_files_uploads_lists_and_downloads(alice: User, tmp_pat
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"sample {i}\n" * (i % 7 + 1))
     alice.cli("volume", "create", "many", "-w", "vision")
-    done = alice.cli("upload", str(source), "many:/train", "-w", "vision", "--parallel", "8")
+    done = alice.cli("upload", str(source), "many:/train", "-w", "vision", "--parallel", "8", timeout=240)
     assert "Uploaded 1000 files" in done.stdout
     volume = alice.cli("volume", "describe", "many", "-w", "vision", "--json").json()
     expected_bytes = sum(p.stat().st_size for p in source.rglob("*.txt"))
@@ -380,3 +384,43 @@ def test_unfinished_uploads_expire_and_the_cleanup_is_audited(expiring_admin: Us
     (record,) = _audit(admin, "upload.expire")
     assert record["target"] == "vision/stale:/never.bin"
     assert "30 of 100 bytes" in record["detail"]
+
+
+def test_a_newer_request_takes_over_from_a_half_open_one(alice: User) -> None:
+    """A client that gave up on a request whose connection never broke (no reset reached the server)
+    resumes at once: its newer request makes the stale one stop, and keeps what it had received."""
+    _volume(alice, "stale-connection")
+    data = bytes(range(200)) * 10
+    url = _create(alice, "stale-connection", len(data), "a.bin").headers["Location"]
+    release = threading.Event()
+
+    def hanging_body() -> Iterator[bytes]:
+        yield data[:1000]
+        release.wait(30)  # the connection stays open, sending nothing
+
+    def stale_request() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            alice.api(
+                "PATCH",
+                url,
+                content=hanging_body(),
+                headers={**TUS, **OFFSET_BODY, "Upload-Offset": "0", "Content-Length": str(len(data))},
+            )
+
+    stale = threading.Thread(target=stale_request)
+    stale.start()
+    try:
+        time.sleep(1.0)  # the stale request's first 1000 bytes reach the server (held, not yet written)
+        started = time.monotonic()
+        newer = _patch(alice, url, 0, data)
+        assert time.monotonic() - started < LOCK_WAIT_BOUND_S
+        assert newer.status_code == 409  # the stale request kept its 1000 bytes: resume from there
+        assert "offset 1000" in newer.json()["detail"]
+        assert _patch(alice, url, 1000, data[1000:]).status_code == 204
+    finally:
+        release.set()
+        stale.join(30)
+    fetched = alice.api(
+        "GET", "/api/v1/workspaces/vision/volumes/stale-connection/download", params={"path": "a.bin"}
+    )
+    assert fetched.content == data
