@@ -12,7 +12,7 @@ Bodies are streamed to disk as they arrive, never held in memory whole."""
 from __future__ import annotations
 
 from email.utils import format_datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
 from starlette.requests import ClientDisconnect
@@ -31,6 +31,25 @@ TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
 WHOLE_BODY_MAX = 4 * 1024 * 1024  # creation requests carrying a whole file up to this size: one step
 
 router = APIRouter(tags=["uploads"])
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI: the problem+json answers an operation may give."""
+    described = {
+        404: "no such volume or upload in your workspaces",
+        409: "the offset does not match, or the destination is taken",
+        412: "Tus-Resumable is missing or not 1.0.0",
+        413: "past the upload's length, the volume's size limit or the workspace's storage limit",
+        415: "the body is not application/offset+octet-stream",
+        422: "a header or the destination path is not valid",
+        423: "another request is writing this upload",
+        460: "the chunk's checksum does not match; it was discarded",
+        507: "the disk holding volumes is full",
+    }
+    return {
+        status: {"description": described[status], "content": {"application/problem+json": {}}}
+        for status in statuses
+    }
 
 
 def _check_version(tus_resumable: str | None) -> Response | None:
@@ -88,7 +107,11 @@ async def discover() -> Response:
     )
 
 
-@router.post("/api/v1/workspaces/{workspace}/volumes/{name}/uploads", status_code=201)
+@router.post(
+    "/api/v1/workspaces/{workspace}/volumes/{name}/uploads",
+    status_code=201,
+    responses=_problems(404, 409, 412, 413, 422, 460, 507),
+)
 async def create_upload(
     workspace: str,
     name: str,
@@ -134,7 +157,7 @@ async def create_upload(
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-@router.head("/api/v1/uploads/{upload_id}", name="upload_offset")
+@router.head("/api/v1/uploads/{upload_id}", name="upload_offset", responses={404: {}, 410: {}, 412: {}})
 async def upload_offset(
     upload_id: str,
     services: ServicesDep,
@@ -151,7 +174,11 @@ async def upload_offset(
     return Response(status_code=status.HTTP_200_OK, headers=_state_headers(state))
 
 
-@router.patch("/api/v1/uploads/{upload_id}")
+@router.patch(
+    "/api/v1/uploads/{upload_id}",
+    status_code=204,
+    responses=_problems(404, 409, 412, 413, 415, 422, 423, 460, 507),
+)
 async def append(
     upload_id: str,
     request: Request,
@@ -187,7 +214,7 @@ async def append(
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_state_headers(state))
 
 
-@router.delete("/api/v1/uploads/{upload_id}", status_code=204)
+@router.delete("/api/v1/uploads/{upload_id}", status_code=204, responses=_problems(404, 412, 423))
 async def terminate(
     upload_id: str,
     services: ServicesDep,
