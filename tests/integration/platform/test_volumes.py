@@ -8,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import subprocess
 import tarfile
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.server import ADMIN_PASSWORD, Gate, ServerProcess, User, wait_for
+from tests.support.server import ADMIN_PASSWORD, ASTRAGO, Gate, ServerProcess, User, wait_for
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_BODY = {"Content-Type": "application/offset+octet-stream"}
@@ -424,3 +425,70 @@ def test_a_newer_request_takes_over_from_a_half_open_one(alice: User) -> None:
         "GET", "/api/v1/workspaces/vision/volumes/stale-connection/download", params={"path": "a.bin"}
     )
     assert fetched.content == data
+
+
+@pytest.fixture
+def small_disk_admin(tmp_path: Path) -> Iterator[User]:
+    """A server whose volumes live on an 8 MiB tmpfs, mounted in a private mount namespace (an
+    unprivileged user namespace: `unshare -rm`), so that the disk really fills up."""
+    volumes = tmp_path / "small-disk"
+    volumes.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unprivileged mount namespaces are not available here: {probe.stderr.decode()}")
+    server = ServerProcess(data_dir=tmp_path / "data", extra_env={"ASTRAGO_VOLUMES_DIR": str(volumes)})
+    server.data_dir.mkdir()
+    mount = 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"'
+    command = [
+        "unshare",
+        "-rm",
+        "sh",
+        "-c",
+        mount,
+        str(volumes),
+        *ASTRAGO,
+        "server",
+        "--port",
+        str(server.port),
+    ]
+    log = (tmp_path / "server.log").open("wb")
+    server.process = subprocess.Popen(command, env=server.env(), stdout=log, stderr=subprocess.STDOUT)
+    server.log_path = tmp_path / "server.log"
+    wait_for(lambda: _ready(server), timeout=30, what="the server")
+    admin = User(server, "admin", tmp_path / "home")
+    admin.login(ADMIN_PASSWORD)
+    yield admin
+    server.stop()
+
+
+def _ready(server: ServerProcess) -> bool:
+    try:
+        return httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_full_disk_fails_the_chunk_clearly_and_the_volume_stays_consistent(small_disk_admin: User) -> None:
+    admin = small_disk_admin
+    admin.api("POST", "/api/v1/workspaces", json={"name": "vision"})
+    _volume(admin, "first")
+    _volume(admin, "second")
+    five = b"5" * (5 * 1024 * 1024)
+    refused = _create(admin, "first", 9 * 1024 * 1024, "too-big.bin")
+    assert refused.status_code == 507  # known at creation: more than the disk has free
+    assert "free" in refused.json()["detail"]
+    a = _create(admin, "first", len(five), "a.bin").headers["Location"]
+    b = _create(admin, "second", len(five), "b.bin").headers["Location"]  # the disk is still empty
+    assert _patch(admin, a, 0, five).status_code == 204
+    full = _patch(admin, b, 0, five)
+    assert full.status_code == 507
+    assert "disk holding volumes is full" in full.json()["detail"]
+    assert _offset(admin, b) == 0  # rolled back to where the chunk started: nothing half-written kept
+    listing = admin.api("GET", "/api/v1/workspaces/vision/volumes/second/files").json()
+    assert listing["entries"] == []
+    first = admin.api("GET", "/api/v1/workspaces/vision/volumes/first/download", params={"path": "a.bin"})
+    assert first.content == five
+    assert admin.api("DELETE", "/api/v1/workspaces/vision/volumes/first").status_code == 204  # room again
+    assert _patch(admin, b, 0, five).status_code == 204
+    second = admin.api("GET", "/api/v1/workspaces/vision/volumes/second/download", params={"path": "b.bin"})
+    assert second.content == five
