@@ -48,7 +48,6 @@ from astrago.store.repositories import (
     UploadRepository,
     UserRepository,
     VolumeRepository,
-    WorkloadRepository,
     WorkspaceRepository,
 )
 
@@ -109,9 +108,11 @@ async def find_volume(
 
 async def volume_users(session: AsyncSession, volume: Volume) -> list[VolumeUserOut]:
     """Unfinished workloads of its workspace that mount it (pending ones will mount it later)."""
-    page = await WorkloadRepository(session).page([volume.workspace_id], UNFINISHED, 500, None)
+    workloads = await VolumeRepository(session).unfinished_workloads(
+        volume.workspace_id, [status.value for status in UNFINISHED]
+    )
     users = []
-    for workload in page.items:
+    for workload in workloads:
         for mount in workload.spec.get("volume_mounts") or ():
             if mount["volume_id"] == volume.id:
                 users.append(

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.store.models import Upload, Volume
+from astrago.store.models import Upload, Volume, Workload
 
 
 class VolumeRepository:
@@ -37,6 +37,11 @@ class VolumeRepository:
     async def count_in_workspace(self, workspace_id: str) -> int:
         query = select(func.count()).select_from(Volume).where(Volume.workspace_id == workspace_id)
         return int(await self.session.scalar(query) or 0)
+
+    async def unfinished_workloads(self, workspace_id: str, statuses: Sequence[str]) -> Sequence[Workload]:
+        """Workloads of the workspace in `statuses` (the unfinished ones, which may mount its volumes)."""
+        query = select(Workload).where(Workload.workspace_id == workspace_id, Workload.status.in_(statuses))
+        return (await self.session.scalars(query.order_by(Workload.seq))).all()
 
     def add(self, volume: Volume) -> None:
         self.session.add(volume)
