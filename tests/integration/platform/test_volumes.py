@@ -140,6 +140,8 @@ def test_tus_core_creation_checksum_and_termination(alice: User, module_admin: U
     assert options.status_code == 204
     assert "creation-with-upload" in options.headers["Tus-Extension"]
     assert "sha256" in options.headers["Tus-Checksum-Algorithm"]
+    openapi = alice.api("GET", "/openapi.json").json()
+    assert "460" in openapi["paths"]["/api/v1/uploads/{upload_id}"]["patch"]["responses"]
     assert alice.api("POST", "/api/v1/workspaces/vision/volumes/tus/uploads").status_code == 412
     data = bytes(range(256)) * 40
     created = _create(alice, "tus", len(data), "/sets/a.bin")

@@ -118,6 +118,24 @@ async def test_job_runs_and_finishes(cluster: FakeCluster, backend: KubernetesBa
     assert by_state(observed, "bad") == [S.FAILED]
 
 
+async def test_workloads_share_one_volumes_claim_and_mount_their_folders(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    """Every volume is a folder of the one ReadWriteMany claim the server writes uploads into."""
+    await backend.start(launch_spec(workload_id="reader", volumes=(volume(read_only=True),)))
+    await backend.start(launch_spec(workload_id="writer", volumes=(volume("weights", "/out"),)))
+    (claim,) = await cluster.kubelet.list(CLAIMS)
+    assert claim["metadata"]["name"] == "astrago-volumes"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    jobs = {job["metadata"]["name"]: job for job in await cluster.kubelet.list(JOBS)}
+    reader = jobs[object_name("reader")]["spec"]["template"]["spec"]
+    (pod_volume,) = reader["volumes"]
+    assert pod_volume["persistentVolumeClaim"] == {"claimName": "astrago-volumes"}
+    (mount,) = reader["containers"][0]["volumeMounts"]
+    assert (mount["name"], mount["subPath"]) == (pod_volume["name"], "ws-vision/vol-imagenet")
+    assert (mount["mountPath"], mount["readOnly"]) == ("/data", True)
+
+
 async def test_start_twice_creates_nothing_twice(cluster: FakeCluster, backend: KubernetesBackend) -> None:
     spec = launch_spec(WorkloadKind.DISTRIBUTED, replicas=(replica(0, "gpu-1"), replica(1, "gpu-2")))
     await backend.start(spec)
