@@ -396,6 +396,23 @@ async def _username(session: AsyncSession, user_id: str | None) -> str | None:
 
 # -- mounts ------------------------------------------------------------------------------------------------
 
+LOCAL_TMPFS_ROOTS = ("/tmp", "/var/tmp")  # private and empty in every local sandbox: any path fits there
+LOCAL_RESERVED_ROOTS = ("/proc", "/dev", "/sys")
+
+
+def _check_local_target(path: str) -> None:
+    """A sandbox sees the host's file system read-only, so a bind target must already be a folder there,
+    or lie in the sandbox's own /tmp or /var/tmp."""
+    if any(path == root or path.startswith(root + "/") for root in LOCAL_RESERVED_ROOTS):
+        raise InvalidInput(f"a volume cannot be mounted at {path}: it belongs to the system")
+    if any(path.startswith(root + "/") for root in LOCAL_TMPFS_ROOTS) or os.path.isdir(path):
+        return
+    raise InvalidInput(
+        f"{path} is not a folder on the machine that runs local workloads, and the sandbox shows its "
+        "file system read-only, so nothing can be mounted there. Mount the volume under /tmp (e.g. "
+        "/tmp/data), at a folder that exists there, or at a path relative to the working directory"
+    )
+
 
 async def resolve_mounts(
     session: AsyncSession, workspace: Workspace, texts: Sequence[str], backend: str, bind_mounts: bool
@@ -430,6 +447,8 @@ async def resolve_mounts(
                 f"the volume) or read the volume's location from ${env_name(volume.slug)}, which every "
                 "workload that mounts it gets"
             )
+        if backend == "local" and bind_mounts and absolute:
+            _check_local_target(request.mount_path)
         if any(m["volume_id"] == volume.id for m in mounts):
             raise InvalidInput(f"volume {volume.name!r} is mounted twice; mount it once")
         if any(m["mount_path"] == request.mount_path for m in mounts):

@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 UPLOADS_DIR = ".uploads"
+# Inside a volume, files and folders are open to whoever mounts it (a sandboxed local workload runs as
+# its workspace's own uid, a pod as its image's user): what guards a volume is that only its workspace's
+# workloads mount it, and that the volumes' root is the server's alone.
+SHARED_DIR_MODE = 0o777
+SHARED_FILE_MODE = 0o666
 TRASH_DIR = ".trash"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -58,12 +63,17 @@ class VolumeFiles:
         return self.root / UPLOADS_DIR / upload_id
 
     def ensure_layout(self) -> None:
-        (self.root / UPLOADS_DIR).mkdir(parents=True, exist_ok=True)
-        (self.root / TRASH_DIR).mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():
+            # Only the server passes through the root: volumes are reached through their own mounts.
+            self.root.mkdir(parents=True, mode=0o700)
+        (self.root / UPLOADS_DIR).mkdir(exist_ok=True)
+        (self.root / TRASH_DIR).mkdir(exist_ok=True)
 
     def create_volume_dir(self, workspace_id: str, volume_id: str) -> Path:
+        self.ensure_layout()
         path = self.volume_dir(workspace_id, volume_id)
         path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, SHARED_DIR_MODE)
         _fsync_dir(path.parent)
         return path
 
@@ -226,7 +236,7 @@ class VolumeFiles:
                 info = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     raise PathRefused(f"{path!r} is a folder in this volume; a file cannot replace it")
-            os.chmod(self.part_path(upload_id), 0o644)  # private while partial; readable once complete
+            os.chmod(self.part_path(upload_id), SHARED_FILE_MODE)  # private while partial
             os.rename(self.part_path(upload_id), parts[-1], dst_dir_fd=parent)
             os.fsync(parent)
 
@@ -256,12 +266,17 @@ def _step_into(fd: int, part: str, create: bool) -> int:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise PathRefused(f"{part!r} in this volume is a symbolic link or a file, not a folder") from exc
         raise
+    created = False
     with contextlib.suppress(FileExistsError):
-        os.mkdir(part, 0o775, dir_fd=fd)
+        os.mkdir(part, dir_fd=fd)
+        created = True
     try:
-        return os.open(part, _DIR_FLAGS, dir_fd=fd)
+        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
     except OSError as exc:
         raise PathRefused(f"{part!r} in this volume is not a folder") from exc
+    if created:
+        os.fchmod(child, SHARED_DIR_MODE)
+    return child
 
 
 def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str], int]]:

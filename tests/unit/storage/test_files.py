@@ -40,6 +40,10 @@ def test_a_finished_upload_lands_at_its_path_and_usage_counts_it(files: VolumeFi
     _finish(files, "u1", b"hello", "train/deep/a.txt")
     _finish(files, "u2", b"bye", "b.txt")
     assert (files.volume_dir(WS, VOL) / "train/deep/a.txt").read_bytes() == b"hello"
+    # open to whoever mounts the volume (a workspace's sandbox uid, a pod's user); the root is private
+    assert (files.volume_dir(WS, VOL) / "train/deep/a.txt").stat().st_mode & 0o777 == 0o666
+    assert (files.volume_dir(WS, VOL) / "train/deep").stat().st_mode & 0o777 == 0o777
+    assert files.root.stat().st_mode & 0o777 == 0o700
     assert files.part_size("u1") is None  # the part file became the file
     usage = files.usage(WS, VOL)
     assert (usage.bytes, usage.files) == (8, 2)
