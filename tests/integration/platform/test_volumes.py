@@ -8,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import json
 import subprocess
 import tarfile
 import threading
@@ -494,3 +495,35 @@ def test_a_full_disk_fails_the_chunk_clearly_and_the_volume_stays_consistent(sma
     assert _patch(admin, b, 0, five).status_code == 204
     second = admin.api("GET", "/api/v1/workspaces/vision/volumes/second/download", params={"path": "b.bin"})
     assert second.content == five
+
+
+TUS_JS = Path(__file__).resolve().parents[2] / "support" / "tus_js"
+
+
+def _tus_js(*args: str) -> dict[str, Any]:
+    """Run tus-js-client (the browser console's TUS client) under Node; `make test` installs it."""
+    done = subprocess.run(
+        ["node", str(TUS_JS / "upload.mjs"), *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_tus_js_client_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
+    _volume(alice, "browser")
+    data = bytes(range(251)) * 20_000  # 5 MB: five chunks of 1 MiB
+    source = tmp_path / "from-browser.bin"
+    source.write_bytes(data)
+    endpoint = f"{alice.server.url}/api/v1/workspaces/vision/volumes/browser/uploads"
+    assert alice.token is not None
+    stopped = _tus_js(endpoint, alice.token, str(source), "web/from-browser.bin", "--stop-after-first-chunk")
+    assert stopped["offset"] == 1024 * 1024
+    assert _offset(alice, stopped["url"]) >= 1024 * 1024  # kept on the server, fsync'd
+    finished = _tus_js(endpoint, alice.token, str(source), "web/from-browser.bin", "--resume", stopped["url"])
+    assert finished["url"] == stopped["url"]  # the same upload, resumed
+    assert finished["chunks"] < 5
+    fetched = alice.api(
+        "GET", "/api/v1/workspaces/vision/volumes/browser/download", params={"path": "web/from-browser.bin"}
+    )
+    assert fetched.content == data
