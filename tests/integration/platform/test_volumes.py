@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import h11
 import httpx
 import pytest
 
@@ -403,7 +404,8 @@ def test_a_newer_request_takes_over_from_a_half_open_one(alice: User) -> None:
         release.wait(30)  # the connection stays open, sending nothing
 
     def stale_request() -> None:
-        with contextlib.suppress(httpx.HTTPError):
+        # the body ends short of its Content-Length once released: the client library complains, rightly
+        with contextlib.suppress(httpx.HTTPError, h11.LocalProtocolError):
             alice.api(
                 "PATCH",
                 url,
