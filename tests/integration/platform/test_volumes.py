@@ -44,8 +44,8 @@ def alice(module_admin: User, tmp_path_factory: pytest.TempPathFactory) -> User:
     home = tmp_path_factory.mktemp("alice")
     for name in ("vision", "audio"):
         assert admin.api("POST", "/api/v1/workspaces", json={"name": name}).status_code == 201
-    for user in ("alice", "bob"):
-        created = admin.api("POST", "/api/v1/users", json={"username": user, "password": "password-123"})
+    for username in ("alice", "bob"):
+        created = admin.api("POST", "/api/v1/users", json={"username": username, "password": "password-123"})
         assert created.status_code == 201
     admin.api("PUT", "/api/v1/workspaces/vision/members", json={"username": "alice", "role": "member"})
     admin.api("PUT", "/api/v1/workspaces/audio/members", json={"username": "bob", "role": "member"})
