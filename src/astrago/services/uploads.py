@@ -437,14 +437,14 @@ class UploadService:
 
     async def _place(self, upload: Upload, volume: Volume) -> None:
         try:
-            await asyncio.to_thread(
+            replaced = await asyncio.to_thread(
                 self.disk.files.place_part, upload.id, volume.workspace_id, volume.id, upload.path
             )
         except PathRefused as exc:
             raise Conflict(f"{exc}; cancel this upload and send the file elsewhere") from exc
         upload.completed_at = datetime.now(UTC)
         upload.expires_at = upload.completed_at + self._ttl
-        self.disk.forget_usage(volume.id)
+        self.disk.add_file(volume.id, upload.length, replaced)
 
     # -- termination and expiry ----------------------------------------------------------------------------
 

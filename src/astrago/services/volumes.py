@@ -76,6 +76,16 @@ class VolumeDisk:
     def forget_usage(self, volume_id: str) -> None:
         self._usage.pop(volume_id, None)
 
+    def add_file(self, volume_id: str, size: int, replaced: int | None) -> None:
+        """A file just put in place: counted into the cached measure until it is measured again (so a
+        folder of many files does not walk the volume once per file)."""
+        cached = self._usage.get(volume_id)
+        if cached is None:
+            return
+        usage, measured_at = cached
+        grown = Usage(bytes=usage.bytes + size - (replaced or 0), files=usage.files + (replaced is None))
+        self._usage[volume_id] = (grown, measured_at)
+
     def storage_lock(self, workspace_id: str) -> asyncio.Lock:
         return self._locks.setdefault(workspace_id, asyncio.Lock())
 
@@ -135,13 +145,13 @@ async def storage_used(session: AsyncSession, disk: VolumeDisk, workspace_id: st
     return used, sum(upload.length for upload in uploads)
 
 
-def upload_out(upload: Upload, offset: int) -> UploadOut:
+def upload_out(upload: Upload, offset: int, creator: str | None) -> UploadOut:
     return UploadOut(
         id=upload.id,
         path=upload.path,
         offset=offset,
         length=upload.length,
-        created_by=None,
+        created_by=creator,
         created_at=upload.created_at,
         expires_at=upload.expires_at,
     )
@@ -379,7 +389,10 @@ class VolumeService:
         )
         if detailed:
             out.mounted_by = await volume_users(session, volume)
-            out.uploads = [upload_out(u, await self._part_size(u.id)) for u in uploads]
+            out.uploads = [
+                upload_out(u, await self._part_size(u.id), await _username(session, u.created_by))
+                for u in uploads
+            ]
         return out
 
     async def _part_size(self, upload_id: str) -> int:

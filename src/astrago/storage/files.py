@@ -228,17 +228,21 @@ class VolumeFiles:
         with contextlib.suppress(FileNotFoundError):
             self.part_path(upload_id).unlink()
 
-    def place_part(self, upload_id: str, workspace_id: str, volume_id: str, path: str) -> None:
-        """Move a complete upload to its place in the volume (atomic; replaces a file already there)."""
+    def place_part(self, upload_id: str, workspace_id: str, volume_id: str, path: str) -> int | None:
+        """Move a complete upload to its place in the volume (atomic; replaces a file already there).
+        Returns the size of the file it replaced, None when there was none."""
         parts = _parts(path)
+        replaced = None
         with self.open_dir(workspace_id, volume_id, parts[:-1], create=True) as parent:
             with contextlib.suppress(FileNotFoundError):
                 info = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     raise PathRefused(f"{path!r} is a folder in this volume; a file cannot replace it")
+                replaced = info.st_size if stat.S_ISREG(info.st_mode) else 0
             os.chmod(self.part_path(upload_id), SHARED_FILE_MODE)  # private while partial
             os.rename(self.part_path(upload_id), parts[-1], dst_dir_fd=parent)
             os.fsync(parent)
+        return replaced
 
 
 def _parts(path: str) -> list[str]:
