@@ -37,6 +37,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI: the problem+json answers an operation may give."""
     described = {
         404: "no such volume or upload in your workspaces",
+        410: "the upload's bytes are gone (lost in a crash): start it again",
         409: "the offset does not match, or the destination is taken",
         412: "Tus-Resumable is missing or not 1.0.0",
         413: "past the upload's length, the volume's size limit or the workspace's storage limit",
@@ -157,7 +158,7 @@ async def create_upload(
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-@router.head("/api/v1/uploads/{upload_id}", name="upload_offset", responses={404: {}, 410: {}, 412: {}})
+@router.head("/api/v1/uploads/{upload_id}", name="upload_offset", responses=_problems(404, 410, 412))
 async def upload_offset(
     upload_id: str,
     services: ServicesDep,

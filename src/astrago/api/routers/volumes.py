@@ -63,6 +63,10 @@ async def list_files(
     responses={
         200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}},
         206: {"description": "the requested byte range of a file"},
+        416: {
+            "description": "the range starts past the end of the file",
+            "content": {"application/problem+json": {}},
+        },
     },
 )
 async def download(
