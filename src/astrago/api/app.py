@@ -15,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, uploads, users, volumes, workloads, workspaces
+from astrago.api.routers import (
+    auth,
+    code,
+    system,
+    uploads,
+    users,
+    volumes,
+    workloads,
+    workspace_defaults,
+    workspaces,
+)
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -62,11 +72,17 @@ class Runtime:
                 sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
             )
             services = Services.build(ctx)
-            password = await services.auth.ensure_admin()
-            if password:
-                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
+            # The backend opens before the first account exists: a start that fails creates no account
+            # whose password would never be shown again.
             chosen = backend or create_backend(settings)
             await chosen.open()
+            try:
+                password = await services.auth.ensure_admin()
+            except BaseException:
+                await chosen.close()
+                raise
+            if password:
+                announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
         except BaseException:
             await engine.dispose()
             raise
@@ -112,6 +128,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     routers = (auth, users, workspaces, workloads, system, volumes, uploads)
     for router in (module.router for module in routers):
+        app.include_router(router)
+    for router in (code.router, workspace_defaults.router):
         app.include_router(router)
     return app
 

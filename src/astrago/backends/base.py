@@ -76,6 +76,7 @@ class LaunchSpec:
     image: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
+    code_bundle: str | None = None  # an uploaded code bundle to unpack and start in (instead of working_dir)
     max_runtime_s: int | None = None
     ports: tuple[int, ...] = ()
     volumes: tuple[VolumeMount, ...] = ()

@@ -40,8 +40,9 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.uploader import Uploader
 
 from astrago.cli.errors import CliError, err_console
-from astrago.cli.http import ApiClient, CliConfig, config_path
+from astrago.cli.http import ApiClient, CliConfig, cli_errors, config_path
 from astrago.cli.render import age, console, print_json
+from astrago.client.client import raise_for_problem
 from astrago.domain.volumes import format_bytes
 
 volume_app = typer.Typer(
@@ -503,7 +504,8 @@ def _download_stream(
         with client.http.stream("GET", path, params=params, headers=headers, timeout=None) as response:
             if response.status_code >= 400 and response.status_code != 416:
                 response.read()
-                client._raise_for_problem(response)
+                with cli_errors():
+                    raise_for_problem(response)
             yield response
     except httpx.HTTPError as exc:
         raise CliError(

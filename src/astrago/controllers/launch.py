@@ -34,6 +34,7 @@ def launch_spec(workload: Workload, volumes_dir: Path) -> LaunchSpec:
         image=spec.get("image"),
         env=tuple(sorted((spec.get("env") or {}).items())),
         working_dir=spec.get("working_dir"),
+        code_bundle=spec.get("code"),
         max_runtime_s=spec.get("max_runtime_s"),
         ports=tuple(spec.get("ports") or ()),
         volumes=tuple(_mount(workload, m, volumes_dir) for m in spec.get("volume_mounts") or ()),

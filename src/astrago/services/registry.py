@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
+from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
@@ -13,6 +14,7 @@ from astrago.services.uploads import UploadService
 from astrago.services.users import UserService
 from astrago.services.volumes import VolumeDisk, VolumeService
 from astrago.services.workloads import WorkloadService
+from astrago.services.workspace_defaults import WorkspaceDefaultsService
 from astrago.services.workspaces import WorkspaceService
 from astrago.storage.files import VolumeFiles
 
@@ -29,6 +31,8 @@ class Services:
     audit: AuditService
     volumes: VolumeService
     uploads: UploadService
+    code_bundles: CodeBundleService
+    workspace_defaults: WorkspaceDefaultsService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -44,4 +48,6 @@ class Services:
             audit=AuditService(ctx),
             volumes=VolumeService(ctx, disk),
             uploads=UploadService(ctx, disk),
+            code_bundles=CodeBundleService(ctx),
+            workspace_defaults=WorkspaceDefaultsService(ctx),
         )
