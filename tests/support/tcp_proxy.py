@@ -46,11 +46,13 @@ class DroppingProxy:
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        """Either side ending ends both, as a server that dies takes its connections with it."""
         with contextlib.suppress(OSError):
             while data := source.recv(1 << 16):
                 sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
+        for sock in (sink, source):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def drop_all(self) -> None:
         """Reset every open connection (SO_LINGER 0 sends RST instead of a clean close)."""

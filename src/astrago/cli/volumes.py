@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import httpx
 import requests
@@ -52,7 +52,9 @@ volume_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="the volume's workspace")]
 CHUNK_BYTES = 16 * 1024 * 1024
-SMALL_FILE_BYTES = 1024 * 1024  # sent in the request that creates the upload
+SMALL_FILE_BYTES = 1024 * 1024
+# (connect, read): a request that cannot connect in 10 s, or hears nothing for a minute, is retried
+REQUEST_TIMEOUT = (10, 60)  # sent in the request that creates the upload
 RETRIES = 8  # per file, for dropped connections and a restarting server
 RETRY_STATUSES = {409, 423, 460, 500, 502, 503, 504}  # worth asking for the offset and trying again
 
@@ -241,9 +243,55 @@ def volume_rm(
 
 
 class Sha256Uploader(Uploader):
-    """tuspy sends sha1 checksums by default; AstraGo verifies sha256."""
+    """tuspy's uploader with sha256 checksums (AstraGo verifies sha256; tuspy sends sha1 by default), a
+    keep-alive session, and timeouts: tuspy's own requests have none, so a connection that stops moving
+    (a proxy that kept the client's side open when the server died) would hang the upload for ever."""
 
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
+
+    def __init__(self, *args: Any, session: requests.Session, **kwargs: Any) -> None:
+        self.session = session  # before tuspy's constructor, which may ask for the offset
+        super().__init__(*args, **kwargs)
+
+    def _upload_url(self) -> str:
+        if self.url is None:
+            raise TusCommunicationError("the upload has no address yet")
+        return str(self.url)
+
+    def get_offset(self) -> int:
+        response = self.session.head(self._upload_url(), headers=self.get_headers(), timeout=REQUEST_TIMEOUT)
+        offset = response.headers.get("upload-offset")
+        if offset is None:
+            raise TusCommunicationError(None, response.status_code, response.content)
+        return int(offset)
+
+    def create_url(self) -> str:
+        assert self.client is not None  # always given: see UploadRun._uploader
+        headers = self.get_url_creation_headers()
+        response = self.session.post(self.client.url, headers=headers, timeout=REQUEST_TIMEOUT)
+        location = response.headers.get("location")
+        if location is None:
+            raise TusCommunicationError(None, response.status_code, response.content)
+        return str(urljoin(self.client.url, location))
+
+    def upload_chunk(self) -> None:
+        if not self.url:
+            self.set_url(self.create_url())
+            self.offset = 0
+        stream = self.get_file_stream()
+        stream.seek(self.offset)
+        chunk = stream.read(self.get_request_length())
+        headers = {
+            **self.get_headers(),
+            "Upload-Offset": str(self.offset),
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Checksum": "sha256 " + base64.b64encode(hashlib.sha256(chunk).digest()).decode(),
+        }
+        url = self._upload_url()
+        response = self.session.patch(url, data=chunk, headers=headers, timeout=REQUEST_TIMEOUT)
+        if not 200 <= response.status_code < 300:
+            raise TusUploadFailed(None, response.status_code, response.content)
+        self.offset = int(response.headers["upload-offset"])
 
 
 @dataclass(frozen=True)
@@ -340,7 +388,7 @@ class UploadRun:
             try:
                 uploader = Sha256Uploader(
                     file_path=str(job.local), client=tus, url=stored, chunk_size=CHUNK_BYTES,
-                    metadata=metadata, upload_checksum=True,
+                    metadata=metadata, upload_checksum=True, session=self._session(),
                 )  # fmt: skip
                 with self._count_lock:
                     self.resumed_bytes += uploader.offset
@@ -353,6 +401,7 @@ class UploadRun:
             chunk_size=CHUNK_BYTES,
             metadata=metadata,
             upload_checksum=True,
+            session=self._session(),
         )
         try:
             uploader.set_url(uploader.create_url())
@@ -384,7 +433,7 @@ class UploadRun:
             "Content-Type": "application/offset+octet-stream",
             "Upload-Checksum": "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode(),
         }
-        response = self._session().post(self.create_url, data=data, headers=headers, timeout=60)
+        response = self._session().post(self.create_url, data=data, headers=headers, timeout=REQUEST_TIMEOUT)
         if response.status_code != 201:
             raise TusCommunicationError(
                 f"the server answered {response.status_code}", response.status_code, response.content

@@ -61,19 +61,26 @@ def test_a_200_mb_upload_survives_a_killed_client_a_killed_server_and_a_dropped_
         def received() -> int:
             return max((part.stat().st_size for part in parts.iterdir()), default=0)
 
+        def until_received(size: int) -> None:
+            try:
+                wait_for(lambda: received() >= size, timeout=120, what=f"{size // MiB} MiB to arrive")
+            except AssertionError as exc:
+                cli_log = (tmp_path / "cli.log").read_text()[-3000:]
+                raise AssertionError(f"{exc}\nCLI:\n{cli_log}\nserver:\n{server.logs()[-3000:]}") from exc
+
         cli = start_cli()
-        wait_for(lambda: received() >= 40 * MiB, timeout=90, what="40 MiB to arrive")
+        until_received(40 * MiB)
         cli.send_signal(signal.SIGKILL)  # 1. the client dies mid-chunk
         cli.wait(10)
         kept = received()
 
         cli = start_cli()  # the same command again resumes
-        wait_for(lambda: received() >= 90 * MiB, timeout=90, what="90 MiB to arrive")
+        until_received(90 * MiB)
         server.kill9()  # 2. the server dies; the CLI keeps retrying until it is back
         assert received() >= kept
         server.start()
 
-        wait_for(lambda: received() >= 140 * MiB, timeout=90, what="140 MiB to arrive")
+        until_received(140 * MiB)
         proxy.drop_all()  # 3. the network resets every connection
 
         assert cli.wait(timeout=180) == 0, (tmp_path / "cli.log").read_text()
