@@ -43,9 +43,13 @@ def test_a_relative_script_runs_from_the_users_directory(module_admin: User) -> 
     admin.cli("run", "-a", "--", "sh", "-c", "echo changed > data.txt")
     assert (project / "data.txt").read_text() == "and its data"
 
+    # An image is the environment; the code still comes from here, unless the image holds it (--no-code).
     with_image = admin.cli("run", "--image", "registry.local/train:1", "--", "true")
-    assert "uploaded" not in with_image.stderr  # an image holds its own code
-    assert admin.workload(with_image.stdout.strip())["spec"]["code"] is None
+    assert "uploaded" in with_image.stderr
+    assert admin.workload(with_image.stdout.strip())["spec"]["code"]
+    image_code = admin.cli("run", "--image", "registry.local/train:1", "--no-code", "--", "true")
+    assert "uploaded" not in image_code.stderr
+    assert admin.workload(image_code.stdout.strip())["spec"]["code"] is None
 
     empty = admin.cli("run", "-a", "--no-code", "--", "sh", "-c", "ls | wc -l")
     assert empty.stdout.strip() == "0", empty.stderr
