@@ -294,8 +294,8 @@ def test_a_code_bundle_is_fetched_by_an_init_container_into_the_working_director
     }
     assert main["workingDir"] == CODE_DIR
     assert {"name": "code", "mountPath": CODE_DIR} in main["volumeMounts"]
-    dataset = {"name": "volumes", "mountPath": "/data", "subPath": "ws-vision/vol-imagenet", "readOnly": False}
-    assert dataset in main["volumeMounts"]
+    dataset = {"name": "volumes", "mountPath": "/data", "subPath": "ws-vision/vol-imagenet"}
+    assert {**dataset, "readOnly": False} in main["volumeMounts"]
     assert {"name": "code", "emptyDir": {}} in pod["volumes"]
     # Only the init container holds the download credential; the workload's own env does not.
     assert "ASTRAGO_CODE_CREDENTIAL" not in _env(main)
