@@ -100,8 +100,13 @@ up: install sandbox-tools
 	@$(if $(SIMULATE_GPUS),echo "Simulating GPUs: $(SIMULATE_GPUS) (make up SIMULATE_GPUS= for none)",true)
 	$(BIN)/astrago server --host $(HOST) --port $(PORT) $(if $(SIMULATE_GPUS),--simulate-gpus $(SIMULATE_GPUS),)
 
+TUS_JS := tests/support/tus_js
+$(TUS_JS)/node_modules/.installed: $(TUS_JS)/package-lock.json
+	npm ci --prefix $(TUS_JS) --no-audit --no-fund
+	touch $@
+
 ## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).
-test: install $(OIDC_PROVIDER) lint typecheck web-test
+test: install $(OIDC_PROVIDER) $(TUS_JS)/node_modules/.installed lint typecheck web-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # Requests with a larger body are refused with 413 (routes that stream uploads set their own limit).
     max_request_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Volumes: where their files live (default <data_dir>/volumes; on Kubernetes, the shared volume the
+    # chart mounts into the server), and how long an upload may sit unfinished before it is removed.
+    volumes_dir: Path | None = None
+    upload_expiry_s: int = Field(24 * 3600, ge=1)
+    upload_cleanup_interval_s: float = Field(60.0, gt=0)
+    volumes_claim: str = "astrago-volumes"  # Kubernetes: the ReadWriteMany claim holding every volume
     # Kubernetes backend
     kubeconfig: str | None = None
     namespace: str = "astrago"
@@ -171,6 +177,10 @@ class Settings(BaseSettings):
         if prefix is None or url[len(prefix) :] in ("", ":memory:"):
             return None
         return Path(url[len(prefix) :].split("?", 1)[0])
+
+    @property
+    def effective_volumes_dir(self) -> Path:
+        return (self.volumes_dir or self.data_dir / "volumes").expanduser()
 
     @property
     def logs_dir(self) -> Path:

@@ -155,7 +155,12 @@ class User:
         return self.config_dir / "work"
 
     def cli(
-        self, *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
     ) -> CliResult:
         env = {
             **os.environ,
@@ -174,7 +179,7 @@ class User:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             cwd=self.workdir,
         )
         result = CliResult(done.returncode, done.stdout, done.stderr)

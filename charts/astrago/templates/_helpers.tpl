@@ -69,6 +69,10 @@ app.kubernetes.io/component: {{ .role }}
 {{- end }}
 - name: ASTRAGO_DATA_DIR
   value: /var/lib/astrago
+- name: ASTRAGO_VOLUMES_CLAIM
+  value: {{ .Values.volumes.claimName | quote }}
+- name: ASTRAGO_VOLUMES_DIR
+  value: /var/lib/astrago-volumes
 - name: ASTRAGO_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 - name: ASTRAGO_INTERNAL_URL

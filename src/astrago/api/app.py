@@ -26,7 +26,9 @@ from astrago.api.routers import (
     server_info,
     sso,
     system,
+    uploads,
     users,
+    volumes,
     workloads,
     workspace_defaults,
     workspaces,
@@ -103,6 +105,8 @@ class Runtime:
             registry=runtime.metrics.registry,
         ).set_function(lambda: services.ctx.changes.subscribers)
         runtime.tasks.append(asyncio.create_task(_prune_changes(services), name="change-feed-pruning"))
+        if role in ("all", "api"):  # the process that receives uploads also expires them
+            runtime.tasks.append(asyncio.create_task(services.uploads.run_cleanup(), name="upload-cleanup"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
@@ -160,6 +164,8 @@ def describe_api(
         workloads.router,
         events.router,
         system.router,
+        volumes.router,
+        uploads.router,
     ):
         app.include_router(router)
     for router in (code.router, workspace_defaults.router, server_info.router):

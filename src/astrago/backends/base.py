@@ -56,6 +56,20 @@ class ReplicaLaunch:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeMount:
+    """One volume for one workload: its files at `host_path` on the server's disk (the local backend),
+    the same files at `share_subpath` of the shared volumes claim (Kubernetes), shown at `mount_path`.
+    A relative `mount_path` is relative to the working directory."""
+
+    name: str
+    slug: str
+    host_path: str
+    share_subpath: str
+    mount_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LaunchSpec:
     workload_id: str
     name: str
@@ -69,7 +83,7 @@ class LaunchSpec:
     code_bundle: str | None = None  # an uploaded code bundle to unpack and start in (instead of working_dir)
     max_runtime_s: int | None = None
     ports: tuple[int, ...] = ()
-    volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
+    volumes: tuple[VolumeMount, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)  # kind-specific options (e.g. mpi slots)
 
 

@@ -238,6 +238,8 @@ def _print_quota(quota: QuotaOut, fmt: OutputFormat = OutputFormat.TABLE) -> Non
     def amount(value: float | None, unit: str) -> str:
         if value is None:
             return "none"
+        if unit == "GiB":  # storage: fractions of a GiB matter
+            return f"{value:.2f} GiB"
         return memory_text(int(value)) if unit == "MiB" else f"{value:g} {unit}"
 
     rows = [
@@ -269,6 +271,8 @@ def quota_set(
     cpu_limit: Annotated[str | None, typer.Option(help="cores; -1: no limit")] = None,
     memory_guaranteed: Annotated[str | None, typer.Option(help="e.g. 64Gi")] = None,
     memory_limit: Annotated[str | None, typer.Option(help="e.g. 256Gi; -1: no limit")] = None,
+    storage_guaranteed: Annotated[str | None, typer.Option(help="volume storage, e.g. 500Gi")] = None,
+    storage_limit: Annotated[str | None, typer.Option(help="e.g. 2Ti; -1: no limit")] = None,
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -281,6 +285,8 @@ def quota_set(
         cpu_limit=cpu_limit,
         memory_guaranteed=memory_guaranteed,
         memory_limit=memory_limit,
+        storage_guaranteed=storage_guaranteed,
+        storage_limit=storage_limit,
     )
     _emit_quota(ApiClient.from_config().set_quota(workspace, change), output, json_output)
 

@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -21,6 +21,9 @@ AREA_OF_COMMAND = {
     "gpu": "gpu",
     "gpu-exporter": "gpu",
     "deploy": "deploy",
+    "volume": "volumes",
+    "upload": "volumes",
+    "download": "volumes",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

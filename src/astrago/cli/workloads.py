@@ -105,7 +105,9 @@ def run(
     kind: Annotated[str | None, typer.Option(help="job, distributed, interactive or service")] = None,
     image: Annotated[str | None, typer.Option(help="container image (Kubernetes backend)")] = None,
     port: Annotated[list[int] | None, typer.Option("--port", help="port to expose, repeatable")] = None,
-    volume: Annotated[list[str] | None, typer.Option("--volume", help="NAME:/mount/path, repeatable")] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option("--volume", help="VOLUME:PATH[:ro] (see `astrago volume`), repeatable")
+    ] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="backend option KEY=VALUE")] = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="a YAML spec; flags override it")] = None,
     attach: Annotated[

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from astrago.backends.base import LaunchSpec, ReplicaLaunch
+from pathlib import Path
+from typing import Any
+
+from astrago.backends.base import LaunchSpec, ReplicaLaunch, VolumeMount
 from astrago.domain.enums import WorkloadKind
 from astrago.store.models import Workload
 
 
-def launch_spec(workload: Workload) -> LaunchSpec:
+def launch_spec(workload: Workload, volumes_dir: Path) -> LaunchSpec:
     spec = workload.spec
     return LaunchSpec(
         workload_id=workload.id,
@@ -34,11 +37,19 @@ def launch_spec(workload: Workload) -> LaunchSpec:
         code_bundle=spec.get("code"),
         max_runtime_s=spec.get("max_runtime_s"),
         ports=tuple(spec.get("ports") or ()),
-        volumes=tuple(_volume(v) for v in spec.get("volumes") or ()),
+        volumes=tuple(_mount(workload, m, volumes_dir) for m in spec.get("volume_mounts") or ()),
         extra=dict(spec.get("options") or {}),
     )
 
 
-def _volume(text: str) -> tuple[str, str]:
-    name, _, path = text.partition(":")
-    return name, path
+def _mount(workload: Workload, mount: dict[str, Any], volumes_dir: Path) -> VolumeMount:
+    """Volumes resolved at submission (ids, not names: a rename does not break a queued workload)."""
+    subpath = f"{workload.workspace_id}/{mount['volume_id']}"
+    return VolumeMount(
+        name=mount["name"],
+        slug=mount["slug"],
+        host_path=str(volumes_dir / subpath),
+        share_subpath=subpath,
+        mount_path=mount["mount_path"],
+        read_only=bool(mount["read_only"]),
+    )

@@ -541,7 +541,8 @@ class WorkloadController:
                 for w in await WorkloadRepository(session).launchable()
                 if w.id not in self._launches and self._launch_retries.get(w.id, (0, 0.0))[1] <= now
             ]
-            specs = [launch_spec(w) for w in ready]
+            volumes_dir = self.ctx.settings.effective_volumes_dir
+            specs = [launch_spec(w, volumes_dir) for w in ready]
         for spec in specs:
             self._launches.spawn(spec.workload_id, partial(self._launch, spec))
 

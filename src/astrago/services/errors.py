@@ -56,3 +56,41 @@ class TooManyRequests(ServiceError):
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class Gone(ServiceError):
+    status = 410
+    title = "Gone"
+    audit_result = "invalid"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    title = "Payload too large"
+    audit_result = "invalid"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported media type"
+    audit_result = "invalid"
+
+
+class Locked(ServiceError):
+    status = 423
+    title = "Locked"
+    audit_result = "invalid"
+
+
+class ChecksumMismatch(ServiceError):
+    """TUS checksum extension: the chunk did not match its Upload-Checksum and was discarded."""
+
+    status = 460
+    title = "Checksum mismatch"
+    audit_result = "invalid"
+
+
+class InsufficientStorage(ServiceError):
+    status = 507
+    title = "Insufficient storage"
+    audit_result = "error"

@@ -10,22 +10,25 @@ from astrago.domain.enums import WorkspaceRole
 from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
 from astrago.domain.status import LIVE_STATUSES
+from astrago.domain.volumes import parse_size_bytes
 from astrago.scheduler.types import Quota
 from astrago.services.bounds import finite
 from astrago.services.context import ServiceContext
 from astrago.services.errors import InvalidInput
 from astrago.services.schemas import QuotaEntryOut, QuotaOut, QuotaSet
 from astrago.services.users import require_admin
+from astrago.services.volumes import STORAGE_RESOURCE, VolumeDisk, storage_used
 from astrago.services.workspaces import resolve_workspace
 from astrago.store.models import QuotaEntry, Workload
 from astrago.store.repositories import QuotaRepository, WorkloadRepository
 
-_UNITS = {"gpu": ("GPUs", 1000), "cpu": ("cores", 1000), "memory": ("MiB", 1)}
+_UNITS = {"gpu": ("GPUs", 1000), "cpu": ("cores", 1000), "memory": ("MiB", 1), "storage": ("GiB", 1024**3)}
 # Far beyond any cluster, and well within the 64-bit integers the amounts are stored as.
 _MAXIMA = {
     "gpu": (100_000 * 1000, "100000 GPUs"),
     "cpu": (10**7 * 1000, "10000000 cores"),
     "memory": (2**40, "1Ei"),
+    "storage": (2**62, "4Ei"),
 }
 
 
@@ -71,12 +74,15 @@ def usage_by_resource(workloads: Iterable[Workload]) -> dict[str, int]:
 
 
 def _to_units(value: float | str | int, kind: str, field: str) -> int:
-    """User units (GPUs, cores, memory strings) → stored units (milli-GPU, millicores, MiB)."""
+    """User units (GPUs, cores, memory and storage sizes) → stored units (milli-GPU, millicores, MiB,
+    bytes)."""
     try:
         if kind == "gpu":
             amount = round(finite(float(value), field) * 1000)
         elif kind == "cpu":
             amount = parse_cpu_milli(value)
+        elif kind == "storage":
+            amount = parse_size_bytes(value if isinstance(value, str) else int(value))
         else:
             amount = parse_memory_mib(value)
     except (ResourceParseError, ValueError) as exc:
@@ -94,8 +100,9 @@ def _is_unlimited(value: float | str | int) -> bool:
 
 
 class QuotaService:
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, disk: VolumeDisk) -> None:
         self.ctx = ctx
+        self.disk = disk
 
     async def set(self, principal: Principal, workspace_name: str, request: QuotaSet) -> QuotaOut:
         async with self.ctx.mutation(principal, "quota.set", workspace_name) as mutation:
@@ -111,6 +118,7 @@ class QuotaService:
                 gpu_key: (request.gpu_guaranteed, request.gpu_limit),
                 "cpu": (request.cpu_guaranteed, request.cpu_limit),
                 "memory": (request.memory_guaranteed, request.memory_limit),
+                "storage": (request.storage_guaranteed, request.storage_limit),
             }
             changes = []
             for resource, (guaranteed_in, limit_in) in wanted.items():
@@ -143,6 +151,8 @@ class QuotaService:
             entries = await QuotaRepository(session).for_workspace(workspace.id)
             live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
             used = usage_by_resource(w for w in live if w.workspace_id == workspace.id)
+            if any(entry.resource == STORAGE_RESOURCE for entry in entries):
+                used[STORAGE_RESOURCE] = (await storage_used(session, self.disk, workspace.id))[0]
             return QuotaOut(workspace=workspace.name, entries=_entries_out(entries, used))
 
 

@@ -14,10 +14,13 @@ from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.sso import SsoService
 from astrago.services.system_info import SystemInfoService
+from astrago.services.uploads import UploadService
 from astrago.services.users import UserService
+from astrago.services.volumes import VolumeDisk, VolumeService
 from astrago.services.workloads import WorkloadService
 from astrago.services.workspace_defaults import WorkspaceDefaultsService
 from astrago.services.workspaces import WorkspaceService
+from astrago.storage.files import VolumeFiles
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Services:
     audit: AuditService
     health: HealthService
     live_events: LiveEventService
+    volumes: VolumeService
+    uploads: UploadService
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
@@ -41,18 +46,21 @@ class Services:
     def build(cls, ctx: ServiceContext) -> Services:
         nodes = NodeService(ctx)
         auth = AuthService(ctx)
+        disk = VolumeDisk(VolumeFiles(ctx.settings.effective_volumes_dir))
         return cls(
             ctx=ctx,
             auth=auth,
             sso=SsoService(ctx, auth),
             users=UserService(ctx),
             workspaces=WorkspaceService(ctx),
-            quotas=QuotaService(ctx),
+            quotas=QuotaService(ctx, disk),
             workloads=WorkloadService(ctx),
             nodes=nodes,
             audit=AuditService(ctx),
             health=HealthService(ctx),
             live_events=LiveEventService(ctx, nodes),
+            volumes=VolumeService(ctx, disk),
+            uploads=UploadService(ctx, disk),
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),

@@ -23,6 +23,7 @@ from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_
 from astrago.services.bounds import (
     MAX_OPTIONS,
     MAX_RUNTIME_S,
+    NO_NUL,
     AbsolutePath,
     Amount,
     Argument,
@@ -32,7 +33,6 @@ from astrago.services.bounds import (
     OptionName,
     ShortText,
     Text,
-    VolumeMount,
 )
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -123,11 +123,13 @@ class WorkloadSubmit(Strict):
     max_runtime: Annotated[StrictInt, Field(ge=1, le=MAX_RUNTIME_S)] | Amount | None = Field(
         None, description="seconds or 90m, 2h, 1d (at most 366 days)"
     )
+    volumes: list[Annotated[str, Field(min_length=3, max_length=4300, pattern=NO_NUL)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="volumes of the workspace to mount: NAME:/mount/path, NAME:/mount/path:ro",
+    )
     ports: list[Annotated[StrictInt, Field(ge=1, le=65535)]] = Field(
         default_factory=list, max_length=64, description="ports to expose (interactive and service workloads)"
-    )
-    volumes: list[VolumeMount] = Field(
-        default_factory=list, max_length=64, description="volumes to mount as NAME:/mount/path"
     )
     options: dict[OptionName, Text] = Field(
         default_factory=dict,
@@ -328,14 +330,16 @@ class QuotaSet(Strict):
     cpu_limit: StrictFloat | Amount | None = None
     memory_guaranteed: StrictInt | Amount | None = None
     memory_limit: StrictInt | Amount | None = None
+    storage_guaranteed: StrictInt | Amount | None = Field(None, description="bytes or e.g. 500Gi, 2T")
+    storage_limit: StrictInt | Amount | None = Field(None, description="bytes or e.g. 1Ti; -1: no limit")
 
 
 class QuotaEntryOut(BaseModel):
-    resource: str  # gpu | gpu:<model> | cpu | memory
+    resource: str  # gpu | gpu:<model> | cpu | memory | storage
     guaranteed: float
     limit: float | None
     used: float
-    unit: str  # GPUs | cores | MiB
+    unit: str  # GPUs | cores | MiB | GiB
 
 
 class QuotaOut(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.backends.local.volumes import local_bind_mounts_available
 from astrago.domain.defaults import WorkloadDefaults, default_resources
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.gpu_models import UnknownGpuModel, resolve_model_choice
@@ -32,6 +33,7 @@ from astrago.services.schemas import (
 from astrago.services.snapshot import nodes_view
 from astrago.services.specs import resource_request
 from astrago.services.system_info import check_may_run_workloads
+from astrago.services.volumes import resolve_mounts
 from astrago.services.workspaces import resolve_workspace, workspace_defaults
 from astrago.store.ids import new_id
 from astrago.store.models import Workload, Workspace
@@ -248,6 +250,13 @@ class WorkloadService:
             spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
             if request.code:
                 self._check_code(principal, request.code)
+            spec["volume_mounts"] = await resolve_mounts(
+                session,
+                workspace,
+                request.volumes,
+                self.ctx.settings.backend,
+                bind_mounts=local_bind_mounts_available(),
+            )
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)

@@ -16,7 +16,12 @@ from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
 from astrago.services.users import require_admin
 from astrago.store.models import Workspace
-from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
+from astrago.store.repositories import (
+    UserRepository,
+    VolumeRepository,
+    WorkloadRepository,
+    WorkspaceRepository,
+)
 
 _NAMED = 10  # unfinished workloads named in the refusal of a deletion
 ROLE_VERBS = {WorkspaceRole.VIEWER: "view", WorkspaceRole.MEMBER: "use", WorkspaceRole.MANAGER: "manage"}
@@ -108,6 +113,12 @@ class WorkspaceService:
                 raise Conflict(
                     f"workspace {name!r} still has {page.total} unfinished workloads: {named}{more}; "
                     "cancel them (or let them end) first"
+                )
+            volumes = await VolumeRepository(mutation.session).count_in_workspace(workspace.id)
+            if volumes:
+                raise Conflict(
+                    f"workspace {name!r} still has {volumes} volumes; delete them first (their files "
+                    "are not removed silently)"
                 )
             removed = await WorkspaceRepository(mutation.session).delete(workspace)
             mutation.detail = f"deleted with {removed} finished workloads"

@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
@@ -169,6 +170,53 @@ class QuotaEntry(Base):
     resource: Mapped[str] = mapped_column(String(96), primary_key=True)
     guaranteed: Mapped[int] = mapped_column(BigInteger, default=0)
     limit: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Volume(Base):
+    """A workspace's directory of files (dataset, model, code or scratch), mounted into workloads.
+
+    Its files live under `<volumes dir>/<workspace id>/<volume id>`; bytes and files used are measured
+    there, never stored. `name` is for people (any language); `slug` is its ASCII form (env names)."""
+
+    __tablename__ = "volumes"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_volumes_workspace_name"),
+        UniqueConstraint("workspace_id", "slug", name="uq_volumes_workspace_slug"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    slug: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    size_limit: Mapped[int | None] = mapped_column(BigInteger)  # bytes; None: only the workspace's limit
+    description: Mapped[str] = mapped_column(String(512), default="")
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    workspace: Mapped[Workspace] = relationship(lazy="joined")
+
+
+class Upload(Base):
+    """A resumable (TUS) upload into a volume. Its bytes so far are the size of its part file, fsync'd
+    before each offset is acknowledged; the row holds what the part file cannot: where the finished file
+    goes, its declared length (reserved against the quotas) and when it expires."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)  # inside the volume, normalised (a/b/c)
+    length: Mapped[int] = mapped_column(BigInteger)
+    metadata_header: Mapped[str] = mapped_column(Text, default="")  # Upload-Metadata as received
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # set once the file is in place; kept until it expires, so a client that crashed after sending the
+    # last byte still learns that the upload is complete
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    volume: Mapped[Volume] = relationship(lazy="joined")
 
 
 class Workload(Base):

@@ -195,14 +195,14 @@ async def test_one_failed_replica_stops_the_gang_and_fails_it(services: Services
 
 
 async def test_restart_adopts_what_the_backend_still_runs_and_never_starts_it_again(
-    services: Services,
+    services: Services, tmp_path: Path
 ) -> None:
     backend = FakeBackend()
     controller = await _controller(services, backend)
     workload_id = await _submit(services)
     await controller.schedule_once()
     # the crash window: the backend started it, but the database never heard back
-    await backend.start(launch_spec(await _row(services, workload_id)))
+    await backend.start(launch_spec(await _row(services, workload_id), tmp_path / "volumes"))
     restarted = await _controller(services, backend)
     await _settle(restarted)
     assert (await services.workloads.get(ADMIN, workload_id)).status == "RUNNING"

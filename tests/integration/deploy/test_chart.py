@@ -115,6 +115,14 @@ def test_astrago_chart_runs_the_platform_roles(
     assert env["ASTRAGO_BACKEND"]["value"] == "kubernetes"
     assert env["ASTRAGO_OIDC_ISSUER"]["value"] == "http://10.61.3.12:30001/realms/astrago"
     assert env["ASTRAGO_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "ASTRAGO_DATABASE_URL"
+    # uploads land on the share that workloads mount their volumes from
+    claim = by_kind_name[("PersistentVolumeClaim", "astrago-volumes")]["spec"]  # type: ignore[index]
+    assert (claim["accessModes"], claim["storageClassName"]) == (["ReadWriteMany"], "astrago-nfs-csi")
+    mounts = {m["name"]: m["mountPath"] for m in core["containers"][0]["volumeMounts"]}
+    assert mounts["volumes"] == env["ASTRAGO_VOLUMES_DIR"]["value"]
+    pod_volumes = {v["name"]: v for v in core["volumes"]}
+    claim_name = env["ASTRAGO_VOLUMES_CLAIM"]["value"]
+    assert pod_volumes["volumes"]["persistentVolumeClaim"] == {"claimName": claim_name}
     # Pods fetch code bundles from the core Service, signed with a key every server process shares,
     # from a volume every core replica shares.
     assert env["ASTRAGO_INTERNAL_URL"]["value"] == "http://astrago.astrago.svc:8080"

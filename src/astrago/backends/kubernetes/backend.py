@@ -274,6 +274,7 @@ class KubernetesBackend:
         return mf.ManifestOptions(
             namespace=self._namespace,
             storage_class=self._settings.storage_class,
+            volumes_claim=self._settings.volumes_claim,
             image_registry=self._settings.image_registry,
             image_pull_secrets=tuple(self._settings.image_pull_secrets),
             shared_gpu_resource=shared,

@@ -21,6 +21,7 @@ from typing import Any
 from astrago.backends.base import BackendError, LaunchSpec, ReplicaLaunch
 from astrago.backends.kubernetes import naming
 from astrago.domain.enums import WorkloadKind
+from astrago.domain.volumes import env_name
 
 Manifest = dict[str, Any]
 
@@ -29,7 +30,9 @@ MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 DEFAULT_NOTEBOOK_IMAGE = "quay.io/jupyter/base-notebook:python-3.11"
 NOTEBOOK_PORT = 8888
 DDP_PORT = 29500
-DEFAULT_VOLUME_SIZE = "10Gi"
+DEFAULT_VOLUMES_CLAIM = "astrago-volumes"
+DEFAULT_VOLUMES_CLAIM_SIZE = "1Ti"  # NFS provisioners do not enforce it; volumes and quotas do
+VOLUMES_POD_VOLUME = "volumes"
 MPIJOB_API_VERSION = "kubeflow.org/v2beta1"
 # Kubernetes sets this annotation (and, from 1.28, a label) on every pod of an Indexed Job.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -92,13 +95,15 @@ class ManifestOptions:
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
     # time-slicing replicas per physical GPU on each node (from the inventory); 1 when unknown
     shared_units_per_gpu: dict[str, int] = field(default_factory=dict)
+    # every volume is a folder of one ReadWriteMany claim, which the chart also mounts into the server
+    volumes_claim: str = DEFAULT_VOLUMES_CLAIM
     code_download: CodeDownload | None = None  # required when the workload runs an uploaded code bundle
 
 
 @dataclass(frozen=True, slots=True)
 class WorkloadManifests:
     """What one workload becomes. `root` owns `dependents` (owner references are added once the root
-    exists and has a uid); `volume_claims` belong to the workspace and outlive the workload."""
+    exists and has a uid); `volume_claims` (the shared volumes claim, created if missing) outlive it."""
 
     root: Manifest
     dependents: tuple[Manifest, ...] = ()
@@ -113,7 +118,7 @@ def build_manifests(spec: LaunchSpec, options: ManifestOptions) -> WorkloadManif
             f"workload {spec.name!r} runs an uploaded code bundle, but pods cannot reach the API to fetch "
             "it: set internal_url (ASTRAGO_INTERNAL_URL) to the API's in-cluster address"
         )
-    claims = tuple(_volume_claim(spec, volume, options) for volume, _ in spec.volumes)
+    claims = (_volumes_claim(options),) if spec.volumes else ()
     if spec.kind is WorkloadKind.JOB:
         return WorkloadManifests(root=_job(spec, options, ddp=False), volume_claims=claims)
     if spec.kind is WorkloadKind.DISTRIBUTED:
@@ -260,7 +265,16 @@ def _container(
         container["ports"] = [
             {"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in ports
         ]
-    mounts = [{"name": f"volume-{i}", "mountPath": path} for i, (_, path) in enumerate(spec.volumes)]
+    mounts: list[Manifest] = [
+        {
+            "name": VOLUMES_POD_VOLUME,
+            "mountPath": mount.mount_path,
+            "subPath": mount.share_subpath,
+            "readOnly": mount.read_only,
+        }
+        for mount in spec.volumes
+    ]
+    container["env"] += [{"name": env_name(mount.slug), "value": mount.mount_path} for mount in spec.volumes]
     if spec.code_bundle:
         mounts.append({"name": CODE_VOLUME, "mountPath": CODE_DIR})
     if mounts:
@@ -316,13 +330,11 @@ def _pod_spec(
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     if options.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": secret} for secret in options.image_pull_secrets]
-    volumes: list[Manifest] = [
-        {
-            "name": f"volume-{i}",
-            "persistentVolumeClaim": {"claimName": naming.volume_claim_name(spec.workspace, volume)},
-        }
-        for i, (volume, _) in enumerate(spec.volumes)
-    ]
+    volumes: list[Manifest] = []
+    if spec.volumes:
+        volumes.append(
+            {"name": VOLUMES_POD_VOLUME, "persistentVolumeClaim": {"claimName": options.volumes_claim}}
+        )
     if spec.code_bundle:
         pod["initContainers"] = [_code_fetcher(spec, options, replicas[0])]
         volumes.append({"name": CODE_VOLUME, "emptyDir": {}})
@@ -526,24 +538,23 @@ def _service(spec: LaunchSpec, options: ManifestOptions, ports: tuple[int, ...])
     }
 
 
-def _volume_claim(spec: LaunchSpec, volume: str, options: ManifestOptions) -> Manifest:
+def _volumes_claim(options: ManifestOptions) -> Manifest:
+    """The claim holding every volume (one folder each); the chart creates it for the server too."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {
-            "name": naming.volume_claim_name(spec.workspace, volume),
+            "name": options.volumes_claim,
             "namespace": options.namespace,
             "labels": {
                 naming.APP_NAME_LABEL: naming.APP_NAME,
                 naming.MANAGED_BY_LABEL: naming.MANAGER,
-                naming.WORKSPACE_LABEL: naming.label_value(spec.workspace),
                 naming.ROLE_LABEL: "volume",
             },
-            "annotations": {"astrago.io/volume": volume, "astrago.io/workspace": spec.workspace},
         },
         "spec": {
-            "accessModes": ["ReadWriteMany"],  # several workloads and replicas mount one dataset
+            "accessModes": ["ReadWriteMany"],  # the server and every workload mount it at once
             "storageClassName": options.storage_class,
-            "resources": {"requests": {"storage": spec.extra.get("volume_size", DEFAULT_VOLUME_SIZE)}},
+            "resources": {"requests": {"storage": DEFAULT_VOLUMES_CLAIM_SIZE}},
         },
     }

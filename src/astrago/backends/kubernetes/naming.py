@@ -57,15 +57,6 @@ def label_value(text: str) -> str:
     return f"{cleaned[:54].rstrip('-_.')}-{_digest(text)}".lstrip("-_.")
 
 
-def volume_claim_name(workspace: str, volume: str) -> str:
-    """A workspace's volume outlives every workload that mounts it, so its claim is named after both."""
-    cleaned = _UNSAFE.sub("-", f"{workspace}-{volume}".lower()).strip("-")
-    name = f"ag-vol-{cleaned}"
-    if len(name) > 63 or cleaned != f"{workspace}-{volume}":
-        name = f"{name[:50].rstrip('-')}-{_digest(workspace + '/' + volume)}"
-    return name
-
-
 def workload_labels(workload_id: str, workspace: str, role: str) -> dict[str, str]:
     return {
         APP_NAME_LABEL: APP_NAME,

@@ -78,6 +78,7 @@ from astrago.backends.local.sandbox import (
     detect_sandbox,
 )
 from astrago.backends.local.uids import WorkspaceUids
+from astrago.backends.local.volumes import prepare_volume_links
 from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
@@ -289,6 +290,7 @@ class LocalBackend:
         devices_by_index = {device.index: device for device in node.devices}
         gpus = {replica.index: visible_devices(replica, devices_by_index) for replica in spec.replicas}
         working_dir = self._working_dir(spec)
+        volume_env = prepare_volume_links(spec, working_dir)
         async with self._mutation:
             user = await asyncio.to_thread(self._sandbox_user, spec, working_dir)
             port = self._master_port(spec)
@@ -317,7 +319,7 @@ class LocalBackend:
                     sandboxed=self._sandbox is not None,
                     sandbox_uid=user.uid if user else None,
                 )
-                env = replica_env(spec, replica, base_env, devices, simulated, port)
+                env = {**replica_env(spec, replica, base_env, devices, simulated, port), **volume_env}
                 # Real GPUs only: /dev/nvidiaN by the device index (the driver's minor number; see docs)
                 gpus_given = () if simulated else tuple(replica.gpu_indices)
                 sandbox = self._sandbox_argv(spec, working_dir, env, gpus_given, user)
@@ -355,7 +357,8 @@ class LocalBackend:
         sandbox_spec = SandboxSpec(
             working_dir=working_dir,
             env=env,
-            binds=self._shared,
+            # each volume at its own host path, where the links in the working directory point
+            binds=(*self._shared, *(BindMount(Path(m.host_path), Path(m.host_path)) for m in spec.volumes)),
             gpu_devices=gpus,
             user=user,
             shared_shm=self._shared_shm(spec, user),

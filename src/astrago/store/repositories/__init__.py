@@ -8,6 +8,7 @@ from astrago.store.repositories.health import HealthRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
 from astrago.store.repositories.users import IdentityRepository, TokenRepository, UserRepository
+from astrago.store.repositories.volumes import UploadRepository, VolumeRepository
 from astrago.store.repositories.workloads import LiveRow, ReplicaRow, WorkloadPage, WorkloadRepository
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
@@ -22,7 +23,9 @@ __all__ = [
     "QuotaRepository",
     "ReplicaRow",
     "TokenRepository",
+    "UploadRepository",
     "UserRepository",
+    "VolumeRepository",
     "WorkloadPage",
     "WorkloadRepository",
     "WorkspaceRepository",

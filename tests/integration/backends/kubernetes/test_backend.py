@@ -23,7 +23,7 @@ from astrago.backends.kubernetes.manifests import CODE_DIR
 from astrago.backends.kubernetes.naming import object_name
 from astrago.domain.enums import ReplicaState, WorkloadKind
 from tests.integration.backends.kubernetes.fake_cluster import FakeCluster, eventually, write_kubeconfig
-from tests.unit.backends.kubernetes.factories import launch_spec, replica
+from tests.unit.backends.kubernetes.factories import launch_spec, replica, volume
 
 S = ReplicaState
 JOBS = "/apis/batch/v1/namespaces/astrago/jobs"
@@ -119,6 +119,24 @@ async def test_job_runs_and_finishes(cluster: FakeCluster, backend: KubernetesBa
     observed = await backend.observe()
     assert by_state(observed, "ok") == [S.SUCCEEDED]
     assert by_state(observed, "bad") == [S.FAILED]
+
+
+async def test_workloads_share_one_volumes_claim_and_mount_their_folders(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    """Every volume is a folder of the one ReadWriteMany claim the server writes uploads into."""
+    await backend.start(launch_spec(workload_id="reader", volumes=(volume(read_only=True),)))
+    await backend.start(launch_spec(workload_id="writer", volumes=(volume("weights", "/out"),)))
+    (claim,) = await cluster.kubelet.list(CLAIMS)
+    assert claim["metadata"]["name"] == "astrago-volumes"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    jobs = {job["metadata"]["name"]: job for job in await cluster.kubelet.list(JOBS)}
+    reader = jobs[object_name("reader")]["spec"]["template"]["spec"]
+    (pod_volume,) = reader["volumes"]
+    assert pod_volume["persistentVolumeClaim"] == {"claimName": "astrago-volumes"}
+    (mount,) = reader["containers"][0]["volumeMounts"]
+    assert (mount["name"], mount["subPath"]) == (pod_volume["name"], "ws-vision/vol-imagenet")
+    assert (mount["mountPath"], mount["readOnly"]) == ("/data", True)
 
 
 async def test_start_twice_creates_nothing_twice(cluster: FakeCluster, backend: KubernetesBackend) -> None:
@@ -322,7 +340,7 @@ async def test_mpi_needs_the_operator_then_runs(cluster: FakeCluster, backend: K
         replicas=(replica(0, "gpu-1", gpus=2), replica(1, "gpu-2", gpus=2)),
         command=("mpirun", "python", "train.py"),
         extra={"framework": "mpi"},
-        volumes=(("imagenet", "/data"),),
+        volumes=(volume(), volume("weights", "/models", read_only=True)),
     )
     with pytest.raises(BackendError, match=r"install the MPI Operator v0\.5"):
         await backend.start(spec)
@@ -348,7 +366,7 @@ async def test_unknown_storage_class_is_refused_before_anything_is_created(
         with pytest.raises(
             BackendError, match=r"StorageClass 'fast-nvme' does not exist: install a CSI driver"
         ):
-            await backend.start(launch_spec(volumes=(("imagenet", "/data"),)))
+            await backend.start(launch_spec(volumes=(volume(), volume("weights", "/models", read_only=True))))
         assert await cluster.kubelet.list(JOBS) == []
         assert await cluster.kubelet.list(CLAIMS) == []
         await backend.start(launch_spec(workload_id="no-volumes"))  # workloads without volumes still run

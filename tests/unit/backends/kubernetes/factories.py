@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from astrago.backends.base import LaunchSpec, ReplicaLaunch
+from astrago.backends.base import LaunchSpec, ReplicaLaunch, VolumeMount
 from astrago.backends.kubernetes.manifests import ManifestOptions
 from astrago.domain.enums import WorkloadKind
 
@@ -82,3 +82,16 @@ def node_manifest(
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
         },
     }
+
+
+def volume(name: str = "imagenet", mount_path: str = "/data", *, read_only: bool = False) -> VolumeMount:
+    """A volume resolved at submission, as the controller hands it to a backend."""
+    subpath = f"ws-vision/vol-{name}"
+    return VolumeMount(
+        name=name,
+        slug=name,
+        host_path=f"/var/lib/astrago/volumes/{subpath}",
+        share_subpath=subpath,
+        mount_path=mount_path,
+        read_only=read_only,
+    )

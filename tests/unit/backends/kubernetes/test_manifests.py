@@ -24,13 +24,13 @@ from astrago.backends.kubernetes.manifests import (
     with_registry,
 )
 from astrago.domain.enums import WorkloadKind
-from tests.unit.backends.kubernetes.factories import launch_spec, options, replica
+from tests.unit.backends.kubernetes.factories import launch_spec, options, replica, volume
 
 KUBERNETES_VERSIONS = ("1.28.0", "1.30.0")
 MPIJOB_SCHEMA = json.loads((Path(__file__).parent / "mpijob_v2beta1.schema.json").read_text())
 
 SPECS: dict[str, LaunchSpec] = {
-    "job": launch_spec(max_runtime_s=3600, volumes=(("imagenet", "/data"),)),
+    "job": launch_spec(max_runtime_s=3600, volumes=(volume(), volume("weights", "/models", read_only=True))),
     "job-indexed": launch_spec(replicas=(replica(0, "gpu-1"), replica(1, "gpu-1"))),
     "job-cpu": launch_spec(replicas=(replica(gpus=0),)),
     "ddp": launch_spec(
@@ -47,7 +47,7 @@ SPECS: dict[str, LaunchSpec] = {
     "interactive-mig": launch_spec(
         WorkloadKind.INTERACTIVE, replicas=(replica(gpus=0, mig_profile="1g.10gb"),)
     ),
-    "job-code": launch_spec(code_bundle="abc123def", volumes=(("imagenet", "/data"),)),
+    "job-code": launch_spec(code_bundle="abc123def", volumes=(volume(),)),
     "mpi-code": launch_spec(
         WorkloadKind.DISTRIBUTED,
         replicas=(replica(0, "gpu-1", gpus=2), replica(1, "gpu-2", gpus=2)),
@@ -125,9 +125,9 @@ def test_labels_annotations_and_deterministic_names(case: str) -> None:
         labels = obj["metadata"]["labels"]
         assert labels[naming.APP_NAME_LABEL] == "astrago"
         assert labels[naming.MANAGED_BY_LABEL] == "astrago"
-        assert labels[naming.WORKSPACE_LABEL] == "vision"
         assert obj["metadata"]["namespace"] == "astrago"
-        if obj["kind"] != "PersistentVolumeClaim":
+        if obj["kind"] != "PersistentVolumeClaim":  # the volumes claim is shared by every workspace
+            assert labels[naming.WORKSPACE_LABEL] == "vision"
             assert labels[naming.WORKLOAD_LABEL] == "wl-1"
             assert obj["metadata"]["name"] == naming.object_name("wl-1")
 
@@ -158,11 +158,17 @@ def test_single_job_pins_nodes_limits_gpus_and_mounts_volumes() -> None:
     container = pod["containers"][0]
     assert container["resources"]["limits"] == {"cpu": "4000m", "memory": "16384Mi", "nvidia.com/gpu": "1"}
     assert container["command"] == ["python", "train.py"]
-    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == naming.volume_claim_name(
-        "vision", "imagenet"
-    )
-    assert container["volumeMounts"] == [{"name": "volume-0", "mountPath": "/data"}]
+    # every volume is a folder of the one shared claim, which the server writes uploads into
+    assert pod["volumes"] == [{"name": "volumes", "persistentVolumeClaim": {"claimName": "astrago-volumes"}}]
+    assert container["volumeMounts"] == [
+        {"name": "volumes", "mountPath": "/data", "subPath": "ws-vision/vol-imagenet", "readOnly": False},
+        {"name": "volumes", "mountPath": "/models", "subPath": "ws-vision/vol-weights", "readOnly": True},
+    ]
+    env = _env(container)
+    assert env["ASTRAGO_VOLUME_IMAGENET"] == "/data"
+    assert env["ASTRAGO_VOLUME_WEIGHTS"] == "/models"
     (claim,) = built.volume_claims
+    assert claim["metadata"]["name"] == "astrago-volumes"
     assert claim["spec"]["storageClassName"] == "astrago-nfs-csi"
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
@@ -288,7 +294,8 @@ def test_a_code_bundle_is_fetched_by_an_init_container_into_the_working_director
     }
     assert main["workingDir"] == CODE_DIR
     assert {"name": "code", "mountPath": CODE_DIR} in main["volumeMounts"]
-    assert {"name": "volume-0", "mountPath": "/data"} in main["volumeMounts"]
+    dataset = {"name": "volumes", "mountPath": "/data", "subPath": "ws-vision/vol-imagenet"}
+    assert {**dataset, "readOnly": False} in main["volumeMounts"]
     assert {"name": "code", "emptyDir": {}} in pod["volumes"]
     # Only the init container holds the download credential; the workload's own env does not.
     assert "ASTRAGO_CODE_CREDENTIAL" not in _env(main)

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astrago.backends.kubernetes.naming import label_value, object_name, volume_claim_name
+from astrago.backends.kubernetes.naming import label_value, object_name
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -27,9 +27,6 @@ def test_any_id_gives_valid_names(workload_id: str) -> None:
     value = label_value(workload_id)
     assert LABEL_VALUE.match(value)
     assert len(value) <= 63
-    claim = volume_claim_name(workload_id, "data")
-    assert DNS_1035.match(claim)
-    assert len(claim) <= 63
 
 
 def test_ids_that_differ_only_in_case_or_length_get_different_names() -> None:

@@ -1,0 +1,1 @@
+"""The files behind volumes: layout on disk, safe paths, uploads' part files, archives."""

@@ -1,0 +1,55 @@
+"""Appending one request's bytes to an upload's part file, all or nothing when a checksum is given.
+
+The part file's size is the upload's offset. `keep` fsyncs before the new offset is acknowledged, so an
+acknowledged offset survives a kill -9 of the server (and a power cut, on file systems that honour
+fsync); `roll_back` truncates to where the request started (a wrong checksum, a full disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
+
+
+class OffsetMismatch(Exception):
+    def __init__(self, actual: int) -> None:
+        super().__init__(f"the part file holds {actual} bytes")
+        self.actual = actual
+
+
+class PartWriter:
+    def __init__(self, path: str, offset: int, algorithm: str | None) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        actual = os.fstat(self.fd).st_size
+        if actual != offset:
+            os.close(self.fd)
+            raise OffsetMismatch(actual)
+        self.start = offset
+        self.position = offset
+        self._hash = CHECKSUM_ALGORITHMS[algorithm]() if algorithm else None
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, self.position)
+            self.position += written
+            view = view[written:]
+        if self._hash is not None:
+            self._hash.update(data)
+
+    def digest(self) -> bytes:
+        assert self._hash is not None
+        return self._hash.digest()
+
+    def keep(self) -> int:
+        os.fsync(self.fd)
+        return self.position
+
+    def roll_back(self) -> None:
+        os.ftruncate(self.fd, self.start)
+        os.fsync(self.fd)
+        self.position = self.start
+
+    def close(self) -> None:
+        os.close(self.fd)
