@@ -58,14 +58,17 @@ class Runtime:
         engine = create_engine(settings.effective_database_url)
         try:
             await upgrade_to_head(engine)
+            chosen = backend or create_backend(settings)
             ctx = ServiceContext(
-                sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
+                sessions=create_session_factory(engine),
+                settings=settings,
+                capabilities=chosen.capabilities,
+                serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
             password = await services.auth.ensure_admin()
             if password:
                 announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
-            chosen = backend or create_backend(settings)
             await chosen.open()
         except BaseException:
             await engine.dispose()

@@ -6,11 +6,96 @@ Every method is idempotent, because a controller may call it again after a crash
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from astrago.domain.enums import ReplicaState, WorkloadKind
+
+
+class Capability(StrEnum):
+    """One thing a backend can do. A workload that needs a capability its backend lacks is refused at
+    submission; nothing is accepted and then silently ignored."""
+
+    COMMANDS = "commands"  # run a command without an image (on the host's own software)
+    IMAGES = "images"  # run a container image
+    PORTS = "ports"  # expose ports the platform can reach (interactive and service workloads)
+    VOLUMES = "volumes"  # mount named volumes
+    INTERACTIVE = "interactive"  # long-lived interactive sessions (JupyterLab by default)
+    SERVICES = "services"  # replicated web services behind the gateway
+    DISTRIBUTED = "distributed"  # multi-replica gangs with rendezvous variables
+    MPI = "mpi"  # the MPI launcher (options framework=mpi)
+    EXEC = "exec"  # run a command inside a running replica
+    TTY = "tty"  # ... with a terminal (resize, Ctrl-C)
+    ENDPOINTS = "endpoints"  # report where a workload's ports answer
+    ORPHAN_CLEANUP = "orphan_cleanup"  # find and delete objects of workloads the database does not know
+    NODE_PORTS = "node_ports"  # expose a service on every node (options expose=nodeport)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadNeeds:
+    """What a submitted workload asks of the backend, independent of any backend."""
+
+    kind: WorkloadKind
+    has_command: bool
+    image: str | None = None
+    ports: int = 0
+    volumes: int = 0
+    options: tuple[tuple[str, str], ...] = ()
+    replicas: int = 1
+
+    def required(self) -> list[Capability]:
+        """The capabilities this workload needs, in the order a user reads them."""
+        needed: list[Capability] = []
+        if self.image:
+            needed.append(Capability.IMAGES)
+        elif self.has_command or self.kind is not WorkloadKind.INTERACTIVE:
+            needed.append(Capability.COMMANDS)
+        kind_capability = {
+            WorkloadKind.INTERACTIVE: Capability.INTERACTIVE,
+            WorkloadKind.SERVICE: Capability.SERVICES,
+            WorkloadKind.DISTRIBUTED: Capability.DISTRIBUTED,
+        }.get(self.kind)
+        if kind_capability is not None:
+            needed.append(kind_capability)
+        if self.ports:
+            needed.append(Capability.PORTS)
+        if self.volumes:
+            needed.append(Capability.VOLUMES)
+        options = dict(self.options)
+        if options.get("framework") == "mpi":
+            needed.append(Capability.MPI)
+        if options.get("expose") == "nodeport":
+            needed.append(Capability.NODE_PORTS)
+        return needed
+
+
+@dataclass(frozen=True, slots=True)
+class BackendCapabilities:
+    """What one backend can do, and which kind-specific `options` keys it reads (others are refused)."""
+
+    backend: str
+    supported: frozenset[Capability]
+    options: frozenset[str] = frozenset()
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.supported
+
+    def missing(self, needs: WorkloadNeeds) -> list[Capability]:
+        return [capability for capability in needs.required() if capability not in self.supported]
+
+    def unknown_options(self, keys: Collection[str]) -> list[str]:
+        return sorted(key for key in keys if key not in self.options)
+
+
+class CapabilityMissing(RuntimeError):
+    """An optional operation was called on a backend that lacks it; callers check `capabilities` first."""
+
+    def __init__(self, backend: str, capability: Capability) -> None:
+        super().__init__(f"the {backend} backend cannot {capability.value.replace('_', ' ')}")
+        self.backend = backend
+        self.capability = capability
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +165,33 @@ class ReplicaObservation:
     finished_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where one port of a workload answers, as the gateway reaches it."""
+
+    port: int  # the port the workload asked for (`--port`)
+    host: str
+    target_port: int  # where it listens on `host` (the local backend allocates one per replica)
+    replica_index: int | None = None  # None: a Service that balances over every ready replica
+    ready: bool = True
+    node_port: int | None = None  # set when the service is exposed on every node (options expose=nodeport)
+
+
+class OrphanPolicy(StrEnum):
+    REPORT = "report"  # list them and leave them alone
+    DELETE = "delete"  # list them and delete them
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """Something a backend runs or keeps for a workload the platform no longer knows."""
+
+    workload_id: str
+    kind: str
+    name: str
+    deleted: bool = False
+
+
 class BackendError(RuntimeError):
     """A backend could not do what was asked; the message says what to fix or install."""
 
@@ -87,6 +199,7 @@ class BackendError(RuntimeError):
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    capabilities: BackendCapabilities
 
     async def open(self) -> None:
         """Connect, check permissions and prerequisites, load durable records. Raise BackendError clearly."""
@@ -112,3 +225,17 @@ class Backend(Protocol):
 
     async def forget(self, workload_id: str) -> None:
         """Drop records of a finished workload that the platform no longer needs observed (keeps logs)."""
+
+    async def endpoints(self, workload_id: str) -> list[Endpoint]:
+        """Where the workload's ports answer (Capability.ENDPOINTS); [] while nothing listens yet."""
+
+    async def reconcile_orphans(
+        self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
+    ) -> list[Orphan]:
+        """What the backend runs for workloads the database does not know (Capability.ORPHAN_CLEANUP)."""
+
+
+def require(capabilities: BackendCapabilities, capability: Capability) -> None:
+    """Raise CapabilityMissing unless the backend has `capability` (for optional operations)."""
+    if not capabilities.supports(capability):
+        raise CapabilityMissing(capabilities.backend, capability)

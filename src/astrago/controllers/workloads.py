@@ -21,7 +21,14 @@ from typing import cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.backends.base import Backend, BackendError, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    Backend,
+    BackendError,
+    Capability,
+    NodeInventory,
+    OrphanPolicy,
+    ReplicaObservation,
+)
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.domain.enums import ReplicaState, WorkloadStatus
@@ -208,13 +215,12 @@ class WorkloadController:
     async def _report_orphans(self) -> None:
         """Once per start: objects in the backend whose workload the database does not know (e.g. created
         just before a crash that lost the transaction) are reported, and deleted if so configured."""
-        reconcile = getattr(self.backend, "reconcile_orphans", None)
         self._orphans_checked = True
-        if reconcile is None:
+        if not self.backend.capabilities.supports(Capability.ORPHAN_CLEANUP):
             return
         async with self.ctx.read() as session:
             known = await WorkloadRepository(session).all_ids()
-        orphans = await reconcile(known, self.ctx.settings.orphan_policy)
+        orphans = await self.backend.reconcile_orphans(known, OrphanPolicy(self.ctx.settings.orphan_policy))
         for orphan in orphans:
             log.warning(
                 "orphaned %s object in the backend (policy: %s)", orphan, self.ctx.settings.orphan_policy

@@ -8,11 +8,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.backends.base import BackendCapabilities, WorkloadNeeds
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
 from astrago.services.context import ServiceContext
-from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from astrago.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    ServiceError,
+)
 from astrago.services.placement_check import explain_unplaceable
 from astrago.services.quotas import quota_from_entries
 from astrago.services.schemas import (
@@ -30,6 +38,7 @@ from astrago.store.models import Workload, Workspace
 from astrago.store.repositories import EventRepository, QuotaRepository, WorkloadRepository
 
 MAX_PAGE = 500
+NOTEBOOK_PORT = 8888  # JupyterLab's customary port: what the endpoint of a default notebook is called
 
 
 def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
@@ -51,19 +60,26 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
     except (ResourceParseError, ValueError) as exc:
         raise InvalidInput(str(exc)) from exc
     argv = request.argv()
-    if not argv and not request.image:
+    if not argv and not request.image and request.kind is not WorkloadKind.INTERACTIVE:
         raise InvalidInput("give a command to run (e.g. `astrago run -- python train.py`) or an image")
-    if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not request.image:
-        raise InvalidInput(
-            f"a {request.kind.value} workload needs an image (it runs on the Kubernetes backend)"
-        )
+    ports = list(request.ports)
+    if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not ports:
+        if request.kind is WorkloadKind.INTERACTIVE and not argv and not request.image:
+            ports = [NOTEBOOK_PORT]  # JupyterLab, started for an interactive workload without a command
+        else:
+            raise InvalidInput(
+                f"a {request.kind.value} workload needs the port it listens on (e.g. --port 8000); "
+                "it learns the port to bind from $PORT"
+            )
+    if len(set(ports)) != len(ports):
+        raise InvalidInput(f"ports {ports} name a port twice")
     spec = {
         "command": argv,
         "image": request.image,
         "env": request.env,
         "working_dir": request.working_dir,
         "max_runtime_s": max_runtime_s,
-        "ports": request.ports,
+        "ports": ports,
         "volumes": request.volumes,
         "options": request.options,
         "resources": {
@@ -76,6 +92,37 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
         },
     }
     return spec, priority
+
+
+def check_backend_can_run(capabilities: BackendCapabilities, request: WorkloadSubmit) -> None:
+    """Refuse, naming the backend and what it lacks, a workload the configured backend could not run as
+    asked (rather than accept it and drop the part it cannot do)."""
+    needs = WorkloadNeeds(
+        kind=request.kind,
+        has_command=bool(request.argv()),
+        image=request.image,
+        ports=len(request.ports),
+        volumes=len(request.volumes),
+        options=tuple(sorted(request.options.items())),
+        replicas=request.replicas,
+    )
+    missing = capabilities.missing(needs)
+    if missing:
+        names = ", ".join(capability.value for capability in missing)
+        raise NotSupported(
+            f"the {capabilities.backend} backend of this server cannot run this workload: it lacks {names}",
+            backend=capabilities.backend,
+            missing=[capability.value for capability in missing],
+        )
+    unknown = capabilities.unknown_options(request.options)
+    if unknown:
+        known = ", ".join(sorted(capabilities.options)) or "none"
+        raise NotSupported(
+            f"the {capabilities.backend} backend does not read the option(s) {', '.join(unknown)} "
+            f"(it reads: {known})",
+            backend=capabilities.backend,
+            missing=[f"option:{key}" for key in unknown],
+        )
 
 
 def workload_out(workload: Workload) -> WorkloadOut:
@@ -200,6 +247,7 @@ class WorkloadService:
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             spec, priority = _normalised_spec(request)
+            check_backend_can_run(self.ctx.capabilities, request)
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)

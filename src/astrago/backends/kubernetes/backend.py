@@ -12,7 +12,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,17 @@ from lightkube.core.exceptions import ConfigError
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import CascadeType, PatchType
 
-from astrago.backends.base import BackendError, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    BackendCapabilities,
+    BackendError,
+    Capability,
+    Endpoint,
+    LaunchSpec,
+    NodeInventory,
+    Orphan,
+    OrphanPolicy,
+    ReplicaObservation,
+)
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
@@ -50,26 +59,25 @@ _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 
 
-class OrphanPolicy(StrEnum):
-    REPORT = "report"  # list them and leave them alone
-    DELETE = "delete"  # list them and delete them (their pods go with them)
-
-
-@dataclass(frozen=True, slots=True)
-class Orphan:
-    """A Kubernetes object AstraGo created for a workload the platform no longer knows."""
-
-    workload_id: str
-    kind: str
-    name: str
-    deleted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str  # in-cluster DNS name of the workload's Service
-    port: int
-    node_port: int | None = None  # set when the service is exposed on every node (extra["expose"]="nodeport")
+CAPABILITIES = BackendCapabilities(
+    backend="kubernetes",
+    supported=frozenset(
+        {
+            Capability.IMAGES,
+            Capability.PORTS,
+            Capability.VOLUMES,
+            Capability.INTERACTIVE,
+            Capability.SERVICES,
+            Capability.DISTRIBUTED,
+            Capability.MPI,
+            Capability.EXEC,
+            Capability.ENDPOINTS,
+            Capability.ORPHAN_CLEANUP,
+            Capability.NODE_PORTS,
+        }
+    ),
+    options=frozenset({"framework", "mpi_slots", "expose"}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,7 @@ class _Stop:
 
 class KubernetesBackend:
     name = "kubernetes"
+    capabilities = CAPABILITIES
     # How long `start` waits for a previous run's objects to finish deleting (foreground deletion ends
     # shortly after the pods are gone, which is when the replicas were reported STOPPED).
     previous_run_wait_s = 120.0
@@ -579,7 +588,12 @@ class KubernetesBackend:
             return []
         host = f"{service['metadata']['name']}.{self._namespace}.svc"
         return [
-            Endpoint(host=host, port=int(port["port"]), node_port=port.get("nodePort"))
+            Endpoint(
+                port=int(port["port"]),
+                host=host,
+                target_port=int(port["port"]),
+                node_port=port.get("nodePort"),
+            )
             for port in (service.get("spec") or {}).get("ports") or ()
         ]
 

@@ -22,15 +22,21 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Self
 
 from astrago.backends.base import (
+    BackendCapabilities,
     BackendError,
+    Capability,
+    CapabilityMissing,
+    Endpoint,
     LaunchSpec,
     NodeInventory,
+    Orphan,
+    OrphanPolicy,
     ReplicaObservation,
 )
 from astrago.backends.local import runner
@@ -69,6 +75,12 @@ _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
 
 ReplicaKey = tuple[str, int]
+
+CAPABILITIES = BackendCapabilities(
+    backend="local",
+    supported=frozenset({Capability.COMMANDS, Capability.DISTRIBUTED}),
+    options=frozenset({"framework"}),  # only its default, pytorch: `framework: mpi` needs Capability.MPI
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +150,7 @@ class LocalBackend:
     """Runs workloads as process groups on this machine (see the module docstring)."""
 
     name = "local"
+    capabilities = CAPABILITIES
 
     def __init__(self, settings: Settings, *, node_name: str | None = None, gpu_source: str = "auto") -> None:
         """`node_name` defaults to the host name; `gpu_source` is where real GPUs are listed from (see
@@ -422,6 +435,14 @@ class LocalBackend:
             for key in [key for key in self._unreadable if key[0] == workload_id]:
                 del self._unreadable[key]
             self._store.delete_workload(workload_id)
+
+    async def endpoints(self, workload_id: str) -> list[Endpoint]:
+        raise CapabilityMissing(self.name, Capability.ENDPOINTS)
+
+    async def reconcile_orphans(
+        self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
+    ) -> list[Orphan]:
+        raise CapabilityMissing(self.name, Capability.ORPHAN_CLEANUP)
 
     # -- adoption after a restart ------------------------------------------------------------------------
 
