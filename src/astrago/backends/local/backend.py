@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Self
@@ -40,6 +40,14 @@ from astrago.backends.base import (
     ReplicaObservation,
 )
 from astrago.backends.local import runner
+from astrago.backends.local.interactive import (
+    is_default_notebook,
+    new_upstream_token,
+    notebook_argv,
+    notebook_env,
+    port_env,
+    readiness,
+)
 from astrago.backends.local.inventory import detect_node
 from astrago.backends.local.outcomes import lost, outcome_of
 from astrago.backends.local.plan import (
@@ -49,6 +57,7 @@ from astrago.backends.local.plan import (
     replica_env,
     visible_devices,
 )
+from astrago.backends.local.ports import allocate_host_ports
 from astrago.backends.local.process import (
     ProcessHandle,
     ProcessIdentity,
@@ -58,8 +67,10 @@ from astrago.backends.local.process import (
     kill_process_group,
     read_identity,
 )
+from astrago.backends.local.readiness import Probe, last_lines, wait_until_ready
 from astrago.backends.local.records import (
     Outcome,
+    PortBinding,
     RecordStore,
     ReplicaRecord,
     UnreadableRecord,
@@ -78,8 +89,17 @@ ReplicaKey = tuple[str, int]
 
 CAPABILITIES = BackendCapabilities(
     backend="local",
-    supported=frozenset({Capability.COMMANDS, Capability.DISTRIBUTED}),
-    options=frozenset({"framework"}),  # only its default, pytorch: `framework: mpi` needs Capability.MPI
+    supported=frozenset(
+        {
+            Capability.COMMANDS,
+            Capability.DISTRIBUTED,
+            Capability.PORTS,
+            Capability.INTERACTIVE,
+            Capability.ENDPOINTS,
+        }
+    ),
+    # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
+    options=frozenset({"framework", "readiness_timeout", "health_path"}),
 )
 
 
@@ -108,7 +128,8 @@ class _Replica:
         if outcome is not None:
             state = outcome.state
         else:
-            state = ReplicaState.RUNNING if record.runner else ReplicaState.STARTING
+            running = record.runner is not None and record.is_ready
+            state = ReplicaState.RUNNING if running else ReplicaState.STARTING
         return ReplicaObservation(
             workload_id=record.workload_id,
             replica_index=record.replica_index,
@@ -216,7 +237,8 @@ class LocalBackend:
         spec raises BackendError and leaves no trace."""
         node = self._opened_node()
         check_workload_id(spec.workload_id)
-        argv = command_argv(spec.command)
+        argv = () if is_default_notebook(spec) else command_argv(spec.command)
+        ready_check = readiness(spec)
         self._check_placement(spec, node)
         if spec.max_runtime_s is not None and spec.max_runtime_s < 1:
             raise BackendError(f"max runtime must be at least 1 second, not {spec.max_runtime_s}")
@@ -231,13 +253,21 @@ class LocalBackend:
                 if self._is_known(key):
                     continue  # never started twice
                 devices, simulated = gpus[replica.index]
+                env = replica_env(spec, replica, os.environ, devices, simulated, port)
+                bindings, token = self._bind_ports(spec), None
+                env.update(port_env(spec, bindings))
+                replica_argv = argv
+                if is_default_notebook(spec):
+                    token = new_upstream_token()
+                    env.update(notebook_env(token))
+                    replica_argv = notebook_argv(spec, env, bindings[0], str(working_dir))
                 record = ReplicaRecord(
                     workload_id=spec.workload_id,
                     replica_index=replica.index,
                     replicas=len(spec.replicas),
                     node=node.name,
                     launch_token=uuid.uuid4().hex,
-                    argv=argv,
+                    argv=replica_argv,
                     working_dir=str(working_dir),
                     log_path=str(self.log_path(spec.workload_id, replica.index)),
                     visible_devices=devices,
@@ -245,8 +275,11 @@ class LocalBackend:
                     master_port=port,
                     max_runtime_s=spec.max_runtime_s,
                     intent_at=time.time(),
+                    ports=bindings,
+                    readiness=ready_check,
+                    upstream_token=token,
                 )
-                launches.append((record, replica_env(spec, replica, os.environ, devices, simulated, port)))
+                launches.append((record, env))
             if launches:
                 await self._launch_all(launches)
 
@@ -318,6 +351,19 @@ class LocalBackend:
         except OSError:
             log.exception("could not update the run record of replica %s/%s", *record.key)
 
+    def _bind_ports(self, spec: LaunchSpec) -> tuple[PortBinding, ...]:
+        """A host port for each port the workload asked for, none of them held by another live replica."""
+        if not spec.ports:
+            return ()
+        taken = {
+            binding.host_port
+            for replica in self._replicas.values()
+            if not replica.record.is_finished
+            for binding in replica.record.ports
+        }
+        host_ports = allocate_host_ports(len(spec.ports), taken)
+        return tuple(PortBinding(port=p, host_port=h) for p, h in zip(spec.ports, host_ports, strict=True))
+
     def _master_port(self, spec: LaunchSpec) -> int | None:
         if len(spec.replicas) < 2:
             return None
@@ -366,13 +412,18 @@ class LocalBackend:
         grace_s = max(0.0, grace_s)
         async with self._mutation:
             for replica in self._replicas_of(workload_id):
-                if replica.record.is_finished or replica.record.stop is not None:
-                    continue
-                stopping = replica.record.with_stop(reason, grace_s)
-                # Durable before the signal: a restarted server re-sends it, a runner reads the reason.
-                await asyncio.to_thread(self._record_stop, stopping, runner.StopRequest(reason, grace_s))
-                replica.record = stopping
-                self._signal_stop(replica)
+                await self._stop_replica(replica, reason, grace_s)
+
+    async def _stop_replica(
+        self, replica: _Replica, reason: str, grace_s: float, failed: bool = False
+    ) -> None:
+        if replica.record.is_finished or replica.record.stop is not None:
+            return
+        stopping = replica.record.with_stop(reason, grace_s, failed=failed)
+        # Durable before the signal: a restarted server re-sends it, a runner reads the reason.
+        await asyncio.to_thread(self._record_stop, stopping, runner.StopRequest(reason, grace_s))
+        replica.record = stopping
+        self._signal_stop(replica)
 
     def _record_stop(self, record: ReplicaRecord, request: runner.StopRequest) -> None:
         request.save(self._store.stop_path(*record.key))
@@ -437,7 +488,26 @@ class LocalBackend:
             self._store.delete_workload(workload_id)
 
     async def endpoints(self, workload_id: str) -> list[Endpoint]:
-        raise CapabilityMissing(self.name, Capability.ENDPOINTS)
+        """The host port of each requested port of each replica that still runs (ready or not yet)."""
+        self._opened_node()
+        endpoints: list[Endpoint] = []
+        for replica in sorted(self._replicas_of(workload_id), key=lambda r: r.record.replica_index):
+            record = replica.record
+            if record.is_finished or record.stop is not None or record.runner is None:
+                continue
+            token = f"token {record.upstream_token}" if record.upstream_token else None
+            endpoints += [
+                Endpoint(
+                    port=binding.port,
+                    host="127.0.0.1",
+                    target_port=binding.host_port,
+                    replica_index=record.replica_index,
+                    ready=record.is_ready,
+                    upstream_authorization=token,
+                )
+                for binding in record.ports
+            ]
+        return endpoints
 
     async def reconcile_orphans(
         self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
@@ -495,11 +565,38 @@ class LocalBackend:
         if record.is_finished:
             replica.ended.set()
         elif handle is not None:
-            task = asyncio.get_running_loop().create_task(self._await_exit(replica, handle))
-            self._waiters.add(task)
-            task.add_done_callback(self._waiters.discard)
+            self._supervise(self._await_exit(replica, handle))
+            if not record.is_ready:
+                self._supervise(self._await_ready(replica))
         self._publish(replica)
         return replica
+
+    def _supervise(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+
+    async def _await_ready(self, replica: _Replica) -> None:
+        """RUNNING once its ports answer; failed, with the last lines of its log, if not in time."""
+        record = replica.record
+        if record.readiness is None:
+            return
+        probe = Probe(tuple(b.host_port for b in record.ports), record.readiness.health_path)
+        deadline = (record.started_at or record.intent_at) + record.readiness.timeout_s
+        why = await wait_until_ready(probe, deadline, replica.ended)
+        if replica.ended.is_set() or replica.record.stop is not None:
+            return
+        if why is None:
+            replica.record = replica.record.with_ready(time.time())
+            await asyncio.to_thread(self._save_logged, replica.record)
+            self._publish(replica)
+            return
+        reason = f"not ready after {record.readiness.timeout_s:g}s: {why}"
+        tail = last_lines(Path(record.log_path))
+        if tail:
+            reason += f"; last log lines:\n{tail}"
+        async with self._mutation:
+            await self._stop_replica(replica, reason, self._settings.stop_grace_s, failed=True)
 
     async def _await_exit(self, replica: _Replica, handle: ProcessHandle) -> None:
         returncode = await handle.wait_exit()

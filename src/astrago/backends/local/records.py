@@ -48,6 +48,19 @@ class StopRecord(_Frozen):
     reason: str
     grace_s: float
     requested_at: float
+    failed: bool = False  # stopped because it failed (e.g. never became ready), not because it was asked
+
+
+class PortBinding(_Frozen):
+    """A port the workload asked for and the host port this replica listens on for it."""
+
+    port: int
+    host_port: int
+
+
+class Readiness(_Frozen):
+    timeout_s: float
+    health_path: str | None = None
 
 
 class Outcome(_Frozen):
@@ -72,6 +85,11 @@ class ReplicaRecord(_Frozen):
     master_port: int | None
     max_runtime_s: int | None
     intent_at: float
+    ports: tuple[PortBinding, ...] = ()
+    readiness: Readiness | None = None  # set when the replica has ports: RUNNING only once they answer
+    # What the gateway presents to the replica's app (JupyterLab's token): never in a URL, never shown.
+    upstream_token: str | None = None
+    ready_at: float | None = None
     runner: RunnerIdentity | None = None
     started_at: float | None = None
     stop: StopRecord | None = None
@@ -88,9 +106,16 @@ class ReplicaRecord(_Frozen):
     def with_runner(self, identity: ProcessIdentity, started_at: float) -> ReplicaRecord:
         return self.model_copy(update={"runner": RunnerIdentity.of(identity), "started_at": started_at})
 
-    def with_stop(self, reason: str, grace_s: float) -> ReplicaRecord:
-        stop = StopRecord(reason=reason, grace_s=grace_s, requested_at=time.time())
+    @property
+    def is_ready(self) -> bool:
+        return self.readiness is None or self.ready_at is not None
+
+    def with_stop(self, reason: str, grace_s: float, failed: bool = False) -> ReplicaRecord:
+        stop = StopRecord(reason=reason, grace_s=grace_s, requested_at=time.time(), failed=failed)
         return self.model_copy(update={"stop": stop})
+
+    def with_ready(self, at: float) -> ReplicaRecord:
+        return self.model_copy(update={"ready_at": at})
 
     def with_outcome(self, outcome: Outcome) -> ReplicaRecord:
         return self.model_copy(update={"outcome": outcome})

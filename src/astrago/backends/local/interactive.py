@@ -1,0 +1,81 @@
+"""What an interactive or service replica adds to a plain one: its ports in the environment, and for an
+interactive workload without a command, JupyterLab from the workload's environment behind the gateway."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Mapping, Sequence
+
+from astrago.backends.base import BackendError, LaunchSpec
+from astrago.backends.local.records import PortBinding, Readiness
+from astrago.domain.endpoints import proxy_path
+from astrago.domain.enums import WorkloadKind
+
+DEFAULT_READINESS_TIMEOUT_S = 300.0  # a notebook server on a busy machine can take a minute to listen
+JUPYTER_LAB = "jupyter-lab"
+
+
+def is_default_notebook(spec: LaunchSpec) -> bool:
+    return spec.kind is WorkloadKind.INTERACTIVE and not spec.command
+
+
+def port_env(spec: LaunchSpec, bindings: Sequence[PortBinding]) -> dict[str, str]:
+    """`PORT` (the first), `ASTRAGO_PORTS` (all, in `--port` order) and the first port's gateway path."""
+    if not bindings:
+        return {}
+    return {
+        "PORT": str(bindings[0].host_port),
+        "ASTRAGO_PORTS": ",".join(str(binding.host_port) for binding in bindings),
+        "ASTRAGO_BASE_URL": proxy_path(spec.workload_id, bindings[0].port),
+    }
+
+
+def readiness(spec: LaunchSpec) -> Readiness | None:
+    """How to tell the replica is ready: `options.readiness_timeout` (seconds), `options.health_path`."""
+    if not spec.ports:
+        return None
+    raw = spec.extra.get("readiness_timeout")
+    try:
+        timeout_s = float(raw) if raw is not None else DEFAULT_READINESS_TIMEOUT_S
+    except ValueError:
+        raise BackendError(f"readiness_timeout must be a number of seconds, not {raw!r}") from None
+    if not 1 <= timeout_s <= 86400:
+        raise BackendError(f"readiness_timeout must be between 1 and 86400 seconds, not {raw}")
+    path = spec.extra.get("health_path")
+    if path is not None and not path.startswith("/"):
+        raise BackendError(f"health_path must start with '/', not {path!r}")
+    return Readiness(timeout_s=timeout_s, health_path=path)
+
+
+def new_upstream_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def notebook_argv(
+    spec: LaunchSpec, env: Mapping[str, str], binding: PortBinding, working_dir: str
+) -> tuple[str, ...]:
+    """JupyterLab on loopback, under the gateway's path. Its token comes from `JUPYTER_TOKEN` in the
+    environment (never argv, which every user of the machine can read); the gateway presents it."""
+    jupyter = shutil.which(JUPYTER_LAB, path=env.get("PATH"))
+    if jupyter is None:
+        raise BackendError(
+            "an interactive workload without a command starts JupyterLab, but jupyter-lab is not installed "
+            f"in the workload's environment (PATH={env.get('PATH', '')}); install it there "
+            "(pip install jupyterlab) or give the command to run"
+        )
+    return (
+        jupyter,
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={binding.host_port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={proxy_path(spec.workload_id, binding.port)}",
+        # Only the gateway reaches it (loopback + token); requests carry the browser's Host header.
+        "--ServerApp.allow_remote_access=True",
+        f"--ServerApp.root_dir={working_dir}",
+    )
+
+
+def notebook_env(token: str) -> dict[str, str]:
+    return {"JUPYTER_TOKEN": token}
