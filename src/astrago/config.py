@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     image_pull_secrets: list[str] = Field(default_factory=list)
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
     orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
+    # Signs the gateway's proxy tickets and cookies; every API process must share it (else a generated
+    # key in <data_dir>/gateway.key is used).
+    gateway_key: str | None = None
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -15,14 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, system, users, workloads, workspaces
+from astrago.api.routers import auth, endpoints, proxy, system, users, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
 from astrago.controllers.lease import LeaderLease
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
+from astrago.gateway.proxy import HttpForwarder
+from astrago.gateway.signing import Signer
 from astrago.services.context import ServiceContext
+from astrago.services.gateway import GatewayService
 from astrago.services.registry import Services
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
@@ -100,6 +103,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             yield
         finally:
             app.state.ready = False
+            await app.state.http_forwarder.aclose()
 
     app = FastAPI(
         title="AstraGo",
@@ -110,9 +114,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.services = runtime.services
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
+    signer = Signer.load(runtime.settings.gateway_key, runtime.settings.data_dir)
+    app.state.gateway = GatewayService(runtime.services.ctx, runtime.backend, signer)
+    app.state.http_forwarder = HttpForwarder()
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
+    app.include_router(endpoints.router)
+    app.include_router(proxy.router)
     return app
 
 

@@ -175,6 +175,7 @@ class Endpoint:
     replica_index: int | None = None  # None: a Service that balances over every ready replica
     ready: bool = True
     node_port: int | None = None  # set when the service is exposed on every node (options expose=nodeport)
+    keeps_prefix: bool = False  # the app serves under its gateway path itself (JupyterLab's base_url)
     # The Authorization header the gateway presents upstream (a notebook's own token); never shown to users.
     upstream_authorization: str | None = field(default=None, repr=False)
 

@@ -99,7 +99,7 @@ CAPABILITIES = BackendCapabilities(
         }
     ),
     # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
-    options=frozenset({"framework", "readiness_timeout", "health_path"}),
+    options=frozenset({"framework", "readiness_timeout", "health_path", "proxy_prefix"}),
 )
 
 
@@ -278,6 +278,7 @@ class LocalBackend:
                     ports=bindings,
                     readiness=ready_check,
                     upstream_token=token,
+                    keeps_prefix=token is not None or spec.extra.get("proxy_prefix") == "keep",
                 )
                 launches.append((record, env))
             if launches:
@@ -504,6 +505,7 @@ class LocalBackend:
                     replica_index=record.replica_index,
                     ready=record.is_ready,
                     upstream_authorization=token,
+                    keeps_prefix=record.keeps_prefix,
                 )
                 for binding in record.ports
             ]

@@ -89,6 +89,7 @@ class ReplicaRecord(_Frozen):
     readiness: Readiness | None = None  # set when the replica has ports: RUNNING only once they answer
     # What the gateway presents to the replica's app (JupyterLab's token): never in a URL, never shown.
     upstream_token: str | None = None
+    keeps_prefix: bool = False  # the app serves under its gateway path (a notebook given its base_url)
     ready_at: float | None = None
     runner: RunnerIdentity | None = None
     started_at: float | None = None
