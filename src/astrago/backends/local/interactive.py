@@ -3,6 +3,7 @@ interactive workload without a command, JupyterLab from the workload's environme
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import Mapping, Sequence
@@ -64,8 +65,11 @@ def notebook_argv(
             f"in the workload's environment (PATH={env.get('PATH', '')}); install it there "
             "(pip install jupyterlab) or give the command to run"
         )
+    # Jupyter refuses to run as root unless told; a server run as root (a container) runs its workloads so.
+    as_root = ("--allow-root",) if os.geteuid() == 0 else ()
     return (
         jupyter,
+        *as_root,
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={binding.host_port}",
