@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, endpoints, proxy, system, users, workloads, workspaces
+from astrago.api.routers import auth, endpoints, logs, proxy, system, users, workloads, workspaces
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -26,6 +26,7 @@ from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
+from astrago.services.logs import LogService
 from astrago.services.registry import Services
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
@@ -117,10 +118,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     signer = Signer.load(runtime.settings.gateway_key, runtime.settings.data_dir)
     app.state.gateway = GatewayService(runtime.services.ctx, runtime.backend, signer)
     app.state.http_forwarder = HttpForwarder()
+    app.state.logs = LogService(runtime.services.ctx, runtime.backend, runtime.services.workloads)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
     app.include_router(endpoints.router)
+    app.include_router(logs.router)
     app.include_router(proxy.router)
     return app
 

@@ -29,6 +29,7 @@ class Capability(StrEnum):
     EXEC = "exec"  # run a command inside a running replica
     TTY = "tty"  # ... with a terminal (resize, Ctrl-C)
     ENDPOINTS = "endpoints"  # report where a workload's ports answer
+    DURABLE_LOGS = "durable_logs"  # keeps finished replicas' logs (else the controller archives them)
     ORPHAN_CLEANUP = "orphan_cleanup"  # find and delete objects of workloads the database does not know
     NODE_PORTS = "node_ports"  # expose a service on every node (options expose=nodeport)
 
@@ -223,8 +224,10 @@ class Backend(Protocol):
     def watch(self) -> AsyncIterator[ReplicaObservation]:
         """Changes as they happen, for prompt reaction; `observe` remains the source of truth."""
 
-    def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
-        """The replica's output from the start; with `follow`, keeps yielding until the replica ends."""
+    def logs(
+        self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The replica's output from byte `offset` on; with `follow`, keeps yielding until it ends."""
 
     async def forget(self, workload_id: str) -> None:
         """Drop records of a finished workload that the platform no longer needs observed (keeps logs)."""

@@ -12,6 +12,7 @@ import typer
 import yaml
 from rich.table import Table
 
+from astrago.cli import logstream
 from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig
 from astrago.cli.render import (
@@ -476,6 +477,8 @@ def logs(
     client = ApiClient.from_config()
     if follow:
         _wait_until_placed(client, workload_id)
+        logstream.follow(client, workload_id, replica)  # streamed, resumed after a dropped connection
+        return
     params = {"replica": replica, "follow": str(follow).lower()}
     out = sys.stdout.buffer
     with client.stream(f"/api/v1/workloads/{workload_id}/logs", params) as chunks:

@@ -98,6 +98,9 @@ class ApiClient:
                 self._raise_for_problem(response)
             yield response.iter_raw()
 
+    def raise_for_problem(self, response: httpx.Response) -> None:
+        self._raise_for_problem(response)
+
     def _raise_for_problem(self, response: httpx.Response) -> None:
         if response.status_code < 400:
             return

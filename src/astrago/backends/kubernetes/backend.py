@@ -550,7 +550,21 @@ class KubernetesBackend:
 
     # ----------------------------------------------------------------------------------- logs, exec
 
-    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+    async def logs(
+        self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The pod's log from byte `offset` (the API has no byte offsets: the bytes before it are skipped)."""
+        skip = offset
+        async for chunk in self._logs_from_start(workload_id, replica_index, follow):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:]
+            skip = 0
+
+    async def _logs_from_start(
+        self, workload_id: str, replica_index: int, follow: bool
+    ) -> AsyncIterator[bytes]:
         pod = self._pod_for(workload_id, replica_index)
         if pod is None:
             archived = self._archive_path(workload_id, replica_index)

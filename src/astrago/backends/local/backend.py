@@ -81,7 +81,7 @@ from astrago.domain.enums import ReplicaState
 
 log = logging.getLogger(__name__)
 
-LOG_FOLLOW_POLL_S = 0.2  # how often `logs(follow=True)` looks for new output while the replica runs
+LOG_FOLLOW_POLL_S = 0.05  # how often `logs(follow=True)` looks for new output while the replica runs
 _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
 
@@ -96,6 +96,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.PORTS,
             Capability.INTERACTIVE,
             Capability.ENDPOINTS,
+            Capability.DURABLE_LOGS,
         }
     ),
     # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
@@ -451,7 +452,9 @@ class LocalBackend:
         check_workload_id(workload_id)
         return self._settings.logs_dir / workload_id / f"{replica_index}.log"
 
-    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+    async def logs(
+        self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
+    ) -> AsyncIterator[bytes]:
         """The replica's output (stdout and stderr interleaved) from the start; with `follow`, new output
         as it is written until the replica ends. Logs outlive `forget`."""
         path = self.log_path(workload_id, replica_index)
@@ -461,6 +464,7 @@ class LocalBackend:
         except FileNotFoundError:
             raise BackendError(f"workload {workload_id} has no replica {replica_index} with logs") from None
         with file:
+            file.seek(offset)
             while True:
                 chunk = file.read(_LOG_CHUNK)
                 if chunk:
