@@ -15,7 +15,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, update
@@ -38,7 +38,12 @@ from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
-from astrago.store.repositories import EventRepository, NodeRepository, WorkloadRepository
+from astrago.store.repositories import (
+    EventRepository,
+    LogArchiveRepository,
+    NodeRepository,
+    WorkloadRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ ENDED_REPLICA_STATES = frozenset(
     {ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED, ReplicaState.LOST}
 )
 INVENTORY_EVERY_S = 30.0
+PRUNE_LOGS_EVERY_S = 3600.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
 
@@ -88,6 +94,7 @@ class WorkloadController:
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+        self._last_log_prune = -PRUNE_LOGS_EVERY_S
         self._orphans_checked = False
         self._changed = True
         self._last_schedule = -math.inf
@@ -128,6 +135,9 @@ class WorkloadController:
         if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
             self._last_full_reconcile = now
             steps.append(self.full_reconcile)
+        if now - self._last_log_prune >= PRUNE_LOGS_EVERY_S:
+            self._last_log_prune = now
+            steps.append(self.prune_log_archives)
         steps += [self.apply_watched, self.handle_stop_requests]
         # Scheduling is a pure function of the store: without a change it would decide the same again.
         # `schedule_every_s` bounds how long a change made by another process (an API-only server) waits.
@@ -234,7 +244,7 @@ class WorkloadController:
         by_workload: dict[str, dict[int, ReplicaObservation]] = defaultdict(dict)
         for reported in observations:
             by_workload[reported.workload_id][reported.replica_index] = reported
-        finished: list[str] = []
+        finished: list[tuple[str, int]] = []
         async with self.ctx.write() as session:
             events = EventRepository(session)
             for workload in await WorkloadRepository(session).with_statuses(LIVE_STATUSES):
@@ -256,12 +266,37 @@ class WorkloadController:
                     if observation is not None:
                         changed |= self._update_replica(replica, observation)
                 if (changed or complete) and self._derive_status(workload, events):
-                    finished.append(workload.id)
-        for workload_id in finished:
+                    finished.append((workload.id, workload.replicas))
+        for workload_id, replicas in finished:
+            if not self.backend.capabilities.supports(Capability.DURABLE_LOGS):
+                await self._archive_logs(workload_id, replicas)
             with contextlib.suppress(Exception):
                 await self.backend.forget(workload_id)
         if finished:
             self.wake()  # resources were released: the queue may move
+
+    async def _archive_logs(self, workload_id: str, replicas: int) -> None:
+        """Copy a finished workload's logs into the database before the backend forgets it (and deletes
+        them): any server process can then serve them, long after the pods are gone."""
+        for index in range(replicas):
+            chunks: list[bytes] = []
+            try:
+                async for chunk in self.backend.logs(workload_id, index, follow=False):
+                    chunks.append(chunk)
+            except BackendError as exc:  # a replica that never started has no log
+                log.info("no log to archive for %s replica %s: %s", workload_id, index, exc)
+                continue
+            async with self.ctx.write() as session:
+                await LogArchiveRepository(session).put(workload_id, index, b"".join(chunks))
+
+    async def prune_log_archives(self) -> None:
+        cutoff = _now() - timedelta(days=self.ctx.settings.log_retention_days)
+        async with self.ctx.write() as session:
+            pruned = await LogArchiveRepository(session).delete_older_than(cutoff)
+        if pruned:
+            log.info(
+                "deleted %d archived logs older than %g days", pruned, self.ctx.settings.log_retention_days
+            )
 
     @staticmethod
     def _update_replica(replica: Replica, observation: ReplicaObservation) -> bool:

@@ -11,6 +11,7 @@ from astrago.domain.loglines import LineSplitter, LogLine
 from astrago.services.context import ServiceContext
 from astrago.services.errors import Conflict, InvalidInput
 from astrago.services.workloads import WorkloadService
+from astrago.store.repositories import LogArchiveRepository
 
 
 class LogService:
@@ -33,7 +34,7 @@ class LogService:
         self, workload_id: str, replica: int, offset: int, follow: bool
     ) -> AsyncIterator[list[LogLine]]:
         splitter = LineSplitter(offset=offset)
-        chunks = self.backend.logs(workload_id, replica, follow, offset=offset)
+        chunks = await self.chunks(workload_id, replica, offset, follow)
         try:
             async with contextlib.aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
@@ -45,3 +46,23 @@ class LogService:
         rest = splitter.flush()
         if rest:
             yield rest
+
+    async def raw(
+        self, principal: Principal, workload_id: str, replica: int, follow: bool
+    ) -> AsyncIterator[bytes]:
+        """The replica's output as bytes from the start (the plain-text log endpoint)."""
+        await self.workloads.check_log_access(principal, workload_id, replica)
+        return await self.chunks(workload_id, replica, 0, follow)
+
+    async def chunks(self, workload_id: str, replica: int, offset: int, follow: bool) -> AsyncIterator[bytes]:
+        """From the database archive when the workload's log was archived there, else from the backend."""
+        async with self.ctx.read() as session:
+            archived = await LogArchiveRepository(session).get(workload_id, replica)
+        if archived is not None:
+            return _once(archived[offset:])
+        return self.backend.logs(workload_id, replica, follow, offset=offset)
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    if content:
+        yield content

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from astrago.api.deps import PrincipalDep, ServicesDep
-from astrago.backends.base import Backend
 from astrago.domain.enums import WorkloadStatus
+from astrago.services.logs import LogService
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["workloads"])
@@ -56,11 +56,11 @@ async def logs(
     follow: bool = False,
 ) -> StreamingResponse:
     """The replica's output as plain text; with `follow=true` the response stays open until it ends."""
-    await services.workloads.check_log_access(principal, workload_id, replica)
-    backend: Backend = request.app.state.backend
+    logs: LogService = request.app.state.logs
+    chunks = await logs.raw(principal, workload_id, replica, follow)
 
     async def stream() -> AsyncIterator[bytes]:
-        async for chunk in backend.logs(workload_id, replica, follow):
+        async for chunk in chunks:
             if await request.is_disconnected():
                 break
             yield chunk
