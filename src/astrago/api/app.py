@@ -15,7 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from astrago import __version__
 from astrago.api.problems import install_problem_handlers
-from astrago.api.routers import auth, endpoints, logs, proxy, system, users, workloads, workspaces
+from astrago.api.routers import (
+    auth,
+    endpoints,
+    logs,
+    proxy,
+    system,
+    terminals,
+    users,
+    workloads,
+    workspaces,
+)
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
@@ -28,6 +38,7 @@ from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
 from astrago.services.registry import Services
+from astrago.services.terminals import TerminalService
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
 
@@ -118,12 +129,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     signer = Signer.load(runtime.settings.gateway_key, runtime.settings.data_dir)
     app.state.gateway = GatewayService(runtime.services.ctx, runtime.backend, signer)
     app.state.http_forwarder = HttpForwarder()
+    app.state.terminals = TerminalService(runtime.services.ctx, runtime.backend)
     app.state.logs = LogService(runtime.services.ctx, runtime.backend, runtime.services.workloads)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
         app.include_router(router)
     app.include_router(endpoints.router)
     app.include_router(logs.router)
+    app.include_router(terminals.router)
     app.include_router(proxy.router)
     return app
 

@@ -19,13 +19,28 @@ from astrago.services.registry import Services
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def proxy_principal(
-    connection: HTTPConnection, services: Services, gateway: GatewayService, workload_id: str
-) -> Principal:
+async def bearer_principal(connection: HTTPConnection, services: Services) -> Principal:
+    """The caller of a WebSocket or request authenticated by its `Authorization: Bearer` header."""
+    principal = await _bearer(connection, services)
+    if principal is None:
+        raise Unauthenticated("log in first: send `Authorization: Bearer <token>` (see `astrago login`)")
+    return principal
+
+
+async def _bearer(connection: HTTPConnection, services: Services) -> Principal | None:
     authorization = connection.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return await services.auth.authenticate(credentials.strip())
+    return None
+
+
+async def proxy_principal(
+    connection: HTTPConnection, services: Services, gateway: GatewayService, workload_id: str
+) -> Principal:
+    principal = await _bearer(connection, services)
+    if principal is not None:
+        return principal
     cookie = connection.cookies.get(COOKIE_NAME)
     if cookie:
         check_same_origin(connection)

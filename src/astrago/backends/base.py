@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Protocol, runtime_checkable
 
 from astrago.domain.enums import ReplicaState, WorkloadKind
@@ -196,6 +196,41 @@ class Orphan:
     deleted: bool = False
 
 
+class ExecStream(IntEnum):
+    """The channels of an exec session (numbered as Kubernetes numbers them)."""
+
+    STDIN = 0
+    STDOUT = 1
+    STDERR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ExecRequest:
+    argv: tuple[str, ...]
+    tty: bool = False
+    rows: int = 24
+    cols: int = 80
+
+
+class ExecSession(Protocol):
+    """A command running inside a replica (Capability.EXEC; with a terminal, Capability.TTY). It ends when
+    the command ends or the replica does."""
+
+    def output(self) -> AsyncIterator[tuple[ExecStream, bytes]]:
+        """stdout and stderr (with a terminal: one stream, STDOUT) until the command's end."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def end_input(self) -> None: ...
+
+    async def resize(self, rows: int, cols: int) -> None: ...
+
+    async def wait(self) -> int:
+        """The exit code (128 + N for a command killed by signal N)."""
+
+    async def kill(self) -> None: ...
+
+
 class BackendError(RuntimeError):
     """A backend could not do what was asked; the message says what to fix or install."""
 
@@ -239,6 +274,9 @@ class Backend(Protocol):
         self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
     ) -> list[Orphan]:
         """What the backend runs for workloads the database does not know (Capability.ORPHAN_CLEANUP)."""
+
+    async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
+        """Start a command in a running replica's environment (Capability.EXEC, TTY for a terminal)."""
 
 
 def require(capabilities: BackendCapabilities, capability: Capability) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from astrago.cli.errors import CliError
 from astrago.cli.http import ApiClient
+from astrago.cli.terminal import exec_command
 
 
 def _chosen_port(endpoints: list[dict[str, Any]], workload_id: str, port: int | None) -> int:
@@ -50,3 +51,4 @@ def open_workload(
 
 def register(app: typer.Typer) -> None:
     app.command("open")(open_workload)
+    app.command("exec", context_settings={"allow_interspersed_args": False})(exec_command)

@@ -86,12 +86,12 @@ async def proxy_websocket(workload_id: str, port: int, rest: str, websocket: Web
         principal = await proxy_principal(websocket, services, service, workload_id)
         upstream = await service.upstream(principal, workload_id, port)
     except ServiceError as exc:
-        await _deny(websocket, exc)
+        await deny(websocket, exc)
         return
     await forward_websocket(websocket, upstream, rest)
 
 
-async def _deny(websocket: WebSocket, exc: ServiceError) -> None:
+async def deny(websocket: WebSocket, exc: ServiceError) -> None:
     """An HTTP problem as the handshake's answer where the server can send one, else a policy close."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(problem(exc.status, exc.title, exc.detail, **exc.extensions()))

@@ -26,7 +26,10 @@ from astrago.backends.base import (
     BackendCapabilities,
     BackendError,
     Capability,
+    CapabilityMissing,
     Endpoint,
+    ExecRequest,
+    ExecSession,
     LaunchSpec,
     NodeInventory,
     Orphan,
@@ -36,6 +39,7 @@ from astrago.backends.base import (
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import describe, is_conflict, is_not_found
+from astrago.backends.kubernetes.exec_session import OneShotExecSession
 from astrago.backends.kubernetes.informer import Informer
 from astrago.backends.kubernetes.inventory import node_inventory, shared_units_per_gpu
 from astrago.backends.kubernetes.resources import ROOT_KINDS, MPIJob, resource_for
@@ -638,6 +642,19 @@ class KubernetesBackend:
         except httpx2.HTTPError as exc:
             raise BackendError(describe(exc, f"run a command in pod {name}", self._server)) from exc
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
+
+    async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
+        """Without a terminal only (Capability.TTY is not offered): the command runs once its stdin is in."""
+        if request.tty:
+            raise CapabilityMissing(self.name, Capability.TTY)
+        if self._pod_for(workload_id, replica_index) is None:
+            raise BackendError(f"replica {replica_index} of workload {workload_id} has no running pod")
+
+        async def run(stdin: bytes | None) -> tuple[int, str, str]:
+            result = await self.exec(workload_id, replica_index, list(request.argv), stdin=stdin)
+            return result.exit_code, result.stdout, result.stderr
+
+        return OneShotExecSession(run)
 
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
         pods = self._pods_of(workload_id)

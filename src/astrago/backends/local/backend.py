@@ -33,6 +33,8 @@ from astrago.backends.base import (
     Capability,
     CapabilityMissing,
     Endpoint,
+    ExecRequest,
+    ExecSession,
     LaunchSpec,
     NodeInventory,
     Orphan,
@@ -76,6 +78,7 @@ from astrago.backends.local.records import (
     UnreadableRecord,
     check_workload_id,
 )
+from astrago.backends.local.terminal import PipeSession, PtySession, ReplicaBoundSession, replica_context
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
 
@@ -97,6 +100,8 @@ CAPABILITIES = BackendCapabilities(
             Capability.INTERACTIVE,
             Capability.ENDPOINTS,
             Capability.DURABLE_LOGS,
+            Capability.EXEC,
+            Capability.TTY,
         }
     ),
     # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
@@ -514,6 +519,33 @@ class LocalBackend:
                 for binding in record.ports
             ]
         return endpoints
+
+    async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
+        """Run `request.argv` in the replica's environment and working directory (see terminal.py); the
+        session is killed when the replica ends."""
+        self._opened_node()
+        replica = self._replicas.get((workload_id, replica_index))
+        if replica is None or replica.record.is_finished or replica.record.stop is not None:
+            raise BackendError(f"replica {replica_index} of workload {workload_id} is not running")
+        env, cwd = self._exec_context(replica.record)
+        session: ExecSession
+        if request.tty:
+            session = PtySession.spawn(request, env, cwd)
+        else:
+            session = await PipeSession.spawn(request, env, cwd)
+        return ReplicaBoundSession(session, replica.ended)
+
+    def _exec_context(self, record: ReplicaRecord) -> tuple[dict[str, str], str]:
+        """The environment and working directory of the replica's running command."""
+        status = self._read_status(record)
+        if status is None or status.child_pid is None or status.finished_at is not None:
+            raise BackendError(
+                f"replica {record.replica_index} of workload {record.workload_id} is not running"
+            )
+        identity = read_identity(status.child_pid)
+        if identity is None or identity.start_ticks != status.child_start_ticks:
+            raise BackendError(f"the command of replica {record.replica_index} has ended")
+        return replica_context(status.child_pid)
 
     async def reconcile_orphans(
         self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
