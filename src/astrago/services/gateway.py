@@ -29,6 +29,9 @@ from astrago.services.errors import Conflict, Forbidden, NotFound, NotSupported,
 from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
 
 TICKET_TTL_S = 60.0
+# A page load is dozens of requests: who may reach a workload, and who holds a cookie, are looked up once
+# per this long (a revoked account or a finished workload is refused at most this much later).
+LOOKUP_CACHE_S = 2.0
 COOKIE_TTL_S = 12 * 3600.0
 COOKIE_NAME = "astrago_proxy"
 TICKET_PARAM = "astrago_ticket"
@@ -52,6 +55,7 @@ class _Target:
     ports: list[int]
     kind: WorkloadKind
     workspace_id: str
+    status: WorkloadStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,8 @@ class GatewayService:
         self.backend = backend
         self.signer = signer
         self._used_nonces: dict[str, float] = {}
+        self._targets: dict[str, tuple[float, _Target | None]] = {}
+        self._cookie_principals: dict[str, tuple[float, Principal]] = {}
         self._round_robin: dict[tuple[str, int], itertools.count[int]] = {}
 
     # -- who is calling ---------------------------------------------------------------------------
@@ -83,7 +89,15 @@ class GatewayService:
             raise Unauthenticated(
                 "the proxy session is not valid or has expired; open the workload again"
             ) from None
-        return await self._active_principal(grant.user_id)
+        now = time.monotonic()
+        cached = self._cookie_principals.get(value)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = await self._active_principal(grant.user_id)
+        if len(self._cookie_principals) > 10_000:
+            self._cookie_principals.clear()
+        self._cookie_principals[value] = (now + LOOKUP_CACHE_S, principal)
+        return principal
 
     async def exchange_ticket(self, ticket: str, workload_id: str) -> tuple[Principal, str]:
         """A valid, unused ticket becomes a cookie value; every ticket works once."""
@@ -160,16 +174,29 @@ class GatewayService:
         )
 
     async def _accessible(self, principal: Principal, workload_id: str) -> _Target:
+        target = await self._target(workload_id)
+        if target is None or not principal.can(target.workspace_id, WorkspaceRole.VIEWER):
+            raise NotFound(f"workload {workload_id!r} does not exist or is not in one of your workspaces")
+        if target.status in TERMINAL_STATUSES:
+            raise Conflict(f"workload {workload_id} has ended ({target.status.value}); nothing answers there")
+        return target
+
+    async def _target(self, workload_id: str) -> _Target | None:
+        now = time.monotonic()
+        cached = self._targets.get(workload_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self.ctx.read() as session:
             workload = await WorkloadRepository(session).get(workload_id)
-            if workload is None or not principal.can(workload.workspace_id, WorkspaceRole.VIEWER):
-                raise NotFound(f"workload {workload_id!r} does not exist or is not in one of your workspaces")
-            status = WorkloadStatus(workload.status)
-            if status in TERMINAL_STATUSES:
-                raise Conflict(f"workload {workload_id} has ended ({status.value}); nothing answers there")
-            return _Target(
-                list(workload.spec.get("ports") or ()), WorkloadKind(workload.kind), workload.workspace_id
-            )
+            target = None
+            if workload is not None:
+                ports = list(workload.spec.get("ports") or ())
+                status = WorkloadStatus(workload.status)
+                target = _Target(ports, WorkloadKind(workload.kind), workload.workspace_id, status)
+        if len(self._targets) > 10_000:
+            self._targets.clear()
+        self._targets[workload_id] = (now + LOOKUP_CACHE_S, target)
+        return target
 
     async def _reachable(self, principal: Principal, workload_id: str, port: int) -> None:
         target = await self._accessible(principal, workload_id)
