@@ -27,16 +27,15 @@ class LineSplitter:
         self._pending += chunk
         start = 0
         while True:
-            end = self._pending.find(b"\n", start)
-            if end < 0:
-                if len(self._pending) - start >= MAX_LINE_BYTES:
-                    end = start + MAX_LINE_BYTES - 1
-                    lines.append(self._line(start, end + 1, end + 1))
-                    start = end + 1
-                    continue
+            end = self._pending.find(b"\n", start, start + MAX_LINE_BYTES + 1)
+            if end >= 0 and end - start <= MAX_LINE_BYTES:
+                lines.append(self._line(start, end, end + 1))
+                start = end + 1
+            elif len(self._pending) - start > MAX_LINE_BYTES:  # no newline in sight: cut the line here
+                lines.append(self._line(start, start + MAX_LINE_BYTES, start + MAX_LINE_BYTES))
+                start += MAX_LINE_BYTES
+            else:
                 break
-            lines.append(self._line(start, end, end + 1))
-            start = end + 1
         del self._pending[:start]
         return lines
 
