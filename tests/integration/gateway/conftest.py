@@ -13,6 +13,7 @@ import pytest
 from tests.support.server import ADMIN_PASSWORD, ServerProcess, User
 
 WEBAPP = Path(__file__).with_name("webapp.py")
+SMALL = {"cpu": "100m", "memory": "256Mi"}  # the test machine may have only 2 cores
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Gateway:
         return f"{self.admin.server.url}/proxy/{self.workload_id}/8000"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("gateway")
     server = ServerProcess(data_dir=root / "data")
@@ -42,7 +43,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "PUT", "/api/v1/workspaces/web/members", json={"username": "viewer", "role": "viewer"}
         )
         assert added.status_code in (200, 201), added.text
-        workload_id = admin.submit("web", [sys.executable, str(WEBAPP)], kind="interactive", ports=[8000])
+        workload_id = admin.submit(
+            "web", [sys.executable, str(WEBAPP)], kind="interactive", ports=[8000], resources=SMALL
+        )
         admin.wait_status(workload_id, "RUNNING", timeout=60)
         yield Gateway(admin, outsider, viewer, workload_id)
     finally:

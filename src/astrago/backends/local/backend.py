@@ -69,10 +69,11 @@ from astrago.backends.local.process import (
     kill_process_group,
     read_identity,
 )
-from astrago.backends.local.readiness import Probe, last_lines, wait_until_ready
+from astrago.backends.local.readiness import Probe, is_ready, last_lines, wait_until_ready
 from astrago.backends.local.records import (
     Outcome,
     PortBinding,
+    Readiness,
     RecordStore,
     ReplicaRecord,
     UnreadableRecord,
@@ -98,6 +99,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.DISTRIBUTED,
             Capability.PORTS,
             Capability.INTERACTIVE,
+            Capability.SERVICES,
             Capability.ENDPOINTS,
             Capability.DURABLE_LOGS,
             Capability.EXEC,
@@ -105,7 +107,16 @@ CAPABILITIES = BackendCapabilities(
         }
     ),
     # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
-    options=frozenset({"framework", "readiness_timeout", "health_path", "proxy_prefix"}),
+    options=frozenset(
+        {
+            "framework",
+            "readiness_timeout",
+            "health_path",
+            "health_interval",
+            "health_threshold",
+            "proxy_prefix",
+        }
+    ),
 )
 
 
@@ -128,6 +139,7 @@ class _Replica:
     record: ReplicaRecord
     handle: ProcessHandle | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    healthy: bool = True  # once ready: passes its health checks (else out of the gateway's rotation)
 
     def observation(self) -> ReplicaObservation:
         record, outcome = self.record, self.record.outcome
@@ -512,7 +524,7 @@ class LocalBackend:
                     host="127.0.0.1",
                     target_port=binding.host_port,
                     replica_index=record.replica_index,
-                    ready=record.is_ready,
+                    ready=record.is_ready and replica.healthy,
                     upstream_authorization=token,
                     keeps_prefix=record.keeps_prefix,
                 )
@@ -604,7 +616,7 @@ class LocalBackend:
             replica.ended.set()
         elif handle is not None:
             self._supervise(self._await_exit(replica, handle))
-            if not record.is_ready:
+            if record.readiness is not None:  # readiness, then health, also after a restart
                 self._supervise(self._await_ready(replica))
         self._publish(replica)
         return replica
@@ -615,20 +627,48 @@ class LocalBackend:
         task.add_done_callback(self._waiters.discard)
 
     async def _await_ready(self, replica: _Replica) -> None:
-        """RUNNING once its ports answer; failed, with the last lines of its log, if not in time."""
+        """RUNNING once its ports answer; failed, with the last lines of its log, if not in time; then its
+        health is watched for as long as it runs."""
         record = replica.record
         if record.readiness is None:
             return
         probe = Probe(tuple(b.host_port for b in record.ports), record.readiness.health_path)
         deadline = (record.started_at or record.intent_at) + record.readiness.timeout_s
-        why = await wait_until_ready(probe, deadline, replica.ended)
-        if replica.ended.is_set() or replica.record.stop is not None:
-            return
-        if why is None:
+        if not record.is_ready:
+            why = await wait_until_ready(probe, deadline, replica.ended)
+            if replica.ended.is_set() or replica.record.stop is not None:
+                return
+            if why is not None:
+                await self._fail_unready(replica, why)
+                return
             replica.record = replica.record.with_ready(time.time())
             await asyncio.to_thread(self._save_logged, replica.record)
             self._publish(replica)
-            return
+        await self._watch_health(replica, probe, record.readiness)
+
+    async def _watch_health(self, replica: _Replica, probe: Probe, readiness: Readiness) -> None:
+        """Keep checking a ready replica: `failure_threshold` failures in a row take it out of the gateway's
+        rotation (it keeps running; its workload decides), one success puts it back."""
+        failures = 0
+        while not replica.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(replica.ended.wait(), readiness.interval_s)
+            if replica.ended.is_set():
+                return
+            why = await is_ready(probe)
+            failures = 0 if why is None else failures + 1
+            healthy = failures < readiness.failure_threshold
+            if healthy != replica.healthy:
+                replica.healthy = healthy
+                key = replica.record.key
+                if healthy:
+                    log.info("replica %s/%s is healthy again", *key)
+                else:
+                    log.warning("replica %s/%s failed %d health checks: %s", *key, failures, why)
+
+    async def _fail_unready(self, replica: _Replica, why: str) -> None:
+        record = replica.record
+        assert record.readiness is not None
         reason = f"not ready after {record.readiness.timeout_s:g}s: {why}"
         tail = last_lines(Path(record.log_path))
         if tail:

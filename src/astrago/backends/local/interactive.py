@@ -46,7 +46,22 @@ def readiness(spec: LaunchSpec) -> Readiness | None:
     path = spec.extra.get("health_path")
     if path is not None and not path.startswith("/"):
         raise BackendError(f"health_path must start with '/', not {path!r}")
-    return Readiness(timeout_s=timeout_s, health_path=path)
+    interval_s = _number(spec, "health_interval", 5.0, 0.1, 3600)
+    threshold = int(_number(spec, "health_threshold", 3, 1, 100))
+    return Readiness(
+        timeout_s=timeout_s, health_path=path, interval_s=interval_s, failure_threshold=threshold
+    )
+
+
+def _number(spec: LaunchSpec, key: str, default: float, low: float, high: float) -> float:
+    raw = spec.extra.get(key)
+    try:
+        value = float(raw) if raw is not None else default
+    except ValueError:
+        raise BackendError(f"{key} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BackendError(f"{key} must be between {low:g} and {high:g}, not {raw}")
+    return value
 
 
 def new_upstream_token() -> str:

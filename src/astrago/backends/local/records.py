@@ -61,6 +61,8 @@ class PortBinding(_Frozen):
 class Readiness(_Frozen):
     timeout_s: float
     health_path: str | None = None
+    interval_s: float = 5.0  # once ready, checked this often ...
+    failure_threshold: int = 3  # ... and out of the gateway's rotation after this many failures in a row
 
 
 class Outcome(_Frozen):
