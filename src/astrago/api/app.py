@@ -38,6 +38,7 @@ from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
 from astrago.services.registry import Services
+from astrago.services.rollouts import RolloutService
 from astrago.services.terminals import TerminalService
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
@@ -130,6 +131,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.gateway = GatewayService(runtime.services.ctx, runtime.backend, signer)
     app.state.http_forwarder = HttpForwarder()
     app.state.terminals = TerminalService(runtime.services.ctx, runtime.backend)
+    app.state.rollouts = RolloutService(runtime.services.ctx)
     app.state.logs = LogService(runtime.services.ctx, runtime.backend, runtime.services.workloads)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):

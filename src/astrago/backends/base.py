@@ -32,6 +32,7 @@ class Capability(StrEnum):
     DURABLE_LOGS = "durable_logs"  # keeps finished replicas' logs (else the controller archives them)
     ORPHAN_CLEANUP = "orphan_cleanup"  # find and delete objects of workloads the database does not know
     NODE_PORTS = "node_ports"  # expose a service on every node (options expose=nodeport)
+    ROLLING_UPDATE = "rolling_update"  # replace a service's replicas, new ones ready before old ones drain
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class LaunchSpec:
     ports: tuple[int, ...] = ()
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)
     extra: dict[str, str] = field(default_factory=dict)  # kind-specific options (e.g. mpi slots)
+    revision: int = 0  # a service's spec revision: a rolling update starts the next one
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +279,10 @@ class Backend(Protocol):
 
     async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
         """Start a command in a running replica's environment (Capability.EXEC, TTY for a terminal)."""
+
+    async def roll(self, spec: LaunchSpec) -> None:
+        """Bring a running service to `spec.revision` (Capability.ROLLING_UPDATE): new replicas ready
+        before the old ones drain. Idempotent; returns at once, the roll goes on in the background."""
 
 
 def require(capabilities: BackendCapabilities, capability: Capability) -> None:

@@ -49,6 +49,37 @@ def open_workload(
         sys.stderr.write("no browser found here; open the link above within a minute\n")
 
 
+service_app = typer.Typer(help="Services: replicated web servers behind the gateway.", no_args_is_help=True)
+
+
+@service_app.command("update")
+def service_update(
+    workload_id: str,
+    command: Annotated[list[str] | None, typer.Argument(help="the new command, after --")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE, repeatable")] = None,
+    image: Annotated[str | None, typer.Option(help="the new image (Kubernetes backend)")] = None,
+) -> None:
+    """Roll a service to a new command, image or env: new replicas are ready before the old ones drain."""
+    body: dict[str, Any] = {}
+    if command and command[:1] == ["--"]:
+        command = command[1:]
+    if command:
+        body["command"] = command
+    if image is not None:
+        body["image"] = image
+    if env:
+        pairs = {}
+        for pair in env:
+            name, sep, value = pair.partition("=")
+            if not sep or not name:
+                raise CliError(f"--env {pair!r} must be NAME=VALUE", exit_code=2)
+            pairs[name] = value
+        body["env"] = pairs
+    workload = ApiClient.from_config().request("POST", f"/api/v1/workloads/{workload_id}/rollout", json=body)
+    sys.stdout.write(f"{workload_id} rolls to revision {workload['spec']['revision']}\n")
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(service_app, name="service")
     app.command("open")(open_workload)
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_command)

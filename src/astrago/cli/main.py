@@ -16,7 +16,7 @@ from astrago.cli.errors import CliError, render_error
 AREAS = ("server", "client", "sim", "gpu", "deploy", "interactive")
 AREA_OF_COMMAND = {
     "server": "server", "sim": "sim", "gpu": "gpu", "gpu-exporter": "gpu", "deploy": "deploy",
-    "open": "interactive", "exec": "interactive",
+    "open": "interactive", "exec": "interactive", "service": "interactive",
 }  # fmt: skip
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "cancel", "nodes", "audit",

@@ -35,6 +35,7 @@ def launch_spec(workload: Workload) -> LaunchSpec:
         ports=tuple(spec.get("ports") or ()),
         volumes=tuple(_volume(v) for v in spec.get("volumes") or ()),
         extra=dict(spec.get("options") or {}),
+        revision=int(spec.get("revision") or 0),
     )
 
 

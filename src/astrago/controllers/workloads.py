@@ -31,7 +31,7 @@ from astrago.backends.base import (
 )
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
-from astrago.domain.enums import ReplicaState, WorkloadStatus
+from astrago.domain.enums import ReplicaState, WorkloadKind, WorkloadStatus
 from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
@@ -146,6 +146,8 @@ class WorkloadController:
             self._last_schedule = now
             steps.append(self.schedule_once)
         steps.append(self.launch_admitted)
+        if self.backend.capabilities.supports(Capability.ROLLING_UPDATE):
+            steps.append(self.roll_services)
         for step in steps:
             try:
                 await step()
@@ -529,6 +531,23 @@ class WorkloadController:
                     workload.launched = True
                     if workload.status == WorkloadStatus.ADMITTED:
                         _transition(workload, WorkloadStatus.STARTING, "launched", EventRepository(session))
+
+    async def roll_services(self) -> None:
+        """Services whose spec has a newer revision than they run: the backend rolls them (idempotent,
+        in the background; a cheap no-op for those already at their revision)."""
+        async with self.ctx.read() as session:
+            specs = [
+                launch_spec(w)
+                for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.RUNNING])
+                if w.kind == WorkloadKind.SERVICE
+                and (w.spec.get("revision") or 0) > 0
+                and not w.stop_requested
+            ]
+        for spec in specs:
+            try:
+                await self.backend.roll(spec)
+            except BackendError as exc:
+                log.warning("could not roll %s to revision %s: %s", spec.workload_id, spec.revision, exc)
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
         with contextlib.suppress(Exception):

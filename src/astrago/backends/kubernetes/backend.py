@@ -656,6 +656,9 @@ class KubernetesBackend:
 
         return OneShotExecSession(run)
 
+    async def roll(self, spec: LaunchSpec) -> None:
+        raise CapabilityMissing(self.name, Capability.ROLLING_UPDATE)
+
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
         pods = self._pods_of(workload_id)
         launcher = next((pod for pod in pods if pod_replica_index(pod) == LAUNCHER), None)

@@ -42,6 +42,7 @@ from astrago.backends.base import (
     ReplicaObservation,
 )
 from astrago.backends.local import runner
+from astrago.backends.local.generations import generation_id, logical_id, reporting
 from astrago.backends.local.interactive import (
     is_default_notebook,
     new_upstream_token,
@@ -86,6 +87,8 @@ from astrago.domain.enums import ReplicaState
 log = logging.getLogger(__name__)
 
 LOG_FOLLOW_POLL_S = 0.05  # how often `logs(follow=True)` looks for new output while the replica runs
+READY_POLL_S = 0.1
+DRAIN_S = 2.0  # after leaving the rotation, how long an old replica gets for requests already sent to it
 _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
 
@@ -100,6 +103,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.PORTS,
             Capability.INTERACTIVE,
             Capability.SERVICES,
+            Capability.ROLLING_UPDATE,
             Capability.ENDPOINTS,
             Capability.DURABLE_LOGS,
             Capability.EXEC,
@@ -140,6 +144,19 @@ class _Replica:
     handle: ProcessHandle | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     healthy: bool = True  # once ready: passes its health checks (else out of the gateway's rotation)
+    draining: bool = False  # replaced by a newer revision: out of the rotation, about to be stopped
+
+    @property
+    def record_id(self) -> str:
+        return self.record.workload_id
+
+    @property
+    def live_and_ready(self) -> bool:
+        return not self.record.is_finished and self.record.runner is not None and self.record.is_ready
+
+    @property
+    def logical_key(self) -> ReplicaKey:
+        return (logical_id(self.record.workload_id), self.record.replica_index)
 
     def observation(self) -> ReplicaObservation:
         record, outcome = self.record, self.record.outcome
@@ -149,7 +166,7 @@ class _Replica:
             running = record.runner is not None and record.is_ready
             state = ReplicaState.RUNNING if running else ReplicaState.STARTING
         return ReplicaObservation(
-            workload_id=record.workload_id,
+            workload_id=logical_id(record.workload_id),
             replica_index=record.replica_index,
             state=state,
             exit_code=outcome.exit_code if outcome else None,
@@ -202,6 +219,7 @@ class LocalBackend:
         self._replicas: dict[ReplicaKey, _Replica] = {}
         self._unreadable: dict[ReplicaKey, UnreadableRecord] = {}
         self._launching: set[ReplicaKey] = set()
+        self._rolling: set[str] = set()  # generations being rolled out
         self._waiters: set[asyncio.Task[None]] = set()
         self._streams: set[_ObservationStream] = set()
         self._mutation = asyncio.Lock()
@@ -266,8 +284,9 @@ class LocalBackend:
         async with self._mutation:
             port = self._master_port(spec)
             launches: list[tuple[ReplicaRecord, dict[str, str]]] = []
+            record_id = generation_id(spec.workload_id, spec.revision)
             for replica in spec.replicas:
-                key = (spec.workload_id, replica.index)
+                key = (record_id, replica.index)
                 if self._is_known(key):
                     continue  # never started twice
                 devices, simulated = gpus[replica.index]
@@ -280,14 +299,14 @@ class LocalBackend:
                     env.update(notebook_env(token))
                     replica_argv = notebook_argv(spec, env, bindings[0], str(working_dir))
                 record = ReplicaRecord(
-                    workload_id=spec.workload_id,
+                    workload_id=record_id,
                     replica_index=replica.index,
                     replicas=len(spec.replicas),
                     node=node.name,
                     launch_token=uuid.uuid4().hex,
                     argv=replica_argv,
                     working_dir=str(working_dir),
-                    log_path=str(self.log_path(spec.workload_id, replica.index)),
+                    log_path=str(self.log_path(record_id, replica.index)),
                     visible_devices=devices,
                     simulated_gpus=simulated,
                     master_port=port,
@@ -457,7 +476,8 @@ class LocalBackend:
 
     async def observe(self) -> list[ReplicaObservation]:
         self._opened_node()
-        observations = [replica.observation() for replica in self._replicas.values()]
+        keys = {replica.logical_key for replica in self._replicas.values()}
+        observations = [self._reported(key).observation() for key in keys]
         observations += [unreadable_observation(entry) for entry in self._unreadable.values()]
         return sorted(observations, key=lambda o: (o.workload_id, o.replica_index))
 
@@ -473,9 +493,12 @@ class LocalBackend:
         self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
     ) -> AsyncIterator[bytes]:
         """The replica's output (stdout and stderr interleaved) from the start; with `follow`, new output
-        as it is written until the replica ends. Logs outlive `forget`."""
-        path = self.log_path(workload_id, replica_index)
-        replica = self._replicas.get((workload_id, replica_index))
+        as it is written until the replica ends. Logs outlive `forget`. After a rolling update, the
+        log of the generation that now serves."""
+        replica = None
+        if any(r.logical_key == (workload_id, replica_index) for r in self._replicas.values()):
+            replica = self._reported((workload_id, replica_index))
+        path = Path(replica.record.log_path) if replica else self.log_path(workload_id, replica_index)
         try:
             file = path.open("rb")
         except FileNotFoundError:
@@ -505,9 +528,10 @@ class LocalBackend:
                 )
             for replica in replicas:
                 del self._replicas[replica.record.key]
-            for key in [key for key in self._unreadable if key[0] == workload_id]:
+            for key in [key for key in self._unreadable if logical_id(key[0]) == workload_id]:
                 del self._unreadable[key]
-            self._store.delete_workload(workload_id)
+            for record_id in {replica.record_id for replica in replicas} | {workload_id}:
+                self._store.delete_workload(record_id)
 
     async def endpoints(self, workload_id: str) -> list[Endpoint]:
         """The host port of each requested port of each replica that still runs (ready or not yet)."""
@@ -515,7 +539,7 @@ class LocalBackend:
         endpoints: list[Endpoint] = []
         for replica in sorted(self._replicas_of(workload_id), key=lambda r: r.record.replica_index):
             record = replica.record
-            if record.is_finished or record.stop is not None or record.runner is None:
+            if record.is_finished or record.stop is not None or record.runner is None or replica.draining:
                 continue
             token = f"token {record.upstream_token}" if record.upstream_token else None
             endpoints += [
@@ -558,6 +582,59 @@ class LocalBackend:
         if identity is None or identity.start_ticks != status.child_start_ticks:
             raise BackendError(f"the command of replica {record.replica_index} has ended")
         return replica_context(status.child_pid)
+
+    async def roll(self, spec: LaunchSpec) -> None:
+        """Start `spec.revision` beside the running replicas; once all of them are ready, take the old
+        ones out of the gateway's rotation, let in-flight requests finish, and stop them. A new revision
+        that fails to become ready is stopped, and the old one keeps serving."""
+        self._opened_node()
+        target = generation_id(spec.workload_id, spec.revision)
+        if target in self._rolling:
+            return
+        ours = [r for r in self._replicas_of(spec.workload_id) if r.record_id == target]
+        if any(r.record.is_finished for r in ours):
+            return  # this revision failed once: not again (a newer revision may be asked for)
+        older = [r for r in self._replicas_of(spec.workload_id) if r.record_id != target]
+        if ours and not any(not r.record.is_finished and r.record.stop is None for r in older):
+            return  # rolled already
+        self._rolling.add(target)
+        self._supervise(self._roll(spec, target))
+
+    async def _roll(self, spec: LaunchSpec, target: str) -> None:
+        try:
+            await self.start(spec)  # idempotent: after a restart, it finds the replicas it started
+            new = [r for r in self._replicas_of(spec.workload_id) if r.record_id == target]
+            while not all(r.live_and_ready and r.healthy for r in new):
+                if any(r.ended.is_set() or r.record.stop is not None for r in new):
+                    log.warning(
+                        "revision %s of %s did not become ready; the old one keeps serving",
+                        spec.revision,
+                        spec.workload_id,
+                    )
+                    async with self._mutation:
+                        for replica in new:
+                            await self._stop_replica(replica, "rolling update abandoned", 0)
+                    return
+                await asyncio.sleep(READY_POLL_S)
+            old = [
+                r
+                for r in self._replicas_of(spec.workload_id)
+                if r.record_id != target and not r.record.is_finished
+            ]
+            for replica in old:
+                replica.draining = True
+            for replica in new:
+                self._publish(replica)
+            await asyncio.sleep(DRAIN_S)  # requests the gateway already sent to them finish
+            async with self._mutation:
+                for replica in old:
+                    await self._stop_replica(
+                        replica, f"replaced by revision {spec.revision}", self._settings.stop_grace_s
+                    )
+        except BackendError:
+            log.exception("rolling update of %s to revision %s failed", spec.workload_id, spec.revision)
+        finally:
+            self._rolling.discard(target)
 
     async def reconcile_orphans(
         self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
@@ -698,8 +775,15 @@ class LocalBackend:
             return None
         return runner.RunnerStatus.from_json(data) if data is not None else None
 
+    def _reported(self, key: ReplicaKey) -> _Replica:
+        """The generation that speaks for a replica (see generations.py)."""
+        candidates = [r for r in self._replicas.values() if r.logical_key == key]
+        chosen = reporting(candidates)
+        assert isinstance(chosen, _Replica)
+        return chosen
+
     def _publish(self, replica: _Replica) -> None:
-        observation = replica.observation()
+        observation = self._reported(replica.logical_key).observation()
         for stream in self._streams:
             stream.publish(observation)
 
@@ -710,7 +794,8 @@ class LocalBackend:
         return self._settings.data_dir / "workdirs"
 
     def _replicas_of(self, workload_id: str) -> list[_Replica]:
-        return [replica for (wid, _), replica in self._replicas.items() if wid == workload_id]
+        """Every generation's replicas of the workload."""
+        return [replica for (wid, _), replica in self._replicas.items() if logical_id(wid) == workload_id]
 
     def _opened_node(self) -> NodeInventory:
         if self._node is None:
