@@ -61,6 +61,7 @@ Manifest = dict[str, Any]
 _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
+REVISION_ANNOTATION = "astrago.io/revision"
 
 
 CAPABILITIES = BackendCapabilities(
@@ -78,9 +79,12 @@ CAPABILITIES = BackendCapabilities(
             Capability.ENDPOINTS,
             Capability.ORPHAN_CLEANUP,
             Capability.NODE_PORTS,
+            Capability.ROLLING_UPDATE,
         }
     ),
-    options=frozenset({"framework", "mpi_slots", "expose"}),
+    options=frozenset(
+        {"framework", "mpi_slots", "expose", "health_path", "health_interval", "health_threshold"}
+    ),
 )
 
 
@@ -657,7 +661,37 @@ class KubernetesBackend:
         return OneShotExecSession(run)
 
     async def roll(self, spec: LaunchSpec) -> None:
-        raise CapabilityMissing(self.name, Capability.ROLLING_UPDATE)
+        """Patch the service's Deployment to the new revision's container (command, image, env); its
+        RollingUpdate strategy (maxSurge 1, maxUnavailable 0, readiness probes) does the rest."""
+        name = naming.object_name(spec.workload_id)
+        existing = await self._get("Deployment", name)
+        if existing is None:
+            raise BackendError(f"workload {spec.workload_id} has no Deployment to roll")
+        template = existing["spec"]["template"]
+        if (template["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) == str(spec.revision):
+            return
+        wanted = mf.build_manifests(spec, self._manifest_options(spec)).root["spec"]["template"]
+        container = wanted["spec"]["containers"][0]
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {REVISION_ANNOTATION: str(spec.revision)}},
+                    "spec": {
+                        "containers": [
+                            {
+                                key: container[key]
+                                for key in ("name", "image", "command", "env")
+                                if key in container
+                            }
+                        ]
+                    },
+                }
+            }
+        }
+        try:
+            await self.client.patch(resource_for("Deployment"), name, patch, namespace=self._namespace)
+        except httpx2.HTTPError as exc:
+            raise BackendError(describe(exc, f"roll Deployment {name}", self._server)) from exc
 
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
         pods = self._pods_of(workload_id)
