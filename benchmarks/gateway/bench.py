@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Server:
@@ -154,15 +154,15 @@ def log_stream_latency(server: Server, seconds: int) -> tuple[list[float], int, 
         time.sleep(0.05)
     latencies, received = [], 0
     url = f"{server.url}/api/v1/workloads/{workload_id}/logs/stream"
-    with httpx.Client(headers={"Authorization": f"Bearer {server.token}"}, timeout=None) as client:
-        with client.stream("GET", url) as response:
-            for raw in response.iter_lines():
-                if raw.startswith("event: end"):
-                    break
-                if raw.startswith("data: "):
-                    line = json.loads(raw[6:])["line"]
-                    latencies.append((time.time() - float(line.split(" ", 1)[0])) * 1000)
-                    received += 1
+    headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(headers=headers, timeout=None) as client, client.stream("GET", url) as response:
+        for raw in response.iter_lines():
+            if raw.startswith("event: end"):
+                break
+            if raw.startswith("data: "):
+                line = json.loads(raw[6:])["line"]
+                latencies.append((time.time() - float(line.split(" ", 1)[0])) * 1000)
+                received += 1
     return latencies, received, total
 
 
