@@ -38,9 +38,13 @@ async def _bearer(connection: HTTPConnection, services: Services) -> Principal |
 async def proxy_principal(
     connection: HTTPConnection, services: Services, gateway: GatewayService, workload_id: str
 ) -> Principal:
-    principal = await _bearer(connection, services)
-    if principal is not None:
-        return principal
+    authorization = connection.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        # a page or a client through the gateway sends many requests: the token is looked up once a while
+        return await gateway.cached_principal(
+            credentials.strip(), lambda: services.auth.authenticate(credentials.strip())
+        )
     cookie = connection.cookies.get(COOKIE_NAME)
     if cookie:
         check_same_origin(connection)

@@ -11,9 +11,11 @@ The workload never sees the ticket, the cookie, or the caller's token: the gatew
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -78,6 +80,7 @@ class GatewayService:
         self._used_nonces: dict[str, float] = {}
         self._targets: dict[str, tuple[float, _Target | None]] = {}
         self._cookie_principals: dict[str, tuple[float, Principal]] = {}
+        self._bearer_principals: dict[str, tuple[float, Principal]] = {}
         self._round_robin: dict[tuple[str, int], itertools.count[int]] = {}
 
     # -- who is calling ---------------------------------------------------------------------------
@@ -97,6 +100,21 @@ class GatewayService:
         if len(self._cookie_principals) > 10_000:
             self._cookie_principals.clear()
         self._cookie_principals[value] = (now + LOOKUP_CACHE_S, principal)
+        return principal
+
+    async def cached_principal(
+        self, token: str, authenticate: Callable[[], Awaitable[Principal]]
+    ) -> Principal:
+        """The caller behind a bearer token, looked up at most every LOOKUP_CACHE_S per token."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        cached = self._bearer_principals.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = await authenticate()
+        if len(self._bearer_principals) > 10_000:
+            self._bearer_principals.clear()
+        self._bearer_principals[key] = (now + LOOKUP_CACHE_S, principal)
         return principal
 
     async def exchange_ticket(self, ticket: str, workload_id: str) -> tuple[Principal, str]:
