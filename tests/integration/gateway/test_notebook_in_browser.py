@@ -5,7 +5,6 @@ the Lab UI loads, a kernel starts, a cell runs (its output comes back over the k
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +28,8 @@ UI_TIMEOUT_MS = 120_000  # two shared cores: Lab's first load and a kernel start
 
 @pytest.fixture
 def notebook_user(tmp_path: Path) -> Iterator[User]:
-    # The workload's environment is the server's: the venv that has jupyterlab is on its PATH.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # As after `make up`: jupyterlab is in the server's venv, which is not on the PATH.
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if ".venv" not in p)
     server = ServerProcess(data_dir=tmp_path / "data", extra_env={"PATH": path})
     server.start()
     try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from astrago.backends.base import BackendError, LaunchSpec
 from astrago.backends.local.records import PortBinding, Readiness
@@ -73,7 +75,10 @@ def notebook_argv(
 ) -> tuple[str, ...]:
     """JupyterLab on loopback, under the gateway's path. Its token comes from `JUPYTER_TOKEN` in the
     environment (never argv, which every user of the machine can read); the gateway presents it."""
-    jupyter = shutil.which(JUPYTER_LAB, path=env.get("PATH"))
+    # The workload's PATH first; then the server's own environment (a venv the server runs from, as with
+    # `make up`, is often not on the PATH of the shell that started it).
+    search = os.pathsep.join(p for p in (env.get("PATH", ""), str(Path(sys.executable).parent)) if p)
+    jupyter = shutil.which(JUPYTER_LAB, path=search)
     if jupyter is None:
         raise BackendError(
             "an interactive workload without a command starts JupyterLab, but jupyter-lab is not installed "

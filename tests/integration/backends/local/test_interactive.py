@@ -4,6 +4,8 @@ port, readiness before RUNNING, a clear failure for a command that never listens
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -93,7 +95,10 @@ async def test_a_health_path_must_answer_before_it_is_running(
     await running(backend, "wl-1")  # this server answers 200 on every path
 
 
-async def test_a_notebook_without_jupyterlab_is_refused_clearly(backend: LocalBackend) -> None:
+async def test_a_notebook_without_jupyterlab_is_refused_clearly(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # a server environment without it
     spec = launch_spec(kind=WorkloadKind.INTERACTIVE, ports=(8888,), env={"PATH": "/nonexistent"})
     with pytest.raises(BackendError, match="starts JupyterLab, but jupyter-lab is not installed"):
         await backend.start(spec)
