@@ -180,6 +180,7 @@ def main() -> None:
             workload_id = server.submit(
                 kind="interactive", command=[sys.executable, str(HERE / "app.py")], ports=[8000]
             )
+            started.append(workload_id)
             server.wait(workload_id, "RUNNING")
             log = server.api.get(f"/api/v1/workloads/{workload_id}/logs").text
             listening = re.search(r"listening on (\d+)", log)

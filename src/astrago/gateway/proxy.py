@@ -103,8 +103,13 @@ def _origin(upstream: Upstream) -> str:
 
 
 def upstream_path(connection: HTTPConnection, upstream: Upstream, rest: str) -> str:
-    """The path the app receives: the whole gateway path for an app that serves under it, else the rest."""
-    path = connection.url.path if upstream.keeps_prefix else "/" + rest
+    """The path the app receives: the whole gateway path for an app that serves under it, else the rest.
+    Taken from the raw request path, so escapes such as %2F reach the app as the client sent them."""
+    raw = connection.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else connection.url.path
+    prefix = proxy_path(upstream.workload_id, upstream.port)
+    if not upstream.keeps_prefix:
+        path = "/" + path[len(prefix) :] if path.startswith(prefix) else "/" + rest
     query = connection.url.query
     return f"{path}?{query}" if query else path
 

@@ -21,6 +21,8 @@ def bearer(token: str | None) -> dict[str, str]:
 
 
 def test_the_app_gets_the_request_without_the_platform_credentials(gateway: Gateway) -> None:
+    escaped = httpx.get(f"{gateway.base}/raw/a%2Fb%20c", headers=bearer(gateway.admin.token))
+    assert escaped.json() == "/raw/a%2Fb%20c"  # escapes reach the app as the client sent them
     response = httpx.get(
         f"{gateway.base}/hello?x=1",
         headers={**bearer(gateway.admin.token), "Cookie": "astrago_proxy=secret; theme=dark"},

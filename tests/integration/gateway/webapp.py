@@ -20,6 +20,11 @@ async def hello(request: Request) -> dict[str, object]:
     return {"path": request.url.path, "headers": dict(request.headers), "query": request.url.query}
 
 
+@app.get("/raw/{rest:path}")
+async def raw(request: Request) -> str:
+    return bytes(request.scope["raw_path"]).decode()
+
+
 @app.post("/digest")
 async def digest(request: Request) -> dict[str, object]:
     hasher, size = hashlib.sha256(), 0
