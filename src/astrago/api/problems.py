@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from astrago.api.validation_messages import human_message
 from astrago.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -24,15 +26,12 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "request"
-
-
-def _validation_message(error: dict[str, Any]) -> str:
-    message = str(error.get("msg", "is not valid"))
-    message = message.removeprefix("Value error, ")
-    return f"{_location(error.get('loc', ()))}: {message}"
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The route's request-body model, to name the fields a mistyped one could have been."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -41,8 +40,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.title, exc.detail, **exc.extensions())
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [_validation_message(e) for e in exc.errors()]
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        body_model = _body_model(request)
+        errors = [human_message(e, body_model) for e in exc.errors()]
         return problem(422, "Invalid input", "; ".join(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

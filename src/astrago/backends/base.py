@@ -91,6 +91,9 @@ class BackendCapabilities:
         return sorted(key for key in keys if key not in self.options)
 
 
+NO_BACKEND = BackendCapabilities(backend="none", supported=frozenset())
+
+
 class CapabilityMissing(RuntimeError):
     """An optional operation was called on a backend that lacks it; callers check `capabilities` first."""
 
@@ -149,6 +152,7 @@ class LaunchSpec:
     image: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
+    code_bundle: str | None = None  # an uploaded code bundle to unpack and start in (instead of working_dir)
     max_runtime_s: int | None = None
     ports: tuple[int, ...] = ()
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount path)

@@ -141,8 +141,12 @@ def env_init(
     external_ip: Annotated[str | None, typer.Option(help="Address users reach AstraGo on.")] = None,
     nfs_server: Annotated[str | None, typer.Option(help="NFS server address.")] = None,
     nfs_path: Annotated[str | None, typer.Option(help="Base path of the NFS export.")] = None,
-    registry: Annotated[str | None, typer.Option(help="Offline registry HOST:PORT ('' when online).")] = None,
-    http_server: Annotated[str | None, typer.Option(help="Offline HTTP server URL ('' when online).")] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Offline registry HOST:PORT (air-gapped installs only).")
+    ] = None,
+    http_server: Annotated[
+        str | None, typer.Option(help="Offline HTTP server URL (air-gapped installs only).")
+    ] = None,
     rotate_secrets: Annotated[bool, typer.Option(help="Generate every secret anew.")] = False,
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt: a missing answer is an error.")
@@ -163,6 +167,9 @@ def env_init(
         answers: dict[str, str] = {}
         for question in secrets.QUESTIONS:
             given = flags[question.key]
+            if given is None and no_input and question.optional:
+                # online is the default: the offline registry and HTTP server need asking only offline
+                given = current.get(question.key, "")
             if given is None:
                 if no_input:
                     raise CliError(

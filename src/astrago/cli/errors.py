@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -18,6 +19,7 @@ class CliError(Exception):
 
 
 def render_error(exc: CliError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    # The message is printed as it is: patterns such as [a-z0-9-] must not be read as Rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {exc.hint}")
+        err_console.print(f"[dim]hint:[/] {escape(exc.hint)}")

@@ -14,7 +14,9 @@ from typing import BinaryIO
 import httpx
 
 from astrago.cli.errors import CliError
-from astrago.cli.http import ApiClient
+from astrago.cli.http import ApiClient, cli_errors
+from astrago.client.client import raise_for_problem
+from astrago.domain.status import TERMINAL_STATUSES
 
 RECONNECT_FOR_S = 120.0  # give up after this long without getting through again
 READ_TIMEOUT_S = 60.0  # the server sends a heartbeat every 15 s on an idle stream
@@ -57,13 +59,17 @@ def follow(client: ApiClient, workload_id: str, replica: int, out: BinaryIO | No
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    client.raise_for_problem(response)
+                    with cli_errors():
+                        raise_for_problem(response)
                 down_since = None
                 for event in parse_events(response.iter_lines()):
                     if event.kind == "end":
                         return
-                    if event.kind == "error":
-                        raise CliError(json.loads(event.data)["detail"])
+                    if event.kind == "error":  # e.g. a replica still being launched has no log yet
+                        if client.workload(workload_id).status in TERMINAL_STATUSES:
+                            return
+                        time.sleep(0.3)
+                        break
                     line = json.loads(event.data)
                     out.write(line["line"].encode() + b"\n")
                     out.flush()

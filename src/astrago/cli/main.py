@@ -13,13 +13,20 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "client", "sim", "gpu", "deploy", "interactive")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "interactive")
 AREA_OF_COMMAND = {
-    "server": "server", "sim": "sim", "gpu": "gpu", "gpu-exporter": "gpu", "deploy": "deploy",
-    "open": "interactive", "exec": "interactive", "service": "interactive",
-}  # fmt: skip
+    "server": "server",
+    "admin": "admin",
+    "sim": "sim",
+    "gpu": "gpu",
+    "gpu-exporter": "gpu",
+    "deploy": "deploy",
+    "open": "interactive",
+    "exec": "interactive",
+    "service": "interactive",
+}
 CLIENT_COMMANDS = {
-    "login", "whoami", "run", "ps", "describe", "logs", "cancel", "nodes", "audit",
+    "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",
     "user", "workspace", "quota", "token",
 }  # fmt: skip
 
@@ -43,7 +50,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
         help="AstraGo: share GPUs fairly between ML teams, run and watch their workloads.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,  # astrago --install-completion / --show-completion
     )
     # A callback keeps the app a command group even when one area registers a single command.
     app.callback()(_root)
@@ -54,7 +61,7 @@ def build_app(argv: Sequence[str] = ()) -> typer.Typer:
 
 def main() -> None:
     try:
-        build_app(sys.argv[1:])()
+        build_app(sys.argv[1:])(prog_name="astrago")
     except CliError as exc:
         render_error(exc)
         sys.exit(exc.exit_code)

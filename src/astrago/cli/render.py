@@ -1,4 +1,4 @@
-"""Human output for the client commands: Rich tables, durations, resources."""
+"""Human output for the client commands: the tables of workloads and nodes, durations, resources."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from astrago.cli.output import Cell, Column, OutputFormat, print_table
+from astrago.services.schemas import NodeOut, WorkloadOut
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -28,10 +30,10 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def age(timestamp: str | None) -> str:
+def age(timestamp: datetime | str | None) -> str:
     if not timestamp:
         return "-"
-    then = datetime.fromisoformat(timestamp)
+    then = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else timestamp
     seconds = int((datetime.now(UTC) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -55,50 +57,98 @@ def status_text(status: str) -> str:
     return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
 
 
-def workloads_table(items: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column in ("ID", "NAME", "WORKSPACE", "STATUS", "GPUS", "REPLICAS", "AGE", "REASON"):
-        table.add_column(column, overflow="fold" if column == "REASON" else "ellipsis")
-    for w in items:
-        reason = w.get("reason") or ""
-        if w["status"] == "PENDING" and w.get("queue_position"):
-            reason = f"#{w['queue_position']} {reason}"
-        table.add_row(
-            w["id"],
-            w["name"],
-            w["workspace"],
-            status_text(w["status"]),
-            gpus_text(w["spec"]["resources"]),
-            str(w["replicas"]),
-            age(w["created_at"]),
-            reason,
-        )
-    return table
+def status_cell(status: str) -> Cell:
+    return Cell(status, STATUS_STYLES.get(status))
 
 
 def memory_text(mib: int) -> str:
     return f"{mib / 1024:g}Gi" if mib >= 1024 else f"{mib}Mi"
 
 
-def nodes_table(nodes: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column in ("NODE", "CPU (used/total)", "MEMORY (used/total)", "GPU", "MODEL", "MEMORY", "ALLOCATED"):
-        table.add_column(column)
+WORKLOAD_COLUMNS = (
+    Column("ID"),
+    Column("NAME"),
+    Column("WORKSPACE"),
+    Column("STATUS"),
+    Column("GPUS"),
+    Column("REPLICAS"),
+    Column("AGE"),
+    Column("CPU", wide_only=True),
+    Column("MEMORY", wide_only=True),
+    Column("PRIORITY", wide_only=True),
+    Column("NODES", wide_only=True),
+    Column("BY", wide_only=True),
+    Column("REASON", free_text=True),
+    Column("COMMAND", free_text=True, wide_only=True),
+)
+
+
+def print_workloads(items: list[WorkloadOut], fmt: OutputFormat) -> None:
+    rows = []
+    for w in items:
+        reason = w.reason or ""
+        if w.status == "PENDING" and w.queue_position:
+            reason = f"#{w.queue_position} {reason}"
+        res = w.spec["resources"]
+        nodes = sorted({p.node for p in w.placements})
+        rows.append(
+            [
+                w.id,
+                w.name,
+                w.workspace,
+                status_cell(w.status.value),
+                gpus_text(res),
+                str(w.replicas),
+                age(w.created_at),
+                f"{res['cpu_milli'] / 1000:g}",
+                memory_text(res["memory_mib"]),
+                str(w.priority),
+                ",".join(nodes),
+                w.created_by or "",
+                reason,
+                " ".join(w.spec.get("command") or ()) or (w.spec.get("image") or ""),
+            ]
+        )
+    print_table(WORKLOAD_COLUMNS, rows, fmt)
+
+
+NODE_COLUMNS = (
+    Column("NODE"),
+    Column("CPU"),
+    Column("MEMORY"),
+    Column("GPU"),
+    Column("MODEL"),
+    Column("GPU-MEMORY"),
+    Column("ALLOCATED"),
+    Column("HEALTHY", wide_only=True),
+    Column("PRODUCT", wide_only=True),
+    Column("UUID", wide_only=True),
+)
+
+
+def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
+    """One row per GPU (a node without GPUs has one row); CPU and memory are `allocated/total`."""
+    rows = []
     for node in nodes:
-        cpu = f"{node['allocated_cpu_milli'] / 1000:g}/{node['cpu_milli'] / 1000:g}"
-        memory = f"{memory_text(node['allocated_memory_mib'])}/{memory_text(node['memory_mib'])}"
-        name = node["name"] + ("" if node["schedulable"] else " (unschedulable)")
-        devices = node["devices"] or [None]
-        for i, device in enumerate(devices):
-            first = i == 0
-            gpu_cells = ["-", "-", "-", "-"]
-            if device is not None:
-                model = device["model"] + (" (simulated)" if device["simulated"] else "")
-                gpu_cells = [
-                    str(device["index"]),
+        cpu = f"{node.allocated_cpu_milli / 1000:g}/{node.cpu_milli / 1000:g}"
+        memory = f"{memory_text(node.allocated_memory_mib)}/{memory_text(node.memory_mib)}"
+        name = node.name + ("" if node.schedulable else " (unschedulable)")
+        if not node.devices:
+            rows.append([name, cpu, memory, "-", "-", "-", "-", "-", "-", "-"])
+        for device in node.devices:
+            model = device.model + (" (simulated)" if device.simulated else "")
+            rows.append(
+                [
+                    name,
+                    cpu,
+                    memory,
+                    str(device.index),
                     model,
-                    memory_text(device["memory_mib"]),
-                    f"{device['allocated_milli'] / 1000:g}",
+                    memory_text(device.memory_mib),
+                    f"{device.allocated_milli / 1000:g}",
+                    "yes" if device.healthy else "no",
+                    device.product or "-",
+                    device.uuid or "-",
                 ]
-            table.add_row(name if first else "", cpu if first else "", memory if first else "", *gpu_cells)
-    return table
+            )
+    print_table(NODE_COLUMNS, rows, fmt)

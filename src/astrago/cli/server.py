@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,16 +12,18 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from astrago import __version__
 from astrago.backends.base import BackendError
 from astrago.cli.errors import CliError
+from astrago.cli.startup import bind_listener, check_settings
 from astrago.config import ConfigFileError, Settings
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
-def _settings(**overrides: object) -> Settings:
+def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ConfigFileError as exc:
@@ -50,9 +53,7 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
 ) -> None:
     """Start the AstraGo server (API at /docs, health at /healthz, metrics at /metrics)."""
-    if role not in ("all", "api", "controllers"):
-        raise CliError(f"--role must be all, api or controllers, not {role!r}", exit_code=2)
-    settings = _settings(
+    settings = load_settings(
         host=host,
         port=port,
         simulate_gpus=simulate_gpus,
@@ -63,6 +64,8 @@ def serve(
         database_url=database_url,
         log_level=log_level,
     )
+    check_settings(settings, role)
+    listener = bind_listener(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
@@ -70,14 +73,26 @@ def serve(
     for noisy in ("alembic", "httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        asyncio.run(_serve(settings, role))  # type: ignore[arg-type]
+        asyncio.run(_serve(settings, role, listener))  # type: ignore[arg-type]
     except BackendError as exc:
         raise CliError(f"the {settings.backend} backend cannot start: {exc}") from exc
     except OSError as exc:
         raise CliError(f"cannot start the server: {exc}") from exc
+    except SQLAlchemyError as exc:
+        raise CliError(
+            f"cannot use the database {_redacted(settings.effective_database_url)}: {first_line(exc)}"
+        ) from exc
+    finally:
+        listener.close()
 
 
-async def _serve(settings: Settings, role: Literal["all", "api", "controllers"]) -> None:
+def first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+async def _serve(
+    settings: Settings, role: Literal["all", "api", "controllers"], listener: socket.socket
+) -> None:
     from astrago.api.app import Runtime, create_app
 
     runtime = await Runtime.start(
@@ -102,7 +117,7 @@ async def _serve(settings: Settings, role: Literal["all", "api", "controllers"])
             access_log=settings.log_level == "debug",
             lifespan="on",
         )
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(config).serve(sockets=[listener])
     finally:
         await runtime.stop()
 

@@ -31,6 +31,7 @@ def launch_spec(workload: Workload) -> LaunchSpec:
         image=spec.get("image"),
         env=tuple(sorted((spec.get("env") or {}).items())),
         working_dir=spec.get("working_dir"),
+        code_bundle=spec.get("code"),
         max_runtime_s=spec.get("max_runtime_s"),
         ports=tuple(spec.get("ports") or ()),
         volumes=tuple(_volume(v) for v in spec.get("volumes") or ()),

@@ -32,6 +32,7 @@ from astrago.backends.base import (
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.domain.enums import ReplicaState, WorkloadKind, WorkloadStatus
+from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.status import LIVE_STATUSES, check_transition
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
@@ -181,7 +182,9 @@ class WorkloadController:
                             node_name=item.name,
                             index=d.index,
                             uuid=d.uuid,
-                            model=d.model,
+                            # one name per model whatever the backend reports; the raw name for display
+                            model=canonical_gpu_model(d.model, d.memory_mib),
+                            product=d.model,
                             memory_mib=d.memory_mib,
                             simulated=d.simulated,
                             healthy=d.healthy,

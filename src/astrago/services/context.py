@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.auth.principal import Principal
-from astrago.backends.base import BackendCapabilities
+from astrago.backends.base import NO_BACKEND, BackendCapabilities
 from astrago.config import Settings
 from astrago.services.errors import ServiceError
 from astrago.store.repositories import AuditRepository
@@ -32,7 +32,9 @@ class Mutation:
 class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
-    capabilities: BackendCapabilities  # of the configured backend: submissions it cannot run are refused
+    # Of the configured backend: submissions it cannot run are refused. A context without a backend (an
+    # admin command run beside the server) can run nothing.
+    capabilities: BackendCapabilities = NO_BACKEND
     wake_controllers: Callable[[], None] = field(default=lambda: None)
     # SQLite has one writer at a time and its busy handler retries in no order, so under load a writer can
     # starve past the busy timeout ("database is locked"). Queueing this process's writers on a FIFO lock

@@ -55,6 +55,7 @@ class NodeService:
                         index=d.index,
                         uuid=d.uuid,
                         model=d.model,
+                        product=d.product or d.model,
                         memory_mib=d.memory_mib,
                         simulated=d.simulated,
                         healthy=d.healthy,

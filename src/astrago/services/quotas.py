@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkspaceRole
+from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
 from astrago.domain.status import LIVE_STATUSES
 from astrago.scheduler.types import Quota
@@ -94,7 +95,8 @@ class QuotaService:
             )
             repo = QuotaRepository(mutation.session)
             existing = {e.resource: e for e in await repo.for_workspace(workspace.id)}
-            gpu_key = f"gpu:{request.gpu_model}" if request.gpu_model else "gpu"
+            # one name per model: a quota for `NVIDIA-A100-SXM4-80GB` is the quota for `A100-80GB`
+            gpu_key = f"gpu:{canonical_gpu_model(request.gpu_model)}" if request.gpu_model else "gpu"
             wanted = {
                 gpu_key: (request.gpu_guaranteed, request.gpu_limit),
                 "cpu": (request.cpu_guaranteed, request.cpu_limit),

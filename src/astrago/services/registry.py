@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
+from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.nodes import NodeService
 from astrago.services.quotas import QuotaService
 from astrago.services.users import UserService
 from astrago.services.workloads import WorkloadService
+from astrago.services.workspace_defaults import WorkspaceDefaultsService
 from astrago.services.workspaces import WorkspaceService
 
 
@@ -24,6 +26,8 @@ class Services:
     workloads: WorkloadService
     nodes: NodeService
     audit: AuditService
+    code_bundles: CodeBundleService
+    workspace_defaults: WorkspaceDefaultsService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -36,4 +40,6 @@ class Services:
             workloads=WorkloadService(ctx),
             nodes=NodeService(ctx),
             audit=AuditService(ctx),
+            code_bundles=CodeBundleService(ctx),
+            workspace_defaults=WorkspaceDefaultsService(ctx),
         )

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
 from astrago.backends.base import BackendCapabilities, WorkloadNeeds
+from astrago.domain.defaults import WorkloadDefaults, default_resources
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
+from astrago.domain.gpu_models import UnknownGpuModel, resolve_model_choice
 from astrago.domain.resources import ResourceParseError, ResourceRequest
 from astrago.domain.status import LIVE_STATUSES, TERMINAL_STATUSES
+from astrago.scheduler.cluster import RequestShape
+from astrago.scheduler.types import NodeInfo
+from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
 from astrago.services.errors import (
     Conflict,
@@ -31,8 +37,9 @@ from astrago.services.schemas import (
     WorkloadSubmit,
     parse_duration_s,
 )
+from astrago.services.snapshot import nodes_view
 from astrago.services.specs import resource_request
-from astrago.services.workspaces import resolve_workspace
+from astrago.services.workspaces import resolve_workspace, workspace_defaults
 from astrago.store.ids import new_id
 from astrago.store.models import Workload, Workspace
 from astrago.store.repositories import EventRepository, QuotaRepository, WorkloadRepository
@@ -41,18 +48,32 @@ MAX_PAGE = 500
 NOTEBOOK_PORT = 8888  # JupyterLab's customary port: what the endpoint of a default notebook is called
 
 
-def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
-    """The stored spec (scheduler units) and the priority; raises InvalidInput with a readable message."""
+def _normalised_spec(
+    request: WorkloadSubmit, nodes: Sequence[NodeInfo], workspace_defaults: WorkloadDefaults
+) -> tuple[dict[str, Any], int]:
+    """The stored spec (scheduler units) and the priority; raises InvalidInput with a readable message.
+    CPU and memory not asked for are filled in (`domain.defaults`) and named in `spec["defaulted"]`."""
     try:
         resources = request.resources
         share = resources.gpu_share
-        normalised = ResourceRequest(
-            cpu_milli=resources.cpu_milli(),
-            memory_mib=resources.memory_mib(),
+        asked = ResourceRequest(
             gpus=resources.gpus,
-            gpu_model=resources.gpu_model or None,
+            gpu_model=_gpu_model(resources.gpu_model, nodes),
             gpu_share_milli=round(share * 1000) if share is not None else None,
             mig_profile=resources.mig,
+        )
+        cpu_milli, memory_mib = resources.cpu_milli(), resources.memory_mib()
+        fill = default_resources(
+            asked.gpu_milli or (1000 if asked.mig_profile else 0),
+            RequestShape.of(asked).models,
+            nodes,
+            workspace_defaults,
+        )
+        defaulted = [name for name, value in (("cpu", cpu_milli), ("memory", memory_mib)) if value is None]
+        normalised = replace(
+            asked,
+            cpu_milli=fill.cpu_milli if cpu_milli is None else cpu_milli,
+            memory_mib=fill.memory_mib if memory_mib is None else memory_mib,
         )
         normalised.validate()
         priority = request.priority_value()
@@ -60,6 +81,10 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
     except (ResourceParseError, ValueError) as exc:
         raise InvalidInput(str(exc)) from exc
     argv = request.argv()
+    if request.code and request.working_dir:
+        raise InvalidInput(
+            "give code (a bundle to start in) or working_dir (a directory on the node), not both"
+        )
     if not argv and not request.image and request.kind is not WorkloadKind.INTERACTIVE:
         raise InvalidInput("give a command to run (e.g. `astrago run -- python train.py`) or an image")
     ports = list(request.ports)
@@ -78,10 +103,12 @@ def _normalised_spec(request: WorkloadSubmit) -> tuple[dict[str, Any], int]:
         "image": request.image,
         "env": request.env,
         "working_dir": request.working_dir,
+        "code": request.code,
         "max_runtime_s": max_runtime_s,
         "ports": ports,
         "volumes": request.volumes,
         "options": request.options,
+        "defaulted": {"fields": defaulted, "from": fill.source} if defaulted else None,
         "resources": {
             "cpu_milli": normalised.cpu_milli,
             "memory_mib": normalised.memory_mib,
@@ -123,6 +150,17 @@ def check_backend_can_run(capabilities: BackendCapabilities, request: WorkloadSu
             backend=capabilities.backend,
             missing=[f"option:{key}" for key in unknown],
         )
+
+
+def _gpu_model(raw: str | None, nodes: Sequence[NodeInfo]) -> str | None:
+    """The canonical name(s) of the models asked for, among those that exist (every name is accepted:
+    `A100-80GB`, `a100`, GFD's `NVIDIA-A100-SXM4-80GB`, NVML's `NVIDIA A100-SXM4-80GB`)."""
+    if not raw:
+        return None
+    try:
+        return resolve_model_choice(raw, (gpu.model for node in nodes for gpu in node.gpus))
+    except UnknownGpuModel as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def workload_out(workload: Workload) -> WorkloadOut:
@@ -246,8 +284,11 @@ class WorkloadService:
     ) -> tuple[Workspace, dict[str, Any], int]:
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
-            spec, priority = _normalised_spec(request)
+            nodes = await nodes_view(session)
+            spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
             check_backend_can_run(self.ctx.capabilities, request)
+            if request.code:
+                self._check_code(principal, request.code)
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
@@ -255,6 +296,14 @@ class WorkloadService:
         if problem:
             raise InvalidInput(problem)
         return workspace, spec, priority
+
+    def _check_code(self, principal: Principal, bundle_id: str) -> None:
+        if self.ctx.settings.backend != "local":
+            raise InvalidInput(
+                f"the {self.ctx.settings.backend} backend cannot start workloads in an uploaded code bundle "
+                "yet; build your code into the image and run with --no-code"
+            )
+        CodeBundleService(self.ctx).owned(principal, bundle_id)
 
     async def list(
         self,

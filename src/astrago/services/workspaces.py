@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.domain.defaults import WorkloadDefaults
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import TERMINAL_STATUSES
+from astrago.domain.suggest import did_you_mean
 from astrago.services.context import ServiceContext
 from astrago.services.errors import Conflict, Forbidden, NotFound
 from astrago.services.schemas import MemberOut, MemberSet, WorkspaceCreate, WorkspaceOut
@@ -23,9 +25,11 @@ async def resolve_workspace(
     session: AsyncSession, principal: Principal, name: str, needed: WorkspaceRole
 ) -> Workspace:
     """The named workspace, if it exists and the caller holds at least `needed` in it."""
-    workspace = await WorkspaceRepository(session).by_name(name)
+    repo = WorkspaceRepository(session)
+    workspace = await repo.by_name(name)
     if workspace is None:
-        raise NotFound(f"workspace {name!r} does not exist")
+        visible = await repo.list(None if principal.is_admin else list(principal.roles))
+        raise NotFound(f"workspace {name!r} does not exist{did_you_mean(name, [w.name for w in visible])}")
     if not principal.can(workspace.id, needed):
         held = principal.role_in(workspace.id)
         if held is None:
@@ -101,9 +105,14 @@ class WorkspaceService:
             workspace = await resolve_workspace(
                 mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
             )
-            user = await UserRepository(mutation.session).by_username(request.username)
+            users = UserRepository(mutation.session)
+            user = await users.by_username(request.username)
             if user is None:
-                raise NotFound(f"user {request.username!r} does not exist")
+                # only admins may see who exists; a manager learns nothing from a typo
+                known = [u.username for u in await users.list()] if principal.is_admin else []
+                raise NotFound(
+                    f"user {request.username!r} does not exist{did_you_mean(request.username, known)}"
+                )
             await WorkspaceRepository(mutation.session).set_member(workspace.id, user.id, request.role.value)
             mutation.detail = f"role={request.role.value}"
             return MemberOut(username=user.username, role=request.role)
@@ -120,3 +129,8 @@ class WorkspaceService:
             )
             if not removed:
                 raise NotFound(f"{username!r} is not a member of workspace {workspace_name!r}")
+
+
+def workspace_defaults(workspace: Workspace) -> WorkloadDefaults:
+    stored = workspace.defaults or {}
+    return WorkloadDefaults(**{key: stored.get(key) for key in WorkloadDefaults.__dataclass_fields__})

@@ -97,6 +97,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # CPU and memory for workloads that do not ask (astrago.domain.defaults.WorkloadDefaults fields)
+    defaults: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
 
 
 class Membership(Base):
@@ -209,7 +211,8 @@ class Device(Base):
     node_name: Mapped[str] = mapped_column(ForeignKey("nodes.name", ondelete="CASCADE"), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str | None] = mapped_column(String(96))
-    model: Mapped[str] = mapped_column(String(96))
+    model: Mapped[str] = mapped_column(String(96))  # canonical (astrago.domain.gpu_models)
+    product: Mapped[str | None] = mapped_column(String(128), nullable=True)  # as the driver or GFD names it
     memory_mib: Mapped[int] = mapped_column(Integer)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     healthy: Mapped[bool] = mapped_column(Boolean, default=True)

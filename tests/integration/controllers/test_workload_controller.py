@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from astrago.controllers.launch import launch_spec
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.enums import ReplicaState
 from astrago.services.context import ServiceContext
+from astrago.services.errors import InvalidInput
 from astrago.services.registry import Services
 from astrago.services.schemas import WorkloadSubmit, WorkspaceCreate
 from astrago.store.db import create_engine, create_session_factory
@@ -37,8 +40,9 @@ class FakeBackend:
     name = "fake"
     capabilities = FAKE_CAPABILITIES
 
-    def __init__(self, gpus: int = 4, fail_launch: bool = False) -> None:
+    def __init__(self, gpus: int = 4, fail_launch: bool = False, model: str = "A100-80GB") -> None:
         self.gpus = gpus
+        self.model = model
         self.fail_launch = fail_launch
         self.started: list[str] = []
         self.stopped: list[tuple[str, str]] = []
@@ -50,7 +54,7 @@ class FakeBackend:
 
     async def inventory(self) -> list[NodeInventory]:
         devices = tuple(
-            DeviceInventory(index=i, model="A100-80GB", memory_mib=81920) for i in range(self.gpus)
+            DeviceInventory(index=i, model=self.model, memory_mib=81920) for i in range(self.gpus)
         )
         return [NodeInventory(name="node-1", cpu_milli=64000, memory_mib=512 * 1024, devices=devices)]
 
@@ -202,3 +206,51 @@ async def test_replicas_the_backend_forgot_are_lost(services: Services) -> None:
     workload = await services.workloads.get(ADMIN, workload_id)
     assert workload.status == "FAILED"
     assert "no longer knows this replica" in (workload.reason or "")
+
+
+async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(
+    services: Services,
+) -> None:
+    """GPU feature discovery labels Kubernetes nodes `NVIDIA-A100-SXM4-80GB` (the kubernetes backend reports
+    that label as the model); requests, quotas and `astrago nodes` use `A100-80GB`."""
+    backend = FakeBackend(model="NVIDIA-A100-SXM4-80GB")
+    controller = await _controller(services, backend)
+    node = (await services.nodes.list(ADMIN))[0]
+    assert {(d.model, d.product) for d in node.devices} == {("A100-80GB", "NVIDIA-A100-SXM4-80GB")}
+
+    for asked in ("A100-80GB", "NVIDIA-A100-SXM4-80GB", "a100"):
+        body = WorkloadSubmit(workspace="ml-a", command=["train"], resources={"gpus": 1, "gpu_model": asked})
+        workload = await services.workloads.submit(ADMIN, body)
+        assert workload.spec["resources"]["gpu_model"] == "A100-80GB"
+    await _settle(controller)
+    assert len(backend.started) == 3
+
+    unknown = WorkloadSubmit(workspace="ml-a", command=["train"], resources={"gpus": 1, "gpu_model": "H100"})
+    with pytest.raises(InvalidInput, match="no GPU of model 'H100' here; the models that exist: A100-80GB"):
+        await services.workloads.submit(ADMIN, unknown)
+
+
+async def test_code_bundles_expire_unless_an_unfinished_workload_needs_them(services: Services) -> None:
+    await _controller(services, FakeBackend())  # registers a node, so submissions are placeable
+
+    def archive() -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("train.py")
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"print"))
+        return buffer.getvalue()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield archive()
+
+    uploads = services.code_bundles
+    needed = await uploads.upload(ADMIN, chunks())
+    await services.workloads.submit(ADMIN, WorkloadSubmit(workspace="ml-a", command=["x"], code=needed.id))
+    unused = await uploads.upload(ADMIN, chunks())
+    services.ctx.settings.code_bundle_retention_days = 1e-9  # both are past it now
+    await uploads.upload(ADMIN, chunks())
+
+    assert uploads.store.get(needed.id) is not None  # its workload is still queued
+    assert uploads.store.get(unused.id) is None
+    assert not uploads.store.archive_path(unused.id).exists()

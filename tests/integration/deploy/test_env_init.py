@@ -39,11 +39,24 @@ def test_prompts_write_values_and_secrets_keeping_comments(deploy_root: Path) ->
 
 def test_new_environment_is_created(deploy_root: Path) -> None:
     outcome = astrago(
-        "deploy", "env", "init", "-e", "customer-b", "--root", str(deploy_root), "--no-input",
-        "--external-ip", "astrago.example.com", "--nfs-server", "10.0.0.5", "--nfs-path", "/export",
-        "--registry", "", "--http-server", "",
-    )  # fmt: skip
+        "deploy",
+        "env",
+        "init",
+        "-e",
+        "customer-b",
+        "--root",
+        str(deploy_root),
+        "--no-input",
+        "--external-ip",
+        "astrago.example.com",
+        "--nfs-server",
+        "10.0.0.5",
+        "--nfs-path",
+        "/export",
+    )  # fmt: skip  (online: no offline registry or HTTP server to give)
     assert outcome.exit_code == 0, outcome.message
+    values = yaml.safe_load((deploy_root / "environments/customer-b/values.yaml").read_text())
+    assert values["offline"] == {"registry": "", "httpServer": ""}
     checked = astrago("deploy", "check", "-e", "customer-b", "--root", str(deploy_root))
     assert checked.exit_code == 0, checked.stdout
 

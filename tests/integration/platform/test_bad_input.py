@@ -25,7 +25,22 @@ BAD_SUBMISSIONS: list[tuple[dict[str, Any], int, str]] = [
     ({"workspace": "ml-a", "command": ["true"], "priority": "vip"}, 422, "unknown priority class"),
     ({"workspace": "ml-a", "command": ["true"], "max_runtime": "soon"}, 422, "cannot read duration"),
     ({"workspace": "ml-a", "command": []}, 422, "give a command"),
-    ({"workspace": "ml-a", "command": ["true"], "gpus": 1}, 422, "gpus: Extra inputs are not permitted"),
+    (
+        {"workspace": "ml-a", "command": ["true"], "gpus": 1},
+        422,
+        "gpus is not a field (it belongs under resources)",
+    ),
+    (
+        {"workspace": "ml-a", "comand": ["true"]},
+        422,
+        "comand is not a field (did you mean 'command'?); the fields",
+    ),
+    (
+        {"workspace": "ml-a", "command": ["x"], "name": "Bad_Name"},
+        422,
+        "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    ),
+    ({"workspace": "ml-a", "command": ["x"], "kind": "jobb"}, 422, "not 'jobb' (did you mean 'job'?)"),
     ({"workspace": "ml-a", "command": ["true"], "env": {"1BAD": "x"}}, 422, "not valid"),
 ]
 
@@ -123,3 +138,34 @@ def test_expired_login_token_is_refused(tmp_path: Path) -> None:
         assert wrong.json()["detail"] == "wrong username or password"
     finally:
         server.stop()
+
+
+def test_cli_errors_keep_patterns_whole_and_suggest_what_was_meant(
+    refusing_admin: User, tmp_path: Path
+) -> None:
+    admin = refusing_admin
+    bad_name = admin.cli("run", "-w", "ml-a", "--no-code", "--name", "Bad_Name", "--", "true", check=False)
+    assert "name must match the pattern ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ (lowercase" in bad_name.stderr
+    assert "not 'Bad_Name'" in bad_name.stderr
+
+    typo = admin.cli("run", "-w", "ml-b", "--no-code", "--", "true", check=False)
+    assert "workspace 'ml-b' does not exist (did you mean 'ml-a'?)" in typo.stderr
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "workspace: ml-a\ncomand: [python, train.py]\nresources: {gpus: 1, gpu_modle: A100-80GB}\n"
+    )
+    keys = admin.cli("run", "--no-code", "-f", str(spec), check=False)
+    assert "comand is not a field (did you mean 'command'?)" in keys.stderr
+    assert "gpu_modle is not a field in resources (did you mean 'gpu_model'?)" in keys.stderr
+
+    state = admin.cli("ps", "--state", "runing", check=False)
+    assert state.returncode == 2
+    assert "--state 'runing' is not a state (did you mean 'RUNNING'?)" in state.stderr
+
+    model = admin.cli("run", "-w", "ml-a", "--no-code", "--gpu-model", "A100-40GB", "--", "true", check=False)
+    assert (
+        "no GPU of model 'A100-40GB' here (did you mean 'A100-80GB'?); the models that exist: A100-80GB"
+        in (model.stderr)
+    )
+    assert admin.api("GET", "/api/v1/workloads").json()["total"] == 0

@@ -29,3 +29,15 @@ def test_every_command_is_routed_to_the_area_that_registers_it() -> None:
 def test_a_command_loads_only_its_area_and_help_loads_all() -> None:
     assert _names(build_app(["ps"])) == _commands_of("client")
     assert _names(build_app(["--help"])) == {name for area in AREAS for name in _commands_of(area)}
+
+
+def test_shell_completion_completes_commands() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_ASTRAGO_COMPLETE": "complete_bash", "COMP_WORDS": "astrago wo", "COMP_CWORD": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "astrago.cli.main"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["workspace"]

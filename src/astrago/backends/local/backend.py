@@ -81,8 +81,10 @@ from astrago.backends.local.records import (
     check_workload_id,
 )
 from astrago.backends.local.terminal import PipeSession, PtySession, ReplicaBoundSession, replica_context
+from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
+from astrago.store.code_bundles import code_bundle_store
 
 log = logging.getLogger(__name__)
 
@@ -424,6 +426,8 @@ class LocalBackend:
                 raise BackendError(f"working directory {spec.working_dir} does not exist on this machine")
             return path
         path = self._workdirs / spec.workload_id
+        if spec.code_bundle:
+            unpack_code_bundle(code_bundle_store(self._settings.data_dir), spec.code_bundle, path)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -1,19 +1,21 @@
 """Simulated GPUs for machines without them: `astrago server --simulate-gpus 4xA100-80GB`.
 
-A spec is a comma-separated list of `<count>x<model>-<memory>GB` groups, e.g. `4xA100-80GB` or
-`2xA100-80GB,2xH100-80GB`. Devices are numbered in the order given; every simulated device carries
-`simulated=True` and a stable fake UUID `GPU-sim-<node>-<index>`, so nothing can mistake it for real
-hardware and the scheduler's state survives restarts (same spec, same UUIDs)."""
+A spec is a comma-separated list of `<count>x<model>` groups, e.g. `4xA100-80GB` or
+`2xA100-80GB,2xH100-80GB`; a model is any name `astrago.domain.gpu_models` reads (`H200` alone is
+`H200-141GB`, but `A100` is refused: it comes with 40 or 80 GB). Devices are numbered in the order
+given; every simulated device carries `simulated=True` and a stable fake UUID `GPU-sim-<node>-<index>`,
+so nothing can mistake it for real hardware and the scheduler's state survives restarts (same spec,
+same UUIDs)."""
 
 from __future__ import annotations
 
 import re
 
 from astrago.backends.base import DeviceInventory
+from astrago.domain.gpu_models import known_models, parse_gpu_model
 
 MAX_SIMULATED_GPUS = 256
 _GROUP_RE = re.compile(r"^(?P<count>\d+)\s*[xX×]\s*(?P<model>[A-Za-z0-9][A-Za-z0-9._-]*)$")
-_MEMORY_SUFFIX_RE = re.compile(r"-(?P<gib>\d+)GB$", re.IGNORECASE)
 _EXAMPLE = "use e.g. 4xA100-80GB or 2xA100-80GB,2xH100-80GB"
 
 
@@ -56,22 +58,23 @@ def _parse_group(group: str, spec: str) -> tuple[int, str, int]:
     match = _GROUP_RE.match(group)
     if match is None:
         raise SimulatedGpuSpecError(
-            f"cannot read {group!r} in --simulate-gpus {spec!r}: write <count>x<model>-<memory>GB; {_EXAMPLE}"
+            f"cannot read {group!r} in --simulate-gpus {spec!r}: write <count>x<model>; {_EXAMPLE}; "
+            f"models: {', '.join(known_models())}"
         )
-    count, model = int(match["count"]), match["model"]
+    count, raw_model = int(match["count"]), match["model"]
     if count < 1:
         raise SimulatedGpuSpecError(
             f"{group!r} in --simulate-gpus {spec!r} declares no GPUs; count must be ≥ 1"
         )
-    memory = _MEMORY_SUFFIX_RE.search(model)
-    if memory is None:
+    model = parse_gpu_model(raw_model)
+    if model is None:
         raise SimulatedGpuSpecError(
-            f"GPU model {model!r} in --simulate-gpus {spec!r} lacks its memory size; "
-            f"end it with -<GB>GB, e.g. {model}-80GB"
+            f"GPU model {raw_model!r} in --simulate-gpus {spec!r} does not say its memory; write "
+            f"<count>x<model>-<memory>GB, {_EXAMPLE}; models: {', '.join(known_models())}"
         )
-    gib = int(memory["gib"])
-    if not 1 <= gib <= 4096:
+    if not 1 <= model.memory_gb <= 4096:
         raise SimulatedGpuSpecError(
-            f"GPU model {model!r} in --simulate-gpus {spec!r} has {gib} GB of memory; use 1 to 4096 GB"
+            f"GPU model {raw_model!r} in --simulate-gpus {spec!r} has {model.memory_gb} GB of memory; "
+            "use 1 to 4096 GB"
         )
-    return count, model, gib * 1024
+    return count, str(model), model.memory_gb * 1024

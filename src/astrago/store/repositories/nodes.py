@@ -53,7 +53,7 @@ class NodeRepository:
             if existing is None:
                 node.devices.append(fresh)
                 continue
-            for attr in ("uuid", "model", "memory_mib", "simulated", "healthy", "mig_enabled"):
+            for attr in ("uuid", "model", "product", "memory_mib", "simulated", "healthy", "mig_enabled"):
                 setattr(existing, attr, getattr(fresh, attr))
         await self.session.flush()
         return node

@@ -70,6 +70,12 @@ class WorkloadRepository:
         )
         return (await self.session.scalars(query)).all()
 
+    async def code_bundles_of_unfinished(self) -> set[str]:
+        """The code bundles that workloads not yet ended still refer to (they may still be launched)."""
+        ended = [s.value for s in (WorkloadStatus.SUCCEEDED, WorkloadStatus.FAILED, WorkloadStatus.CANCELLED)]
+        specs = await self.session.scalars(select(Workload.spec).where(Workload.status.not_in(ended)))
+        return {str(spec["code"]) for spec in specs if spec.get("code")}
+
     async def count_by_status_and_workspace(self) -> Sequence[tuple[str, str, int]]:
         query = select(Workload.status, Workload.workspace_id, func.count()).group_by(
             Workload.status, Workload.workspace_id

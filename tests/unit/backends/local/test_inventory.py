@@ -46,5 +46,5 @@ def test_a_machine_without_a_driver_has_no_gpus() -> None:
 
 
 def test_a_bad_simulate_spec_fails_the_node() -> None:
-    with pytest.raises(SimulatedGpuSpecError, match="lacks its memory size"):
+    with pytest.raises(SimulatedGpuSpecError, match="does not say its memory"):
         detect_node("4xA100", "box")

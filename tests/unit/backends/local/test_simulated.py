@@ -21,8 +21,13 @@ def test_mixed_groups_are_numbered_in_order() -> None:
     assert [(d.index, d.model, d.memory_mib) for d in devices] == [
         (0, "A100-80GB", 81920),
         (1, "A100-80GB", 81920),
-        (2, "H100-94gb", 94 * 1024),
+        (2, "H100-94GB", 94 * 1024),
     ]
+
+
+def test_a_model_of_one_memory_size_needs_no_size_and_gets_its_canonical_name() -> None:
+    assert {d.model for d in parse_simulated_gpus("2xH200", "box")} == {"H200-141GB"}
+    assert {d.model for d in parse_simulated_gpus("1xNVIDIA-A100-SXM4-80GB", "box")} == {"A100-80GB"}
 
 
 def test_uuids_are_stable_across_parses() -> None:
@@ -33,8 +38,9 @@ def test_uuids_are_stable_across_parses() -> None:
     ("spec", "message"),
     [
         ("", "is empty"),
-        ("A100-80GB", "write <count>x<model>-<memory>GB"),
-        ("4xA100", "lacks its memory size; end it with -<GB>GB, e.g. A100-80GB"),
+        ("A100-80GB", "write <count>x<model>; use e.g. 4xA100-80GB"),
+        ("4xA100", "does not say its memory; write <count>x<model>-<memory>GB"),
+        ("4xA100", "models: B200-180GB, H200-141GB"),
         ("0xA100-80GB", "count must be ≥ 1"),
         ("2xA100-80GB,,2xH100-80GB", "empty entry between commas"),
         ("4xA100-0GB", "use 1 to 4096 GB"),

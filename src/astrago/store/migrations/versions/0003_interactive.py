@@ -1,7 +1,7 @@
 """log archives: finished replicas' logs kept in the database
 
 Revision ID: interactive_1
-Revises: 0001
+Revises: cli_1
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "interactive_1"
-down_revision: str | None = "0001"
+down_revision: str | None = "cli_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

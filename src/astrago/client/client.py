@@ -1,0 +1,264 @@
+"""`Client`: one method per API operation, typed with the API's own request and response models."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from astrago.client.config import ClientConfig
+from astrago.client.errors import ApiError, ServerUnreachable
+from astrago.domain.enums import WorkloadStatus
+from astrago.services.schemas import (
+    AuditOut,
+    CodeBundleOut,
+    EventOut,
+    MemberOut,
+    NodeOut,
+    QuotaOut,
+    QuotaSet,
+    TokenOut,
+    UserOut,
+    WorkloadOut,
+    WorkloadPageOut,
+    WorkloadSubmit,
+    WorkspaceDefaultsOut,
+    WorkspaceDefaultsSet,
+    WorkspaceOut,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TERMINAL_STATUSES = frozenset({WorkloadStatus.SUCCEEDED, WorkloadStatus.FAILED, WorkloadStatus.CANCELLED})
+Model = TypeVar("Model")
+
+
+class Client:
+    """A connection to one AstraGo server as one user (a bearer token; `login` gets one)."""
+
+    def __init__(
+        self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 30.0, **httpx_options: Any
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, **httpx_options)
+
+    @classmethod
+    def from_environment(cls) -> Client:
+        """`ASTRAGO_URL` and `ASTRAGO_TOKEN`, else what `astrago login` saved, else the local default."""
+        config = ClientConfig.load()
+        url = os.environ.get("ASTRAGO_URL") or config.url or DEFAULT_URL
+        return cls(url, os.environ.get("ASTRAGO_TOKEN") or config.token)
+
+    @property
+    def has_token(self) -> bool:
+        return "Authorization" in self.http.headers
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; the decoded JSON answer (None for 204). Raises ApiError or ServerUnreachable."""
+        with self._errors():
+            response = self.http.request(method, path, **kwargs)
+        raise_for_problem(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _typed(self, model: type[Model] | Any, method: str, path: str, **kwargs: Any) -> Model:
+        return TypeAdapter(model).validate_python(self.request(method, path, **kwargs))
+
+    @contextmanager
+    def stream(self, path: str, params: dict[str, Any]) -> Iterator[Iterator[bytes]]:
+        with self._errors(), self.http.stream("GET", path, params=params, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_problem(response)
+            yield response.iter_raw()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.ConnectError as exc:
+            raise ServerUnreachable(
+                self.url, f"cannot reach the AstraGo server at {self.url} ({exc})"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(self.url, f"the server at {self.url} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(self.url, f"talking to {self.url} failed: {exc}") from exc
+
+    # -- accounts ------------------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> TokenOut:
+        """A short-lived session token (use it with `Client(url, token)`)."""
+        body = {"username": username, "password": password}
+        return self._typed(TokenOut, "POST", "/api/v1/auth/login", json=body)
+
+    def me(self) -> UserOut:
+        return self._typed(UserOut, "GET", "/api/v1/auth/me")
+
+    def create_token(self, name: str, expires_in_days: int | None = None) -> TokenOut:
+        body: dict[str, Any] = {"name": name}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        return self._typed(TokenOut, "POST", "/api/v1/auth/tokens", json=body)
+
+    def tokens(self) -> list[TokenOut]:
+        return self._typed(list[TokenOut], "GET", "/api/v1/auth/tokens")
+
+    def revoke_token(self, token_id: str) -> None:
+        self.request("DELETE", f"/api/v1/auth/tokens/{token_id}")
+
+    def users(self) -> list[UserOut]:
+        return self._typed(list[UserOut], "GET", "/api/v1/users")
+
+    def create_user(self, username: str, password: str, admin: bool = False) -> UserOut:
+        body = {"username": username, "password": password, "admin": admin}
+        return self._typed(UserOut, "POST", "/api/v1/users", json=body)
+
+    # -- workspaces and quotas -----------------------------------------------------------------------------
+
+    def workspaces(self) -> list[WorkspaceOut]:
+        return self._typed(list[WorkspaceOut], "GET", "/api/v1/workspaces")
+
+    def workspace(self, name: str) -> WorkspaceOut:
+        return self._typed(WorkspaceOut, "GET", f"/api/v1/workspaces/{name}")
+
+    def create_workspace(self, name: str, description: str = "") -> WorkspaceOut:
+        body = {"name": name, "description": description}
+        return self._typed(WorkspaceOut, "POST", "/api/v1/workspaces", json=body)
+
+    def delete_workspace(self, name: str) -> None:
+        self.request("DELETE", f"/api/v1/workspaces/{name}")
+
+    def set_member(self, workspace: str, username: str, role: str) -> MemberOut:
+        body = {"username": username, "role": role}
+        return self._typed(MemberOut, "PUT", f"/api/v1/workspaces/{workspace}/members", json=body)
+
+    def remove_member(self, workspace: str, username: str) -> None:
+        self.request("DELETE", f"/api/v1/workspaces/{workspace}/members/{username}")
+
+    def quota(self, workspace: str) -> QuotaOut:
+        return self._typed(QuotaOut, "GET", f"/api/v1/workspaces/{workspace}/quota")
+
+    def set_quota(self, workspace: str, change: QuotaSet) -> QuotaOut:
+        body = change.model_dump(exclude_none=True)
+        return self._typed(QuotaOut, "PUT", f"/api/v1/workspaces/{workspace}/quota", json=body)
+
+    def workspace_defaults(self, workspace: str) -> WorkspaceDefaultsOut:
+        return self._typed(WorkspaceDefaultsOut, "GET", f"/api/v1/workspaces/{workspace}/defaults")
+
+    def set_workspace_defaults(self, workspace: str, defaults: WorkspaceDefaultsSet) -> WorkspaceDefaultsOut:
+        body = defaults.model_dump(exclude_none=True)
+        return self._typed(WorkspaceDefaultsOut, "PUT", f"/api/v1/workspaces/{workspace}/defaults", json=body)
+
+    # -- workloads -----------------------------------------------------------------------------------------
+
+    def submit(self, spec: WorkloadSubmit | dict[str, Any]) -> WorkloadOut:
+        """Submit a workload. A dict is sent as it is (the server validates it and says what is wrong)."""
+        body = spec.model_dump(exclude_unset=True) if isinstance(spec, BaseModel) else spec
+        return self._typed(WorkloadOut, "POST", "/api/v1/workloads", json=body)
+
+    def workloads(
+        self,
+        workspace: str | None = None,
+        states: Sequence[WorkloadStatus | str] | None = None,
+        limit: int = 50,
+        cursor: int | None = None,
+    ) -> WorkloadPageOut:
+        params: dict[str, Any] = {"limit": limit}
+        if workspace:
+            params["workspace"] = workspace
+        if states:
+            params["state"] = [str(s) for s in states]
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self._typed(WorkloadPageOut, "GET", "/api/v1/workloads", params=params)
+
+    def workload(self, workload_id: str) -> WorkloadOut:
+        return self._typed(WorkloadOut, "GET", f"/api/v1/workloads/{workload_id}")
+
+    def events(self, workload_id: str) -> list[EventOut]:
+        return self._typed(list[EventOut], "GET", f"/api/v1/workloads/{workload_id}/events")
+
+    def cancel(self, workload_id: str) -> WorkloadOut:
+        return self._typed(WorkloadOut, "POST", f"/api/v1/workloads/{workload_id}/cancel")
+
+    def wait(self, workload_id: str, timeout: float | None = None, poll_s: float = 1.0) -> WorkloadOut:
+        """Block until the workload has ended; its final state. TimeoutError past `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            workload = self.workload(workload_id)
+            if workload.status in TERMINAL_STATUSES:
+                return workload
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"workload {workload_id} is still {workload.status} after {timeout:g} s")
+            time.sleep(poll_s)
+
+    @contextmanager
+    def log_stream(
+        self, workload_id: str, replica: int = 0, follow: bool = False
+    ) -> Iterator[Iterator[bytes]]:
+        """A replica's output as it arrives (the one place that reads logs, so the transport can change)."""
+        params = {"replica": replica, "follow": str(follow).lower()}
+        with self.stream(f"/api/v1/workloads/{workload_id}/logs", params) as chunks:
+            yield chunks
+
+    def logs(self, workload_id: str, replica: int = 0) -> str:
+        """A replica's output so far, as text."""
+        with self.log_stream(workload_id, replica) as chunks:
+            return b"".join(chunks).decode(errors="replace")
+
+    # -- code ---------------------------------------------------------------------------------------------
+
+    def upload_code(self, archive: Path) -> CodeBundleOut:
+        """Upload a gzip'd tar (see `astrago.client.bundle.pack_directory`); refer to it as `code` in a
+        WorkloadSubmit. Streamed from disk, never read into memory."""
+
+        def chunks() -> Iterator[bytes]:
+            with archive.open("rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    yield chunk
+
+        headers = {"Content-Type": "application/gzip"}
+        return self._typed(CodeBundleOut, "POST", "/api/v1/code-bundles", content=chunks(), headers=headers)
+
+    # -- the platform --------------------------------------------------------------------------------------
+
+    def nodes(self) -> list[NodeOut]:
+        return self._typed(list[NodeOut], "GET", "/api/v1/nodes")
+
+    def audit(self, limit: int = 50) -> list[AuditOut]:
+        return self._typed(list[AuditOut], "GET", "/api/v1/audit", params={"limit": limit})
+
+
+def raise_for_problem(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "detail" in body:
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else None
+        raise ApiError(response.status_code, str(body.get("title", "")), str(body["detail"]), errors)
+    text = response.text[:300] if body is None else str(body)
+    raise ApiError(
+        response.status_code, response.reason_phrase, f"the server answered {response.status_code}: {text}"
+    )
