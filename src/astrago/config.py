@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     token_ttl_s: int = 12 * 3600
     code_bundle_max_mib: int = Field(100, ge=1, le=10240)  # the largest directory `astrago run` may upload
     code_bundle_retention_days: float = Field(7, gt=0)  # kept longer while an unfinished workload needs one
+    # Signs the pods' code download credentials; every server process must share it (the chart sets it
+    # from its Secret). Unset: a key made once in the data directory.
+    code_credential_key: SecretStr | None = None
+    code_credential_ttl_hours: float = Field(168, gt=0)  # and never past the end of the workload
     log_level: str = "info"
     # Kubernetes backend
     kubeconfig: str | None = None
@@ -71,6 +75,10 @@ class Settings(BaseSettings):
     image_registry: str | None = None
     image_pull_secrets: list[str] = Field(default_factory=list)
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
+    # The API as pods reach it (the core Service, e.g. http://astrago-core.astrago:8080): where a
+    # workload's init container downloads its code bundle from.
+    internal_url: str | None = None
+    code_fetch_image: str | None = None  # the init container's image (needs python3); default: the workload's
     orphan_policy: Literal["report", "delete"] = "report"  # backend objects whose workload is unknown
     # Signs the gateway's proxy tickets and cookies; every API process must share it (else a generated
     # key in <data_dir>/gateway.key is used).

@@ -62,7 +62,9 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{int(time.time() * 1000)}.log"
         log = self.log_path.open("wb")
-        args = [*ASTRAGO, "server", "--port", str(self.port), "--simulate-gpus", self.simulate_gpus]
+        args = [*ASTRAGO, "server", "--port", str(self.port)]
+        if self.simulate_gpus:  # "" for a backend with real (or emulated) nodes
+            args += ["--simulate-gpus", self.simulate_gpus]
         self.process = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -60,6 +60,17 @@ app.kubernetes.io/component: {{ .role }}
   value: /var/lib/astrago
 - name: ASTRAGO_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+- name: ASTRAGO_INTERNAL_URL
+  value: {{ .Values.workloads.code.internalUrl | default (printf "http://%s.%s.svc:%v" (include "astrago.fullname" .) .Release.Namespace .Values.core.service.port) | quote }}
+{{- with .Values.workloads.code.fetchImage }}
+- name: ASTRAGO_CODE_FETCH_IMAGE
+  value: {{ . | quote }}
+{{- end }}
+- name: ASTRAGO_CODE_CREDENTIAL_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "astrago.secretName" . }}
+      key: ASTRAGO_CODE_CREDENTIAL_KEY
 - name: ASTRAGO_POD_NAME
   valueFrom:
     fieldRef:

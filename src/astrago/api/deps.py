@@ -11,7 +11,7 @@ from astrago.auth.principal import Principal
 from astrago.services.errors import Unauthenticated
 from astrago.services.registry import Services
 
-_bearer = HTTPBearer(auto_error=False, description="a login token or an API token (`astrago token create`)")
+bearer = HTTPBearer(auto_error=False, description="a login token or an API token (`astrago token create`)")
 
 
 def services(request: Request) -> Services:
@@ -24,7 +24,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 async def principal(
     registry: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("log in first: send `Authorization: Bearer <token>` (see `astrago login`)")

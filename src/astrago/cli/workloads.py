@@ -157,8 +157,9 @@ def run(
     spec.setdefault("workspace", None)
     if spec["workspace"] is None:
         spec["workspace"] = _default_workspace(client)
-    # An image holds its own code (the Kubernetes backend); otherwise the current directory is the code.
-    if not (no_code or spec.get("working_dir") or spec.get("code") or spec.get("image")):
+    # The current directory is the code, with an image too (the image is the environment, as with
+    # dstack); an image that holds its own code runs with --no-code.
+    if not (no_code or spec.get("working_dir") or spec.get("code")):
         spec["code"] = _upload_current_directory(client)
     workload = client.submit(spec)
     if attach:

@@ -14,9 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 
+from astrago.auth import code_credentials
 from astrago.auth.principal import Principal
+from astrago.domain import TERMINAL_STATUSES
+from astrago.domain.enums import WorkloadStatus
 from astrago.services.context import ServiceContext
-from astrago.services.errors import InvalidInput, NotFound, ServiceError
+from astrago.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from astrago.services.schemas import CodeBundleOut
 from astrago.store.code_bundles import StoredBundle, code_bundle_store
 from astrago.store.ids import new_id
@@ -80,6 +83,33 @@ class CodeBundleService:
         for bundle_id in expired:
             if bundle_id not in in_use:
                 self.store.delete(bundle_id)
+
+    def archive(self, principal: Principal, bundle_id: str) -> Path:
+        """The archive of a bundle `principal` uploaded (an admin may read anyone's)."""
+        return self._archive_file(self.owned(principal, bundle_id).id)
+
+    async def archive_for_workload(self, bundle_id: str, credential: str) -> Path:
+        """The archive, for a pod showing the download credential its workload was launched with: valid
+        for this bundle only, before its expiry, and while that workload, which runs this bundle, has
+        not ended."""
+        key = code_credentials.server_key(self.ctx.settings)
+        try:
+            granted = code_credentials.verify(key, bundle_id, credential)
+        except code_credentials.InvalidCodeCredential as exc:
+            raise Forbidden(str(exc)) from exc
+        async with self.ctx.read() as session:
+            workload = await WorkloadRepository(session).get(granted.workload_id)
+        if workload is None or workload.spec.get("code") != bundle_id:
+            raise Forbidden("the code download credential is not valid for this code bundle")
+        if WorkloadStatus(workload.status) in TERMINAL_STATUSES:
+            raise Forbidden(f"workload {workload.name!r} has ended; its code download credential with it")
+        return self._archive_file(bundle_id)
+
+    def _archive_file(self, bundle_id: str) -> Path:
+        path = self.store.archive_path(bundle_id)
+        if not path.is_file():
+            raise NotFound(f"code bundle {bundle_id!r} is gone; submit the workload again")
+        return path
 
     def owned(self, principal: Principal, bundle_id: str) -> StoredBundle:
         """The bundle, if `principal` uploaded it (an admin may use anyone's)."""

@@ -298,10 +298,11 @@ class WorkloadService:
         return workspace, spec, priority
 
     def _check_code(self, principal: Principal, bundle_id: str) -> None:
-        if self.ctx.settings.backend != "local":
+        if self.ctx.settings.backend == "kubernetes" and not self.ctx.settings.internal_url:
             raise InvalidInput(
-                f"the {self.ctx.settings.backend} backend cannot start workloads in an uploaded code bundle "
-                "yet; build your code into the image and run with --no-code"
+                "this server cannot deliver code to pods: its administrator has not set internal_url "
+                "(ASTRAGO_INTERNAL_URL, the API's in-cluster address); build your code into the image "
+                "and run with --image, or with --no-code"
             )
         CodeBundleService(self.ctx).owned(principal, bundle_id)
 

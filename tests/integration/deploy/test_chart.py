@@ -114,6 +114,17 @@ def test_astrago_chart_runs_the_platform_roles(
     assert env["ASTRAGO_BACKEND"]["value"] == "kubernetes"
     assert env["ASTRAGO_OIDC_ISSUER"]["value"] == "http://10.61.3.12:30001/realms/astrago"
     assert env["ASTRAGO_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "ASTRAGO_DATABASE_URL"
+    # Pods fetch code bundles from the core Service, signed with a key every server process shares,
+    # from a volume every core replica shares.
+    assert env["ASTRAGO_INTERNAL_URL"]["value"] == "http://astrago.astrago.svc:8080"
+    assert env["ASTRAGO_CODE_CREDENTIAL_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "astrago-env"
+    batch_env = by_kind_name[("Deployment", "astrago-batch")]["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]  # type: ignore[index]
+    assert {"ASTRAGO_INTERNAL_URL", "ASTRAGO_CODE_CREDENTIAL_KEY"} <= {item["name"] for item in batch_env}
+    code_claim = by_kind_name[("PersistentVolumeClaim", "astrago-code")]["spec"]  # type: ignore[index]
+    assert code_claim["accessModes"] == ["ReadWriteMany"]
+    assert {"name": "code", "mountPath": "/var/lib/astrago/code"} in core["containers"][0]["volumeMounts"]
     batch = by_kind_name[("Deployment", "astrago-batch")]["spec"]  # type: ignore[index]
     assert batch["strategy"]["type"] == "Recreate"
     assert "controllers" in batch["template"]["spec"]["containers"][0]["args"]
@@ -143,6 +154,7 @@ def test_astrago_chart_runs_the_platform_roles(
     secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
     secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
     assert secret["ASTRAGO_ADMIN_PASSWORD"] == secrets["astrago"]["adminPassword"]
+    assert len(secret["ASTRAGO_CODE_CREDENTIAL_KEY"]) == 32
 
 
 @pytest.mark.parametrize("mode", ["external"])

@@ -43,10 +43,14 @@ def test_a_relative_script_runs_from_the_users_directory(module_admin: User) -> 
     admin.cli("run", "-a", "--", "sh", "-c", "echo changed > data.txt")
     assert (project / "data.txt").read_text() == "and its data"
 
-    # An image holds its own code: nothing is uploaded for it (and this local-backend server refuses images).
+    # An image is the environment; the code still comes from here, unless the image holds it (--no-code).
+    # This server runs the local backend, which refuses images by name (after the upload, here).
     with_image = admin.cli("run", "--image", "registry.local/train:1", "--", "true", check=False)
-    assert "uploaded" not in with_image.stderr
+    assert "uploaded" in with_image.stderr
     assert "the local backend of this server cannot run this workload: it lacks images" in with_image.stderr
+    image_code = admin.cli("run", "--image", "registry.local/train:1", "--no-code", "--", "true", check=False)
+    assert "uploaded" not in image_code.stderr
+    assert "it lacks images" in image_code.stderr
 
     empty = admin.cli("run", "-a", "--no-code", "--", "sh", "-c", "ls | wc -l")
     assert empty.stdout.strip() == "0", empty.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from lightkube.core.exceptions import ConfigError
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import CascadeType, PatchType
 
+from astrago.auth import code_credentials
 from astrago.backends.base import (
     BackendCapabilities,
     BackendError,
@@ -275,6 +277,23 @@ class KubernetesBackend:
                 for name in sharing
                 if name in nodes
             },
+            code_download=self._code_download(spec),
+        )
+
+    def _code_download(self, spec: LaunchSpec) -> mf.CodeDownload | None:
+        """Where and with what the workload's pods fetch its code bundle: a credential for that bundle and
+        this workload only, expiring after code_credential_ttl_hours (and refused once the workload ends)."""
+        base = self._settings.internal_url
+        if not spec.code_bundle or not base:
+            return None
+        expires_at = int(time.time() + self._settings.code_credential_ttl_hours * 3600)
+        credential = code_credentials.issue(
+            code_credentials.server_key(self._settings), spec.code_bundle, spec.workload_id, expires_at
+        )
+        return mf.CodeDownload(
+            url=f"{base.rstrip('/')}/api/v1/code-bundles/{spec.code_bundle}/archive",
+            credential=credential,
+            image=self._settings.code_fetch_image,
         )
 
     async def _check_prerequisites(self, spec: LaunchSpec, built: mf.WorkloadManifests) -> None:
@@ -342,9 +361,11 @@ class KubernetesBackend:
         containers = existing["spec"]["template"]["spec"]["containers"]
         if containers[0].get("image") == image:
             return
-        patch = {
-            "spec": {"template": {"spec": {"containers": [{"name": containers[0]["name"], "image": image}]}}}
-        }
+        template: Manifest = {"containers": [{"name": containers[0]["name"], "image": image}]}
+        if "initContainers" in wanted["spec"]["template"]["spec"]:
+            # The new pods fetch the code with a fresh credential (and the new image, when it is theirs).
+            template["initContainers"] = wanted["spec"]["template"]["spec"]["initContainers"]
+        patch = {"spec": {"template": {"spec": template}}}
         try:
             await self.client.patch(
                 resource_for("Deployment"), existing["metadata"]["name"], patch, namespace=self._namespace
@@ -672,19 +693,18 @@ class KubernetesBackend:
             return
         wanted = mf.build_manifests(spec, self._manifest_options(spec)).root["spec"]["template"]
         container = wanted["spec"]["containers"][0]
+        pod_patch: Manifest = {
+            "containers": [
+                {key: container[key] for key in ("name", "image", "command", "env") if key in container}
+            ]
+        }
+        if "initContainers" in wanted["spec"]:  # the new pods fetch the code with a fresh credential
+            pod_patch["initContainers"] = wanted["spec"]["initContainers"]
         patch = {
             "spec": {
                 "template": {
                     "metadata": {"annotations": {REVISION_ANNOTATION: str(spec.revision)}},
-                    "spec": {
-                        "containers": [
-                            {
-                                key: container[key]
-                                for key in ("name", "image", "command", "env")
-                                if key in container
-                            }
-                        ]
-                    },
+                    "spec": pod_patch,
                 }
             }
         }

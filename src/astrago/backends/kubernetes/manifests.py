@@ -34,10 +34,53 @@ MPIJOB_API_VERSION = "kubeflow.org/v2beta1"
 # Kubernetes sets this annotation (and, from 1.28, a label) on every pod of an Indexed Job.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 MPI_WORKER_INDEX_LABEL = "training.kubeflow.org/replica-index"  # the MPI Operator sets it on workers
+# An uploaded code bundle is unpacked here by the init container, on an emptyDir each pod has to itself
+# (every replica starts from the snapshot; nothing written there reaches the user's files or other pods).
+CODE_DIR = "/astrago/code"
+CODE_VOLUME = "code"
+CODE_FETCHER = "fetch-code"
+# The init container's program: download with retries (the API may be rolling), then unpack with the
+# "data" filter where the image's Python has it (the server checked the archive at upload as well).
+CODE_FETCH_SCRIPT = """\
+import os, sys, tarfile, time, urllib.error, urllib.request
+url, target = os.environ["ASTRAGO_CODE_URL"], os.environ["ASTRAGO_CODE_DIR"]
+headers = {"X-AstraGo-Code-Credential": os.environ["ASTRAGO_CODE_CREDENTIAL"]}
+error = None
+for attempt in range(6):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            with tarfile.open(fileobj=response, mode="r|gz") as archive:
+                if hasattr(tarfile, "data_filter"):
+                    archive.extractall(target, filter="data")
+                else:
+                    archive.extractall(target)
+        print("astrago: code bundle unpacked in", target)
+        sys.exit(0)
+    except urllib.error.HTTPError as exc:
+        if exc.code < 500:
+            detail = exc.read()[:500].decode(errors="replace")
+            sys.exit(f"astrago: the server refused the code bundle download ({exc.code}): {detail}")
+        error = exc
+    except (OSError, tarfile.TarError) as exc:
+        error = exc
+    time.sleep(2**attempt)
+sys.exit(f"astrago: could not download the code bundle from {url}: {error}")
+"""
 _MPI_LAUNCHER_CPU_MILLI = 500
 _MPI_LAUNCHER_MEMORY_MIB = 512
 # Registries that image references may name; any first path part with a dot or a port is a registry too.
 _LOCALHOST = "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeDownload:
+    """Where a workload's pods fetch its code bundle: the archive URL on the API's in-cluster address, the
+    credential valid for that bundle and workload only, and the init container's image (None: the
+    workload's own, which then needs python3)."""
+
+    url: str
+    credential: str
+    image: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +92,7 @@ class ManifestOptions:
     shared_gpu_resource: str = "nvidia.com/gpu.shared"
     # time-slicing replicas per physical GPU on each node (from the inventory); 1 when unknown
     shared_units_per_gpu: dict[str, int] = field(default_factory=dict)
+    code_download: CodeDownload | None = None  # required when the workload runs an uploaded code bundle
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +108,11 @@ class WorkloadManifests:
 def build_manifests(spec: LaunchSpec, options: ManifestOptions) -> WorkloadManifests:
     if not spec.replicas:
         raise BackendError(f"workload {spec.workload_id} has no replica placements to start")
+    if spec.code_bundle and options.code_download is None:
+        raise BackendError(
+            f"workload {spec.name!r} runs an uploaded code bundle, but pods cannot reach the API to fetch "
+            "it: set internal_url (ASTRAGO_INTERNAL_URL) to the API's in-cluster address"
+        )
     claims = tuple(_volume_claim(spec, volume, options) for volume, _ in spec.volumes)
     if spec.kind is WorkloadKind.JOB:
         return WorkloadManifests(root=_job(spec, options, ddp=False), volume_claims=claims)
@@ -203,7 +252,9 @@ def _container(
     }
     if spec.command:
         container["command"] = list(spec.command)
-    if spec.working_dir:
+    if spec.code_bundle:
+        container["workingDir"] = CODE_DIR
+    elif spec.working_dir:
         container["workingDir"] = spec.working_dir
     if ports:
         container["ports"] = [
@@ -217,11 +268,38 @@ def _container(
             {"name": "ASTRAGO_PORTS", "value": ",".join(str(port) for port in ports)},
         ]
         container["readinessProbe"] = readiness_probe(spec, ports[0])
-    if spec.volumes:
-        container["volumeMounts"] = [
-            {"name": f"volume-{i}", "mountPath": path} for i, (_, path) in enumerate(spec.volumes)
-        ]
+    mounts = [{"name": f"volume-{i}", "mountPath": path} for i, (_, path) in enumerate(spec.volumes)]
+    if spec.code_bundle:
+        mounts.append({"name": CODE_VOLUME, "mountPath": CODE_DIR})
+    if mounts:
+        container["volumeMounts"] = mounts
     return container
+
+
+def _code_fetcher(spec: LaunchSpec, options: ManifestOptions, replica: ReplicaLaunch) -> Manifest:
+    """The init container that unpacks the code bundle before the workload starts. It asks for the same
+    CPU and memory as the workload (so the pod keeps its QoS class and needs no more than was reserved)
+    and no GPU; it alone holds the download credential."""
+    download = options.code_download
+    assert download is not None  # build_manifests refuses a code bundle without one
+    amounts = _resources(
+        ReplicaLaunch(replica.index, replica.node, replica.cpu_milli, replica.memory_mib), options
+    )
+    return {
+        "name": CODE_FETCHER,
+        "image": with_registry(download.image, options.image_registry)
+        if download.image
+        else _image(spec, options),
+        "command": ["python3", "-c", CODE_FETCH_SCRIPT],
+        "env": [
+            {"name": "ASTRAGO_CODE_URL", "value": download.url},
+            {"name": "ASTRAGO_CODE_CREDENTIAL", "value": download.credential},
+            {"name": "ASTRAGO_CODE_DIR", "value": CODE_DIR},
+            {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"},
+        ],
+        "resources": amounts,
+        "volumeMounts": [{"name": CODE_VOLUME, "mountPath": CODE_DIR}],
+    }
 
 
 def readiness_probe(spec: LaunchSpec, port: int) -> Manifest:
@@ -261,14 +339,18 @@ def _pod_spec(
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     if options.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": secret} for secret in options.image_pull_secrets]
-    if spec.volumes:
-        pod["volumes"] = [
-            {
-                "name": f"volume-{i}",
-                "persistentVolumeClaim": {"claimName": naming.volume_claim_name(spec.workspace, volume)},
-            }
-            for i, (volume, _) in enumerate(spec.volumes)
-        ]
+    volumes: list[Manifest] = [
+        {
+            "name": f"volume-{i}",
+            "persistentVolumeClaim": {"claimName": naming.volume_claim_name(spec.workspace, volume)},
+        }
+        for i, (volume, _) in enumerate(spec.volumes)
+    ]
+    if spec.code_bundle:
+        pod["initContainers"] = [_code_fetcher(spec, options, replicas[0])]
+        volumes.append({"name": CODE_VOLUME, "emptyDir": {}})
+    if volumes:
+        pod["volumes"] = volumes
     return pod
 
 

@@ -10,14 +10,17 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from astrago.auth import code_credentials
 from astrago.backends.base import Backend, BackendError, ReplicaObservation
 from astrago.backends.kubernetes import KubernetesBackend, OrphanPolicy
+from astrago.backends.kubernetes.manifests import CODE_DIR
 from astrago.backends.kubernetes.naming import object_name
 from astrago.domain.enums import ReplicaState, WorkloadKind
 from tests.integration.backends.kubernetes.fake_cluster import FakeCluster, eventually, write_kubeconfig
@@ -526,3 +529,67 @@ async def test_a_service_rolls_to_a_new_revision_through_its_deployment(
     assert template["spec"]["containers"][0]["image"] == "team/api:2"
     assert {"name": "VERSION", "value": "2"} in template["spec"]["containers"][0]["env"]
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+
+
+async def test_a_code_bundle_reaches_the_pods_with_a_credential_for_it_alone(
+    cluster: FakeCluster, make_settings: Callable[..., Any]
+) -> None:
+    """The Job the emulated API server stores (and the pod made from it) fetches the bundle from the
+    internal URL with a credential that the API's key accepts for this bundle and workload only."""
+    settings = make_settings(
+        internal_url="http://astrago-core.astrago:8080/", code_credential_key="k", code_credential_ttl_hours=2
+    )
+    backend = KubernetesBackend(settings)
+    await backend.open()
+    try:
+        await backend.start(launch_spec(workload_id="coded", code_bundle="bundle1"))
+        await started_pods(cluster, run=False)
+    finally:
+        await backend.close()
+    (job,) = await cluster.kubelet.list(JOBS)
+    for pod_spec in (job["spec"]["template"]["spec"], (await cluster.kubelet.pods())[0]["spec"]):
+        (fetcher,) = pod_spec["initContainers"]
+        env = {item["name"]: item["value"] for item in fetcher["env"]}
+        assert (
+            env["ASTRAGO_CODE_URL"] == "http://astrago-core.astrago:8080/api/v1/code-bundles/bundle1/archive"
+        )
+        granted = code_credentials.verify(
+            code_credentials.server_key(settings), "bundle1", env["ASTRAGO_CODE_CREDENTIAL"]
+        )
+        assert granted.workload_id == "coded"
+        assert 7100 < granted.expires_at - time.time() <= 7200
+        with pytest.raises(code_credentials.InvalidCodeCredential):
+            code_credentials.verify(
+                code_credentials.server_key(settings), "bundle2", env["ASTRAGO_CODE_CREDENTIAL"]
+            )
+        assert pod_spec["containers"][0]["workingDir"] == CODE_DIR
+
+
+async def test_a_code_bundle_without_an_internal_url_creates_nothing(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    with pytest.raises(BackendError, match=r"set internal_url \(ASTRAGO_INTERNAL_URL\)"):
+        await backend.start(launch_spec(workload_id="coded", code_bundle="bundle1"))
+    assert await cluster.kubelet.list(JOBS) == []
+
+
+async def test_a_service_with_code_rolls_its_fetcher_too(
+    cluster: FakeCluster, make_settings: Callable[..., Any]
+) -> None:
+    """On the emulated API: the new pods fetch the code with the new image and a fresh credential."""
+    settings = make_settings(internal_url="http://core:8080", code_credential_key="k")
+    backend = KubernetesBackend(settings)
+    await backend.open()
+    try:
+        for image in ("team/api:1", "team/api:2"):
+            await backend.start(
+                launch_spec(WorkloadKind.SERVICE, image=image, ports=(8000,), code_bundle="bundle1")
+            )
+    finally:
+        await backend.close()
+    (deployment,) = await cluster.kubelet.list(DEPLOYMENTS)
+    (fetcher,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert fetcher["image"] == "team/api:2"
+    credential = {item["name"]: item["value"] for item in fetcher["env"]}["ASTRAGO_CODE_CREDENTIAL"]
+    key = code_credentials.server_key(settings)
+    assert code_credentials.verify(key, "bundle1", credential).workload_id == "wl-1"

@@ -14,7 +14,10 @@ import pytest
 from astrago.backends.base import BackendError, LaunchSpec
 from astrago.backends.kubernetes import naming
 from astrago.backends.kubernetes.manifests import (
+    CODE_DIR,
+    CODE_FETCH_SCRIPT,
     DEFAULT_NOTEBOOK_IMAGE,
+    CodeDownload,
     Manifest,
     build_manifests,
     gpu_limits,
@@ -44,6 +47,17 @@ SPECS: dict[str, LaunchSpec] = {
     "interactive-mig": launch_spec(
         WorkloadKind.INTERACTIVE, replicas=(replica(gpus=0, mig_profile="1g.10gb"),)
     ),
+    "job-code": launch_spec(code_bundle="abc123def", volumes=(("imagenet", "/data"),)),
+    "mpi-code": launch_spec(
+        WorkloadKind.DISTRIBUTED,
+        replicas=(replica(0, "gpu-1", gpus=2), replica(1, "gpu-2", gpus=2)),
+        command=("mpirun", "-np", "4", "python", "train.py"),
+        extra={"framework": "mpi"},
+        code_bundle="abc123def",
+    ),
+    "service-code": launch_spec(
+        WorkloadKind.SERVICE, replicas=(replica(0, "gpu-1", gpus=0),), ports=(8000,), code_bundle="abc123def"
+    ),
     "service": launch_spec(
         WorkloadKind.SERVICE,
         replicas=(replica(0, "gpu-1", gpus=0, gpu_milli=250), replica(1, "gpu-2", gpus=0, gpu_milli=250)),
@@ -53,8 +67,18 @@ SPECS: dict[str, LaunchSpec] = {
 }
 
 
+CODE_DOWNLOAD = CodeDownload(
+    url="http://astrago-core.astrago:8080/api/v1/code-bundles/abc123def/archive", credential="wl-1.1700.sig"
+)
+
+
 def all_objects(spec: LaunchSpec) -> list[Manifest]:
-    built = build_manifests(spec, options(image_pull_secrets=("harbor-pull",), image_registry="harbor.local"))
+    built = build_manifests(
+        spec,
+        options(
+            image_pull_secrets=("harbor-pull",), image_registry="harbor.local", code_download=CODE_DOWNLOAD
+        ),
+    )
     return [built.root, *built.dependents, *built.volume_claims]
 
 
@@ -247,3 +271,40 @@ def test_a_job_without_an_image_is_refused_clearly() -> None:
         build_manifests(launch_spec(image=None), options())
     with pytest.raises(BackendError, match="no replica placements"):
         build_manifests(launch_spec(replicas=()), options())
+
+
+def test_a_code_bundle_is_fetched_by_an_init_container_into_the_working_directory() -> None:
+    pod = _pod_spec(build_manifests(SPECS["job-code"], options(code_download=CODE_DOWNLOAD)).root)
+    (fetcher,) = pod["initContainers"]
+    (main,) = pod["containers"]
+    assert fetcher["command"] == ["python3", "-c", CODE_FETCH_SCRIPT]
+    assert _env(fetcher)["ASTRAGO_CODE_URL"] == CODE_DOWNLOAD.url
+    assert _env(fetcher)["ASTRAGO_CODE_CREDENTIAL"] == CODE_DOWNLOAD.credential
+    assert fetcher["image"] == main["image"]  # the workload's own image unless code_fetch_image is set
+    # Same CPU and memory as the workload (QoS stays Guaranteed, nothing beyond the reservation), no GPU.
+    assert fetcher["resources"] == {
+        "requests": {"cpu": "4000m", "memory": "16384Mi"},
+        "limits": {"cpu": "4000m", "memory": "16384Mi"},
+    }
+    assert main["workingDir"] == CODE_DIR
+    assert {"name": "code", "mountPath": CODE_DIR} in main["volumeMounts"]
+    assert {"name": "volume-0", "mountPath": "/data"} in main["volumeMounts"]
+    assert {"name": "code", "emptyDir": {}} in pod["volumes"]
+    # Only the init container holds the download credential; the workload's own env does not.
+    assert "ASTRAGO_CODE_CREDENTIAL" not in _env(main)
+
+
+def test_every_pod_of_an_mpi_job_fetches_the_code_and_a_set_image_is_mirrored() -> None:
+    download = CodeDownload(url=CODE_DOWNLOAD.url, credential="c", image="python:3.12-slim")
+    mpijob = build_manifests(
+        SPECS["mpi-code"], options(code_download=download, image_registry="harbor.local")
+    ).root
+    for template in pod_templates(mpijob):
+        (fetcher,) = template["spec"]["initContainers"]
+        assert fetcher["image"] == "harbor.local/library/python:3.12-slim"
+        assert template["spec"]["containers"][0]["workingDir"] == CODE_DIR
+
+
+def test_a_code_bundle_without_an_internal_url_is_refused_clearly() -> None:
+    with pytest.raises(BackendError, match="internal_url"):
+        build_manifests(SPECS["job-code"], options())
