@@ -140,6 +140,12 @@ class Settings(BaseSettings):
             self.session_absolute_s = self.token_ttl_s
         return self
 
+    # Signs the gateway's proxy tickets and cookies; every API process must share it (else a generated
+    # key in <data_dir>/gateway.key is used).
+    gateway_key: str | None = None
+    # How long finished replicas' logs archived in the database are kept (backends without durable logs).
+    log_retention_days: float = 30.0
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:

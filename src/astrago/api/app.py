@@ -22,10 +22,14 @@ from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
     auth,
     code,
+    endpoints,
     events,
+    logs,
+    proxy,
     server_info,
     sso,
     system,
+    terminals,
     uploads,
     users,
     volumes,
@@ -42,8 +46,14 @@ from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
 from astrago.file_modes import make_files_private
+from astrago.gateway.proxy import HttpForwarder
+from astrago.gateway.signing import Signer
 from astrago.services.context import ServiceContext
+from astrago.services.gateway import GatewayService
+from astrago.services.logs import LogService
 from astrago.services.registry import Services
+from astrago.services.rollouts import RolloutService
+from astrago.services.terminals import TerminalService
 from astrago.store.db import create_engine, create_session_factory, is_sqlite
 from astrago.store.migrate import upgrade_to_head
 
@@ -79,13 +89,16 @@ class Runtime:
         engine = create_engine(settings.effective_database_url)
         try:
             await upgrade_to_head(engine)
+            chosen = backend or create_backend(settings)
             ctx = ServiceContext(
-                sessions=create_session_factory(engine), settings=settings, serialize_writes=is_sqlite(engine)
+                sessions=create_session_factory(engine),
+                settings=settings,
+                capabilities=chosen.capabilities,
+                serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
             # The backend opens before the first account exists: a start that fails creates no account
             # whose password would never be shown again.
-            chosen = backend or create_backend(settings)
             await chosen.open()
             ctx.isolation = isolation_of(chosen)
             try:
@@ -133,11 +146,18 @@ def create_app(runtime: Runtime) -> FastAPI:
             yield
         finally:
             app.state.ready = False
+            await app.state.http_forwarder.aclose()
 
     app = describe_api(lifespan, runtime.settings.max_request_body_bytes)
     app.state.services = runtime.services
     app.state.backend = runtime.backend
     app.state.controller_metrics = runtime.metrics
+    signer = Signer.load(runtime.settings.gateway_key, runtime.settings.data_dir)
+    app.state.gateway = GatewayService(runtime.services.ctx, runtime.backend, signer)
+    app.state.http_forwarder = HttpForwarder()
+    app.state.terminals = TerminalService(runtime.services.ctx, runtime.backend)
+    app.state.rollouts = RolloutService(runtime.services.ctx)
+    app.state.logs = LogService(runtime.services.ctx, runtime.backend, runtime.services.workloads)
     return app
 
 
@@ -170,6 +190,10 @@ def describe_api(
         app.include_router(router)
     for router in (code.router, workspace_defaults.router, server_info.router):
         app.include_router(router)
+    app.include_router(endpoints.router)
+    app.include_router(logs.router)
+    app.include_router(terminals.router)
+    app.include_router(proxy.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

@@ -120,7 +120,7 @@ def _disk_full(exc: DBAPIError) -> bool:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        response = problem(exc.status, exc.title, exc.detail)
+        response = problem(exc.status, exc.title, exc.detail, **exc.extensions())
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response

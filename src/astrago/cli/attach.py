@@ -11,6 +11,7 @@ import time
 
 import typer
 
+from astrago.cli import logstream
 from astrago.cli.errors import err_console
 from astrago.cli.http import ApiClient
 from astrago.domain.enums import WorkloadStatus
@@ -70,24 +71,8 @@ def follow_logs(
 
 
 def _copy_until_ended(client: ApiClient, workload_id: str, replica: int) -> None:
-    """A follow stream can end before the workload does (a replica still being launched has no output
-    yet, a connection drops): read again from the start, skip what was printed, until it has ended."""
-    printed = 0
-    out = sys.stdout.buffer
-    while True:
-        ended = client.workload(workload_id).status in _TERMINAL
-        seen = 0
-        with client.log_stream(workload_id, replica, follow=not ended) as chunks:
-            for chunk in chunks:
-                fresh = chunk[max(printed - seen, 0) :]
-                seen += len(chunk)
-                if fresh:
-                    out.write(fresh)
-                    out.flush()
-                    printed += len(fresh)
-        if ended:
-            return
-        time.sleep(0.3)
+    """Streamed as server-sent events; a dropped connection resumes after the last line printed."""
+    logstream.follow(client, workload_id, replica)
 
 
 def _interrupted(client: ApiClient, workload_id: str) -> None:

@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -24,6 +24,9 @@ AREA_OF_COMMAND = {
     "volume": "volumes",
     "upload": "volumes",
     "download": "volumes",
+    "open": "interactive",
+    "exec": "interactive",
+    "service": "interactive",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

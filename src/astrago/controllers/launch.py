@@ -39,6 +39,7 @@ def launch_spec(workload: Workload, volumes_dir: Path) -> LaunchSpec:
         ports=tuple(spec.get("ports") or ()),
         volumes=tuple(_mount(workload, m, volumes_dir) for m in spec.get("volume_mounts") or ()),
         extra=dict(spec.get("options") or {}),
+        revision=int(spec.get("revision") or 0),
     )
 
 

@@ -15,7 +15,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import cast
 
@@ -26,8 +26,10 @@ from astrago.backends.base import (
     Backend,
     BackendError,
     BackendUnavailable,
+    Capability,
     LaunchSpec,
     NodeInventory,
+    OrphanPolicy,
     ReplicaObservation,
 )
 from astrago.controllers.cleanups import BACKOFF_S, CleanupKind, Cleanups
@@ -36,7 +38,7 @@ from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.outcomes import replica_facts, workload_facts, write_outcome, write_replica
 from astrago.controllers.tasks import WorkloadTasks
 from astrago.domain.changes import ChangeKind
-from astrago.domain.enums import ReplicaState, WorkloadStatus
+from astrago.domain.enums import ReplicaState, WorkloadKind, WorkloadStatus
 from astrago.domain.gpu_models import canonical_gpu_model
 from astrago.domain.lifecycle import (
     ENDED_REPLICA_STATES,
@@ -60,6 +62,7 @@ from astrago.store.repositories import (
     ChangeRepository,
     EventRepository,
     LiveRow,
+    LogArchiveRepository,
     NodeRepository,
     WorkloadRepository,
 )
@@ -67,6 +70,7 @@ from astrago.store.repositories import (
 log = logging.getLogger(__name__)
 
 INVENTORY_EVERY_S = 30.0
+PRUNE_LOGS_EVERY_S = 3600.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
 LAUNCH_CONCURRENCY = 8  # backend starts in flight at once
@@ -131,6 +135,7 @@ class WorkloadController:
         self.launch_backoff_s = BACKOFF_S
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
+        self._last_log_prune = -PRUNE_LOGS_EVERY_S
         self._orphans_checked = False
         self._changed = True
         self._last_schedule = -math.inf
@@ -177,6 +182,9 @@ class WorkloadController:
         if now - self._last_full_reconcile >= FULL_RECONCILE_EVERY_S:
             self._last_full_reconcile = now
             steps.append(self.full_reconcile)
+        if now - self._last_log_prune >= PRUNE_LOGS_EVERY_S:
+            self._last_log_prune = now
+            steps.append(self.prune_log_archives)
         steps += [self.apply_watched, self.handle_stop_requests, self.retry_cleanups]
         # Scheduling is a pure function of the store: without a change it would decide the same again.
         # `schedule_every_s` bounds how long a change made by another process (an API-only server) waits.
@@ -185,6 +193,8 @@ class WorkloadController:
             self._last_schedule = now
             steps.append(self.schedule_once)
         steps.append(self.launch_admitted)
+        if self.backend.capabilities.supports(Capability.ROLLING_UPDATE):
+            steps.append(self.roll_services)
         for step in steps:
             try:
                 await step()
@@ -273,13 +283,12 @@ class WorkloadController:
     async def _report_orphans(self) -> None:
         """Once per start: objects in the backend whose workload the database does not know (e.g. created
         just before a crash that lost the transaction) are reported, and deleted if so configured."""
-        reconcile = getattr(self.backend, "reconcile_orphans", None)
         self._orphans_checked = True
-        if reconcile is None:
+        if not self.backend.capabilities.supports(Capability.ORPHAN_CLEANUP):
             return
         async with self.ctx.read() as session:
             known = await WorkloadRepository(session).all_ids()
-        orphans = await reconcile(known, self.ctx.settings.orphan_policy)
+        orphans = await self.backend.reconcile_orphans(known, OrphanPolicy(self.ctx.settings.orphan_policy))
         for orphan in orphans:
             log.warning(
                 "orphaned %s object in the backend (policy: %s)", orphan, self.ctx.settings.orphan_policy
@@ -304,15 +313,17 @@ class WorkloadController:
         ]
         if not touched:
             return
-        finished: list[str] = []
+        finished: list[tuple[str, int]] = []
         async with self.ctx.write() as session:
             events = EventRepository(session)
             for workload in (await WorkloadRepository(session).by_ids(touched)).values():
                 if workload.status in LIVE_STATUSES and self._fold_into(
                     workload, by_workload.get(workload.id, {}), complete, events
                 ):
-                    finished.append(workload.id)
-        for workload_id in finished:
+                    finished.append((workload.id, workload.replicas))
+        for workload_id, replicas in finished:
+            if not self.backend.capabilities.supports(Capability.DURABLE_LOGS):
+                await self._archive_logs(workload_id, replicas)
             await self._cleanups.attempt(workload_id, CleanupKind.FORGET)
         if finished:
             self.wake()  # resources were released: the queue may move
@@ -334,6 +345,29 @@ class WorkloadController:
                 reason=f"the {self.backend.name} backend no longer knows this replica",
             )
         return observation
+
+    async def _archive_logs(self, workload_id: str, replicas: int) -> None:
+        """Copy a finished workload's logs into the database before the backend forgets it (and deletes
+        them): any server process can then serve them, long after the pods are gone."""
+        for index in range(replicas):
+            chunks: list[bytes] = []
+            try:
+                async for chunk in self.backend.logs(workload_id, index, follow=False):
+                    chunks.append(chunk)
+            except BackendError as exc:  # a replica that never started has no log
+                log.info("no log to archive for %s replica %s: %s", workload_id, index, exc)
+                continue
+            async with self.ctx.write() as session:
+                await LogArchiveRepository(session).put(workload_id, index, b"".join(chunks))
+
+    async def prune_log_archives(self) -> None:
+        cutoff = _now() - timedelta(days=self.ctx.settings.log_retention_days)
+        async with self.ctx.write() as session:
+            pruned = await LogArchiveRepository(session).delete_older_than(cutoff)
+        if pruned:
+            log.info(
+                "deleted %d archived logs older than %g days", pruned, self.ctx.settings.log_retention_days
+            )
 
     def _changes(self, row: LiveRow, seen: dict[int, ReplicaObservation], complete: bool) -> bool:
         """Whether the observations change this workload (a pure check on its columns)."""
@@ -574,6 +608,23 @@ class WorkloadController:
         await self._record_event(
             workload_id, "StartDelayed", f"the backend is unavailable: {message}; trying again in {delay:g}s"
         )
+
+    async def roll_services(self) -> None:
+        """Services whose spec has a newer revision than they run: the backend rolls them (idempotent,
+        in the background; a cheap no-op for those already at their revision)."""
+        async with self.ctx.read() as session:
+            specs = [
+                launch_spec(w)
+                for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.RUNNING])
+                if w.kind == WorkloadKind.SERVICE
+                and (w.spec.get("revision") or 0) > 0
+                and not w.stop_requested
+            ]
+        for spec in specs:
+            try:
+                await self.backend.roll(spec)
+            except BackendError as exc:
+                log.warning("could not roll %s to revision %s: %s", spec.workload_id, spec.revision, exc)
 
     async def _launch_failed(self, workload_id: str, message: str) -> None:
         # nothing half-started stays behind: stopped now, or retried until it is

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.auth.principal import Principal
+from astrago.backends.base import NO_BACKEND, BackendCapabilities
 from astrago.config import Settings
 from astrago.domain.isolation import IsolationStatus
 from astrago.services.broker import ChangeBroker
@@ -34,6 +35,9 @@ class Mutation:
 class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
+    # Of the configured backend: submissions it cannot run are refused. A context without a backend (an
+    # admin command run beside the server) can run nothing.
+    capabilities: BackendCapabilities = NO_BACKEND
     wake_controllers: Callable[[], None] = field(default=lambda: None)
     isolation: IsolationStatus | None = None  # set once the backend is open (None: not yet known)
     # SQLite has one writer at a time and its busy handler retries in no order, so under load a writer can

@@ -12,6 +12,10 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def extensions(self) -> dict[str, object]:
+        """Extra members of the problem+json body (RFC 9457 extensions), for clients that act on them."""
+        return {}
+
 
 class InvalidInput(ServiceError):
     status = 422
@@ -94,3 +98,19 @@ class InsufficientStorage(ServiceError):
     status = 507
     title = "Insufficient storage"
     audit_result = "error"
+
+
+class NotSupported(ServiceError):
+    """The configured backend lacks what the request needs: refused before anything is stored."""
+
+    status = 422
+    title = "Not supported by this backend"
+    audit_result = "invalid"
+
+    def __init__(self, detail: str, backend: str, missing: list[str]) -> None:
+        super().__init__(detail)
+        self.backend = backend
+        self.missing = missing
+
+    def extensions(self) -> dict[str, object]:
+        return {"backend": self.backend, "missing": self.missing}

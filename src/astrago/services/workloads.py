@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.backends.base import BackendCapabilities, WorkloadNeeds
 from astrago.backends.local.volumes import local_bind_mounts_available
 from astrago.domain.defaults import WorkloadDefaults, default_resources
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
@@ -19,7 +20,14 @@ from astrago.scheduler.cluster import RequestShape
 from astrago.scheduler.types import NodeInfo
 from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
-from astrago.services.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from astrago.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    ServiceError,
+)
 from astrago.services.placement_check import explain_unplaceable
 from astrago.services.quotas import quota_from_entries
 from astrago.services.schemas import (
@@ -45,6 +53,7 @@ from astrago.store.repositories import (
 )
 
 MAX_PAGE = 500
+NOTEBOOK_PORT = 8888  # JupyterLab's customary port: what the endpoint of a default notebook is called
 
 
 def _normalised_spec(
@@ -84,12 +93,19 @@ def _normalised_spec(
         raise InvalidInput(
             "give code (a bundle to start in) or working_dir (a directory on the node), not both"
         )
-    if not argv and not request.image:
+    if not argv and not request.image and request.kind is not WorkloadKind.INTERACTIVE:
         raise InvalidInput("give a command to run (e.g. `astrago run -- python train.py`) or an image")
-    if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not request.image:
-        raise InvalidInput(
-            f"a {request.kind.value} workload needs an image (it runs on the Kubernetes backend)"
-        )
+    ports = list(request.ports)
+    if request.kind in (WorkloadKind.INTERACTIVE, WorkloadKind.SERVICE) and not ports:
+        if request.kind is WorkloadKind.INTERACTIVE and not argv and not request.image:
+            ports = [NOTEBOOK_PORT]  # JupyterLab, started for an interactive workload without a command
+        else:
+            raise InvalidInput(
+                f"a {request.kind.value} workload needs the port it listens on (e.g. --port 8000); "
+                "it learns the port to bind from $PORT"
+            )
+    if len(set(ports)) != len(ports):
+        raise InvalidInput(f"ports {ports} name a port twice")
     spec = {
         "command": argv,
         "image": request.image,
@@ -97,7 +113,7 @@ def _normalised_spec(
         "working_dir": request.working_dir,
         "code": request.code,
         "max_runtime_s": max_runtime_s,
-        "ports": request.ports,
+        "ports": ports,
         "volumes": request.volumes,
         "options": request.options,
         "defaulted": {"fields": defaulted, "from": fill.source} if defaulted else None,
@@ -111,6 +127,37 @@ def _normalised_spec(
         },
     }
     return spec, priority
+
+
+def check_backend_can_run(capabilities: BackendCapabilities, request: WorkloadSubmit) -> None:
+    """Refuse, naming the backend and what it lacks, a workload the configured backend could not run as
+    asked (rather than accept it and drop the part it cannot do)."""
+    needs = WorkloadNeeds(
+        kind=request.kind,
+        has_command=bool(request.argv()),
+        image=request.image,
+        ports=len(request.ports),
+        volumes=len(request.volumes),
+        options=tuple(sorted(request.options.items())),
+        replicas=request.replicas,
+    )
+    missing = capabilities.missing(needs)
+    if missing:
+        names = ", ".join(capability.value for capability in missing)
+        raise NotSupported(
+            f"the {capabilities.backend} backend of this server cannot run this workload: it lacks {names}",
+            backend=capabilities.backend,
+            missing=[capability.value for capability in missing],
+        )
+    unknown = capabilities.unknown_options(request.options)
+    if unknown:
+        known = ", ".join(sorted(capabilities.options)) or "none"
+        raise NotSupported(
+            f"the {capabilities.backend} backend does not read the option(s) {', '.join(unknown)} "
+            f"(it reads: {known})",
+            backend=capabilities.backend,
+            missing=[f"option:{key}" for key in unknown],
+        )
 
 
 def _gpu_model(raw: str | None, nodes: Sequence[NodeInfo]) -> str | None:
@@ -248,6 +295,7 @@ class WorkloadService:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
             nodes = await nodes_view(session)
             spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
+            check_backend_can_run(self.ctx.capabilities, request)
             if request.code:
                 self._check_code(principal, request.code)
             spec["volume_mounts"] = await resolve_mounts(

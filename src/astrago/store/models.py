@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -357,3 +358,20 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+LOG_ARCHIVE_MAX_BYTES = 2**32 - 1  # LONGBLOB on MariaDB (a plain BLOB stops at 64 KiB)
+
+
+class LogArchive(Base):
+    """A finished replica's log, kept in the database when the backend does not keep it (Kubernetes
+    deletes a job's pods, and with them its logs): every server process reads the same copy."""
+
+    __tablename__ = "log_archives"
+
+    workload_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True
+    )
+    replica_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary(LOG_ARCHIVE_MAX_BYTES))
+    archived_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

@@ -15,8 +15,10 @@ from sqlalchemy import event
 
 from astrago.auth.principal import Principal
 from astrago.backends.base import (
+    BackendCapabilities,
     BackendError,
     BackendUnavailable,
+    Capability,
     DeviceInventory,
     LaunchSpec,
     NodeInventory,
@@ -35,9 +37,12 @@ from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import UserRepository, WorkloadRepository
 
+FAKE_CAPABILITIES = BackendCapabilities(backend="fake", supported=frozenset({Capability.COMMANDS}))
+
 
 class FakeBackend:
     name = "fake"
+    capabilities = FAKE_CAPABILITIES
 
     def __init__(
         self, gpus: int = 4, fail_launch: bool = False, held_by_others: int = 0, model: str = "A100-80GB"
@@ -131,7 +136,11 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]
     global ADMIN
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
-    ctx = ServiceContext(create_session_factory(engine), Settings(data_dir=tmp_path, admin_password="x" * 12))
+    ctx = ServiceContext(
+        create_session_factory(engine),
+        Settings(data_dir=tmp_path, admin_password="x" * 12),
+        FAKE_CAPABILITIES,
+    )
     registry = Services.build(ctx)
     await registry.auth.ensure_admin()
     async with ctx.read() as session:

@@ -7,11 +7,9 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from astrago.api.deps import PrincipalDep, ServicesDep
-from astrago.api.streams import primed
-from astrago.backends.base import Backend, BackendError
 from astrago.domain.enums import WorkloadKind, WorkloadStatus
 from astrago.services.bounds import INT64_MAX
-from astrago.services.errors import Conflict
+from astrago.services.logs import LogService
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
 
 router = APIRouter(prefix="/api/v1/workloads", tags=["workloads"])
@@ -70,13 +68,8 @@ async def logs(
     follow: bool = False,
 ) -> StreamingResponse:
     """The replica's output as plain text; with `follow=true` the response stays open until it ends."""
-    workload = await services.workloads.check_log_access(principal, workload_id, replica)
-    backend: Backend = request.app.state.backend
-    try:
-        chunks = await primed(backend.logs(workload_id, replica, follow))
-    except BackendError as exc:
-        why = f" ({workload.status.value.lower()}: {workload.reason})" if workload.reason else ""
-        raise Conflict(f"workload {workload_id} replica {replica} has no logs to show{why}: {exc}") from exc
+    logs: LogService = request.app.state.logs
+    chunks = await logs.raw(principal, workload_id, replica, follow)
 
     async def stream() -> AsyncIterator[bytes]:
         async for chunk in chunks:

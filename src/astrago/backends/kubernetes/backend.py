@@ -24,10 +24,24 @@ from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import CascadeType, PatchType
 
 from astrago.auth import code_credentials
-from astrago.backends.base import BackendError, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    BackendCapabilities,
+    BackendError,
+    Capability,
+    CapabilityMissing,
+    Endpoint,
+    ExecRequest,
+    ExecSession,
+    LaunchSpec,
+    NodeInventory,
+    Orphan,
+    OrphanPolicy,
+    ReplicaObservation,
+)
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import api_error, describe, is_conflict, is_not_found
+from astrago.backends.kubernetes.exec_session import OneShotExecSession
 from astrago.backends.kubernetes.informer import Informer
 from astrago.backends.kubernetes.inventory import (
     NOTHING_HELD,
@@ -47,7 +61,7 @@ from astrago.backends.kubernetes.status import (
     workload_id_of,
 )
 from astrago.config import Settings
-from astrago.domain.enums import OrphanPolicy, ReplicaState
+from astrago.domain.enums import ReplicaState
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +69,31 @@ Manifest = dict[str, Any]
 _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
+REVISION_ANNOTATION = "astrago.io/revision"
 
 
-@dataclass(frozen=True, slots=True)
-class Orphan:
-    """A Kubernetes object AstraGo created for a workload the platform no longer knows."""
-
-    workload_id: str
-    kind: str
-    name: str
-    deleted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str  # in-cluster DNS name of the workload's Service
-    port: int
-    node_port: int | None = None  # set when the service is exposed on every node (extra["expose"]="nodeport")
+CAPABILITIES = BackendCapabilities(
+    backend="kubernetes",
+    supported=frozenset(
+        {
+            Capability.IMAGES,
+            Capability.PORTS,
+            Capability.VOLUMES,
+            Capability.INTERACTIVE,
+            Capability.SERVICES,
+            Capability.DISTRIBUTED,
+            Capability.MPI,
+            Capability.EXEC,
+            Capability.ENDPOINTS,
+            Capability.ORPHAN_CLEANUP,
+            Capability.NODE_PORTS,
+            Capability.ROLLING_UPDATE,
+        }
+    ),
+    options=frozenset(
+        {"framework", "mpi_slots", "expose", "health_path", "health_interval", "health_threshold"}
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +111,7 @@ class _Stop:
 
 class KubernetesBackend:
     name = "kubernetes"
+    capabilities = CAPABILITIES
     # How long `start` waits for a previous run's objects to finish deleting (foreground deletion ends
     # shortly after the pods are gone, which is when the replicas were reported STOPPED).
     previous_run_wait_s = 120.0
@@ -583,7 +606,21 @@ class KubernetesBackend:
 
     # ----------------------------------------------------------------------------------- logs, exec
 
-    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+    async def logs(
+        self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The pod's log from byte `offset` (the API has no byte offsets: the bytes before it are skipped)."""
+        skip = offset
+        async for chunk in self._logs_from_start(workload_id, replica_index, follow):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:]
+            skip = 0
+
+    async def _logs_from_start(
+        self, workload_id: str, replica_index: int, follow: bool
+    ) -> AsyncIterator[bytes]:
         pod = self._pod_for(workload_id, replica_index)
         if pod is None:
             archived = self._archive_path(workload_id, replica_index)
@@ -621,7 +658,12 @@ class KubernetesBackend:
             return []
         host = f"{service['metadata']['name']}.{self._namespace}.svc"
         return [
-            Endpoint(host=host, port=int(port["port"]), node_port=port.get("nodePort"))
+            Endpoint(
+                port=int(port["port"]),
+                host=host,
+                target_port=int(port["port"]),
+                node_port=port.get("nodePort"),
+            )
             for port in (service.get("spec") or {}).get("ports") or ()
         ]
 
@@ -652,6 +694,51 @@ class KubernetesBackend:
         except httpx2.HTTPError as exc:
             raise api_error(exc, f"run a command in pod {name}", self._server) from exc
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
+
+    async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
+        """Without a terminal only (Capability.TTY is not offered): the command runs once its stdin is in."""
+        if request.tty:
+            raise CapabilityMissing(self.name, Capability.TTY)
+        if self._pod_for(workload_id, replica_index) is None:
+            raise BackendError(f"replica {replica_index} of workload {workload_id} has no running pod")
+
+        async def run(stdin: bytes | None) -> tuple[int, str, str]:
+            result = await self.exec(workload_id, replica_index, list(request.argv), stdin=stdin)
+            return result.exit_code, result.stdout, result.stderr
+
+        return OneShotExecSession(run)
+
+    async def roll(self, spec: LaunchSpec) -> None:
+        """Patch the service's Deployment to the new revision's container (command, image, env); its
+        RollingUpdate strategy (maxSurge 1, maxUnavailable 0, readiness probes) does the rest."""
+        name = naming.object_name(spec.workload_id)
+        existing = await self._get("Deployment", name)
+        if existing is None:
+            raise BackendError(f"workload {spec.workload_id} has no Deployment to roll")
+        template = existing["spec"]["template"]
+        if (template["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) == str(spec.revision):
+            return
+        wanted = mf.build_manifests(spec, self._manifest_options(spec)).root["spec"]["template"]
+        container = wanted["spec"]["containers"][0]
+        pod_patch: Manifest = {
+            "containers": [
+                {key: container[key] for key in ("name", "image", "command", "env") if key in container}
+            ]
+        }
+        if "initContainers" in wanted["spec"]:  # the new pods fetch the code with a fresh credential
+            pod_patch["initContainers"] = wanted["spec"]["initContainers"]
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {REVISION_ANNOTATION: str(spec.revision)}},
+                    "spec": pod_patch,
+                }
+            }
+        }
+        try:
+            await self.client.patch(resource_for("Deployment"), name, patch, namespace=self._namespace)
+        except httpx2.HTTPError as exc:
+            raise BackendError(describe(exc, f"roll Deployment {name}", self._server)) from exc
 
     def _pod_for(self, workload_id: str, replica_index: int) -> Manifest | None:
         pods = self._pods_of(workload_id)

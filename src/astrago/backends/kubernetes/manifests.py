@@ -265,6 +265,14 @@ def _container(
         container["ports"] = [
             {"name": f"port-{port}", "containerPort": port, "protocol": "TCP"} for port in ports
         ]
+        # As on the local backend: the first port in PORT, all of them in ASTRAGO_PORTS (in a pod they
+        # are the requested ports themselves), and ready only once it answers (the Service sends
+        # traffic to ready pods only; a rolling update waits for them).
+        container["env"] += [
+            {"name": "PORT", "value": str(ports[0])},
+            {"name": "ASTRAGO_PORTS", "value": ",".join(str(port) for port in ports)},
+        ]
+        container["readinessProbe"] = readiness_probe(spec, ports[0])
     mounts: list[Manifest] = [
         {
             "name": VOLUMES_POD_VOLUME,
@@ -306,6 +314,21 @@ def _code_fetcher(spec: LaunchSpec, options: ManifestOptions, replica: ReplicaLa
         "resources": amounts,
         "volumeMounts": [{"name": CODE_VOLUME, "mountPath": CODE_DIR}],
     }
+
+
+def readiness_probe(spec: LaunchSpec, port: int) -> Manifest:
+    """`health_path` (HTTP GET on the first port) or a TCP connect; `health_interval` seconds apart,
+    `health_threshold` failures in a row to be taken out of the Service."""
+    path = spec.extra.get("health_path")
+    action: Manifest = {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
+    interval = spec.extra.get("health_interval")
+    threshold = spec.extra.get("health_threshold")
+    try:
+        period_s = max(1, round(float(interval))) if interval else 5
+        failures = max(1, int(threshold)) if threshold else 3
+    except ValueError:
+        raise BackendError("health_interval and health_threshold must be numbers") from None
+    return {**action, "periodSeconds": period_s, "failureThreshold": failures}
 
 
 def _pod_spec(

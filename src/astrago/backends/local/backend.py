@@ -29,18 +29,35 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Collection, Coroutine
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Self
 
 from astrago.backends.base import (
+    BackendCapabilities,
     BackendError,
+    Capability,
+    CapabilityMissing,
+    Endpoint,
+    ExecRequest,
+    ExecSession,
     LaunchSpec,
     NodeInventory,
+    Orphan,
+    OrphanPolicy,
     ReplicaObservation,
 )
 from astrago.backends.local import runner
+from astrago.backends.local.generations import generation_id, logical_id, reporting
+from astrago.backends.local.interactive import (
+    is_default_notebook,
+    new_upstream_token,
+    notebook_argv,
+    notebook_env,
+    port_env,
+    readiness,
+)
 from astrago.backends.local.inventory import detect_node
 from astrago.backends.local.outcomes import lost, outcome_of
 from astrago.backends.local.plan import (
@@ -51,6 +68,7 @@ from astrago.backends.local.plan import (
     visible_devices,
     workload_base_env,
 )
+from astrago.backends.local.ports import allocate_host_ports
 from astrago.backends.local.process import (
     ProcessHandle,
     ProcessIdentity,
@@ -60,8 +78,11 @@ from astrago.backends.local.process import (
     kill_process_group,
     read_identity,
 )
+from astrago.backends.local.readiness import Probe, is_ready, last_lines, wait_until_ready
 from astrago.backends.local.records import (
     Outcome,
+    PortBinding,
+    Readiness,
     RecordStore,
     ReplicaRecord,
     UnreadableRecord,
@@ -77,6 +98,7 @@ from astrago.backends.local.sandbox import (
     SandboxUser,
     detect_sandbox,
 )
+from astrago.backends.local.terminal import PipeSession, PtySession, ReplicaBoundSession, replica_context
 from astrago.backends.local.uids import WorkspaceUids
 from astrago.backends.local.volumes import prepare_volume_links
 from astrago.backends.local.workdir import unpack_code_bundle
@@ -88,12 +110,43 @@ from astrago.store.code_bundles import code_bundle_store
 
 log = logging.getLogger(__name__)
 
-LOG_FOLLOW_POLL_S = 0.2  # how often `logs(follow=True)` looks for new output while the replica runs
+LOG_FOLLOW_POLL_S = 0.05  # how often `logs(follow=True)` looks for new output while the replica runs
+READY_POLL_S = 0.1
+DRAIN_S = 2.0  # after leaving the rotation, how long an old replica gets for requests already sent to it
 _LOG_CHUNK = 64 * 1024
 _RUNNER_PATH = Path(runner.__file__)
 SHARED_SHM_ROOT = Path("/dev/shm")
 
 ReplicaKey = tuple[str, int]
+
+CAPABILITIES = BackendCapabilities(
+    backend="local",
+    supported=frozenset(
+        {
+            Capability.COMMANDS,
+            Capability.DISTRIBUTED,
+            Capability.PORTS,
+            Capability.INTERACTIVE,
+            Capability.SERVICES,
+            Capability.ROLLING_UPDATE,
+            Capability.ENDPOINTS,
+            Capability.DURABLE_LOGS,
+            Capability.EXEC,
+            Capability.TTY,
+        }
+    ),
+    # `framework` only with its default, pytorch (`framework: mpi` needs Capability.MPI)
+    options=frozenset(
+        {
+            "framework",
+            "readiness_timeout",
+            "health_path",
+            "health_interval",
+            "health_threshold",
+            "proxy_prefix",
+        }
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +177,30 @@ class _Replica:
     record: ReplicaRecord
     handle: ProcessHandle | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    healthy: bool = True  # once ready: passes its health checks (else out of the gateway's rotation)
+    draining: bool = False  # replaced by a newer revision: out of the rotation, about to be stopped
+
+    @property
+    def record_id(self) -> str:
+        return self.record.workload_id
+
+    @property
+    def live_and_ready(self) -> bool:
+        return not self.record.is_finished and self.record.runner is not None and self.record.is_ready
+
+    @property
+    def logical_key(self) -> ReplicaKey:
+        return (logical_id(self.record.workload_id), self.record.replica_index)
 
     def observation(self) -> ReplicaObservation:
         record, outcome = self.record, self.record.outcome
         if outcome is not None:
             state = outcome.state
         else:
-            state = ReplicaState.RUNNING if record.runner else ReplicaState.STARTING
+            running = record.runner is not None and record.is_ready
+            state = ReplicaState.RUNNING if running else ReplicaState.STARTING
         return ReplicaObservation(
-            workload_id=record.workload_id,
+            workload_id=logical_id(record.workload_id),
             replica_index=record.replica_index,
             state=state,
             exit_code=outcome.exit_code if outcome else None,
@@ -172,6 +240,7 @@ class LocalBackend:
     """Runs workloads as process groups on this machine (see the module docstring)."""
 
     name = "local"
+    capabilities = CAPABILITIES
 
     def __init__(self, settings: Settings, *, node_name: str | None = None, gpu_source: str = "auto") -> None:
         """`node_name` defaults to the host name; `gpu_source` is where real GPUs are listed from (see
@@ -184,6 +253,7 @@ class LocalBackend:
         self._replicas: dict[ReplicaKey, _Replica] = {}
         self._unreadable: dict[ReplicaKey, UnreadableRecord] = {}
         self._launching: set[ReplicaKey] = set()
+        self._rolling: set[str] = set()  # generations being rolled out
         self._waiters: set[asyncio.Task[None]] = set()
         self._streams: set[_ObservationStream] = set()
         self._mutation = asyncio.Lock()
@@ -281,9 +351,10 @@ class LocalBackend:
         spec raises BackendError and leaves no trace."""
         node = self._opened_node()
         check_workload_id(spec.workload_id)
-        argv = command_argv(spec.command)
+        argv = () if is_default_notebook(spec) else command_argv(spec.command)
         if problem := exec_size_problem(argv, dict(spec.env)):  # the API refuses these at submit already
             raise BackendError(problem)
+        ready_check = readiness(spec)
         self._check_placement(spec, node)
         if spec.max_runtime_s is not None and spec.max_runtime_s < 1:
             raise BackendError(f"max runtime must be at least 1 second, not {spec.max_runtime_s}")
@@ -297,29 +368,41 @@ class LocalBackend:
             passthrough = self._settings.workload_env_passthrough
             base_env = with_fallback_python(workload_base_env(os.environ, passthrough, str(working_dir)))
             launches: list[_Planned] = []
+            record_id = generation_id(spec.workload_id, spec.revision)
             for replica in spec.replicas:
-                key = (spec.workload_id, replica.index)
+                key = (record_id, replica.index)
                 if self._is_known(key):
                     continue  # never started twice
                 devices, simulated = gpus[replica.index]
+                env = {**replica_env(spec, replica, base_env, devices, simulated, port), **volume_env}
+                bindings, token = self._bind_ports(spec), None
+                env.update(port_env(spec, bindings))
+                replica_argv = argv
+                if is_default_notebook(spec):
+                    token = new_upstream_token()
+                    env.update(notebook_env(token))
+                    replica_argv = notebook_argv(spec, env, bindings[0], str(working_dir))
                 record = ReplicaRecord(
-                    workload_id=spec.workload_id,
+                    workload_id=record_id,
                     replica_index=replica.index,
                     replicas=len(spec.replicas),
                     node=node.name,
                     launch_token=uuid.uuid4().hex,
-                    argv=argv,
+                    argv=replica_argv,
                     working_dir=str(working_dir),
-                    log_path=str(self.log_path(spec.workload_id, replica.index)),
+                    log_path=str(self.log_path(record_id, replica.index)),
                     visible_devices=devices,
                     simulated_gpus=simulated,
                     master_port=port,
                     max_runtime_s=spec.max_runtime_s,
                     intent_at=time.time(),
+                    ports=bindings,
+                    readiness=ready_check,
+                    upstream_token=token,
+                    keeps_prefix=token is not None or spec.extra.get("proxy_prefix") == "keep",
                     sandboxed=self._sandbox is not None,
                     sandbox_uid=user.uid if user else None,
                 )
-                env = {**replica_env(spec, replica, base_env, devices, simulated, port), **volume_env}
                 # Real GPUs only: /dev/nvidiaN by the device index (the driver's minor number; see docs)
                 gpus_given = () if simulated else tuple(replica.gpu_indices)
                 sandbox = self._sandbox_argv(spec, working_dir, env, gpus_given, user)
@@ -453,6 +536,19 @@ class LocalBackend:
         except OSError:
             log.exception("could not update the run record of replica %s/%s", *record.key)
 
+    def _bind_ports(self, spec: LaunchSpec) -> tuple[PortBinding, ...]:
+        """A host port for each port the workload asked for, none of them held by another live replica."""
+        if not spec.ports:
+            return ()
+        taken = {
+            binding.host_port
+            for replica in self._replicas.values()
+            if not replica.record.is_finished
+            for binding in replica.record.ports
+        }
+        host_ports = allocate_host_ports(len(spec.ports), taken)
+        return tuple(PortBinding(port=p, host_port=h) for p, h in zip(spec.ports, host_ports, strict=True))
+
     def _master_port(self, spec: LaunchSpec) -> int | None:
         if len(spec.replicas) < 2:
             return None
@@ -517,13 +613,18 @@ class LocalBackend:
         grace_s = max(0.0, grace_s)
         async with self._mutation:
             for replica in self._replicas_of(workload_id):
-                if replica.record.is_finished or replica.record.stop is not None:
-                    continue
-                stopping = replica.record.with_stop(reason, grace_s)
-                # Durable before the signal: a restarted server re-sends it, a runner reads the reason.
-                await asyncio.to_thread(self._record_stop, stopping, runner.StopRequest(reason, grace_s))
-                replica.record = stopping
-                self._signal_stop(replica)
+                await self._stop_replica(replica, reason, grace_s)
+
+    async def _stop_replica(
+        self, replica: _Replica, reason: str, grace_s: float, failed: bool = False
+    ) -> None:
+        if replica.record.is_finished or replica.record.stop is not None:
+            return
+        stopping = replica.record.with_stop(reason, grace_s, failed=failed)
+        # Durable before the signal: a restarted server re-sends it, a runner reads the reason.
+        await asyncio.to_thread(self._record_stop, stopping, runner.StopRequest(reason, grace_s))
+        replica.record = stopping
+        self._signal_stop(replica)
 
     def _record_stop(self, record: ReplicaRecord, request: runner.StopRequest) -> None:
         request.save(self._store.stop_path(*record.key))
@@ -538,7 +639,8 @@ class LocalBackend:
 
     async def observe(self) -> list[ReplicaObservation]:
         self._opened_node()
-        observations = [replica.observation() for replica in self._replicas.values()]
+        keys = {replica.logical_key for replica in self._replicas.values()}
+        observations = [self._reported(key).observation() for key in keys]
         observations += [unreadable_observation(entry) for entry in self._unreadable.values()]
         return sorted(observations, key=lambda o: (o.workload_id, o.replica_index))
 
@@ -550,16 +652,22 @@ class LocalBackend:
         check_workload_id(workload_id)
         return self._settings.logs_dir / workload_id / f"{replica_index}.log"
 
-    async def logs(self, workload_id: str, replica_index: int, follow: bool) -> AsyncIterator[bytes]:
+    async def logs(
+        self, workload_id: str, replica_index: int, follow: bool, offset: int = 0
+    ) -> AsyncIterator[bytes]:
         """The replica's output (stdout and stderr interleaved) from the start; with `follow`, new output
-        as it is written until the replica ends. Logs outlive `forget`."""
-        path = self.log_path(workload_id, replica_index)
-        replica = self._replicas.get((workload_id, replica_index))
+        as it is written until the replica ends. Logs outlive `forget`. After a rolling update, the
+        log of the generation that now serves."""
+        replica = None
+        if any(r.logical_key == (workload_id, replica_index) for r in self._replicas.values()):
+            replica = self._reported((workload_id, replica_index))
+        path = Path(replica.record.log_path) if replica else self.log_path(workload_id, replica_index)
         try:
             file = path.open("rb")
         except FileNotFoundError:
             raise BackendError(f"workload {workload_id} has no replica {replica_index} with logs") from None
         with file:
+            file.seek(offset)
             while True:
                 chunk = file.read(_LOG_CHUNK)
                 if chunk:
@@ -583,10 +691,135 @@ class LocalBackend:
                 )
             for replica in replicas:
                 del self._replicas[replica.record.key]
-            for key in [key for key in self._unreadable if key[0] == workload_id]:
+            for key in [key for key in self._unreadable if logical_id(key[0]) == workload_id]:
                 del self._unreadable[key]
-            self._store.delete_workload(workload_id)
+            for record_id in {replica.record_id for replica in replicas} | {workload_id}:
+                self._store.delete_workload(record_id)
             self._remove_shared_shm(workload_id)
+
+    async def endpoints(self, workload_id: str) -> list[Endpoint]:
+        """The host port of each requested port of each replica that still runs (ready or not yet)."""
+        self._opened_node()
+        endpoints: list[Endpoint] = []
+        for replica in sorted(self._replicas_of(workload_id), key=lambda r: r.record.replica_index):
+            record = replica.record
+            if record.is_finished or record.stop is not None or record.runner is None or replica.draining:
+                continue
+            token = f"token {record.upstream_token}" if record.upstream_token else None
+            endpoints += [
+                Endpoint(
+                    port=binding.port,
+                    host="127.0.0.1",
+                    target_port=binding.host_port,
+                    replica_index=record.replica_index,
+                    ready=record.is_ready and replica.healthy,
+                    upstream_authorization=token,
+                    keeps_prefix=record.keeps_prefix,
+                )
+                for binding in record.ports
+            ]
+        return endpoints
+
+    async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
+        """Run `request.argv` in the replica's environment and working directory (see terminal.py); the
+        session is killed when the replica ends."""
+        self._opened_node()
+        replica = self._replicas.get((workload_id, replica_index))
+        if replica is None or replica.record.is_finished or replica.record.stop is not None:
+            raise BackendError(f"replica {replica_index} of workload {workload_id} is not running")
+        env, cwd = self._exec_context(replica.record)
+        if replica.record.sandboxed:
+            # Never on the host: the command joins the replica's sandbox (its namespaces and uid).
+            request = replace(request, argv=self._enter_sandbox_argv(replica.record, env, cwd, request.argv))
+            cwd = "/"
+        session: ExecSession
+        if request.tty:
+            session = PtySession.spawn(request, env, cwd)
+        else:
+            session = await PipeSession.spawn(request, env, cwd)
+        return ReplicaBoundSession(session, replica.ended)
+
+    def _enter_sandbox_argv(
+        self, record: ReplicaRecord, env: dict[str, str], cwd: str, argv: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        status = self._read_status(record)
+        if self._sandbox is None or status is None or status.sandbox_pid is None:
+            raise BackendError(
+                f"the sandbox of replica {record.replica_index} of {record.workload_id} is not running"
+            )
+        user = SandboxUser(record.sandbox_uid, record.sandbox_uid) if record.sandbox_uid is not None else None
+        spec = SandboxSpec(working_dir=Path(record.working_dir), env=env, user=user)
+        return tuple(self._sandbox.enter_argv(status.sandbox_pid, spec, argv, cwd=Path(cwd)))
+
+    def _exec_context(self, record: ReplicaRecord) -> tuple[dict[str, str], str]:
+        """The environment and working directory of the replica's running command."""
+        status = self._read_status(record)
+        if status is None or status.child_pid is None or status.finished_at is not None:
+            raise BackendError(
+                f"replica {record.replica_index} of workload {record.workload_id} is not running"
+            )
+        identity = read_identity(status.child_pid)
+        if identity is None or identity.start_ticks != status.child_start_ticks:
+            raise BackendError(f"the command of replica {record.replica_index} has ended")
+        return replica_context(status.child_pid)
+
+    async def roll(self, spec: LaunchSpec) -> None:
+        """Start `spec.revision` beside the running replicas; once all of them are ready, take the old
+        ones out of the gateway's rotation, let in-flight requests finish, and stop them. A new revision
+        that fails to become ready is stopped, and the old one keeps serving."""
+        self._opened_node()
+        target = generation_id(spec.workload_id, spec.revision)
+        if target in self._rolling:
+            return
+        ours = [r for r in self._replicas_of(spec.workload_id) if r.record_id == target]
+        if any(r.record.is_finished for r in ours):
+            return  # this revision failed once: not again (a newer revision may be asked for)
+        older = [r for r in self._replicas_of(spec.workload_id) if r.record_id != target]
+        if ours and not any(not r.record.is_finished and r.record.stop is None for r in older):
+            return  # rolled already
+        self._rolling.add(target)
+        self._supervise(self._roll(spec, target))
+
+    async def _roll(self, spec: LaunchSpec, target: str) -> None:
+        try:
+            await self.start(spec)  # idempotent: after a restart, it finds the replicas it started
+            new = [r for r in self._replicas_of(spec.workload_id) if r.record_id == target]
+            while not all(r.live_and_ready and r.healthy for r in new):
+                if any(r.ended.is_set() or r.record.stop is not None for r in new):
+                    log.warning(
+                        "revision %s of %s did not become ready; the old one keeps serving",
+                        spec.revision,
+                        spec.workload_id,
+                    )
+                    async with self._mutation:
+                        for replica in new:
+                            await self._stop_replica(replica, "rolling update abandoned", 0)
+                    return
+                await asyncio.sleep(READY_POLL_S)
+            old = [
+                r
+                for r in self._replicas_of(spec.workload_id)
+                if r.record_id != target and not r.record.is_finished
+            ]
+            for replica in old:
+                replica.draining = True
+            for replica in new:
+                self._publish(replica)
+            await asyncio.sleep(DRAIN_S)  # requests the gateway already sent to them finish
+            async with self._mutation:
+                for replica in old:
+                    await self._stop_replica(
+                        replica, f"replaced by revision {spec.revision}", self._settings.stop_grace_s
+                    )
+        except BackendError:
+            log.exception("rolling update of %s to revision %s failed", spec.workload_id, spec.revision)
+        finally:
+            self._rolling.discard(target)
+
+    async def reconcile_orphans(
+        self, known_workload_ids: Collection[str], policy: OrphanPolicy = OrphanPolicy.REPORT
+    ) -> list[Orphan]:
+        raise CapabilityMissing(self.name, Capability.ORPHAN_CLEANUP)
 
     # -- adoption after a restart ------------------------------------------------------------------------
 
@@ -639,11 +872,66 @@ class LocalBackend:
         if record.is_finished:
             replica.ended.set()
         elif handle is not None:
-            task = asyncio.get_running_loop().create_task(self._await_exit(replica, handle))
-            self._waiters.add(task)
-            task.add_done_callback(self._waiters.discard)
+            self._supervise(self._await_exit(replica, handle))
+            if record.readiness is not None:  # readiness, then health, also after a restart
+                self._supervise(self._await_ready(replica))
         self._publish(replica)
         return replica
+
+    def _supervise(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+
+    async def _await_ready(self, replica: _Replica) -> None:
+        """RUNNING once its ports answer; failed, with the last lines of its log, if not in time; then its
+        health is watched for as long as it runs."""
+        record = replica.record
+        if record.readiness is None:
+            return
+        probe = Probe(tuple(b.host_port for b in record.ports), record.readiness.health_path)
+        deadline = (record.started_at or record.intent_at) + record.readiness.timeout_s
+        if not record.is_ready:
+            why = await wait_until_ready(probe, deadline, replica.ended)
+            if replica.ended.is_set() or replica.record.stop is not None:
+                return
+            if why is not None:
+                await self._fail_unready(replica, why)
+                return
+            replica.record = replica.record.with_ready(time.time())
+            await asyncio.to_thread(self._save_logged, replica.record)
+            self._publish(replica)
+        await self._watch_health(replica, probe, record.readiness)
+
+    async def _watch_health(self, replica: _Replica, probe: Probe, readiness: Readiness) -> None:
+        """Keep checking a ready replica: `failure_threshold` failures in a row take it out of the gateway's
+        rotation (it keeps running; its workload decides), one success puts it back."""
+        failures = 0
+        while not replica.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(replica.ended.wait(), readiness.interval_s)
+            if replica.ended.is_set():
+                return
+            why = await is_ready(probe)
+            failures = 0 if why is None else failures + 1
+            healthy = failures < readiness.failure_threshold
+            if healthy != replica.healthy:
+                replica.healthy = healthy
+                key = replica.record.key
+                if healthy:
+                    log.info("replica %s/%s is healthy again", *key)
+                else:
+                    log.warning("replica %s/%s failed %d health checks: %s", *key, failures, why)
+
+    async def _fail_unready(self, replica: _Replica, why: str) -> None:
+        record = replica.record
+        assert record.readiness is not None
+        reason = f"not ready after {record.readiness.timeout_s:g}s: {why}"
+        tail = last_lines(Path(record.log_path))
+        if tail:
+            reason += f"; last log lines:\n{tail}"
+        async with self._mutation:
+            await self._stop_replica(replica, reason, self._settings.stop_grace_s, failed=True)
 
     async def _await_exit(self, replica: _Replica, handle: ProcessHandle) -> None:
         returncode = await handle.wait_exit()
@@ -678,8 +966,15 @@ class LocalBackend:
             return None
         return runner.RunnerStatus.from_json(data) if data is not None else None
 
+    def _reported(self, key: ReplicaKey) -> _Replica:
+        """The generation that speaks for a replica (see generations.py)."""
+        candidates = [r for r in self._replicas.values() if r.logical_key == key]
+        chosen = reporting(candidates)
+        assert isinstance(chosen, _Replica)
+        return chosen
+
     def _publish(self, replica: _Replica) -> None:
-        observation = replica.observation()
+        observation = self._reported(replica.logical_key).observation()
         for stream in self._streams:
             stream.publish(observation)
 
@@ -690,7 +985,8 @@ class LocalBackend:
         return self._settings.data_dir / "workdirs"
 
     def _replicas_of(self, workload_id: str) -> list[_Replica]:
-        return [replica for (wid, _), replica in self._replicas.items() if wid == workload_id]
+        """Every generation's replicas of the workload."""
+        return [replica for (wid, _), replica in self._replicas.items() if logical_id(wid) == workload_id]
 
     def _opened_node(self) -> NodeInventory:
         if self._node is None:

@@ -25,8 +25,9 @@ def outcome_of(record: ReplicaRecord, status: RunnerStatus | None, runner_return
     if status.signal is not None:
         exit_code = SIGNAL_EXIT_BASE + status.signal
     if stop_reason:
+        failed = record.stop is not None and record.stop.failed
         return Outcome(
-            state=ReplicaState.STOPPED,
+            state=ReplicaState.FAILED if failed else ReplicaState.STOPPED,
             reason=stop_reason,
             exit_code=exit_code,
             finished_at=status.finished_at,

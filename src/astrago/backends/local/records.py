@@ -48,6 +48,21 @@ class StopRecord(_Frozen):
     reason: str
     grace_s: float
     requested_at: float
+    failed: bool = False  # stopped because it failed (e.g. never became ready), not because it was asked
+
+
+class PortBinding(_Frozen):
+    """A port the workload asked for and the host port this replica listens on for it."""
+
+    port: int
+    host_port: int
+
+
+class Readiness(_Frozen):
+    timeout_s: float
+    health_path: str | None = None
+    interval_s: float = 5.0  # once ready, checked this often ...
+    failure_threshold: int = 3  # ... and out of the gateway's rotation after this many failures in a row
 
 
 class Outcome(_Frozen):
@@ -74,6 +89,12 @@ class ReplicaRecord(_Frozen):
     intent_at: float
     sandboxed: bool = False  # runs in a bubblewrap sandbox (see sandbox.py)
     sandbox_uid: int | None = None  # the workspace's uid (= gid) it runs as, when the server is root
+    ports: tuple[PortBinding, ...] = ()
+    readiness: Readiness | None = None  # set when the replica has ports: RUNNING only once they answer
+    # What the gateway presents to the replica's app (JupyterLab's token): never in a URL, never shown.
+    upstream_token: str | None = None
+    keeps_prefix: bool = False  # the app serves under its gateway path (a notebook given its base_url)
+    ready_at: float | None = None
     runner: RunnerIdentity | None = None
     started_at: float | None = None
     stop: StopRecord | None = None
@@ -90,9 +111,16 @@ class ReplicaRecord(_Frozen):
     def with_runner(self, identity: ProcessIdentity, started_at: float) -> ReplicaRecord:
         return self.model_copy(update={"runner": RunnerIdentity.of(identity), "started_at": started_at})
 
-    def with_stop(self, reason: str, grace_s: float) -> ReplicaRecord:
-        stop = StopRecord(reason=reason, grace_s=grace_s, requested_at=time.time())
+    @property
+    def is_ready(self) -> bool:
+        return self.readiness is None or self.ready_at is not None
+
+    def with_stop(self, reason: str, grace_s: float, failed: bool = False) -> ReplicaRecord:
+        stop = StopRecord(reason=reason, grace_s=grace_s, requested_at=time.time(), failed=failed)
         return self.model_copy(update={"stop": stop})
+
+    def with_ready(self, at: float) -> ReplicaRecord:
+        return self.model_copy(update={"ready_at": at})
 
     def with_outcome(self, outcome: Outcome) -> ReplicaRecord:
         return self.model_copy(update={"outcome": outcome})

@@ -5,6 +5,7 @@ from astrago.store.repositories.audit import AuditRepository
 from astrago.store.repositories.changes import ChangeRepository
 from astrago.store.repositories.events import EventRepository
 from astrago.store.repositories.health import HealthRepository
+from astrago.store.repositories.logs import LogArchiveRepository
 from astrago.store.repositories.nodes import NodeRepository
 from astrago.store.repositories.quotas import QuotaRepository
 from astrago.store.repositories.users import IdentityRepository, TokenRepository, UserRepository
@@ -19,6 +20,7 @@ __all__ = [
     "HealthRepository",
     "IdentityRepository",
     "LiveRow",
+    "LogArchiveRepository",
     "NodeRepository",
     "QuotaRepository",
     "ReplicaRow",

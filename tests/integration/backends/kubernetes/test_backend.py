@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -518,6 +519,34 @@ async def test_gpu_shares_follow_the_nodes_time_slicing(
 
 async def _has_node(backend: KubernetesBackend, name: str) -> bool:
     return name in [node.name for node in await backend.inventory()]
+
+
+async def test_a_service_rolls_to_a_new_revision_through_its_deployment(
+    cluster: FakeCluster, backend: KubernetesBackend
+) -> None:
+    """Emulated cluster (kmock): the Deployment's template is patched; Kubernetes' RollingUpdate (maxSurge 1,
+    maxUnavailable 0, readiness probes) replaces the pods."""
+    service = launch_spec(
+        WorkloadKind.SERVICE, image="team/api:1", ports=(8000,), extra={"health_path": "/healthz"}
+    )
+    await backend.start(service)
+    (deployment,) = await cluster.kubelet.list(DEPLOYMENTS)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"] == {
+        "httpGet": {"path": "/healthz", "port": 8000},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+    }
+    assert {"name": "PORT", "value": "8000"} in container["env"]
+    rolled = dataclasses.replace(service, image="team/api:2", env=(("VERSION", "2"),), revision=1)
+    await backend.roll(rolled)
+    await backend.roll(rolled)  # idempotent
+    (deployment,) = await cluster.kubelet.list(DEPLOYMENTS)
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"]["astrago.io/revision"] == "1"
+    assert template["spec"]["containers"][0]["image"] == "team/api:2"
+    assert {"name": "VERSION", "value": "2"} in template["spec"]["containers"][0]["env"]
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
 
 
 async def test_a_code_bundle_reaches_the_pods_with_a_credential_for_it_alone(

@@ -32,17 +32,22 @@ def launch_spec(
     env: dict[str, str] | None = None,
     working_dir: str | None = None,
     max_runtime_s: int | None = None,
+    kind: WorkloadKind = WorkloadKind.JOB,
+    ports: tuple[int, ...] = (),
+    extra: dict[str, str] | None = None,
 ) -> LaunchSpec:
     return LaunchSpec(
         workload_id=workload_id,
         name=f"{workload_id}-name",
         workspace="ml-a",
-        kind=WorkloadKind.JOB,
+        kind=kind,
         replicas=replicas if replicas is not None else (replica(),),
         command=command,
         env=tuple((env or {}).items()),
         working_dir=working_dir,
         max_runtime_s=max_runtime_s,
+        ports=ports,
+        extra=extra or {},
     )
 
 
