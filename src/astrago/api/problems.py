@@ -26,7 +26,7 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem(
-    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+    status: int, title: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     headers = dict(headers or {})

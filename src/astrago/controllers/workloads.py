@@ -614,7 +614,7 @@ class WorkloadController:
         in the background; a cheap no-op for those already at their revision)."""
         async with self.ctx.read() as session:
             specs = [
-                launch_spec(w)
+                launch_spec(w, self.ctx.settings.effective_volumes_dir)
                 for w in await WorkloadRepository(session).with_statuses([WorkloadStatus.RUNNING])
                 if w.kind == WorkloadKind.SERVICE
                 and (w.spec.get("revision") or 0) > 0

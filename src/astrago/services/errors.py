@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     status: int = 400
@@ -12,7 +14,7 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
 
-    def extensions(self) -> dict[str, object]:
+    def extensions(self) -> dict[str, Any]:
         """Extra members of the problem+json body (RFC 9457 extensions), for clients that act on them."""
         return {}
 
@@ -112,5 +114,5 @@ class NotSupported(ServiceError):
         self.backend = backend
         self.missing = missing
 
-    def extensions(self) -> dict[str, object]:
+    def extensions(self) -> dict[str, Any]:
         return {"backend": self.backend, "missing": self.missing}
