@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Path, Request, WebSocket
 from fastapi.responses import RedirectResponse, Response
 
+from astrago.api.body_limit import body_limit
 from astrago.api.deps import ServicesDep
 from astrago.api.problems import problem
 from astrago.api.proxy_auth import proxy_principal
@@ -42,6 +43,7 @@ async def without_slash(workload_id: str, port: PortPath, request: Request) -> R
 
 
 @router.api_route("/{workload_id}/{port}/{rest:path}", methods=_METHODS)
+@body_limit(None)  # streamed to the workload as it arrives: its own app decides what it accepts
 async def proxy_http(
     workload_id: str,
     port: PortPath,

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response, status
 from starlette.requests import ClientDisconnect
 
+from astrago.api.body_limit import body_limit
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.api.problems import problem
 from astrago.services.errors import InvalidInput, ServiceError, UnsupportedMediaType
@@ -113,6 +114,7 @@ async def discover() -> Response:
     status_code=201,
     responses=_problems(404, 409, 412, 413, 422, 460, 507),
 )
+@body_limit(None)  # creation-with-upload: streamed to disk, held to the upload's declared length
 async def create_upload(
     workspace: str,
     name: str,
@@ -180,6 +182,7 @@ async def upload_offset(
     status_code=204,
     responses=_problems(404, 409, 412, 413, 415, 422, 423, 460, 507),
 )
+@body_limit(None)  # TUS chunks: streamed to disk, held to the upload's declared length
 async def append(
     upload_id: str,
     request: Request,
