@@ -81,8 +81,8 @@ def page(context: BrowserContext) -> Page:
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Gate]:
-    gates = Gate(tmp_path / "gates")
+def gate(console_server: ServerProcess, tmp_path: Path) -> Iterator[Gate]:
+    gates = Gate(console_server.shared_dir / "gates" / tmp_path.name)  # where sandboxed jobs see it
     yield gates
     gates.open_all()
 
