@@ -17,10 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from astrago.api.problems import problem
 
 _ATTRIBUTE = "__astrago_body_limit__"
 _UNSET = object()
@@ -42,10 +39,6 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than this route accepts ({limit} bytes)")
 
 
-def too_large(limit: int) -> Any:
-    return problem(413, "Content too large", BodyTooLarge(limit).detail)
-
-
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -59,36 +52,32 @@ class BodyLimitMiddleware:
         if not declared and not chunked:  # no body: nothing to count, no route to look up
             await self.app(scope, receive, send)
             return
-        limit = self._limit_for(scope)
-        if limit is None:
-            await self.app(scope, receive, send)
-            return
-        if declared is not None and declared > limit:
-            await too_large(limit)(scope, receive, send)
-            return
+        # The route is known only once the router has run, which is before the endpoint reads its body:
+        # the limit is decided at the first read, from the endpoint the router put into the scope.
+        limit: int | None = None
+        decided = False
         received = 0
 
-        async def counting_receive() -> Message:
-            nonlocal received
+        async def limited_receive() -> Message:
+            nonlocal decided, limit, received
+            if not decided:
+                decided = True
+                limit = self._limit_for(scope)
+                if limit is not None and declared is not None and declared > limit:
+                    raise BodyTooLarge(limit)  # before a byte of it is read
             message = await receive()
-            if message["type"] == "http.request":
+            if limit is not None and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, limited_receive, send)
 
     def _limit_for(self, scope: Scope) -> int | None:
-        """The limit of the route this request goes to (routes are few; matching them is cheap)."""
-        app = scope.get("app")
-        for route in getattr(getattr(app, "router", None), "routes", ()):
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
-                chosen = getattr(endpoint, _ATTRIBUTE, _UNSET)
-                return self.max_bytes if chosen is _UNSET else chosen  # type: ignore[return-value]
-        return self.max_bytes
+        """The limit of the endpoint the router chose for this request (the setting unless it opted out)."""
+        chosen = getattr(scope.get("endpoint"), _ATTRIBUTE, _UNSET)
+        return self.max_bytes if chosen is _UNSET else chosen  # type: ignore[return-value]
 
 
 def _body_headers(scope: Scope) -> tuple[int | None, bool]:

@@ -437,11 +437,11 @@ async def resolve_mounts(
     cannot bind-mount; a relative path on Kubernetes)."""
     repo = VolumeRepository(session)
     mounts: list[dict[str, Any]] = []
-    for text in texts:
+    for position, text in enumerate(texts):
         try:
             request = parse_mount(text)
         except VolumeInputError as exc:
-            raise _refuse(exc) from exc
+            raise InvalidInput(f"volumes.{position}: {exc}") from exc
         volume = await repo.by_name(workspace.id, request.volume)
         if volume is None:
             raise InvalidInput(

@@ -126,6 +126,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.COMMANDS,
             Capability.DISTRIBUTED,
             Capability.PORTS,
+            Capability.VOLUMES,  # relative mount paths: links in the working directory (see volumes.py)
             Capability.INTERACTIVE,
             Capability.SERVICES,
             Capability.ROLLING_UPDATE,
