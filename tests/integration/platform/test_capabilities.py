@@ -20,7 +20,6 @@ def local_admin(module_admin: User) -> User:
     ("fields", "missing"),
     [
         ({"image": "pytorch/pytorch:2.3"}, ["images"]),
-        ({"volumes": ["data:/data"]}, ["volumes"]),
         ({"kind": "distributed", "replicas": 2, "options": {"framework": "mpi"}}, ["mpi"]),
         ({"options": {"expose": "nodeport"}}, ["node_ports", "option:expose"]),
     ],

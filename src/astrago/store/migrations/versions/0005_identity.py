@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# Microseconds on MariaDB too (its DATETIME keeps whole seconds unless told otherwise).
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "identity_1"
 down_revision: str | None = "console_1"
@@ -19,7 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("source", sa.String(length=16), server_default="local", nullable=False))
         batch.add_column(sa.Column("oidc_subject", sa.String(length=255), nullable=True))
-        batch.add_column(sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("last_login_at", TIMESTAMP, nullable=True))
         batch.create_unique_constraint(batch.f("uq_users_oidc_subject"), ["oidc_subject"])
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("scope", sa.String(length=16), server_default="all", nullable=False))
@@ -31,7 +35,7 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=255), nullable=False),
         sa.Column("id_token", sa.Text(), nullable=True),
         sa.Column("refresh_token", sa.Text(), nullable=True),
-        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["token_id"],
             ["api_tokens.id"],
@@ -46,7 +50,7 @@ def upgrade() -> None:
         sa.Column("nonce", sa.String(length=64), nullable=False),
         sa.Column("code_verifier", sa.String(length=128), nullable=False),
         sa.Column("return_to", sa.String(length=1024), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("state", name=op.f("pk_pending_logins")),
     )
     with op.batch_alter_table("pending_logins") as batch:

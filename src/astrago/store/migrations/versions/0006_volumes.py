@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# Microseconds on MariaDB too (its DATETIME keeps whole seconds unless told otherwise).
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "volumes_1"
 down_revision: str | None = "identity_1"
@@ -26,7 +30,7 @@ def upgrade() -> None:
         sa.Column("size_limit", sa.BigInteger(), nullable=True),
         sa.Column("description", sa.String(length=512), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by"], ["users.id"], name=op.f("fk_volumes_created_by_users"), ondelete="SET NULL"
         ),
@@ -51,9 +55,9 @@ def upgrade() -> None:
         sa.Column("length", sa.BigInteger(), nullable=False),
         sa.Column("metadata_header", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.Column("completed_at", TIMESTAMP, nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by"], ["users.id"], name=op.f("fk_uploads_created_by_users"), ondelete="SET NULL"
         ),

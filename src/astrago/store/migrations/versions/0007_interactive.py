@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
+
+# Microseconds on MariaDB too (its DATETIME keeps whole seconds unless told otherwise).
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "interactive_1"
 down_revision: str | None = "volumes_1"
@@ -21,7 +25,7 @@ def upgrade() -> None:
         sa.Column("workload_id", sa.String(length=32), nullable=False),
         sa.Column("replica_index", sa.Integer(), nullable=False),
         sa.Column("content", sa.LargeBinary(length=2**32 - 1), nullable=False),
-        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("archived_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["workload_id"],
             ["workloads.id"],
