@@ -7,8 +7,11 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from astrago.api.deps import PrincipalDep, ServicesDep
+from astrago.api.streams import primed
+from astrago.backends.base import BackendError
 from astrago.domain.enums import WorkloadKind, WorkloadStatus
 from astrago.services.bounds import INT64_MAX
+from astrago.services.errors import Conflict
 from astrago.services.logs import LogService
 from astrago.services.schemas import EventOut, WorkloadOut, WorkloadPageOut, WorkloadSubmit
 
@@ -69,7 +72,13 @@ async def logs(
 ) -> StreamingResponse:
     """The replica's output as plain text; with `follow=true` the response stays open until it ends."""
     logs: LogService = request.app.state.logs
-    chunks = await logs.raw(principal, workload_id, replica, follow)
+    workload = await services.workloads.check_log_access(principal, workload_id, replica)
+    try:
+        # a stream that cannot be served is refused before its headers, not cut after a 200
+        chunks = await primed(await logs.raw(principal, workload_id, replica, follow))
+    except BackendError as exc:
+        why = f" ({workload.status.value.lower()}: {workload.reason})" if workload.reason else ""
+        raise Conflict(f"workload {workload_id} replica {replica} has no logs to show{why}: {exc}") from exc
 
     async def stream() -> AsyncIterator[bytes]:
         async for chunk in chunks:
