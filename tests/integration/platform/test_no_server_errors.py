@@ -98,7 +98,7 @@ def test_deleting_a_workspace_cascades_its_finished_workloads(fuzzed: User) -> N
 
 
 def test_deleting_a_workspace_with_live_workloads_names_them(fuzzed: User, tmp_path: Any) -> None:
-    gate = tmp_path / "open"
+    gate = fuzzed.server.shared_dir / f"open-{tmp_path.name}"  # where the sandboxed job can see it
     body = {"name": "still-running", "resources": {"cpu": "100m", "memory": "16Mi"}}
     live = fuzzed.submit("ml-live", ["/bin/sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.1; done"], **body)
     try:

@@ -351,7 +351,7 @@ def test_a_job_reads_an_uploaded_file_at_its_mount(alice: User, tmp_path: Path, 
 def test_a_mounted_volume_cannot_be_deleted_and_the_refusal_names_the_workload(
     alice: User, tmp_path: Path
 ) -> None:
-    gate = Gate(tmp_path / "gates")
+    gate = Gate(alice.server.shared_dir / "gates" / tmp_path.name)  # where sandboxed jobs see it
     _volume(alice, "in use")
     workload_id = alice.submit("vision", gate.command(), volumes=["in use:scratch"], name="holder")
     alice.wait_status(workload_id, "RUNNING")
@@ -443,6 +443,8 @@ def small_disk_admin(tmp_path: Path) -> Iterator[User]:
         pytest.skip(f"unprivileged mount namespaces are not available here: {probe.stderr.decode()}")
     server = ServerProcess(data_dir=tmp_path / "data", extra_env={"ASTRAGO_VOLUMES_DIR": str(volumes)})
     server.data_dir.mkdir()
+    server.shared_dir.mkdir()  # what ServerProcess.start makes: the directory every sandboxed job sees
+    server.shared_dir.chmod(0o777)
     mount = 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"'
     command = [
         "unshare",
