@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 PYTEST_ARGS ?=
+# Test modules spread over workers (a module's tests share one server, so they stay together): most
+# tests wait on real servers, browsers and databases rather than on the CPU. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
 
 .PHONY: up sandbox-tools test lint typecheck unit install venv bench test-cluster clean deploy-tools lock web web-test screenshots
 
@@ -105,9 +108,9 @@ $(TUS_JS)/node_modules/.installed: $(TUS_JS)/package-lock.json
 	npm ci --prefix $(TUS_JS) --no-audit --no-fund
 	touch $@
 
-## Lint, type check and run every test (unit and integration, SQLite and a real PostgreSQL).
+## Lint, type check and run every test (unit, integration on SQLite, PostgreSQL and MariaDB, the browser).
 test: install $(OIDC_PROVIDER) $(TUS_JS)/node_modules/.installed lint typecheck web-test
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

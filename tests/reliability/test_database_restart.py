@@ -94,7 +94,7 @@ def _all_ids(admin: User) -> list[str]:
 def test_a_database_restart_under_load_loses_nothing_and_starts_nothing_twice(
     tmp_path: Path, database: Database
 ) -> None:
-    gate = Gate(tmp_path / "gates")
+    gate = Gate(tmp_path / "shared" / "gates")  # in ServerProcess.shared_dir, where sandboxed jobs see it
     server = ServerProcess(data_dir=tmp_path / "data", database_url=database.url)
     server.start()
     try:
