@@ -110,7 +110,9 @@ $(TUS_JS)/node_modules/.installed: $(TUS_JS)/package-lock.json
 
 ## Lint, type check and run every test (unit, integration on SQLite, PostgreSQL and MariaDB, the browser).
 test: install $(OIDC_PROVIDER) $(TUS_JS)/node_modules/.installed lint typecheck web-test
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --ignore=tests/e2e $(PYTEST_ARGS)
+	@# the console's browser tests watch live timings on screen: alone, not beside four busy workers
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
