@@ -1080,9 +1080,11 @@ def interpreter_binds(hidden: tuple[Path, ...]) -> tuple[BindMount, ...]:
     """The Python that runs AstraGo (and the sandbox's init), read-only, where it lies in a hidden path (e.g.
     a virtualenv or pyenv in the server account's home, which workloads do not see)."""
     wanted = {Path(sys.base_prefix), Path(sys.prefix), Path(__file__).resolve().parents[2]}
+    # A job has its own empty /tmp and /var/tmp: a checkout or virtualenv there is as unseen as a hidden one
+    covered = (*hidden, Path("/tmp"), Path("/var/tmp"))
     binds = []
     for path in sorted({Path(os.path.realpath(p)) for p in wanted}):
-        if any(path.is_relative_to(secret) for secret in hidden) and path.is_dir():
+        if any(path.is_relative_to(secret) for secret in covered) and path.is_dir():
             binds.append(BindMount(source=path, target=path, read_only=True))
     return tuple(binds)
 
