@@ -109,16 +109,29 @@ def _one_line(text: str) -> str:
 def print_table(
     columns: Sequence[Column], rows: Sequence[Row], fmt: OutputFormat = OutputFormat.TABLE
 ) -> None:
+    terminal = sys.stdout.isatty()
+    lines = table_lines(columns, rows, fmt, terminal=terminal, width=shutil.get_terminal_size().columns)
+    console = Console(highlight=False, no_color=not terminal, width=None if terminal else 1 << 20)
+    for line in lines:
+        if terminal:
+            console.print(line, crop=False, soft_wrap=True)
+        else:
+            sys.stdout.write(line.plain.rstrip() + "\n")
+
+
+def table_lines(
+    columns: Sequence[Column], rows: Sequence[Row], fmt: OutputFormat, *, terminal: bool, width: int
+) -> list[Text]:
+    """The header and one line per row, fitted to `width` in a terminal (styled there, plain otherwise)."""
     wide = fmt is OutputFormat.WIDE
     shown = [i for i, column in enumerate(columns) if wide or not column.wide_only]
     header = [Cell(columns[i].title) for i in shown]
     body = [[_cell(row[i]) for i in shown] for row in rows]
     body = [[Cell(_one_line(c.text) or "-", c.style) for c in row] for row in body]
     widths = [max(len(r[k].text) for r in [header, *body]) for k in range(len(shown))]
-    terminal = sys.stdout.isatty()
     if terminal and not wide:
-        widths = _fit(widths, [columns[i].free_text for i in shown], shutil.get_terminal_size().columns)
-    console = Console(highlight=False, no_color=not terminal, width=None if terminal else 1 << 20)
+        widths = _fit(widths, [columns[i].free_text for i in shown], width)
+    lines = []
     for index, row in enumerate([header, *body]):
         line = Text(no_wrap=True, overflow="ignore", end="")
         for k, cell in enumerate(row):
@@ -128,10 +141,8 @@ def print_table(
             line.append(text, style=style)
             if not last:
                 line.append(" " * (widths[k] - len(text)) + GAP)
-        if terminal:
-            console.print(line, crop=False, soft_wrap=True)
-        else:
-            sys.stdout.write(line.plain.rstrip() + "\n")
+        lines.append(line)
+    return lines
 
 
 def _fit(widths: list[int], free: list[bool], limit: int) -> list[int]:

@@ -84,32 +84,31 @@ WORKLOAD_COLUMNS = (
 
 
 def print_workloads(items: list[WorkloadOut], fmt: OutputFormat) -> None:
-    rows = []
-    for w in items:
-        reason = w.reason or ""
-        if w.status == "PENDING" and w.queue_position:
-            reason = f"#{w.queue_position} {reason}"
-        res = w.spec["resources"]
-        nodes = sorted({p.node for p in w.placements})
-        rows.append(
-            [
-                w.id,
-                w.name,
-                w.workspace,
-                status_cell(w.status.value),
-                gpus_text(res),
-                str(w.replicas),
-                age(w.created_at),
-                f"{res['cpu_milli'] / 1000:g}",
-                memory_text(res["memory_mib"]),
-                str(w.priority),
-                ",".join(nodes),
-                w.created_by or "",
-                reason,
-                " ".join(w.spec.get("command") or ()) or (w.spec.get("image") or ""),
-            ]
-        )
-    print_table(WORKLOAD_COLUMNS, rows, fmt)
+    print_table(WORKLOAD_COLUMNS, [workload_row(w) for w in items], fmt)
+
+
+def workload_row(w: WorkloadOut) -> list[str | Cell]:
+    reason = w.reason or ""
+    if w.status == "PENDING" and w.queue_position:
+        reason = f"#{w.queue_position} {reason}"
+    res = w.spec["resources"]
+    nodes = sorted({p.node for p in w.placements})
+    return [
+        w.id,
+        w.name,
+        w.workspace,
+        status_cell(w.status.value),
+        gpus_text(res),
+        str(w.replicas),
+        age(w.created_at),
+        f"{res['cpu_milli'] / 1000:g}",
+        memory_text(res["memory_mib"]),
+        str(w.priority),
+        ",".join(nodes),
+        w.created_by or "",
+        reason,
+        " ".join(w.spec.get("command") or ()) or (w.spec.get("image") or ""),
+    ]
 
 
 NODE_COLUMNS = (

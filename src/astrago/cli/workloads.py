@@ -220,6 +220,13 @@ def ps(
     state: Annotated[list[str] | None, typer.Option("--state", "-s", help="only these states")] = None,
     all_states: Annotated[bool, typer.Option("--all", "-a", help="include finished workloads")] = False,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 50,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="keep the list current until Ctrl-C (in a pipe: the list, then one line per change)",
+        ),
+    ] = False,
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -227,8 +234,14 @@ def ps(
     states = [_state(s) for s in state] if state else None
     if states is None and not all_states:
         states = LIVE_STATES
-    page = ApiClient.from_config().workloads(workspace, states, limit)
     fmt = chosen_format(output, json_output)
+    if watch:
+        from astrago.cli.watch import WatchedList, WatchFilter
+        from astrago.cli.watch import watch as follow_list
+
+        follow_list(ApiClient.from_config(), WatchedList(WatchFilter(workspace, states), limit), fmt)
+        return
+    page = ApiClient.from_config().workloads(workspace, states, limit)
 
     def table(fmt: OutputFormat) -> None:
         if not page.items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -26,8 +27,9 @@ def _pipe(user: User, command: str) -> str:
     return done.stdout
 
 
-def test_ps_in_a_pipe_has_one_whole_line_per_workload(module_admin: User, gate: Gate) -> None:
+def test_ps_in_a_pipe_has_one_whole_line_per_workload(module_admin: User) -> None:
     admin = module_admin
+    gate = Gate(admin.server.shared_dir / "gates")  # where this module's server lets jobs look
     admin.cli("workspace", "create", "pipes")
     running = [
         admin.cli("run", "-w", "pipes", "--gpus", "1", "--cpu", "100m", "--", *gate.command()).stdout.strip()
@@ -71,8 +73,9 @@ def test_ps_in_a_pipe_has_one_whole_line_per_workload(module_admin: User, gate: 
     as_yaml = yaml.safe_load(_pipe(admin, "astrago ps -w pipes -o yaml"))
     assert as_yaml["total"] == 5
     assert admin.cli("ps", "-w", "pipes", "--json").json()["total"] == 5  # --json stays an alias of -o json
-    for workload_id in running:
-        gate.open(workload_id)
+    gate.open_all()
+    for workload_id in running:  # the next tests find the GPUs free
+        admin.wait_status(workload_id, "SUCCEEDED")
 
 
 def test_every_read_command_takes_the_output_formats(module_admin: User) -> None:
@@ -99,3 +102,43 @@ def test_every_read_command_takes_the_output_formats(module_admin: User) -> None
     refused = admin.cli("ps", "-o", "xml", check=False)
     assert refused.returncode == 2
     assert "'xml' is not one of" in refused.stderr
+
+
+def test_ps_watch_in_a_pipe_prints_each_change_through_to_the_end(module_admin: User) -> None:
+    """`ps --watch` follows the live stream: the list, then one line per change, the last one SUCCEEDED."""
+    admin = module_admin
+    admin.cli("workspace", "create", "watched")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(admin.config_dir), "ASTRAGO_URL": admin.server.url}
+    table = subprocess.Popen(
+        [*ASTRAGO, "ps", "--watch", "-w", "watched"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    ndjson = subprocess.Popen(
+        [*ASTRAGO, "ps", "--watch", "-w", "watched", "-o", "json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert table.stdout is not None
+        assert ndjson.stdout is not None
+        assert table.stdout.readline().split()[:4] == ["ID", "NAME", "WORKSPACE", "STATUS"]
+        workload_id = admin.cli(
+            "run", "-w", "watched", "--gpus", "1", "--cpu", "100m", "--", "sleep", "1"
+        ).stdout
+        workload_id = workload_id.strip()
+
+        seen: list[str] = []
+        while "SUCCEEDED" not in seen:  # the stream's own pace; the test's timeout bounds it
+            fields = table.stdout.readline().split()
+            assert fields[0] == workload_id, fields
+            seen.append(fields[3])
+        # Each event carries the state when it is sent, so quick steps may show the later state twice.
+        assert seen[0] in ("PENDING", "ADMITTED", "STARTING", "RUNNING", "SUCCEEDED")
+        assert seen.count("SUCCEEDED") == 1  # the final line once, however many events came after
+
+        states: list[str] = []
+        while "SUCCEEDED" not in states:
+            change = json.loads(ndjson.stdout.readline())
+            assert change["id"] == workload_id
+            states.append(change["status"])
+    finally:
+        for process in (table, ndjson):
+            process.terminate()
+            process.wait(timeout=10)
