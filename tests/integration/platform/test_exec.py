@@ -47,11 +47,6 @@ def shared_workload(admin: User) -> Iterator[str]:
     admin.cli("cancel", workload_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: inside the bubblewrap sandbox (nsenter + setpriv), Ctrl-C does not reach the "
-    "terminal's foreground command; the shell, its environment and resizing work",
-)
 def test_a_terminal_in_the_workload_resizes_interrupts_and_exits_with_its_code(
     admin: User, shared_workload: str
 ) -> None:
@@ -67,10 +62,15 @@ def test_a_terminal_in_the_workload_resizes_interrupts_and_exits_with_its_code(
         shell.sendline("stty size")
         shell.expect_exact("40 132")
         shell.expect_exact(PROMPT)
-        shell.sendline("sleep 100; echo slept")
+        # The quotes keep the words out of the terminal's echo of the line: only the output matches.
+        shell.sendline("echo sleep''ing; sleep 100; echo sl''ept")
+        shell.expect_exact("sleeping\r\n")  # the sleep is the terminal's foreground job now
         shell.sendintr()
         shell.expect_exact(PROMPT)
-        assert "slept" not in (shell.before or "")
+        assert "slept" not in (shell.before or "")  # interrupted, well before its 100 s
+        shell.sendline('echo "interrupted=$?"')
+        shell.expect_exact("interrupted=130")  # 128 + SIGINT
+        shell.expect_exact(PROMPT)
         shell.sendline("exit 3")
         shell.expect(pexpect.EOF)
     finally:
