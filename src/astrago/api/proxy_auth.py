@@ -53,7 +53,8 @@ def _subprotocol_token(connection: HTTPConnection) -> str | None:
         if protocol.startswith(BEARER_SUBPROTOCOL_PREFIX):
             encoded = protocol.removeprefix(BEARER_SUBPROTOCOL_PREFIX)
             try:
-                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+                padded = encoded + "=" * (-len(encoded) % 4)
+                return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 raise Unauthenticated("the bearer subprotocol does not hold a base64url token") from None
     return None
