@@ -37,7 +37,8 @@ def test_a_shell_in_the_terminal_tab_runs_commands_and_reports_its_exit_code(
     page.keyboard.type("exit 3")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("terminal-ended")).to_contain_text("exit code 3")
-    assert sockets and all(carol.token not in url for url in sockets)  # the token never rides in a URL
+    assert sockets
+    assert all(carol.token not in url for url in sockets)  # the token never rides in a URL
 
     page.get_by_role("button", name="New session").click()
     expect(terminal.locator(".xterm-rows")).to_contain_text("$", timeout=30_000)
@@ -50,9 +51,9 @@ def test_the_open_button_turns_on_when_the_app_is_ready_and_opens_it_through_the
 ) -> None:
     dave = member("dave", "team-web")
     serve = (
-        f"while [ ! -e {gate.root}/\"$ASTRAGO_WORKLOAD_ID\".open ]; do sleep 0.1; done; "
+        f'while [ ! -e {gate.root}/"$ASTRAGO_WORKLOAD_ID".open ]; do sleep 0.1; done; '
         "echo '<h1>served by the workload</h1>' > index.html; "
-        f"exec {shlex.quote(sys.executable)} -m http.server --bind 127.0.0.1 \"$PORT\""
+        f'exec {shlex.quote(sys.executable)} -m http.server --bind 127.0.0.1 "$PORT"'
     )
     workload_id = dave.submit(
         "team-web", ["/bin/sh", "-c", serve], kind="interactive", ports=[8000], resources=SMALL

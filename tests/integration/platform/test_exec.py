@@ -20,7 +20,6 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from astrago.api.proxy_auth import BEARER_SUBPROTOCOL_PREFIX, TERMINAL_SUBPROTOCOL
-
 from tests.integration.platform.conftest import User
 from tests.support.server import ASTRAGO
 
