@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,12 @@ from astrago.backends.kubernetes.status import (
     LAUNCHER,
     WorkloadObjects,
     assign_indices,
+    has_been_ready,
+    is_ready,
     observe_workload,
     pod_replica_index,
+    readiness_deadline,
+    readiness_timeout_of,
     replicas_of,
     workload_id_of,
 )
@@ -91,7 +96,15 @@ CAPABILITIES = BackendCapabilities(
         }
     ),
     options=frozenset(
-        {"framework", "mpi_slots", "expose", "health_path", "health_interval", "health_threshold"}
+        {
+            "framework",
+            "mpi_slots",
+            "expose",
+            "readiness_timeout",
+            "health_path",
+            "health_interval",
+            "health_threshold",
+        }
     ),
 )
 
@@ -135,6 +148,9 @@ class KubernetesBackend:
         self._forgotten: set[str] = set()  # forgotten workloads whose pods are still being deleted
         # the pod cache indexed by workload, so one pod event costs one workload's pods, not all pods
         self._pods_by_workload: dict[str, dict[str, Manifest]] = {}
+        self._marking: set[str] = set()  # pods being marked as ready once (READY_AT_ANNOTATION)
+        self._background: set[asyncio.Task[None]] = set()
+        self._readiness_timers: dict[str, asyncio.TimerHandle] = {}
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -201,9 +217,12 @@ class KubernetesBackend:
         return preflight.ClusterFacts(mpi, storage, missing_mpi)
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for timer in self._readiness_timers.values():
+            timer.cancel()
+        self._readiness_timers.clear()
+        for task in [*self._tasks, *self._background]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -495,7 +514,9 @@ class KubernetesBackend:
         observations: list[ReplicaObservation] = []
         for workload_id, objects in sorted(workloads.items()):
             stop = self._stopping.get(workload_id)
-            observations.extend(observe_workload(objects, nodes, stop.reason if stop else None))
+            observations.extend(
+                observe_workload(objects, nodes, stop.reason if stop else None, now=time.time())
+            )
         for workload_id, stop in self._stopping.items():
             if workload_id not in workloads:  # fully gone: it stopped
                 observations.extend(
@@ -560,6 +581,7 @@ class KubernetesBackend:
         pods = self._pods_by_workload.setdefault(workload_id, {})
         if new is not None:
             pods[new["metadata"]["name"]] = new
+            self._mark_if_ready(new)
         elif old is not None:
             pods.pop(old["metadata"]["name"], None)
             if not pods:
@@ -571,6 +593,43 @@ class KubernetesBackend:
         if new is None and _phase(old) in _ENDED_PHASES and workload_id not in self._stopping:
             return  # a finished pod removed (e.g. by a TTL): its end was reported already
         self._publish(workload_id, deleted=None if new is not None else old)
+
+    def _mark_if_ready(self, pod: Manifest) -> None:
+        """Record on the pod that it passed its readiness probe once: from then on it is a running replica
+        (a later failed probe only takes it out of its Service), also for a server started later."""
+        name = pod["metadata"]["name"]
+        if not is_ready(pod) or has_been_ready(pod) or readiness_timeout_of(pod) is None:
+            return
+        if name in self._marking:
+            return
+        self._marking.add(name)
+        task = asyncio.get_running_loop().create_task(self._annotate_ready(name))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _annotate_ready(self, name: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {"metadata": {"annotations": {naming.READY_AT_ANNOTATION: stamp}}}
+        try:
+            await self.client.patch(Pod, name, patch, namespace=self._namespace, patch_type=PatchType.MERGE)
+        except httpx2.HTTPError as exc:
+            # Until marked, the pod counts as running only while its probe passes; the next ready
+            # report tries again.
+            log.warning("could not mark pod %s as ready: %s", name, describe(exc, "patch pod", self._server))
+        finally:
+            self._marking.discard(name)
+
+    def _recheck_readiness_at(self, workload_id: str, pods: list[Manifest]) -> None:
+        """A replica still waiting for its readiness probe fails at its deadline even if nothing else
+        changes by then: its workload is looked at again at that moment."""
+        deadlines = [d for d in (readiness_deadline(pod) for pod in pods) if d is not None]
+        previous = self._readiness_timers.pop(workload_id, None)
+        if previous is not None:
+            previous.cancel()
+        if deadlines:
+            delay = max(0.0, min(deadlines) - time.time()) + 0.05
+            loop = asyncio.get_running_loop()
+            self._readiness_timers[workload_id] = loop.call_later(delay, self._publish, workload_id)
 
     def _node_changed(self, old: Manifest | None, new: Manifest | None) -> None:
         if new is not None:
@@ -594,7 +653,8 @@ class KubernetesBackend:
         root: Manifest | None = None if stop else {"metadata": {}}
         objects = WorkloadObjects(workload_id, replicas, root=root, pods=pods)
         nodes = self._node_names()
-        for observation in observe_workload(objects, nodes, stop.reason if stop else None):
+        self._recheck_readiness_at(workload_id, pods)
+        for observation in observe_workload(objects, nodes, stop.reason if stop else None, now=time.time()):
             if deleted is not None and not stop:
                 observation = _after_deletion(observation, deleted, nodes)
             key = (workload_id, observation.replica_index)

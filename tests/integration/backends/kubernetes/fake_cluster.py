@@ -441,10 +441,18 @@ class Kubelet:
     async def set_status(self, pod: str, status: Manifest) -> None:
         await self.patch(f"{self._ns('pods')}/{pod}/status", {"status": status})
 
-    async def run(self, pod: str) -> None:
+    async def run(self, pod: str, *, ready: bool = True) -> None:
+        """The container runs; `ready` is what its readiness probe says (a pod without one is ready)."""
         state = {"running": {"startedAt": _now()}}
-        statuses = await self._container_status(pod, state, ready=True)
+        statuses = await self._container_status(pod, state, ready=ready)
         await self.set_status(pod, {"phase": "Running", "containerStatuses": statuses})
+
+    async def probe(self, pod: str, *, ready: bool) -> None:
+        """The readiness probe of a running container starts or stops passing."""
+        response = await self.http.get(f"{self._ns('pods')}/{pod}")
+        response.raise_for_status()
+        statuses = response.json()["status"]["containerStatuses"]
+        await self.set_status(pod, {"containerStatuses": [{**statuses[0], "ready": ready}]})
 
     async def finish(self, pod: str, exit_code: int = 0, reason: str | None = None) -> None:
         terminated: Manifest = {"exitCode": exit_code, "startedAt": _now(), "finishedAt": _now()}
