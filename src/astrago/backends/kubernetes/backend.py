@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from httpx2.websockets import HTTPXWSException
 from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ConfigError
@@ -29,7 +30,6 @@ from astrago.backends.base import (
     BackendCapabilities,
     BackendError,
     Capability,
-    CapabilityMissing,
     Endpoint,
     ExecRequest,
     ExecSession,
@@ -42,7 +42,7 @@ from astrago.backends.base import (
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import api_error, describe, is_conflict, is_not_found
-from astrago.backends.kubernetes.exec_session import OneShotExecSession
+from astrago.backends.kubernetes.exec_session import EXEC_SUBPROTOCOL, OneShotExecSession, TtyExecSession
 from astrago.backends.kubernetes.informer import Informer
 from astrago.backends.kubernetes.inventory import (
     NOTHING_HELD,
@@ -75,6 +75,7 @@ _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 REVISION_ANNOTATION = "astrago.io/revision"
+TERMINAL_PING_S = 20.0  # keeps an idle terminal's connection alive through proxies and load balancers
 
 
 CAPABILITIES = BackendCapabilities(
@@ -89,6 +90,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.DISTRIBUTED,
             Capability.MPI,
             Capability.EXEC,
+            Capability.TTY,
             Capability.ENDPOINTS,
             Capability.ORPHAN_CLEANUP,
             Capability.NODE_PORTS,
@@ -756,17 +758,38 @@ class KubernetesBackend:
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
 
     async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
-        """Without a terminal only (Capability.TTY is not offered): the command runs once its stdin is in."""
-        if request.tty:
-            raise CapabilityMissing(self.name, Capability.TTY)
-        if self._pod_for(workload_id, replica_index) is None:
+        """With a terminal, a streaming session (TtyExecSession); without, the command runs once its stdin
+        is in (the exec subresource of v4 cannot close stdin without closing the session)."""
+        pod = self._pod_for(workload_id, replica_index)
+        if pod is None or _phase(pod) != "Running":
             raise BackendError(f"replica {replica_index} of workload {workload_id} has no running pod")
+        if request.tty:
+            return await self._open_terminal(pod, request)
 
         async def run(stdin: bytes | None) -> tuple[int, str, str]:
             result = await self.exec(workload_id, replica_index, list(request.argv), stdin=stdin)
             return result.exit_code, result.stdout, result.stderr
 
         return OneShotExecSession(run)
+
+    async def _open_terminal(self, pod: Manifest, request: ExecRequest) -> ExecSession:
+        name = pod["metadata"]["name"]
+        container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
+        params = {"command": list(request.argv), "container": container, "stdin": True, "stdout": True}
+        params["tty"] = True
+        # lightkube runs exec only to completion; its request builder and HTTP client open the stream.
+        generic = self.client._client
+        prepared = generic.prepare_request("exec", Pod, None, name, self._namespace, params=params)
+        connection = generic._client.websocket(
+            prepared.url,
+            subprotocols=[EXEC_SUBPROTOCOL],
+            params=prepared.params,
+            keepalive_ping_interval_seconds=TERMINAL_PING_S,
+        )
+        try:
+            return await TtyExecSession.connect(connection, request.rows, request.cols)
+        except (httpx2.HTTPError, HTTPXWSException, OSError) as exc:
+            raise BackendError(f"cannot open a terminal in pod {name}: {exc}") from exc
 
     async def roll(self, spec: LaunchSpec) -> None:
         """Patch the service's Deployment to the new revision's container (command, image, env); its
