@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from astrago.api.deps import SESSION_COOKIE
 from astrago.auth.principal import Principal
+from astrago.auth.tokens import TOKEN_PREFIX
 from astrago.services.errors import Forbidden, Unauthenticated
 from astrago.services.gateway import COOKIE_NAME, GatewayService
 from astrago.services.registry import Services
@@ -36,7 +37,7 @@ async def socket_principal(connection: HTTPConnection, services: Services) -> Pr
         return principal
     token = _subprotocol_token(connection)
     if token is not None:
-        return await services.auth.authenticate(token)
+        return await _token_principal(token, services)
     session = connection.cookies.get(SESSION_COOKIE)
     if session:
         check_same_origin(connection)
@@ -71,8 +72,15 @@ async def _bearer(connection: HTTPConnection, services: Services) -> Principal |
     authorization = connection.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return await services.auth.authenticate(credentials.strip())
+        return await _token_principal(credentials.strip(), services)
     return None
+
+
+async def _token_principal(token: str, services: Services) -> Principal:
+    """As for the API's routes: an AstraGo session or API token, else (with SSO) the IdP's access token."""
+    if token.startswith(TOKEN_PREFIX) or not services.sso.enabled:
+        return await services.auth.authenticate(token)
+    return await services.sso.authenticate_bearer(token)
 
 
 async def proxy_principal(

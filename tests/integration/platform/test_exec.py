@@ -122,6 +122,11 @@ def test_others_cannot_run_commands_in_a_workload(admin: User, shared_workload: 
     refused = outsider.cli("exec", workload_id, "--", "id", check=False)
     assert refused.returncode == 1
     assert "does not exist or is not in one of your workspaces" in refused.stderr
+    made = admin.api("POST", "/api/v1/auth/tokens", json={"name": "reader", "read_only": True})
+    reader = User(admin.server, "admin", tmp_path / "reader", token=made.json()["token"])
+    read_only = reader.cli("exec", workload_id, "--", "id", check=False)  # a GET handshake, but it runs code
+    assert read_only.returncode == 1
+    assert "read-only" in read_only.stderr
     finished = admin.submit("shell", ["true"])
     admin.wait_status(finished, "SUCCEEDED")
     ended = admin.cli("exec", finished, "--", "id", check=False)
