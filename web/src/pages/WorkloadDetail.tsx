@@ -89,6 +89,8 @@ export function WorkloadDetailPage() {
         const w = workload.data;
         const myRole = me.data?.workspaces?.[w.workspace];
         const own = w.created_by === me.data?.username;
+        // A terminal runs code as the workload: members, managers and admins (the server checks it too).
+        const mayExec = !!me.data?.admin || myRole === "member" || myRole === "manager";
         const mayCancel = !ENDED.includes(w.status) && (!!me.data?.admin || myRole === "manager" || (own && myRole === "member"));
         return (
           <Stack>
@@ -171,10 +173,10 @@ export function WorkloadDetailPage() {
             <Tabs defaultValue="logs" keepMounted={false}>
               <Tabs.List mb="xs">
                 <Tabs.Tab value="logs">Logs</Tabs.Tab>
-                <Tabs.Tab value="terminal">Terminal</Tabs.Tab>
+                {mayExec && <Tabs.Tab value="terminal">Terminal</Tabs.Tab>}
               </Tabs.List>
               <Tabs.Panel value="logs"><Logs workload={w} /></Tabs.Panel>
-              <Tabs.Panel value="terminal"><WorkloadTerminal workload={w} /></Tabs.Panel>
+              {mayExec && <Tabs.Panel value="terminal"><WorkloadTerminal workload={w} /></Tabs.Panel>}
             </Tabs>
             <Modal opened={confirm} onClose={() => setConfirm(false)} title={`Cancel ${w.name}?`}>
               <Text mb="md">Its replicas are stopped; this cannot be undone.</Text>
