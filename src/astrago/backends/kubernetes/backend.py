@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,7 @@ _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 REVISION_ANNOTATION = "astrago.io/revision"
+UNREADY_LOG_LINES = 20  # log lines in the reason of a replica that never became ready
 TERMINAL_PING_S = 20.0  # keeps an idle terminal's connection alive through proxies and load balancers
 
 
@@ -153,6 +154,7 @@ class KubernetesBackend:
         self._marking: set[str] = set()  # pods being marked as ready once (READY_AT_ANNOTATION)
         self._background: set[asyncio.Task[None]] = set()
         self._readiness_timers: dict[str, asyncio.TimerHandle] = {}
+        self._unready_tails: dict[str, str] = {}  # pod name → last log lines, once past its deadline
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -512,12 +514,14 @@ class KubernetesBackend:
 
     async def observe(self) -> list[ReplicaObservation]:
         workloads = await self._workloads()
+        await self._read_unready_tails([pod for objects in workloads.values() for pod in objects.pods])
         nodes = self._node_names()
         observations: list[ReplicaObservation] = []
         for workload_id, objects in sorted(workloads.items()):
             stop = self._stopping.get(workload_id)
+            reason = stop.reason if stop else None
             observations.extend(
-                observe_workload(objects, nodes, stop.reason if stop else None, now=time.time())
+                observe_workload(objects, nodes, reason, now=time.time(), log_tails=self._unready_tails)
             )
         for workload_id, stop in self._stopping.items():
             if workload_id not in workloads:  # fully gone: it stopped
@@ -586,6 +590,7 @@ class KubernetesBackend:
             self._mark_if_ready(new)
         elif old is not None:
             pods.pop(old["metadata"]["name"], None)
+            self._unready_tails.pop(old["metadata"]["name"], None)
             if not pods:
                 del self._pods_by_workload[workload_id]
         if workload_id in self._forgotten:  # its objects are going away on our own request
@@ -605,7 +610,10 @@ class KubernetesBackend:
         if name in self._marking:
             return
         self._marking.add(name)
-        task = asyncio.get_running_loop().create_task(self._annotate_ready(name))
+        self._in_background(self._annotate_ready(name))
+
+    def _in_background(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -631,7 +639,37 @@ class KubernetesBackend:
         if deadlines:
             delay = max(0.0, min(deadlines) - time.time()) + 0.05
             loop = asyncio.get_running_loop()
-            self._readiness_timers[workload_id] = loop.call_later(delay, self._publish, workload_id)
+            self._readiness_timers[workload_id] = loop.call_later(delay, self._fail_unready, workload_id)
+
+    def _fail_unready(self, workload_id: str) -> None:
+        self._readiness_timers.pop(workload_id, None)
+        self._in_background(self._publish_with_tails(workload_id))
+
+    async def _publish_with_tails(self, workload_id: str) -> None:
+        await self._read_unready_tails(self._pods_of(workload_id))
+        self._publish(workload_id)
+
+    async def _read_unready_tails(self, pods: list[Manifest]) -> None:
+        """The last log lines of each running pod past its readiness deadline, for its failure's reason
+        (as on the local backend); a log that cannot be read leaves the reason without them."""
+        now = time.time()
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            deadline = readiness_deadline(pod)
+            if deadline is None or deadline > now or name in self._unready_tails:
+                continue
+            lines: list[str] = []
+            try:
+                stream = self.client.log(name, namespace=self._namespace, tail_lines=UNREADY_LOG_LINES)
+                async for line in stream:
+                    lines.append(line)
+            except httpx2.HTTPError as exc:
+                log.info(
+                    "no log lines for %s: %s",
+                    name,
+                    describe(exc, f"read the log of pod {name}", self._server),
+                )
+            self._unready_tails[name] = "".join(lines)
 
     def _node_changed(self, old: Manifest | None, new: Manifest | None) -> None:
         if new is not None:
@@ -656,7 +694,9 @@ class KubernetesBackend:
         objects = WorkloadObjects(workload_id, replicas, root=root, pods=pods)
         nodes = self._node_names()
         self._recheck_readiness_at(workload_id, pods)
-        for observation in observe_workload(objects, nodes, stop.reason if stop else None, now=time.time()):
+        reason = stop.reason if stop else None
+        observed = observe_workload(objects, nodes, reason, now=time.time(), log_tails=self._unready_tails)
+        for observation in observed:
             if deleted is not None and not stop:
                 observation = _after_deletion(observation, deleted, nodes)
             key = (workload_id, observation.replica_index)

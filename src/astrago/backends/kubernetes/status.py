@@ -8,7 +8,7 @@ readiness probe passed (and FAILED when it has not passed within their readiness
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -84,9 +84,15 @@ def pod_replica_index(pod: Manifest) -> int | None:
 
 
 def observe_workload(
-    objects: WorkloadObjects, nodes: Collection[str], stop_reason: str | None = None, *, now: float
+    objects: WorkloadObjects,
+    nodes: Collection[str],
+    stop_reason: str | None = None,
+    *,
+    now: float,
+    log_tails: Mapping[str, str] | None = None,
 ) -> list[ReplicaObservation]:
-    """One observation per replica 0..replicas-1 (MPI: the workers, finished by their launcher)."""
+    """One observation per replica 0..replicas-1 (MPI: the workers, finished by their launcher).
+    `log_tails` (pod name → its last log lines) goes into the reason of a replica that never got ready."""
     if stop_reason is None and objects.root is not None:
         stop_reason = ((objects.root.get("metadata") or {}).get("annotations") or {}).get(
             naming.STOP_REASON_ANNOTATION
@@ -96,7 +102,10 @@ def observe_workload(
     for index in range(objects.replicas):
         pod = by_index.get(index)
         if pod is not None:
-            observation = observe_pod(objects.workload_id, index, pod, nodes, stop_reason, now=now)
+            tail = (log_tails or {}).get((pod.get("metadata") or {}).get("name") or "")
+            observation = observe_pod(
+                objects.workload_id, index, pod, nodes, stop_reason, now=now, log_tail=tail
+            )
         else:
             observation = _missing(objects, index, stop_reason)
         observations.append(observation)
@@ -115,6 +124,7 @@ def observe_pod(
     stop_reason: str | None = None,
     *,
     now: float,
+    log_tail: str | None = None,
 ) -> ReplicaObservation:
     status = pod.get("status") or {}
     node = (pod.get("spec") or {}).get("nodeName")
@@ -152,12 +162,12 @@ def observe_pod(
     if phase == "Running":
         if terminated and stop_reason:
             return replace(base, state=ReplicaState.STOPPED, exit_code=exit_code, reason=stop_reason)
-        return _running_once_ready(pod, container, base, now)
+        return _running_once_ready(pod, container, base, now, log_tail)
     return replace(base, state=ReplicaState.STARTING, reason=_pending_reason(pod))
 
 
 def _running_once_ready(
-    pod: Manifest, container: Manifest, base: ReplicaObservation, now: float
+    pod: Manifest, container: Manifest, base: ReplicaObservation, now: float, log_tail: str | None
 ) -> ReplicaObservation:
     timeout_s = readiness_timeout_of(pod)
     if timeout_s is None or container.get("ready") or has_been_ready(pod):
@@ -165,6 +175,8 @@ def _running_once_ready(
     probe = _probe_description(pod)
     if base.started_at is not None and now - base.started_at >= timeout_s:
         reason = f"not ready after {timeout_s:g}s: its readiness probe ({probe}) never passed"
+        if log_tail:
+            reason += f"; last log lines:\n{log_tail.rstrip()}"
         return replace(base, state=ReplicaState.FAILED, reason=reason)
     return replace(base, state=ReplicaState.STARTING, reason=f"waiting for its readiness probe ({probe})")
 

@@ -152,9 +152,10 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         if verb and (verb, qualified) in self.broken:
             return _json(500, _status(500, "InternalError", "etcdserver: request timed out"))
         if request.subresource == "log":
-            return aiohttp.web.Response(
-                text=self.pod_logs.get(request.name or "", ""), content_type="text/plain"
-            )
+            text = self.pod_logs.get(request.name or "", "")
+            if tail := request.params.get("tailLines"):
+                text = "".join(text.splitlines(keepends=True)[-int(tail) :])
+            return aiohttp.web.Response(text=text, content_type="text/plain")
         if request.subresource == "exec":
             return await self._exec(request)
         if request.action == kmock_enums.action.WATCH:

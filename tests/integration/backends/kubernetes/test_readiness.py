@@ -67,9 +67,16 @@ async def test_a_service_never_ready_fails_after_its_readiness_timeout(
     async with watching(backend) as watched:
         await backend.start(spec)
         (pod,) = await cluster.kubelet.reconcile()
+        lines = [f"loading shard {i}\n" for i in range(30)] + ["listening on 0.0.0.0:9000\n"]
+        cluster.api.pod_logs[pod] = "".join(lines)
         await cluster.kubelet.run(pod, ready=False)
         (failed,) = await watched.reaches("api", S.FAILED)  # no other change comes: the deadline does it
-    assert failed.reason == "not ready after 1s: its readiness probe (GET /healthz on port 8000) never passed"
+    assert failed.reason is not None
+    first, *tail = failed.reason.split("\n")
+    assert first == (
+        "not ready after 1s: its readiness probe (GET /healthz on port 8000) never passed; last log lines:"
+    )
+    assert tail == [line.rstrip() for line in lines[-20:]]  # the last 20, as on the local backend
 
 
 async def _marked(cluster: FakeCluster, name: str) -> dict[str, Any]:
