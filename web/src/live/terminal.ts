@@ -82,10 +82,13 @@ export function connectTerminal(workloadId: string, replica: number, rows: numbe
   socket.onclose = (event) => {
     if (!closedByUs) handlers.ended(endMessage(exitCode, event, opened), exitCode);
   };
-  const open = () => socket.readyState === WebSocket.OPEN;
+  // Keys typed before the handshake completes, or after the session ended, have nowhere to go.
+  const sendIfOpen = (frame: Uint8Array | string) => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+  };
   return {
-    send: (text) => open() && socket.send(stdinFrame(text)),
-    resize: (r, c) => open() && socket.send(resizeFrame(r, c)),
+    send: (text) => sendIfOpen(stdinFrame(text)),
+    resize: (rows, columns) => sendIfOpen(resizeFrame(rows, columns)),
     close: () => {
       closedByUs = true;
       socket.close();
