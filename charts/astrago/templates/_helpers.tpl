@@ -86,6 +86,11 @@ app.kubernetes.io/component: {{ .role }}
     secretKeyRef:
       name: {{ include "astrago.secretName" . }}
       key: ASTRAGO_CODE_CREDENTIAL_KEY
+- name: ASTRAGO_GATEWAY_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "astrago.secretName" . }}
+      key: ASTRAGO_GATEWAY_KEY
 - name: ASTRAGO_POD_NAME
   valueFrom:
     fieldRef:

@@ -7,32 +7,80 @@ the browser makes, so a cookie-authenticated request must come from the server's
 
 from __future__ import annotations
 
+import base64
+import binascii
 from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
+from astrago.api.deps import SESSION_COOKIE
 from astrago.auth.principal import Principal
+from astrago.auth.tokens import TOKEN_PREFIX
 from astrago.services.errors import Forbidden, Unauthenticated
 from astrago.services.gateway import COOKIE_NAME, GatewayService
 from astrago.services.registry import Services
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A browser's WebSocket cannot send headers of its own, but it may offer subprotocols: the console offers
+# the application protocol and its token as a second one (base64url, unpadded), as Kubernetes does. The
+# token so stays out of the URL, and of every access log that records URLs.
+TERMINAL_SUBPROTOCOL = "astrago.exec.v1"
+BEARER_SUBPROTOCOL_PREFIX = "astrago.bearer."
 
 
-async def bearer_principal(connection: HTTPConnection, services: Services) -> Principal:
-    """The caller of a WebSocket or request authenticated by its `Authorization: Bearer` header."""
+async def socket_principal(connection: HTTPConnection, services: Services) -> Principal:
+    """The caller of a WebSocket to the API: the bearer header (the CLI), the bearer subprotocol (the
+    console with a token), or the console's session cookie on a handshake from the server's own origin
+    (a cookie travels with any site's WebSocket, so the Origin check is what stops cross-site use)."""
     principal = await _bearer(connection, services)
-    if principal is None:
-        raise Unauthenticated("log in first: send `Authorization: Bearer <token>` (see `astrago login`)")
-    return principal
+    if principal is not None:
+        return principal
+    token = _subprotocol_token(connection)
+    if token is not None:
+        return await _token_principal(token, services)
+    session = connection.cookies.get(SESSION_COOKIE)
+    if session:
+        check_same_origin(connection)
+        return await services.auth.authenticate(session)
+    raise Unauthenticated(
+        "log in first: send `Authorization: Bearer <token>` (see `astrago login`), or offer the "
+        f"subprotocol {BEARER_SUBPROTOCOL_PREFIX}<base64url token>"
+    )
+
+
+def _subprotocol_token(connection: HTTPConnection) -> str | None:
+    offered = connection.headers.get("sec-websocket-protocol", "")
+    for protocol in (part.strip() for part in offered.split(",")):
+        if protocol.startswith(BEARER_SUBPROTOCOL_PREFIX):
+            encoded = protocol.removeprefix(BEARER_SUBPROTOCOL_PREFIX)
+            try:
+                padded = encoded + "=" * (-len(encoded) % 4)
+                return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise Unauthenticated("the bearer subprotocol does not hold a base64url token") from None
+    return None
+
+
+def chosen_subprotocol(connection: HTTPConnection) -> str | None:
+    """The application subprotocol to answer with: a browser that offered some closes the connection
+    unless the server picks one of them (never the one that carries the token)."""
+    offered = [part.strip() for part in connection.headers.get("sec-websocket-protocol", "").split(",")]
+    return TERMINAL_SUBPROTOCOL if TERMINAL_SUBPROTOCOL in offered else None
 
 
 async def _bearer(connection: HTTPConnection, services: Services) -> Principal | None:
     authorization = connection.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return await services.auth.authenticate(credentials.strip())
+        return await _token_principal(credentials.strip(), services)
     return None
+
+
+async def _token_principal(token: str, services: Services) -> Principal:
+    """As for the API's routes: an AstraGo session or API token, else (with SSO) the IdP's access token."""
+    if token.startswith(TOKEN_PREFIX) or not services.sso.enabled:
+        return await services.auth.authenticate(token)
+    return await services.sso.authenticate_bearer(token)
 
 
 async def proxy_principal(

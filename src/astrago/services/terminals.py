@@ -25,6 +25,9 @@ class TerminalService:
         self, principal: Principal, workload_id: str, replica: int, request: ExecRequest
     ) -> ExecSession:
         self._check_request(request)
+        if principal.read_only:
+            # The handshake is a GET, but what it opens runs code as the workload.
+            raise Forbidden("this API token is read-only: it cannot run commands in a workload")
         async with self.ctx.read() as session:
             workload = await WorkloadRepository(session).get(workload_id)
             if workload is None or not principal.can(workload.workspace_id, WorkspaceRole.VIEWER):

@@ -164,6 +164,12 @@ def test_astrago_chart_runs_the_platform_roles(
     secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
     assert secret["ASTRAGO_ADMIN_PASSWORD"] == secrets["astrago"]["adminPassword"]
     assert len(secret["ASTRAGO_CODE_CREDENTIAL_KEY"]) == 32
+    # the gateway's links and cookies are signed with one key, so any API replica accepts another's
+    assert len(secret["ASTRAGO_GATEWAY_KEY"]) == 32
+    assert env["ASTRAGO_GATEWAY_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "astrago-env",
+        "key": "ASTRAGO_GATEWAY_KEY",
+    }
 
 
 @pytest.mark.parametrize("mode", ["external"])

@@ -1,16 +1,25 @@
 """`astrago exec`, driven through a real terminal (pexpect): a shell in the workload's environment, a
-window resize, Ctrl-C, exit codes; a session ends with its workload; others' workloads stay hidden."""
+window resize, Ctrl-C, exit codes; a session ends with its workload; others' workloads stay hidden; how a
+browser's WebSocket authenticates."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pexpect
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
+from astrago.api.proxy_auth import BEARER_SUBPROTOCOL_PREFIX, TERMINAL_SUBPROTOCOL
 from tests.integration.platform.conftest import User
 from tests.support.server import ASTRAGO
 
@@ -47,11 +56,6 @@ def shared_workload(admin: User) -> Iterator[str]:
     admin.cli("cancel", workload_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: inside the bubblewrap sandbox (nsenter + setpriv), Ctrl-C does not reach the "
-    "terminal's foreground command; the shell, its environment and resizing work",
-)
 def test_a_terminal_in_the_workload_resizes_interrupts_and_exits_with_its_code(
     admin: User, shared_workload: str
 ) -> None:
@@ -67,10 +71,15 @@ def test_a_terminal_in_the_workload_resizes_interrupts_and_exits_with_its_code(
         shell.sendline("stty size")
         shell.expect_exact("40 132")
         shell.expect_exact(PROMPT)
-        shell.sendline("sleep 100; echo slept")
+        # The quotes keep the words out of the terminal's echo of the line: only the output matches.
+        shell.sendline("echo sleep''ing; sleep 100; echo sl''ept")
+        shell.expect_exact("sleeping\r\n")  # the sleep is the terminal's foreground job now
         shell.sendintr()
         shell.expect_exact(PROMPT)
-        assert "slept" not in (shell.before or "")
+        assert "slept" not in (shell.before or "")  # interrupted, well before its 100 s
+        shell.sendline('echo "interrupted=$?"')
+        shell.expect_exact("interrupted=130")  # 128 + SIGINT
+        shell.expect_exact(PROMPT)
         shell.sendline("exit 3")
         shell.expect(pexpect.EOF)
     finally:
@@ -113,7 +122,59 @@ def test_others_cannot_run_commands_in_a_workload(admin: User, shared_workload: 
     refused = outsider.cli("exec", workload_id, "--", "id", check=False)
     assert refused.returncode == 1
     assert "does not exist or is not in one of your workspaces" in refused.stderr
+    made = admin.api("POST", "/api/v1/auth/tokens", json={"name": "reader", "read_only": True})
+    reader = User(admin.server, "admin", tmp_path / "reader", token=made.json()["token"])
+    read_only = reader.cli("exec", workload_id, "--", "id", check=False)  # a GET handshake, but it runs code
+    assert read_only.returncode == 1
+    assert "read-only" in read_only.stderr
     finished = admin.submit("shell", ["true"])
     admin.wait_status(finished, "SUCCEEDED")
     ended = admin.cli("exec", finished, "--", "id", check=False)
     assert "commands run only while it runs" in ended.stderr
+
+
+def _browser_socket(admin: User, workload_id: str, **options: Any) -> ClientConnection:
+    query = urlencode([("command", "sh"), ("command", "-c"), ("command", "echo from-$0"), ("tty", "false")])
+    url = admin.server.url.replace("http", "ws", 1) + f"/api/v1/workloads/{workload_id}/exec?{query}"
+    return connect(url, open_timeout=30, **options)
+
+
+def _exit_code(socket: ClientConnection) -> tuple[bytes, int]:
+    output, code = b"", -1
+    for frame in socket:
+        if isinstance(frame, bytes):
+            output += frame[1:]
+        else:
+            code = json.loads(frame)["code"]
+    return output, code
+
+
+def test_a_browser_authenticates_with_a_subprotocol_or_its_same_origin_session_cookie(
+    admin: User, shared_workload: str
+) -> None:
+    """What the console's Terminal tab does: a browser cannot set headers on a WebSocket, so the token
+    rides in a subprotocol (never in the URL); a session cookie is honoured only from the same origin."""
+    assert admin.token
+    encoded = base64.urlsafe_b64encode(admin.token.encode()).decode().rstrip("=")
+    protocols = [Subprotocol(TERMINAL_SUBPROTOCOL), Subprotocol(f"{BEARER_SUBPROTOCOL_PREFIX}{encoded}")]
+    with _browser_socket(admin, shared_workload, subprotocols=protocols) as socket:
+        assert socket.subprotocol == TERMINAL_SUBPROTOCOL  # never the one holding the token
+        assert _exit_code(socket) == (b"from-sh\n", 0)
+
+    cookie = {"Cookie": f"astrago_session={admin.token}"}
+    host = admin.server.url.split("://", 1)[1]
+    same_origin = {**cookie, "Origin": f"http://{host}"}
+    with _browser_socket(admin, shared_workload, additional_headers=same_origin) as socket:
+        assert _exit_code(socket) == (b"from-sh\n", 0)
+    for refused_headers, status in [
+        ({**cookie, "Origin": "https://evil.example"}, 403),  # another site's page, riding the cookie
+        (cookie, 403),  # no Origin at all: not what a browser sends
+        ({}, 401),
+    ]:
+        with pytest.raises(InvalidStatus) as refused:
+            _browser_socket(admin, shared_workload, additional_headers=refused_headers)
+        assert refused.value.response.status_code == status
+    bad = [Subprotocol(TERMINAL_SUBPROTOCOL), Subprotocol(f"{BEARER_SUBPROTOCOL_PREFIX}not*base64")]
+    with pytest.raises(InvalidStatus) as unreadable:
+        _browser_socket(admin, shared_workload, subprotocols=bad)
+    assert unreadable.value.response.status_code == 401

@@ -22,6 +22,7 @@ export const keys = {
   workloadList: (filters: WorkloadFilters) => ["workloads", "list", filters] as const,
   workload: (id: string) => ["workload", id] as const,
   workloadEvents: (id: string) => ["workload-events", id] as const,
+  workloadEndpoints: (id: string) => ["workload-endpoints", id] as const,
   tokens: ["tokens"] as const,
   users: ["users"] as const,
   audit: ["audit"] as const,
@@ -112,6 +113,17 @@ export function useWorkloadEvents(id: string) {
     queryKey: keys.workloadEvents(id),
     queryFn: () =>
       unwrap(api.GET("/api/v1/workloads/{workload_id}/events", { params: { path: { workload_id: id } } })),
+  });
+}
+
+/** The workload's ports behind the gateway and whether a ready replica answers on each; refreshed by the
+ * live feed whenever the workload changes (it becomes RUNNING only once it is ready). */
+export function useWorkloadEndpoints(id: string, enabled: boolean) {
+  return useQuery({
+    queryKey: keys.workloadEndpoints(id),
+    enabled,
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/workloads/{workload_id}/endpoints", { params: { path: { workload_id: id } } })),
   });
 }
 

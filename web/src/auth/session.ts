@@ -71,6 +71,19 @@ export function authHeaders(): Record<string, string> {
   return session ? { Authorization: `Bearer ${session.token}` } : {};
 }
 
+/** The subprotocols a WebSocket to the API offers (a browser cannot set its headers): the token rides in
+ * one, base64url, never in the URL; the server answers with the application protocol. With a session
+ * cookie instead, the cookie travels by itself and the server checks the page's Origin. */
+export function socketProtocols(application: string): string[] {
+  const session = getSession();
+  if (!session) return [application];
+  const encoded = btoa(String.fromCharCode(...new TextEncoder().encode(session.token)))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+  return [application, `astrago.bearer.${encoded}`];
+}
+
 function subscribe(listener: () => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);

@@ -48,6 +48,7 @@ export function applyEvent(client: QueryClient, message: Pick<EventSourceMessage
         );
       }
       void client.invalidateQueries({ queryKey: keys.workloadEvents(workload.id) });
+      void client.invalidateQueries({ queryKey: keys.workloadEndpoints(workload.id) });
       scheduleRefresh(client);
       markSeen(workload);
       break;

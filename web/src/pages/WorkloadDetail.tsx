@@ -1,5 +1,5 @@
 import {
-  Alert, Badge, Button, Card, Code, Group, Modal, ScrollArea, Select, SimpleGrid, Stack, Switch, Table, Text, TextInput, Timeline, Title,
+  Alert, Badge, Button, Card, Code, Group, Modal, ScrollArea, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, TextInput, Timeline, Title,
 } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "@tanstack/react-router";
@@ -12,6 +12,8 @@ import { StatusBadge } from "../components/StatusBadge";
 import { downloadLogs, useLogs } from "../live/logs";
 import { formatCpu, formatMemory, formatRequest, formatTime } from "../lib/format";
 import { toYaml } from "../lib/spec";
+import { WorkloadEndpoints } from "./WorkloadEndpoints";
+import { WorkloadTerminal } from "./WorkloadTerminal";
 
 const ENDED = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
@@ -87,6 +89,8 @@ export function WorkloadDetailPage() {
         const w = workload.data;
         const myRole = me.data?.workspaces?.[w.workspace];
         const own = w.created_by === me.data?.username;
+        // A terminal runs code as the workload: members, managers and admins (the server checks it too).
+        const mayExec = !!me.data?.admin || myRole === "member" || myRole === "manager";
         const mayCancel = !ENDED.includes(w.status) && (!!me.data?.admin || myRole === "manager" || (own && myRole === "member"));
         return (
           <Stack>
@@ -101,6 +105,7 @@ export function WorkloadDetailPage() {
                 {mayCancel && <Button color="red" variant="light" onClick={() => setConfirm(true)}>Cancel workload</Button>}
               </Group>
             </Group>
+            <WorkloadEndpoints workload={w} />
             <ProblemAlert error={cancel.error} />
             {w.status === "PENDING" && (
               <Alert color="yellow" title="Why it waits" data-testid="why-waiting">
@@ -165,7 +170,14 @@ export function WorkloadDetailPage() {
                 </Table>
               )}
             </Card>
-            <Logs workload={w} />
+            <Tabs defaultValue="logs" keepMounted={false}>
+              <Tabs.List mb="xs">
+                <Tabs.Tab value="logs">Logs</Tabs.Tab>
+                {mayExec && <Tabs.Tab value="terminal">Terminal</Tabs.Tab>}
+              </Tabs.List>
+              <Tabs.Panel value="logs"><Logs workload={w} /></Tabs.Panel>
+              {mayExec && <Tabs.Panel value="terminal"><WorkloadTerminal workload={w} /></Tabs.Panel>}
+            </Tabs>
             <Modal opened={confirm} onClose={() => setConfirm(false)} title={`Cancel ${w.name}?`}>
               <Text mb="md">Its replicas are stopped; this cannot be undone.</Text>
               <Group justify="end">

@@ -3,7 +3,11 @@
 Query: `command` (repeated, the argv), `replica`, `tty`, `rows`, `cols`. Frames from the server: binary,
 the first byte the stream (1 stdout, 2 stderr) and the rest its bytes; at the end one text frame
 `{"type": "exit", "code": N}`, then a normal close. Frames from the client: binary stdin (first byte 0),
-or text `{"type": "resize", "rows": R, "cols": C}` / `{"type": "eof"}`."""
+or text `{"type": "resize", "rows": R, "cols": C}` / `{"type": "eof"}`.
+
+Authentication: the bearer header (the CLI); a browser, which cannot set headers on a WebSocket, offers
+the subprotocols `astrago.exec.v1` and `astrago.bearer.<base64url token>`, or sends its session cookie
+from the server's own origin (see `socket_principal`)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
-from astrago.api.proxy_auth import bearer_principal
+from astrago.api.proxy_auth import chosen_subprotocol, socket_principal
 from astrago.api.routers.proxy import deny
 from astrago.backends.base import ExecRequest, ExecSession, ExecStream
 from astrago.services.errors import ServiceError
@@ -35,13 +39,13 @@ async def exec_in_workload(
 ) -> None:
     terminals: TerminalService = websocket.app.state.terminals
     try:
-        principal = await bearer_principal(websocket, websocket.app.state.services)
+        principal = await socket_principal(websocket, websocket.app.state.services)
         request = ExecRequest(argv=tuple(command), tty=tty, rows=rows, cols=cols)
         session = await terminals.open(principal, workload_id, replica, request)
     except ServiceError as exc:
         await deny(websocket, exc)
         return
-    await websocket.accept()
+    await websocket.accept(subprotocol=chosen_subprotocol(websocket))
     try:
         await _relay(websocket, session)
     finally:

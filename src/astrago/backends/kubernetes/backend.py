@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
+from httpx2.websockets import HTTPXWSException
 from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ConfigError
@@ -28,7 +30,6 @@ from astrago.backends.base import (
     BackendCapabilities,
     BackendError,
     Capability,
-    CapabilityMissing,
     Endpoint,
     ExecRequest,
     ExecSession,
@@ -41,7 +42,7 @@ from astrago.backends.base import (
 from astrago.backends.kubernetes import manifests as mf
 from astrago.backends.kubernetes import naming, preflight
 from astrago.backends.kubernetes.errors import api_error, describe, is_conflict, is_not_found
-from astrago.backends.kubernetes.exec_session import OneShotExecSession
+from astrago.backends.kubernetes.exec_session import EXEC_SUBPROTOCOL, OneShotExecSession, TtyExecSession
 from astrago.backends.kubernetes.informer import Informer
 from astrago.backends.kubernetes.inventory import (
     NOTHING_HELD,
@@ -55,8 +56,12 @@ from astrago.backends.kubernetes.status import (
     LAUNCHER,
     WorkloadObjects,
     assign_indices,
+    has_been_ready,
+    is_ready,
     observe_workload,
     pod_replica_index,
+    readiness_deadline,
+    readiness_timeout_of,
     replicas_of,
     workload_id_of,
 )
@@ -70,6 +75,8 @@ _ENDED_PHASES = ("Succeeded", "Failed")
 _DELETION_POLL_S = 0.5
 _MANAGED: LabelSelector = dict(naming.MANAGED_SELECTOR)
 REVISION_ANNOTATION = "astrago.io/revision"
+UNREADY_LOG_LINES = 20  # log lines in the reason of a replica that never became ready
+TERMINAL_PING_S = 20.0  # keeps an idle terminal's connection alive through proxies and load balancers
 
 
 CAPABILITIES = BackendCapabilities(
@@ -84,6 +91,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.DISTRIBUTED,
             Capability.MPI,
             Capability.EXEC,
+            Capability.TTY,
             Capability.ENDPOINTS,
             Capability.ORPHAN_CLEANUP,
             Capability.NODE_PORTS,
@@ -91,7 +99,15 @@ CAPABILITIES = BackendCapabilities(
         }
     ),
     options=frozenset(
-        {"framework", "mpi_slots", "expose", "health_path", "health_interval", "health_threshold"}
+        {
+            "framework",
+            "mpi_slots",
+            "expose",
+            "readiness_timeout",
+            "health_path",
+            "health_interval",
+            "health_threshold",
+        }
     ),
 )
 
@@ -135,6 +151,10 @@ class KubernetesBackend:
         self._forgotten: set[str] = set()  # forgotten workloads whose pods are still being deleted
         # the pod cache indexed by workload, so one pod event costs one workload's pods, not all pods
         self._pods_by_workload: dict[str, dict[str, Manifest]] = {}
+        self._marking: set[str] = set()  # pods being marked as ready once (READY_AT_ANNOTATION)
+        self._background: set[asyncio.Task[None]] = set()
+        self._readiness_timers: dict[str, asyncio.TimerHandle] = {}
+        self._unready_tails: dict[str, str] = {}  # pod name → last log lines, once past its deadline
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -201,9 +221,12 @@ class KubernetesBackend:
         return preflight.ClusterFacts(mpi, storage, missing_mpi)
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for timer in self._readiness_timers.values():
+            timer.cancel()
+        self._readiness_timers.clear()
+        for task in [*self._tasks, *self._background]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -491,11 +514,15 @@ class KubernetesBackend:
 
     async def observe(self) -> list[ReplicaObservation]:
         workloads = await self._workloads()
+        await self._read_unready_tails([pod for objects in workloads.values() for pod in objects.pods])
         nodes = self._node_names()
         observations: list[ReplicaObservation] = []
         for workload_id, objects in sorted(workloads.items()):
             stop = self._stopping.get(workload_id)
-            observations.extend(observe_workload(objects, nodes, stop.reason if stop else None))
+            reason = stop.reason if stop else None
+            observations.extend(
+                observe_workload(objects, nodes, reason, now=time.time(), log_tails=self._unready_tails)
+            )
         for workload_id, stop in self._stopping.items():
             if workload_id not in workloads:  # fully gone: it stopped
                 observations.extend(
@@ -560,8 +587,10 @@ class KubernetesBackend:
         pods = self._pods_by_workload.setdefault(workload_id, {})
         if new is not None:
             pods[new["metadata"]["name"]] = new
+            self._mark_if_ready(new)
         elif old is not None:
             pods.pop(old["metadata"]["name"], None)
+            self._unready_tails.pop(old["metadata"]["name"], None)
             if not pods:
                 del self._pods_by_workload[workload_id]
         if workload_id in self._forgotten:  # its objects are going away on our own request
@@ -571,6 +600,76 @@ class KubernetesBackend:
         if new is None and _phase(old) in _ENDED_PHASES and workload_id not in self._stopping:
             return  # a finished pod removed (e.g. by a TTL): its end was reported already
         self._publish(workload_id, deleted=None if new is not None else old)
+
+    def _mark_if_ready(self, pod: Manifest) -> None:
+        """Record on the pod that it passed its readiness probe once: from then on it is a running replica
+        (a later failed probe only takes it out of its Service), also for a server started later."""
+        name = pod["metadata"]["name"]
+        if not is_ready(pod) or has_been_ready(pod) or readiness_timeout_of(pod) is None:
+            return
+        if name in self._marking:
+            return
+        self._marking.add(name)
+        self._in_background(self._annotate_ready(name))
+
+    def _in_background(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _annotate_ready(self, name: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch = {"metadata": {"annotations": {naming.READY_AT_ANNOTATION: stamp}}}
+        try:
+            await self.client.patch(Pod, name, patch, namespace=self._namespace, patch_type=PatchType.MERGE)
+        except httpx2.HTTPError as exc:
+            # Until marked, the pod counts as running only while its probe passes; the next ready
+            # report tries again.
+            log.warning("could not mark pod %s as ready: %s", name, describe(exc, "patch pod", self._server))
+        finally:
+            self._marking.discard(name)
+
+    def _recheck_readiness_at(self, workload_id: str, pods: list[Manifest]) -> None:
+        """A replica still waiting for its readiness probe fails at its deadline even if nothing else
+        changes by then: its workload is looked at again at that moment."""
+        deadlines = [d for d in (readiness_deadline(pod) for pod in pods) if d is not None]
+        previous = self._readiness_timers.pop(workload_id, None)
+        if previous is not None:
+            previous.cancel()
+        if deadlines:
+            delay = max(0.0, min(deadlines) - time.time()) + 0.05
+            loop = asyncio.get_running_loop()
+            self._readiness_timers[workload_id] = loop.call_later(delay, self._fail_unready, workload_id)
+
+    def _fail_unready(self, workload_id: str) -> None:
+        self._readiness_timers.pop(workload_id, None)
+        self._in_background(self._publish_with_tails(workload_id))
+
+    async def _publish_with_tails(self, workload_id: str) -> None:
+        await self._read_unready_tails(self._pods_of(workload_id))
+        self._publish(workload_id)
+
+    async def _read_unready_tails(self, pods: list[Manifest]) -> None:
+        """The last log lines of each running pod past its readiness deadline, for its failure's reason
+        (as on the local backend); a log that cannot be read leaves the reason without them."""
+        now = time.time()
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            deadline = readiness_deadline(pod)
+            if deadline is None or deadline > now or name in self._unready_tails:
+                continue
+            lines: list[str] = []
+            try:
+                stream = self.client.log(name, namespace=self._namespace, tail_lines=UNREADY_LOG_LINES)
+                async for line in stream:
+                    lines.append(line)
+            except httpx2.HTTPError as exc:
+                log.info(
+                    "no log lines for %s: %s",
+                    name,
+                    describe(exc, f"read the log of pod {name}", self._server),
+                )
+            self._unready_tails[name] = "".join(lines)
 
     def _node_changed(self, old: Manifest | None, new: Manifest | None) -> None:
         if new is not None:
@@ -594,7 +693,10 @@ class KubernetesBackend:
         root: Manifest | None = None if stop else {"metadata": {}}
         objects = WorkloadObjects(workload_id, replicas, root=root, pods=pods)
         nodes = self._node_names()
-        for observation in observe_workload(objects, nodes, stop.reason if stop else None):
+        self._recheck_readiness_at(workload_id, pods)
+        reason = stop.reason if stop else None
+        observed = observe_workload(objects, nodes, reason, now=time.time(), log_tails=self._unready_tails)
+        for observation in observed:
             if deleted is not None and not stop:
                 observation = _after_deletion(observation, deleted, nodes)
             key = (workload_id, observation.replica_index)
@@ -696,17 +798,38 @@ class KubernetesBackend:
         return ExecResult(response.exit_code, str(response.stdout or ""), str(response.stderr or ""))
 
     async def open_exec(self, workload_id: str, replica_index: int, request: ExecRequest) -> ExecSession:
-        """Without a terminal only (Capability.TTY is not offered): the command runs once its stdin is in."""
-        if request.tty:
-            raise CapabilityMissing(self.name, Capability.TTY)
-        if self._pod_for(workload_id, replica_index) is None:
+        """With a terminal, a streaming session (TtyExecSession); without, the command runs once its stdin
+        is in (the exec subresource of v4 cannot close stdin without closing the session)."""
+        pod = self._pod_for(workload_id, replica_index)
+        if pod is None or _phase(pod) != "Running":
             raise BackendError(f"replica {replica_index} of workload {workload_id} has no running pod")
+        if request.tty:
+            return await self._open_terminal(pod, request)
 
         async def run(stdin: bytes | None) -> tuple[int, str, str]:
             result = await self.exec(workload_id, replica_index, list(request.argv), stdin=stdin)
             return result.exit_code, result.stdout, result.stderr
 
         return OneShotExecSession(run)
+
+    async def _open_terminal(self, pod: Manifest, request: ExecRequest) -> ExecSession:
+        name = pod["metadata"]["name"]
+        container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
+        params = {"command": list(request.argv), "container": container, "stdin": True, "stdout": True}
+        params["tty"] = True
+        # lightkube runs exec only to completion; its request builder and HTTP client open the stream.
+        generic = self.client._client
+        prepared = generic.prepare_request("exec", Pod, None, name, self._namespace, params=params)
+        connection = generic._client.websocket(
+            prepared.url,
+            subprotocols=[EXEC_SUBPROTOCOL],
+            params=prepared.params,
+            keepalive_ping_interval_seconds=TERMINAL_PING_S,
+        )
+        try:
+            return await TtyExecSession.connect(connection, request.rows, request.cols)
+        except (httpx2.HTTPError, HTTPXWSException, OSError) as exc:
+            raise BackendError(f"cannot open a terminal in pod {name}: {exc}") from exc
 
     async def roll(self, spec: LaunchSpec) -> None:
         """Patch the service's Deployment to the new revision's container (command, image, env); its

@@ -20,6 +20,7 @@ from typing import Any
 
 from astrago.backends.base import BackendError, LaunchSpec, ReplicaLaunch
 from astrago.backends.kubernetes import naming
+from astrago.backends.readiness import readiness_timeout_s
 from astrago.domain.enums import WorkloadKind
 from astrago.domain.volumes import env_name
 
@@ -190,12 +191,15 @@ def _metadata(spec: LaunchSpec, options: ManifestOptions, role: str, name: str |
 
 
 def _annotations(spec: LaunchSpec) -> dict[str, str]:
-    return {
+    annotations = {
         naming.WORKLOAD_ID_ANNOTATION: spec.workload_id,
         naming.WORKLOAD_NAME_ANNOTATION: spec.name,
         naming.KIND_ANNOTATION: _kind_tag(spec),
         naming.REPLICAS_ANNOTATION: str(len(spec.replicas)),
     }
+    if spec.ports:
+        annotations[naming.READINESS_TIMEOUT_ANNOTATION] = f"{readiness_timeout_s(spec.extra):g}"
+    return annotations
 
 
 def _kind_tag(spec: LaunchSpec) -> str:

@@ -21,6 +21,11 @@ KIND_ANNOTATION = "astrago.io/kind"
 REPLICAS_ANNOTATION = "astrago.io/replicas"
 REPLICA_ANNOTATION = "astrago.io/replica"  # on pods AstraGo creates directly (one pod = one replica)
 STOP_REASON_ANNOTATION = "astrago.io/stop-reason"
+# A replica with ports is RUNNING once its readiness probe passes, and fails if that takes longer than this
+# (seconds); the backend marks a pod that passed once, so a later failed probe (taken out of the Service's
+# rotation) does not turn it back into a starting replica, also after a server restart.
+READINESS_TIMEOUT_ANNOTATION = "astrago.io/readiness-timeout"
+READY_AT_ANNOTATION = "astrago.io/ready-at"
 
 APP_NAME = "astrago"
 MANAGER = "astrago"

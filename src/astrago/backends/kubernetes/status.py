@@ -2,12 +2,13 @@
 
 Pure functions over the JSON the API server returns, so every rule is unit-tested on plain dicts:
 pod phases, container exit codes, OOMKilled, image pull errors as a clear reason, pods that wait for a
-node, and pods whose node disappeared (LOST)."""
+node, pods whose node disappeared (LOST), and replicas with ports that are RUNNING only once their
+readiness probe passed (and FAILED when it has not passed within their readiness timeout)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -83,9 +84,15 @@ def pod_replica_index(pod: Manifest) -> int | None:
 
 
 def observe_workload(
-    objects: WorkloadObjects, nodes: Collection[str], stop_reason: str | None = None
+    objects: WorkloadObjects,
+    nodes: Collection[str],
+    stop_reason: str | None = None,
+    *,
+    now: float,
+    log_tails: Mapping[str, str] | None = None,
 ) -> list[ReplicaObservation]:
-    """One observation per replica 0..replicas-1 (MPI: the workers, finished by their launcher)."""
+    """One observation per replica 0..replicas-1 (MPI: the workers, finished by their launcher).
+    `log_tails` (pod name → its last log lines) goes into the reason of a replica that never got ready."""
     if stop_reason is None and objects.root is not None:
         stop_reason = ((objects.root.get("metadata") or {}).get("annotations") or {}).get(
             naming.STOP_REASON_ANNOTATION
@@ -95,17 +102,29 @@ def observe_workload(
     for index in range(objects.replicas):
         pod = by_index.get(index)
         if pod is not None:
-            observation = observe_pod(objects.workload_id, index, pod, nodes, stop_reason)
+            tail = (log_tails or {}).get((pod.get("metadata") or {}).get("name") or "")
+            observation = observe_pod(
+                objects.workload_id, index, pod, nodes, stop_reason, now=now, log_tail=tail
+            )
         else:
             observation = _missing(objects, index, stop_reason)
         observations.append(observation)
     if launcher is not None:
-        observations = _finish_by_launcher(objects.workload_id, launcher, observations, nodes, stop_reason)
+        observations = _finish_by_launcher(
+            objects.workload_id, launcher, observations, nodes, stop_reason, now=now
+        )
     return observations
 
 
 def observe_pod(
-    workload_id: str, index: int, pod: Manifest, nodes: Collection[str], stop_reason: str | None = None
+    workload_id: str,
+    index: int,
+    pod: Manifest,
+    nodes: Collection[str],
+    stop_reason: str | None = None,
+    *,
+    now: float,
+    log_tail: str | None = None,
 ) -> ReplicaObservation:
     status = pod.get("status") or {}
     node = (pod.get("spec") or {}).get("nodeName")
@@ -143,8 +162,64 @@ def observe_pod(
     if phase == "Running":
         if terminated and stop_reason:
             return replace(base, state=ReplicaState.STOPPED, exit_code=exit_code, reason=stop_reason)
-        return replace(base, state=ReplicaState.RUNNING)
+        return _running_once_ready(pod, container, base, now, log_tail)
     return replace(base, state=ReplicaState.STARTING, reason=_pending_reason(pod))
+
+
+def _running_once_ready(
+    pod: Manifest, container: Manifest, base: ReplicaObservation, now: float, log_tail: str | None
+) -> ReplicaObservation:
+    timeout_s = readiness_timeout_of(pod)
+    if timeout_s is None or container.get("ready") or has_been_ready(pod):
+        return replace(base, state=ReplicaState.RUNNING)
+    probe = _probe_description(pod)
+    if base.started_at is not None and now - base.started_at >= timeout_s:
+        reason = f"not ready after {timeout_s:g}s: its readiness probe ({probe}) never passed"
+        if log_tail:
+            reason += f"; last log lines:\n{log_tail.rstrip()}"
+        return replace(base, state=ReplicaState.FAILED, reason=reason)
+    return replace(base, state=ReplicaState.STARTING, reason=f"waiting for its readiness probe ({probe})")
+
+
+def readiness_timeout_of(pod: Manifest) -> float | None:
+    """Seconds the pod's replica may take to become ready; None for a pod without ports (no probe)."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(naming.READINESS_TIMEOUT_ANNOTATION)
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def has_been_ready(pod: Manifest) -> bool:
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return naming.READY_AT_ANNOTATION in annotations
+
+
+def is_ready(pod: Manifest) -> bool:
+    """The main container runs and its readiness probe passes (what the Service routes by)."""
+    running = (pod.get("status") or {}).get("phase") == "Running"
+    return running and bool(_main_container_status(pod).get("ready"))
+
+
+def readiness_deadline(pod: Manifest) -> float | None:
+    """When a running replica that waits for its readiness probe fails, if it is still not ready then."""
+    timeout_s = readiness_timeout_of(pod)
+    if timeout_s is None or is_ready(pod) or has_been_ready(pod):
+        return None
+    running = (_main_container_status(pod).get("state") or {}).get("running") or {}
+    started = timestamp(running.get("startedAt"))
+    return None if started is None else started + timeout_s
+
+
+def _probe_description(pod: Manifest) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    probe = containers[0].get("readinessProbe") or {}
+    if "httpGet" in probe:
+        return f"GET {probe['httpGet'].get('path', '/')} on port {probe['httpGet'].get('port')}"
+    if "tcpSocket" in probe:
+        return f"a connection to port {probe['tcpSocket'].get('port')}"
+    return "its probe"
 
 
 def image_pull_reason(image: str, message: str) -> tuple[ReplicaState, str]:
@@ -237,9 +312,11 @@ def _finish_by_launcher(
     workers: list[ReplicaObservation],
     nodes: Collection[str],
     stop_reason: str | None,
+    *,
+    now: float,
 ) -> list[ReplicaObservation]:
     """MPI workers only serve mpirun; the launcher's end is the job's end, for every replica."""
-    outcome = observe_pod(workload_id, 0, launcher, nodes, stop_reason)
+    outcome = observe_pod(workload_id, 0, launcher, nodes, stop_reason, now=now)
     if outcome.state in (ReplicaState.SUCCEEDED, ReplicaState.FAILED, ReplicaState.STOPPED):
         return [
             ReplicaObservation(

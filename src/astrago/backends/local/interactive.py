@@ -12,10 +12,10 @@ from pathlib import Path
 
 from astrago.backends.base import BackendError, LaunchSpec
 from astrago.backends.local.records import PortBinding, Readiness
+from astrago.backends.readiness import readiness_timeout_s
 from astrago.domain.endpoints import proxy_path
 from astrago.domain.enums import WorkloadKind
 
-DEFAULT_READINESS_TIMEOUT_S = 300.0  # a notebook server on a busy machine can take a minute to listen
 JUPYTER_LAB = "jupyter-lab"
 
 
@@ -38,13 +38,7 @@ def readiness(spec: LaunchSpec) -> Readiness | None:
     """How to tell the replica is ready: `options.readiness_timeout` (seconds), `options.health_path`."""
     if not spec.ports:
         return None
-    raw = spec.extra.get("readiness_timeout")
-    try:
-        timeout_s = float(raw) if raw is not None else DEFAULT_READINESS_TIMEOUT_S
-    except ValueError:
-        raise BackendError(f"readiness_timeout must be a number of seconds, not {raw!r}") from None
-    if not 1 <= timeout_s <= 86400:
-        raise BackendError(f"readiness_timeout must be between 1 and 86400 seconds, not {raw}")
+    timeout_s = readiness_timeout_s(spec.extra)
     path = spec.extra.get("health_path")
     if path is not None and not path.startswith("/"):
         raise BackendError(f"health_path must start with '/', not {path!r}")

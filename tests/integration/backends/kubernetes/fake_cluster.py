@@ -9,7 +9,8 @@ here, each the way a real cluster behaves:
   `application/json` Status bodies; answers to SelfSubjectAccessReview (and 403s for denied verbs);
   watch expiry: `expire_watches()` closes open watches and answers a resume from an older
   resourceVersion with a 410 Gone ERROR event, as after etcd compaction; pod logs and exec
-  (websocket, v4.channel.k8s.io) served from what the test gives.
+  (websocket, v4.channel.k8s.io) served from what the test gives; a TTY exec runs its command on a real
+  pseudo-terminal of the test machine (stdin, resize and status channels as the kubelet serves them).
 - `Kubelet` plays the controllers and the kubelet, which kmock does not run: it creates the pods of
   Jobs, Deployments and MPIJobs from their templates, binds them to a node named by the node affinity,
   moves them Pending → Running → Succeeded/Failed with exit codes, OOMKilled and image pull errors,
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +37,7 @@ import kmock
 import yaml
 from kmock._internal import enums as kmock_enums
 from kmock._internal import rendering
+from ptyprocess import PtyProcess
 
 from tests.unit.backends.kubernetes.factories import node_manifest
 
@@ -105,6 +108,7 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.broken: set[tuple[str, str]] = set()  # (verb, resource) the server fails with 500
         self.pod_logs: dict[str, str] = {}
         self.exec_handler: ExecHandler = lambda pod, argv: (0, "", "")
+        self.terminals: list[tuple[str, list[str], str]] = []  # (pod, argv, container) of each TTY exec
         self.gone_answers = 0  # watches answered with 410 Gone
 
     def _next_version(self) -> str:
@@ -148,9 +152,10 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         if verb and (verb, qualified) in self.broken:
             return _json(500, _status(500, "InternalError", "etcdserver: request timed out"))
         if request.subresource == "log":
-            return aiohttp.web.Response(
-                text=self.pod_logs.get(request.name or "", ""), content_type="text/plain"
-            )
+            text = self.pod_logs.get(request.name or "", "")
+            if tail := request.params.get("tailLines"):
+                text = "".join(text.splitlines(keepends=True)[-int(tail) :])
+            return aiohttp.web.Response(text=text, content_type="text/plain")
         if request.subresource == "exec":
             return await self._exec(request)
         if request.action == kmock_enums.action.WATCH:
@@ -242,6 +247,10 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         argv = raw.query.getall("command", [])
         ws = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
         await ws.prepare(raw)
+        if raw.query.get("tty") == "true":
+            self.terminals.append((request.name or "", argv, raw.query.get("container", "")))
+            await _serve_terminal(ws, argv)
+            return ws
         code, stdout, stderr = self.exec_handler(request.name or "", argv)
         if stdout:
             await ws.send_bytes(b"\x01" + stdout.encode())
@@ -259,6 +268,50 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         await ws.send_bytes(b"\x03" + json.dumps(status).encode())
         await ws.close()
         return ws
+
+
+async def _serve_terminal(ws: aiohttp.web.WebSocketResponse, argv: list[str]) -> None:
+    """A TTY exec as the kubelet's container runtime serves it, with the test machine as the container:
+    the command on a real pseudo-terminal; channel 0 in is its keyboard, channel 4 its window size
+    ({"Width", "Height"}); its output goes out on channel 1, and its end as a v1.Status on channel 3."""
+    process = PtyProcess.spawn(argv, dimensions=(24, 80))
+    loop = asyncio.get_running_loop()
+    output: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            data = os.read(process.fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(process.fd)
+        output.put_nowait(data)
+
+    async def keyboard() -> None:
+        async for message in ws:
+            channel, data = message.data[0], message.data[1:]
+            if channel == 0:
+                os.write(process.fd, data)
+            elif channel == 4:
+                size = json.loads(data)
+                process.setwinsize(size["Height"], size["Width"])
+        process.terminate(force=True)  # the caller went away: so does the command (EOF on its output)
+
+    loop.add_reader(process.fd, readable)
+    keys = asyncio.create_task(keyboard())
+    try:
+        while data := await output.get():
+            await ws.send_bytes(b"\x01" + data)
+        code = await asyncio.to_thread(process.wait)
+    finally:
+        keys.cancel()
+        process.terminate(force=True)
+    status: Manifest = {"metadata": {}, "status": "Success"}
+    if code:
+        cause = {"reason": "ExitCode", "message": str(code)}
+        status = {"status": "Failure", "reason": "NonZeroExitCode", "details": {"causes": [cause]}}
+    await ws.send_bytes(b"\x03" + json.dumps(status).encode())
+    await ws.close()
 
 
 @dataclass
@@ -441,10 +494,18 @@ class Kubelet:
     async def set_status(self, pod: str, status: Manifest) -> None:
         await self.patch(f"{self._ns('pods')}/{pod}/status", {"status": status})
 
-    async def run(self, pod: str) -> None:
+    async def run(self, pod: str, *, ready: bool = True) -> None:
+        """The container runs; `ready` is what its readiness probe says (a pod without one is ready)."""
         state = {"running": {"startedAt": _now()}}
-        statuses = await self._container_status(pod, state, ready=True)
+        statuses = await self._container_status(pod, state, ready=ready)
         await self.set_status(pod, {"phase": "Running", "containerStatuses": statuses})
+
+    async def probe(self, pod: str, *, ready: bool) -> None:
+        """The readiness probe of a running container starts or stops passing."""
+        response = await self.http.get(f"{self._ns('pods')}/{pod}")
+        response.raise_for_status()
+        statuses = response.json()["status"]["containerStatuses"]
+        await self.set_status(pod, {"containerStatuses": [{**statuses[0], "ready": ready}]})
 
     async def finish(self, pod: str, exit_code: int = 0, reason: str | None = None) -> None:
         terminated: Manifest = {"exitCode": exit_code, "startedAt": _now(), "finishedAt": _now()}

@@ -13,12 +13,14 @@ from astrago.backends.kubernetes.status import (
     observe_pod,
     observe_workload,
     pod_replica_index,
+    readiness_deadline,
 )
 from astrago.domain.enums import ReplicaState
 
 NODES = {"gpu-1", "gpu-2"}
 T0 = "2026-01-01T10:00:00Z"
 T1 = "2026-01-01T11:00:00Z"
+NOW = 1767261600.0  # T0 (2026-01-01T10:00:00Z)
 
 
 def pod(
@@ -53,7 +55,7 @@ def pod(
 
 
 def test_running_succeeded_failed_with_exit_codes_and_times() -> None:
-    running = observe_pod("w", 0, pod(state={"running": {"startedAt": T0}}), NODES)
+    running = observe_pod("w", 0, pod(state={"running": {"startedAt": T0}}), NODES, now=NOW)
     assert running.state is ReplicaState.RUNNING
     assert running.node == "gpu-1"
     assert running.started_at
@@ -62,6 +64,7 @@ def test_running_succeeded_failed_with_exit_codes_and_times() -> None:
         0,
         pod(phase="Succeeded", state={"terminated": {"exitCode": 0, "startedAt": T0, "finishedAt": T1}}),
         NODES,
+        now=NOW,
     )
     assert done.state is ReplicaState.SUCCEEDED
     assert done.exit_code == 0
@@ -69,7 +72,7 @@ def test_running_succeeded_failed_with_exit_codes_and_times() -> None:
     assert done.started_at is not None
     assert done.finished_at - done.started_at == 3600
     failed = observe_pod(
-        "w", 0, pod(phase="Failed", state={"terminated": {"exitCode": 3, "reason": "Error"}}), NODES
+        "w", 0, pod(phase="Failed", state={"terminated": {"exitCode": 3, "reason": "Error"}}), NODES, now=NOW
     )
     assert failed.state is ReplicaState.FAILED
     assert failed.exit_code == 3
@@ -78,7 +81,11 @@ def test_running_succeeded_failed_with_exit_codes_and_times() -> None:
 
 def test_oom_killed_names_the_memory_limit() -> None:
     observation = observe_pod(
-        "w", 0, pod(phase="Failed", state={"terminated": {"exitCode": 137, "reason": "OOMKilled"}}), NODES
+        "w",
+        0,
+        pod(phase="Failed", state={"terminated": {"exitCode": 137, "reason": "OOMKilled"}}),
+        NODES,
+        now=NOW,
     )
     assert observation.state is ReplicaState.FAILED
     assert observation.exit_code == 137
@@ -100,6 +107,7 @@ def test_image_not_found_is_a_clear_failure() -> None:
             state={"waiting": {"reason": "ImagePullBackOff", "message": message}},
         ),
         NODES,
+        now=NOW,
     )
     assert observation.state is ReplicaState.FAILED
     assert observation.reason == "image mpioperator/mpi-operator:0.5.0 not found in registry"
@@ -130,21 +138,21 @@ def test_pending_pods_say_why() -> None:
         node=None,
         conditions=[{"type": "PodScheduled", "status": "False", "message": "0/2 nodes: untolerated taint"}],
     )
-    observation = observe_pod("w", 0, unschedulable, NODES)
+    observation = observe_pod("w", 0, unschedulable, NODES, now=NOW)
     assert observation.state is ReplicaState.STARTING
     assert observation.reason == "waiting for a node: 0/2 nodes: untolerated taint"
     creating = observe_pod(
-        "w", 0, pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}}), NODES
+        "w", 0, pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}}), NODES, now=NOW
     )
     assert creating.state is ReplicaState.STARTING
     assert creating.reason == "ContainerCreating"
 
 
 def test_a_pod_on_a_vanished_node_is_lost() -> None:
-    observation = observe_pod("w", 0, pod(node="gpu-9", state={"running": {"startedAt": T0}}), NODES)
+    observation = observe_pod("w", 0, pod(node="gpu-9", state={"running": {"startedAt": T0}}), NODES, now=NOW)
     assert observation.state is ReplicaState.LOST
     assert observation.reason == "node gpu-9 is gone from the cluster"
-    unknown = observe_pod("w", 0, pod(phase="Unknown"), NODES)
+    unknown = observe_pod("w", 0, pod(phase="Unknown"), NODES, now=NOW)
     assert unknown.state is ReplicaState.LOST
 
 
@@ -153,40 +161,40 @@ def test_crash_loops_and_deadline_fail() -> None:
     looping["status"]["containerStatuses"][0]["lastState"] = {
         "terminated": {"exitCode": 1, "reason": "Error"}
     }
-    observation = observe_pod("w", 0, looping, NODES)
+    observation = observe_pod("w", 0, looping, NODES, now=NOW)
     assert observation.state is ReplicaState.FAILED
     assert observation.exit_code == 1
-    deadline = observe_pod("w", 0, pod(phase="Failed", reason="DeadlineExceeded"), NODES)
+    deadline = observe_pod("w", 0, pod(phase="Failed", reason="DeadlineExceeded"), NODES, now=NOW)
     assert deadline.reason == "exceeded its maximum runtime"
 
 
 def test_stopped_replicas_report_the_stop_reason() -> None:
     killed = pod(phase="Failed", state={"terminated": {"exitCode": 143}})
-    observation = observe_pod("w", 0, killed, NODES, stop_reason="preempted by w2")
+    observation = observe_pod("w", 0, killed, NODES, stop_reason="preempted by w2", now=NOW)
     assert observation.state is ReplicaState.STOPPED
     assert observation.reason == "preempted by w2"
     # after a restart the reason comes from the root object's annotation; pods already gone count as stopped
     root = {"metadata": {"annotations": {naming.STOP_REASON_ANNOTATION: "cancelled by alice"}}}
-    observations = observe_workload(WorkloadObjects("w", 2, root=root, pods=[killed]), NODES)
+    observations = observe_workload(WorkloadObjects("w", 2, root=root, pods=[killed]), NODES, now=NOW)
     assert [o.state for o in observations] == [ReplicaState.STOPPED, ReplicaState.STOPPED]
     assert {o.reason for o in observations} == {"cancelled by alice"}
 
 
 def test_missing_pods_follow_their_root_starting_failed_succeeded_or_lost() -> None:
     root = {"metadata": {}}
-    (observation,) = observe_workload(WorkloadObjects("w", 1, root=root), NODES)
+    (observation,) = observe_workload(WorkloadObjects("w", 1, root=root), NODES, now=NOW)
     assert observation.state is ReplicaState.STARTING
     root = {
         "metadata": {},
         "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]},
     }
-    (observation,) = observe_workload(WorkloadObjects("w", 1, root=root), NODES)
+    (observation,) = observe_workload(WorkloadObjects("w", 1, root=root), NODES, now=NOW)
     assert observation.state is ReplicaState.FAILED
     assert observation.reason == "exceeded its maximum runtime"
-    (observation,) = observe_workload(WorkloadObjects("w", 1, root=None), NODES)
+    (observation,) = observe_workload(WorkloadObjects("w", 1, root=None), NODES, now=NOW)
     assert observation.state is ReplicaState.LOST
     completed = {"metadata": {}, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
-    (observation,) = observe_workload(WorkloadObjects("w", 1, root=completed), NODES)
+    (observation,) = observe_workload(WorkloadObjects("w", 1, root=completed), NODES, now=NOW)
     assert observation.state is ReplicaState.SUCCEEDED  # its pods were removed after it completed
 
 
@@ -204,7 +212,7 @@ def test_mpi_launcher_ends_every_replica() -> None:
     launcher = pod("launcher", index=None, labels={role: "launcher"}, state={"running": {"startedAt": T0}})
     assert pod_replica_index(workers[1]) == 1
     assert pod_replica_index(launcher) == -1
-    running = observe_workload(WorkloadObjects("w", 2, root={}, pods=[launcher, *workers]), NODES)
+    running = observe_workload(WorkloadObjects("w", 2, root={}, pods=[launcher, *workers]), NODES, now=NOW)
     assert [o.state for o in running] == [ReplicaState.RUNNING, ReplicaState.RUNNING]
     launcher = pod(
         "launcher",
@@ -213,7 +221,7 @@ def test_mpi_launcher_ends_every_replica() -> None:
         labels={role: "launcher"},
         state={"terminated": {"exitCode": 2}},
     )
-    failed = observe_workload(WorkloadObjects("w", 2, root={}, pods=[launcher, *workers]), NODES)
+    failed = observe_workload(WorkloadObjects("w", 2, root={}, pods=[launcher, *workers]), NODES, now=NOW)
     assert [(o.state, o.exit_code) for o in failed] == [(ReplicaState.FAILED, 2)] * 2
     assert failed[0].reason == "launcher: exited with code 2"
 
@@ -223,5 +231,39 @@ def test_deployment_pods_are_numbered_by_age_and_old_ones_last() -> None:
     old["metadata"]["deletionTimestamp"] = T1
     new = pod("svc-b", index=None, created=T1, node="gpu-2", state={"running": {"startedAt": T1}})
     other = pod("svc-c", index=None, created=T0, state={"running": {"startedAt": T0}})
-    observations = observe_workload(WorkloadObjects("w", 2, root={}, pods=[old, new, other]), NODES)
+    observations = observe_workload(WorkloadObjects("w", 2, root={}, pods=[old, new, other]), NODES, now=NOW)
     assert [o.node for o in observations] == ["gpu-1", "gpu-2"]  # svc-c (oldest live), then svc-b
+
+
+def _serving(*, ready: bool, ready_before: bool = False, timeout_s: str = "60") -> dict[str, Any]:
+    served = pod(state={"running": {"startedAt": T0}})
+    served["metadata"]["annotations"][naming.READINESS_TIMEOUT_ANNOTATION] = timeout_s
+    if ready_before:
+        served["metadata"]["annotations"][naming.READY_AT_ANNOTATION] = T0
+    served["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/healthz", "port": 8000}}
+    served["status"]["containerStatuses"][0]["ready"] = ready
+    return served
+
+
+def test_a_replica_with_ports_runs_only_once_its_readiness_probe_passes() -> None:
+    waiting = observe_pod("w", 0, _serving(ready=False), NODES, now=NOW + 30)
+    assert (waiting.state, waiting.reason) == (
+        ReplicaState.STARTING,
+        "waiting for its readiness probe (GET /healthz on port 8000)",
+    )
+    assert readiness_deadline(_serving(ready=False)) == NOW + 60
+    assert observe_pod("w", 0, _serving(ready=True), NODES, now=NOW + 30).state is ReplicaState.RUNNING
+    assert readiness_deadline(_serving(ready=True)) is None
+    # ready once, then a failed probe: out of the Service's rotation, but still a running replica
+    unhealthy = observe_pod("w", 0, _serving(ready=False, ready_before=True), NODES, now=NOW + 3600)
+    assert unhealthy.state is ReplicaState.RUNNING
+
+
+def test_a_replica_never_ready_fails_after_its_readiness_timeout() -> None:
+    failed = observe_pod("w", 0, _serving(ready=False, timeout_s="60"), NODES, now=NOW + 60)
+    assert failed.state is ReplicaState.FAILED
+    assert (
+        failed.reason == "not ready after 60s: its readiness probe (GET /healthz on port 8000) never passed"
+    )
+    plain = observe_pod("w", 0, pod(state={"running": {"startedAt": T0}}), NODES, now=NOW + 86400)
+    assert plain.state is ReplicaState.RUNNING  # no ports, no probe: running as soon as it runs
