@@ -90,9 +90,11 @@ async def proxy_principal(
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         # a page or a client through the gateway sends many requests: the token is looked up once a while
-        return await gateway.cached_principal(
+        caller = await gateway.cached_principal(
             credentials.strip(), lambda: services.auth.authenticate(credentials.strip())
         )
+        _refuse_read_only_writes(connection, caller)
+        return caller
     cookie = connection.cookies.get(COOKIE_NAME)
     if cookie:
         check_same_origin(connection)
@@ -101,6 +103,15 @@ async def proxy_principal(
         "open this workload with `astrago open ID` or the console's Open button, or send "
         "`Authorization: Bearer <token>`"
     )
+
+
+def _refuse_read_only_writes(connection: HTTPConnection, caller: Principal) -> None:
+    """A read-only token reads through the gateway (GET, HEAD, OPTIONS) and nothing more: no other method
+    and no WebSocket, which to a notebook or a terminal app is running code."""
+    if not caller.read_only:
+        return
+    if connection.scope["type"] == "websocket" or connection.scope.get("method") not in _SAFE_METHODS:
+        raise Forbidden("a read-only token may only read through the gateway (GET, HEAD, OPTIONS)")
 
 
 def check_same_origin(connection: HTTPConnection) -> None:

@@ -159,3 +159,26 @@ def test_astrago_open_prints_a_link_that_logs_the_browser_in(gateway: Gateway) -
         json.loads(gateway.admin.api("GET", "/api/v1/workloads/" + gateway.workload_id).text)["status"]
         == "RUNNING"
     )
+
+
+def test_a_read_only_token_reads_through_the_gateway_and_nothing_more(gateway: Gateway) -> None:
+    """To a notebook, a POST or a WebSocket is running code: a read-only token gets GET, HEAD, OPTIONS."""
+    made = gateway.admin.api(
+        "POST", "/api/v1/auth/tokens", json={"name": "gateway-reader", "read_only": True}
+    )
+    assert made.status_code == 201, made.text
+    reader = bearer(made.json()["token"])
+    assert httpx.get(f"{gateway.base}/hello", headers=reader).status_code == 200
+    refused = httpx.post(f"{gateway.base}/hello", headers=reader, content=b"x")
+    assert refused.status_code == 403
+    assert "read-only" in refused.json()["detail"]
+
+    async def attempt() -> int:
+        url = gateway.base.replace("http://", "ws://") + "/echo"
+        try:
+            async with connect(url, additional_headers=reader):
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    assert asyncio.run(attempt()) == 403
