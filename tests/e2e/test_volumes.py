@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import sign_in
 from tests.support.server import Gate, User
@@ -67,3 +67,36 @@ def test_upload_by_picker_and_drop_then_see_sizes_progress_and_a_refused_delete(
     expect(refusal).to_contain_text(f"holder ({job}, RUNNING)")  # refused while mounted, naming it
     gate.open(job)
     vera.wait_status(job, "SUCCEEDED")
+
+
+def test_an_upload_interrupted_by_a_reload_resumes_when_the_same_file_is_picked_again(
+    page: Page, member: Callable[[str, str], User], tmp_path: Path
+) -> None:
+    wanda = member("wanda", "resume-team")
+    volumes = "/api/v1/workspaces/resume-team/volumes"
+    assert wanda.api("POST", volumes, json={"name": "big"}).status_code == 201
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(20 * 1024 * 1024))  # two PATCHes of 16 MiB and 4 MiB
+    held: list[Route] = []
+
+    def hold_the_second_chunk(route: Route) -> None:
+        if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0":
+            held.append(route)  # never answered: the page is reloaded while it is in flight
+        else:
+            route.continue_()
+
+    sign_in(page, wanda.server, "wanda")
+    page.goto(f"{wanda.server.url}/volumes?workspace=resume-team&volume=big&path=%2F")
+    page.route("**/api/v1/uploads/**", hold_the_second_chunk)
+    with page.expect_response(lambda r: r.request.method == "PATCH" and r.status == 204):
+        page.get_by_label("Files to upload").set_input_files(str(source))
+    page.reload()
+    page.unroute("**/api/v1/uploads/**")
+    expect(page.get_by_test_id("unfinished")).to_contain_text("big.bin (16.0 MiB of 20.0 MiB)")
+
+    page.get_by_label("Files to upload").set_input_files(str(source))
+    row = page.locator('[data-upload="/big.bin"]')
+    expect(row).to_have_attribute("data-status", "done")
+    expect(row).to_contain_text("100% · 20.0 MiB of 20.0 MiB (resumed at 16.0 MiB)")
+    stored = wanda.api("GET", f"{volumes}/big/download", params={"path": "big.bin"})
+    assert stored.content == source.read_bytes()
