@@ -63,7 +63,7 @@ function uploadsEndpoint(workspace: string, volume: string): string {
   return `${window.location.origin}${path}`;
 }
 
-function VolumeUsage({ volume }: { volume: Volume }) {
+export function VolumeUsage({ volume }: { volume: Volume }) {
   const limit = volume.size_limit ?? null;
   const percent = limit ? Math.min((volume.used_bytes / limit) * 100, 100) : 0;
   return (
@@ -155,7 +155,7 @@ async function download(workspace: string, volume: string, path: string, name: s
   setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
 }
 
-function UploadRow({ item, onCancel }: { item: UploadItem; onCancel: () => void }) {
+export function UploadRow({ item, onCancel }: { item: UploadItem; onCancel: () => void }) {
   const percent = item.size ? Math.floor((item.sent / item.size) * 100) : item.status === "done" ? 100 : 0;
   const color = { queued: "gray", uploading: "blue", done: "teal", failed: "red", cancelled: "gray" }[item.status];
   return (
