@@ -13,6 +13,7 @@ import { SignInPage } from "./pages/SignIn";
 import { SubmitPage } from "./pages/Submit";
 import { TokensPage } from "./pages/Tokens";
 import { UsersPage } from "./pages/Users";
+import { VolumesPage, type VolumesSearch } from "./pages/Volumes";
 import { WorkloadDetailPage } from "./pages/WorkloadDetail";
 import { WorkloadsPage, type WorkloadsSearch } from "./pages/Workloads";
 import { WorkspacesPage } from "./pages/Workspaces";
@@ -57,6 +58,17 @@ export const workloadRoute = createRoute({
   component: WorkloadDetailPage,
 });
 
+export const volumesRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/volumes",
+  validateSearch: (search: Record<string, unknown>): VolumesSearch => ({
+    workspace: typeof search.workspace === "string" ? search.workspace : undefined,
+    volume: typeof search.volume === "string" ? search.volume : undefined,
+    path: typeof search.path === "string" ? search.path : undefined,
+  }),
+  component: VolumesPage,
+});
+
 const routeTree = rootRoute.addChildren([
   signInRoute,
   appRoute.addChildren([
@@ -66,6 +78,7 @@ const routeTree = rootRoute.addChildren([
     workloadRoute,
     page("/nodes", NodesPage),
     page("/workspaces", WorkspacesPage),
+    volumesRoute,
     page("/users", UsersPage),
     page("/tokens", TokensPage),
     page("/audit", AuditPage),

@@ -161,3 +161,26 @@ def parse_mount(text: str) -> MountRequest:
     if normalised == "/":
         raise VolumeInputError("a volume cannot be mounted over /")
     return MountRequest(volume=normalise_name(name), mount_path=normalised, read_only=mode == "ro")
+
+
+# Folders a local workload's volume may neither cover nor sit in: the kernel's (a fresh /proc, /dev of the
+# sandbox, the host's /sys) and those holding the programs, libraries and configuration that the workload
+# and its sandbox's init need to start. Shadowing one would only break the workload itself (its mounts
+# live in its own namespace, and it cannot gain privileges there), but it would fail in confusing ways.
+LOCAL_SYSTEM_DIRS = (
+    "/proc", "/dev", "/sys", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/boot",
+)  # fmt: skip
+
+
+def local_mount_target_problem(mount_path: str) -> str | None:
+    """Why a local workload cannot have a volume at the absolute `mount_path` (normalised, as
+    `parse_mount` returns it, so never `/`), or None: not at or inside a system folder."""
+    for system in LOCAL_SYSTEM_DIRS:
+        if mount_path == system:
+            where = "is"
+        elif mount_path.startswith(system + "/"):
+            where = f"lies inside {system},"
+        else:
+            continue
+        return f"{mount_path} {where} a system folder that workloads need as it is"
+    return None

@@ -374,25 +374,35 @@ class UploadService:
     async def _stream_into(
         self, writer: PartWriter, upload: Upload, body: AsyncIterator[bytes], checksum: Checksum | None
     ) -> None:
+        """Receive and write at once: a full batch is written (and hashed) in a worker thread while the
+        next one arrives, so the socket is not left unread while the disk works. At most one write is in
+        flight and batches are written in order; every way out waits for that write first."""
         pending: list[bytes] = []
         pending_size = 0
+        in_flight: asyncio.Future[None] | None = None  # the worker thread's write of the previous batch
+        end = writer.position  # where this request's bytes so far end (the thread moves the writer's)
         try:
             async for piece in body:
-                if writer.position + pending_size + len(piece) > upload.length:
+                end += len(piece)
+                if end > upload.length:
                     raise PayloadTooLarge(
                         f"the request goes past the upload's declared length of {upload.length} bytes"
                     )
                 pending.append(piece)
                 pending_size += len(piece)
                 if pending_size >= WRITE_BATCH:
-                    batch = b"".join(pending)
+                    if in_flight is not None:
+                        await asyncio.shield(in_flight)  # cancelled or not, it finishes (see below)
+                    in_flight = asyncio.ensure_future(asyncio.to_thread(writer.write_pieces, pending))
                     pending, pending_size = [], 0
-                    await _settled(writer.write, batch)
+            if in_flight is not None:
+                await asyncio.shield(in_flight)
+                in_flight = None
             if pending:
-                batch = b"".join(pending)
-                pending, pending_size = [], 0
-                await _settled(writer.write, batch)
+                batch, pending, pending_size = pending, [], 0
+                await _settled(writer.write_pieces, batch)
         except OSError as exc:
+            await _finished(in_flight)
             await _settled(writer.roll_back)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage(
@@ -401,14 +411,16 @@ class UploadService:
                 ) from exc
             raise
         except PayloadTooLarge:
+            await _finished(in_flight)
             await _settled(writer.roll_back)
             raise
         except BaseException:
             # The client went away (or the server is stopping). Without a checksum, what arrived is
             # good and kept; with one, a partial chunk cannot be verified and is dropped.
-            if pending:
+            written = await _finished(in_flight)
+            if pending and written:
                 with contextlib.suppress(OSError):
-                    await _settled(writer.write, b"".join(pending))
+                    await _settled(writer.write_pieces, pending)
             if checksum is not None:
                 await _settled(writer.roll_back)
             else:
@@ -518,6 +530,14 @@ async def _settled(function: Callable[..., T], *args: Any) -> T:
     except asyncio.CancelledError:
         await asyncio.wait({future})
         raise
+
+
+async def _finished(write: asyncio.Future[None] | None) -> bool:
+    """Wait until a write started in a worker thread is over; whether it wrote everything."""
+    if write is None:
+        return True
+    await asyncio.wait({write})
+    return not write.cancelled() and write.exception() is None
 
 
 async def _supersedable(slot: _WriterSlot, write: Coroutine[Any, Any, int]) -> int:

@@ -11,11 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
+from astrago.backends.local.sandbox import bind_target_problem
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
 from astrago.domain.status import TERMINAL_STATUSES
 from astrago.domain.volumes import (
@@ -23,6 +25,7 @@ from astrago.domain.volumes import (
     VolumeKind,
     env_name,
     format_bytes,
+    local_mount_target_problem,
     normalise_name,
     parse_mount,
     parse_size_bytes,
@@ -409,22 +412,17 @@ async def _username(session: AsyncSession, user_id: str | None) -> str | None:
 
 # -- mounts ------------------------------------------------------------------------------------------------
 
-LOCAL_TMPFS_ROOTS = ("/tmp", "/var/tmp")  # private and empty in every local sandbox: any path fits there
-LOCAL_RESERVED_ROOTS = ("/proc", "/dev", "/sys")
-
 
 def _check_local_target(path: str) -> None:
-    """A sandbox sees the host's file system read-only, so a bind target must already be a folder there,
-    or lie in the sandbox's own /tmp or /var/tmp."""
-    if any(path == root or path.startswith(root + "/") for root in LOCAL_RESERVED_ROOTS):
-        raise InvalidInput(f"a volume cannot be mounted at {path}: it belongs to the system")
-    if any(path.startswith(root + "/") for root in LOCAL_TMPFS_ROOTS) or os.path.isdir(path):
-        return
-    raise InvalidInput(
-        f"{path} is not a folder on the machine that runs local workloads, and the sandbox shows its "
-        "file system read-only, so nothing can be mounted there. Mount the volume under /tmp (e.g. "
-        "/tmp/data), at a folder that exists there, or at a path relative to the working directory"
-    )
+    """Where a sandboxed local workload may have a volume: see `bind_target_problem` and
+    `local_mount_target_problem`. (The local backend runs on this machine, so its folders are these.)"""
+    problem = local_mount_target_problem(path) or bind_target_problem(Path(path))
+    if problem is not None:
+        raise InvalidInput(
+            f"a local workload cannot have a volume at {path}: {problem}. Mount it at a new top-level "
+            "folder (e.g. /data), at an existing empty folder, under /tmp, or at a path relative to the "
+            "working directory"
+        )
 
 
 async def resolve_mounts(
@@ -433,8 +431,9 @@ async def resolve_mounts(
     """What `--volume NAME:/path[:ro]` means for this workspace and backend, as stored in the spec.
 
     Refused at submission rather than at start: a volume that does not exist, one mounted twice, two
-    volumes at one path, and what the backend cannot honour (an absolute path on a local backend that
-    cannot bind-mount; a relative path on Kubernetes)."""
+    volumes at one path, and what the backend cannot honour (an absolute or read-only mount on a local
+    backend without a sandbox, a path a local sandbox cannot or should not mount at; a relative path on
+    Kubernetes)."""
     repo = VolumeRepository(session)
     mounts: list[dict[str, Any]] = []
     for position, text in enumerate(texts):
@@ -453,7 +452,7 @@ async def resolve_mounts(
             raise InvalidInput(f"mount path {request.mount_path!r} must be absolute, e.g. /data")
         if backend == "local" and not bind_mounts and (absolute or request.read_only):
             raise InvalidInput(
-                f"this server runs workloads as local processes without a private mount namespace, so "
+                f"this server runs workloads as local processes without a sandbox (single-user mode), so "
                 f"it cannot mount volume {volume.name!r} at {request.mount_path!r}"
                 + (" read-only" if request.read_only else "")
                 + f". Use a path relative to the working directory (e.g. {volume.name}:data, a link to "

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.auth.principal import Principal
 from astrago.backends.base import BackendCapabilities, WorkloadNeeds
-from astrago.backends.local.volumes import local_bind_mounts_available
 from astrago.domain.defaults import WorkloadDefaults, default_resources
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.gpu_models import UnknownGpuModel, resolve_model_choice
@@ -303,7 +302,7 @@ class WorkloadService:
                 workspace,
                 request.volumes,
                 self.ctx.settings.backend,
-                bind_mounts=local_bind_mounts_available(),
+                bind_mounts=self.ctx.isolation is not None and not self.ctx.isolation.single_user,
             )
             resources = resource_request(spec)
             quota_rows = await QuotaRepository(session).for_workspace(workspace.id)

@@ -167,6 +167,14 @@ def test_without_a_sandbox_only_admins_run_workloads(
     assert "Traceback" not in printed.stderr
 
     job = admin.submit("default", ["true"], **JOB)  # the admin still may
+    # without a sandbox a volume can only be a link in the working directory: no bind mounts
+    assert admin.api("POST", "/api/v1/workspaces/default/volumes", json={"name": "ds"}).status_code == 201
+    for mount in ("ds:/data", "ds:data:ro"):
+        body = {"workspace": "default", "command": ["true"], "volumes": [mount], **JOB}
+        bound = admin.api("POST", "/api/v1/workloads", json=body)
+        assert bound.status_code == 422, bound.text
+        assert "without a sandbox (single-user mode)" in bound.json()["detail"]
+        assert "$ASTRAGO_VOLUME_DS" in bound.json()["detail"]
     admin.wait_status(job, "SUCCEEDED")
     system = bob.api("GET", "/api/v1/system").json()["isolation"]
     assert system["mode"] == "single-user"

@@ -26,6 +26,7 @@ from tests.support.server import ADMIN_PASSWORD, ASTRAGO, Gate, ServerProcess, U
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OFFSET_BODY = {"Content-Type": "application/offset+octet-stream"}
+JOB = {"resources": {"cpu": "100m", "memory": "64Mi"}}
 LOCK_WAIT_BOUND_S = 8.0  # well under the 10 s a writer lock is waited for
 
 
@@ -333,19 +334,65 @@ def test_a_job_reads_an_uploaded_file_at_its_mount(alice: User, tmp_path: Path, 
     (source / "hello.txt").write_text("hello from the volume\n")
     alice.cli("volume", "create", "ds", "-w", "vision", "--size", "10Gi")
     alice.cli("upload", str(source), "ds:/train", "-w", "vision")
-    refused = alice.cli("run", "-w", "vision", "--volume", "ds:/data", "--", "ls", "/data", check=False)
-    assert refused.returncode == 1
-    assert "relative to the working directory" in refused.stderr
-    assert "$ASTRAGO_VOLUME_DS" in refused.stderr
-    script = 'cat data/train/hello.txt && ls "$ASTRAGO_VOLUME_DS/train"'
-    workload_id = alice.cli(
-        "run", "-w", "vision", "--volume", "ds:data", "--", "/bin/sh", "-c", script
-    ).stdout
-    workload_id = workload_id.strip().split()[-1]
-    finished = alice.wait_status(workload_id, "SUCCEEDED", "FAILED", timeout=30)
-    logs = alice.cli("logs", workload_id).stdout
-    assert finished["status"] == "SUCCEEDED", logs
-    assert logs.splitlines() == ["hello from the volume", "hello.txt"]
+    # at an absolute path (a bind mount in the job's sandbox) and at a relative one (a link)
+    absolute = 'cat /data/train/hello.txt && echo "$ASTRAGO_VOLUME_DS" && ls /data/train'
+    relative = 'cat data/train/hello.txt && ls "$ASTRAGO_VOLUME_DS/train"'
+    logs = []
+    for mount, script in (("ds:/data", absolute), ("ds:data", relative)):
+        submitted = alice.cli("run", "-w", "vision", "--volume", mount, "--", "/bin/sh", "-c", script).stdout
+        workload_id = submitted.strip().split()[-1]
+        finished = alice.wait_status(workload_id, "SUCCEEDED", "FAILED", timeout=30)
+        logs.append(alice.cli("logs", workload_id).stdout)
+        assert finished["status"] == "SUCCEEDED", logs[-1]
+    assert logs[0].splitlines() == ["hello from the volume", "/data", "hello.txt"]
+    assert logs[1].splitlines() == ["hello from the volume", "hello.txt"]
+
+
+def _wait_for_stop(path: str) -> str:
+    return f'for _ in $(seq 300); do [ -e "{path}/stop" ] && exit 0; sleep 0.1; done; exit 3'
+
+
+def test_read_only_mounts_refuse_writes_and_two_workloads_share_a_volume(alice: User) -> None:
+    _volume(alice, "shared")
+    try_write = 'echo "$0" > "$1/from-$0" && echo wrote || echo refused'
+    see_writer = 'until [ -e "$1/from-rw" ]; do sleep 0.1; done; echo saw from-rw'
+    writer = ["/bin/sh", "-c", f"{try_write}; {_wait_for_stop('$1')}", "rw", "/data"]
+    reader = ["/bin/sh", "-c", f"{try_write}; {see_writer}; {_wait_for_stop('$1')}", "ro", "/models/in"]
+    linked = ["/bin/sh", "-c", try_write, "link", "in"]
+    jobs = [
+        alice.submit("vision", writer, volumes=["shared:/data"], **JOB),
+        alice.submit("vision", reader, volumes=["shared:/models/in:ro"], **JOB),
+        alice.submit("vision", linked, volumes=["shared:in:ro"], **JOB),
+    ]
+    for workload_id in jobs[:2]:
+        alice.wait_status(workload_id, "RUNNING", timeout=30)  # both mount the volume at once
+    stop = _create(alice, "shared", 0, "stop")  # an empty file, complete at creation
+    assert stop.status_code == 201, stop.text
+    for workload_id in jobs:
+        assert alice.wait_status(workload_id, "SUCCEEDED", "FAILED", timeout=30)["status"] == "SUCCEEDED"
+    logs = [alice.api("GET", f"/api/v1/workloads/{w}/logs").text for w in jobs]
+    assert logs[0].splitlines() == ["wrote"]
+    assert "Read-only file system" in logs[1]
+    assert logs[1].splitlines()[-2:] == ["refused", "saw from-rw"]
+    assert "Read-only file system" in logs[2]
+    assert logs[2].splitlines()[-1] == "refused"
+    listed = alice.api("GET", "/api/v1/workspaces/vision/volumes/shared/files", params={"path": "/"}).json()
+    assert sorted(entry["name"] for entry in listed["entries"]) == ["from-rw", "stop"]
+
+
+def test_mount_paths_a_local_sandbox_cannot_honour_are_refused_at_submission(alice: User) -> None:
+    _volume(alice, "paths")
+    for mount, reason in (
+        ("paths:/usr/local/data", "lies inside /usr, a system folder"),
+        ("paths:/proc/x", "lies inside /proc, a system folder"),
+        ("paths:/etc", "/etc is a system folder"),
+        ("paths:/var/lib/data", "would have to be created inside /var/lib"),
+    ):
+        body = {"workspace": "vision", "command": ["true"], "volumes": [mount], **JOB}
+        refused = alice.api("POST", "/api/v1/workloads", json=body)
+        assert refused.status_code == 422, (mount, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert reason in refused.json()["detail"], refused.json()
 
 
 def test_a_mounted_volume_cannot_be_deleted_and_the_refusal_names_the_workload(

@@ -9,6 +9,7 @@ from astrago.domain.volumes import (
     VolumeInputError,
     env_name,
     format_bytes,
+    local_mount_target_problem,
     normalise_name,
     parse_mount,
     parse_size_bytes,
@@ -70,3 +71,11 @@ def test_mount_specs() -> None:
     for bad in ("ds", "ds:", ":/data", "ds:/", "ds:/a/../../etc", "ds:/a:b:ro", "ds:/a:x"):
         with pytest.raises(VolumeInputError):
             parse_mount(bad)
+
+
+def test_local_mounts_stay_out_of_system_folders() -> None:
+    assert local_mount_target_problem("/data") is None
+    assert local_mount_target_problem("/usrdata") is None  # a prefix of a name is not the folder
+    assert local_mount_target_problem("/etc") == "/etc is a system folder that workloads need as it is"
+    assert "lies inside /usr" in (local_mount_target_problem("/usr/local/data") or "")
+    assert "lies inside /proc" in (local_mount_target_problem("/proc/1") or "")

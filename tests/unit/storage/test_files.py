@@ -124,3 +124,16 @@ def test_a_folder_streams_as_a_valid_tar(files: VolumeFiles) -> None:
         big = tar.extractfile("train/big.bin")
         assert big is not None
         assert big.read() == data
+
+
+def test_pieces_are_written_in_order_in_batches_of_any_size(files: VolumeFiles) -> None:
+    files.create_part("u1")
+    writer = PartWriter(str(files.part_path("u1")), 0, "sha256")
+    pieces = [bytes([i % 251]) * (i % 7 + 1) for i in range(2500)]  # more than one pwritev can take
+    writer.write_pieces(pieces[:3])
+    writer.write_pieces(pieces[3:])
+    data = b"".join(pieces)
+    assert writer.keep() == len(data)
+    writer.close()
+    assert files.part_path("u1").read_bytes() == data
+    assert writer.digest() == hashlib.sha256(data).digest()

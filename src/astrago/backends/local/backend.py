@@ -100,7 +100,7 @@ from astrago.backends.local.sandbox import (
 )
 from astrago.backends.local.terminal import PipeSession, PtySession, ReplicaBoundSession, replica_context
 from astrago.backends.local.uids import WorkspaceUids
-from astrago.backends.local.volumes import prepare_volume_links
+from astrago.backends.local.volumes import PreparedVolumes, prepare_volumes
 from astrago.backends.local.workdir import unpack_code_bundle
 from astrago.config import Settings
 from astrago.domain.enums import ReplicaState
@@ -126,7 +126,7 @@ CAPABILITIES = BackendCapabilities(
             Capability.COMMANDS,
             Capability.DISTRIBUTED,
             Capability.PORTS,
-            Capability.VOLUMES,  # relative mount paths: links in the working directory (see volumes.py)
+            Capability.VOLUMES,  # links in the working directory; bind mounts in the sandbox (see volumes.py)
             Capability.INTERACTIVE,
             Capability.SERVICES,
             Capability.ROLLING_UPDATE,
@@ -362,7 +362,12 @@ class LocalBackend:
         devices_by_index = {device.index: device for device in node.devices}
         gpus = {replica.index: visible_devices(replica, devices_by_index) for replica in spec.replicas}
         working_dir = self._working_dir(spec)
-        volume_env = prepare_volume_links(spec, working_dir)
+        volumes = prepare_volumes(
+            spec,
+            working_dir,
+            sandboxed=self._sandbox is not None,
+            keep_visible=[Path(sys.executable), *(bind.target for bind in self._shared)],
+        )
         async with self._mutation:
             user = await asyncio.to_thread(self._sandbox_user, spec, working_dir)
             port = self._master_port(spec)
@@ -375,7 +380,7 @@ class LocalBackend:
                 if self._is_known(key):
                     continue  # never started twice
                 devices, simulated = gpus[replica.index]
-                env = {**replica_env(spec, replica, base_env, devices, simulated, port), **volume_env}
+                env = {**replica_env(spec, replica, base_env, devices, simulated, port), **volumes.env}
                 bindings, token = self._bind_ports(spec), None
                 env.update(port_env(spec, bindings))
                 replica_argv = argv
@@ -406,7 +411,7 @@ class LocalBackend:
                 )
                 # Real GPUs only: /dev/nvidiaN by the device index (the driver's minor number; see docs)
                 gpus_given = () if simulated else tuple(replica.gpu_indices)
-                sandbox = self._sandbox_argv(spec, working_dir, env, gpus_given, user)
+                sandbox = self._sandbox_argv(spec, working_dir, env, gpus_given, user, volumes)
                 launches.append(_Planned(record, env, sandbox))
             if launches:
                 await self._launch_all(launches)
@@ -435,14 +440,14 @@ class LocalBackend:
         env: dict[str, str],
         gpus: tuple[int, ...],
         user: SandboxUser | None,
+        volumes: PreparedVolumes,
     ) -> tuple[str, ...] | None:
         if self._sandbox is None:
             return None
         sandbox_spec = SandboxSpec(
             working_dir=working_dir,
             env=env,
-            # each volume at its own host path, where the links in the working directory point
-            binds=(*self._shared, *(BindMount(Path(m.host_path), Path(m.host_path)) for m in spec.volumes)),
+            binds=(*self._shared, *volumes.binds),
             gpu_devices=gpus,
             user=user,
             shared_shm=self._shared_shm(spec, user),

@@ -8,7 +8,10 @@ What a sandboxed replica gets (see docs/security.md for what this does and does 
   `/dev` plus only the NVIDIA device nodes of its GPUs, a fresh `/proc`; the platform's data dir (database,
   secrets, logs, run records, every workload's working directory), the database file, the config file and
   the TLS files covered by empty tmpfs (or `/dev/null` for a file), so they do not exist for the job; then its
-  own working directory and the bind mounts of its spec, at their paths;
+  own working directory and the bind mounts of its spec, at their paths (read-only where the spec says so);
+- a root of its own: a tmpfs holding each top-level entry of the host's `/` (bound read-only, links as
+  links), made read-only once built. So a bind may target a new top-level folder (a volume at `/data`),
+  which bubblewrap creates in that root; the job can create nothing there itself;
 - its own IPC namespace; the host network (ports are handed over in the environment);
 - when the server runs as root, an unprivileged uid/gid with no supplementary groups and no capabilities;
 - `no_new_privs` (set by bubblewrap), so set-uid programs cannot raise its privileges.
@@ -34,6 +37,7 @@ from pathlib import Path
 from astrago.backends.local import sandbox_init
 from astrago.domain.isolation import IsolationMode, IsolationStatus
 
+PRIVATE_TMP = (Path("/tmp"), Path("/var/tmp"))  # empty tmpfs in every sandbox
 STATUS_FD_PLACEHOLDER = "{status_fd}"  # the runner substitutes the fds of its pipes for these two
 REPORT_FD_PLACEHOLDER = "{report_fd}"
 _INIT_PATH = Path(sandbox_init.__file__)
@@ -73,8 +77,9 @@ class SandboxSpec:
 
     `working_dir` is bound read-write at its own path and is where the command starts. `binds` come after
     everything else, so they may sit inside hidden paths (the volumes under the data dir) or under a
-    `tmpfs` of the spec; a bind target must exist on the host or lie under a tmpfs (the host file system is
-    read-only, so nothing else can be created). `gpu_devices` are GPU minor numbers (`/dev/nvidiaN`); a
+    `tmpfs` of the spec; a bind target must exist on the host, lie under a tmpfs, or lie under a top-level
+    folder the host does not have (see `bind_target_problem`): the host's folders are read-only, so
+    nothing can be created inside them. `gpu_devices` are GPU minor numbers (`/dev/nvidiaN`); a
     replica without GPUs gets no NVIDIA device node at all. `shared_shm` replaces the sandbox's private
     /dev/shm (the replicas of one workload share one, as NCCL needs). `env` is the command's whole
     environment: nothing of the server's own reaches it."""
@@ -106,6 +111,7 @@ class Sandbox:
     hidden: tuple[Path, ...]
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     dev_dir: Path = Path("/dev")
+    host_root: Path = Path("/")  # whose top-level entries make the sandbox's root (a test points elsewhere)
 
     def command(self, spec: SandboxSpec, argv: Sequence[str]) -> SandboxCommand:
         """The bwrap invocation that runs `argv` in the sandbox `spec` describes."""
@@ -146,9 +152,7 @@ class Sandbox:
             "--as-pid-1",
             "--json-status-fd",
             STATUS_FD_PLACEHOLDER,
-            "--ro-bind",
-            "/",
-            "/",
+            *_host_root(self.host_root),
             "--dev",
             "/dev",
             "--proc",
@@ -175,9 +179,10 @@ class Sandbox:
         tmpfs_roots = [Path("/tmp"), Path("/var/tmp"), *(p for p in self.hidden if p.is_dir()), *spec.tmpfs]
         binds = (BindMount(spec.working_dir, spec.working_dir), *spec.binds)
         for bind in binds:
-            args += _traversable_parents(bind.target, tmpfs_roots)
+            args += _traversable_parents(bind.target, tmpfs_roots, self.host_root)
             args += ["--ro-bind" if bind.read_only else "--bind", str(bind.source), str(bind.target)]
-        args += ["--chdir", str(spec.working_dir)]
+        # the root tmpfs now holds every folder it needs: nothing may be added to it from inside
+        args += ["--remount-ro", "/", "--chdir", str(spec.working_dir)]
         if self.as_root and spec.user is not None:
             # bubblewrap drops every capability of a root sandbox; its init needs these two to become the
             # workload's uid, and loses them with that change.
@@ -204,14 +209,61 @@ def _hide(path: Path) -> list[str]:
     return []  # nothing there yet; a path created later under a hidden directory is hidden with it
 
 
-def _traversable_parents(target: Path, tmpfs_roots: Sequence[Path]) -> list[str]:
+def _traversable_parents(target: Path, tmpfs_roots: Sequence[Path], host_root: Path) -> list[str]:
     """bubblewrap creates a bind target's missing parents 0700, so an unprivileged job could not reach
-    its own working directory inside a hidden directory by path: create them 0755 first."""
+    its own working directory inside a hidden directory (or a volume at /data/train) by path: create them
+    0755 first."""
     args: list[str] = []
     for parent in reversed(target.parents):
-        if any(parent.is_relative_to(root) and parent != root for root in tmpfs_roots):
+        in_tmpfs = any(parent.is_relative_to(root) and parent != root for root in tmpfs_roots)
+        if in_tmpfs or _in_new_top_level(parent, host_root):
             args += ["--perms", "0755", "--dir", str(parent)]
     return args
+
+
+def _in_new_top_level(path: Path, host_root: Path) -> bool:
+    """Whether `path` lies in a top-level folder the host does not have (one bubblewrap makes in the
+    sandbox's root tmpfs)."""
+    parts = path.parts
+    return len(parts) > 1 and not os.path.lexists(host_root / parts[1])
+
+
+def _host_root(host_root: Path) -> list[str]:
+    """The host's top-level entries, each at its own place in the sandbox's root tmpfs: folders and files
+    bound read-only, symbolic links (`/bin -> usr/bin`) recreated as links. /dev, /proc, /tmp and /var/tmp
+    get their own mounts after this."""
+    args: list[str] = []
+    with os.scandir(host_root) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            target = f"/{entry.name}"
+            if entry.name in ("dev", "proc", "tmp"):
+                continue  # bubblewrap makes their mount points when it mounts them
+            if entry.is_symlink():
+                args += ["--symlink", os.readlink(entry.path), target]
+            elif entry.is_dir() or entry.is_file():
+                args += ["--ro-bind", entry.path, target]
+            # sockets, fifos and device nodes at the top level are nobody's business inside
+    return args
+
+
+def bind_target_problem(target: Path, host_root: Path = Path("/")) -> str | None:
+    """Why a bind mount at the absolute path `target` cannot be made in a sandbox, or None when it can:
+    it must be a folder of the host, lie in the sandbox's private /tmp or /var/tmp, or lie in a top-level
+    folder the host does not have (created in the sandbox's root). Inside an existing host folder nothing
+    can be created, because the sandbox shows the host read-only."""
+    if any(target.is_relative_to(private) and target != private for private in PRIVATE_TMP):
+        return None
+    host = host_root / target.relative_to("/")
+    if host.is_dir() and not host.is_symlink():
+        return None
+    if _in_new_top_level(target, host_root):
+        return None
+    if host.exists() or host.is_symlink():
+        return f"{target} exists on this machine and is not a folder"
+    return (
+        f"{target} would have to be created inside {target.parent}, a folder of this machine that "
+        "workloads see read-only"
+    )
 
 
 def _device(path: Path) -> list[str]:
@@ -260,6 +312,7 @@ __all__ = [
     "SandboxSpec",
     "SandboxUnavailable",
     "SandboxUser",
+    "bind_target_problem",
     "detect_sandbox",
     "hidden_paths",
 ]

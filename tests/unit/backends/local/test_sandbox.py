@@ -15,6 +15,7 @@ from astrago.backends.local.sandbox import (
     SandboxSpec,
     SandboxUnavailable,
     SandboxUser,
+    bind_target_problem,
     detect_sandbox,
     hidden_paths,
 )
@@ -150,3 +151,56 @@ def test_a_working_bubblewrap_is_found() -> None:
     if isinstance(found, SandboxUnavailable):
         pytest.fail(f"bubblewrap is required for the test suite (.ci/apt-packages.txt): {found.reason}")
     assert found.bwrap.name == "bwrap"
+
+
+@pytest.fixture
+def host_root(tmp_path: Path) -> Path:
+    """A stand-in for the host's `/`: folders, a file, a merged-/usr link, and the mount points."""
+    root = tmp_path / "host"
+    for folder in ("usr/bin", "etc", "srv", "var/lib", "proc", "dev", "tmp"):
+        (root / folder).mkdir(parents=True)
+    (root / "bin").symlink_to("usr/bin")
+    (root / "marker").touch()
+    return root
+
+
+def test_the_root_is_built_from_the_hosts_entries_and_sealed(
+    tmp_path: Path, dev: Path, host_root: Path
+) -> None:
+    box = Sandbox(bwrap=Path("/usr/bin/bwrap"), hidden=(), dev_dir=dev, host_root=host_root)
+    volume = tmp_path / "volume"
+    spec = SandboxSpec(
+        working_dir=Path("/tmp/work"),
+        env={},
+        binds=(BindMount(volume, Path("/data/train")), BindMount(volume, Path("/srv"), read_only=True)),
+    )
+    argv = box.command(spec, ["true"]).argv
+    entries = {target for _, target in pairs(argv, "--ro-bind")}
+    assert {"/etc", "/marker", "/srv", "/usr", "/var"} <= entries
+    assert not {"/proc", "/dev", "/tmp"} & entries  # mounted afresh
+    assert ("usr/bin",) in pairs(argv, "--symlink")  # a link stays a link
+    assert argv[argv.index("--symlink") + 2] == "/bin"
+    # /data is no folder of the host: made (traversable) in the sandbox's root, then the volume bound in it
+    assert ("/data",) in pairs(argv, "--dir")
+    assert argv.index("/data") < argv.index("/data/train")
+    assert (str(volume), "/data/train") in pairs(argv, "--bind")
+    assert (str(volume), "/srv") in pairs(argv, "--ro-bind")
+    # the root is sealed after every mount point is made
+    remount = argv.index("--remount-ro")
+    assert argv[remount + 1] == "/"
+    assert remount > argv.index("/data/train")
+
+
+def test_where_a_bind_target_can_be_made(host_root: Path) -> None:
+    def problem(path: str) -> str | None:
+        return bind_target_problem(Path(path), host_root)
+
+    assert problem("/srv") is None  # an existing folder
+    assert problem("/data") is None
+    assert problem("/data/a/b") is None
+    assert problem("/tmp/x") is None
+    assert problem("/var/tmp/x") is None
+    inside = "inside /var/lib, a folder of this machine that workloads see read-only"
+    assert inside in (problem("/var/lib/x") or "")
+    assert "is not a folder" in (problem("/marker") or "")
+    assert "is not a folder" in (problem("/bin") or "")  # a link is not bound over
