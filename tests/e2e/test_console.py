@@ -113,7 +113,8 @@ def test_members_see_only_their_workspaces_and_admins_edit_quotas(
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
     page.goto(f"{carol.server.url}/workloads/{hidden}")
     expect(page.get_by_role("alert")).to_contain_text("does not exist or is not in one of your workspaces")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Account").click()
+    page.get_by_role("menuitem", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to AstraGo")).to_be_visible()
 
     sign_in(page, console_admin.server, "admin", "admin-password-1")

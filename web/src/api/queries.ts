@@ -23,6 +23,7 @@ export const keys = {
   workload: (id: string) => ["workload", id] as const,
   workloadEvents: (id: string) => ["workload-events", id] as const,
   tokens: ["tokens"] as const,
+  tokenList: (everyone: boolean) => ["tokens", { everyone }] as const,
   users: ["users"] as const,
   audit: ["audit"] as const,
 };
@@ -115,8 +116,12 @@ export function useWorkloadEvents(id: string) {
   });
 }
 
-export function useTokens() {
-  return useQuery({ queryKey: keys.tokens, queryFn: () => unwrap(api.GET("/api/v1/auth/tokens")) });
+/** Your live tokens and sessions; `everyone`: all users' (admins). */
+export function useTokens(everyone = false) {
+  return useQuery({
+    queryKey: keys.tokenList(everyone),
+    queryFn: () => unwrap(api.GET("/api/v1/auth/tokens", { params: { query: { all: everyone } } })),
+  });
 }
 
 export function useUsers(enabled: boolean) {
