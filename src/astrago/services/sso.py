@@ -334,7 +334,7 @@ class SsoService:
             workspace = await workspaces.by_name(name)
             if workspace is None:
                 workspace = await workspaces.add(name, "created at sign-in from an IdP group")
-                audit.add(user.username, "workspace.create", name, "ok", "from an IdP group")
+                audit.add(user.username, "workspace.create", name, "ok", "from an IdP group", workspace=name)
             membership = current.get(name)
             if membership is None or membership.role != role.value or membership.source != "idp":
                 await workspaces.set_member(workspace.id, user.id, role.value, source="idp")
