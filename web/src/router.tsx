@@ -5,7 +5,7 @@ import { createRootRoute, createRoute, createRouter, Outlet, redirect } from "@t
 
 import { getSession } from "./auth/session";
 import { Layout } from "./layout/Layout";
-import { AuditPage } from "./pages/Audit";
+import { AuditPage, parseAuditSearch } from "./pages/Audit";
 import { NodesPage } from "./pages/Nodes";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
@@ -51,6 +51,13 @@ export const workloadsRoute = createRoute({
   component: WorkloadsPage,
 });
 
+export const auditRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/audit",
+  validateSearch: parseAuditSearch,
+  component: AuditPage,
+});
+
 export const workloadRoute = createRoute({
   getParentRoute: () => appRoute,
   path: "/workloads/$workloadId",
@@ -68,7 +75,7 @@ const routeTree = rootRoute.addChildren([
     page("/workspaces", WorkspacesPage),
     page("/users", UsersPage),
     page("/tokens", TokensPage),
-    page("/audit", AuditPage),
+    auditRoute,
   ]),
 ]);
 
