@@ -21,6 +21,7 @@ is that those who may not get 401/403/404 and those who may get past authorizati
 
 from __future__ import annotations
 
+import base64
 import io
 import tarfile
 from collections.abc import Callable, Mapping
@@ -34,6 +35,10 @@ PASSWORD = "persona-password-1"  # every persona's, the admin's included
 JOB = {"command": ["sleep", "600"], "resources": {"cpu": 2, "memory": "64Mi"}}  # stays queued
 SERVICE_PORT = 8000
 SERVICE = {**JOB, "kind": "service", "ports": [SERVICE_PORT]}  # queued too: no replica is ready
+SHARED_VOLUME = "shared"  # a volume of ml-a holding SHARED_FILE
+SHARED_FILE = "hello.txt"
+UPLOAD_LENGTH = 5
+TUS = {"Tus-Resumable": "1.0.0"}
 
 
 class Targets(Protocol):
@@ -50,6 +55,8 @@ class Targets(Protocol):
     def running(self) -> str: ...  # the admin's running job in ml-a (it holds the node's cores)
     def service(self) -> str: ...  # a queued service of the admin in ml-a exposing port SERVICE_PORT
     def asset(self) -> str: ...  # the name of a built console asset
+    def volume(self) -> str: ...  # a new, empty volume of the admin in ml-a
+    def upload(self) -> str: ...  # an unfinished upload (UPLOAD_LENGTH bytes, none sent) into SHARED_VOLUME
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Call:
     content_type: str | None = None
     fresh_session: bool = False  # call with a new login session of the persona (the call ends it)
     stream: bool = False  # an event stream: its status and headers, not its endless body
+    headers: Mapping[str, str] | None = None
     suffix: str = ""  # appended to the path (the asset mount's file)
 
 
@@ -103,6 +111,22 @@ def _job(t: Targets, _p: str) -> Call:
 
 def _stream(_t: Targets, _p: str) -> Call:
     return Call(stream=True)
+
+
+def tus_metadata(path: str) -> str:
+    return "filename " + base64.b64encode(path.encode()).decode()
+
+
+def _new_upload(t: Targets, _p: str) -> Call:
+    """TUS creation of a file in the volume (its bytes come later)."""
+    headers = {**TUS, "Upload-Length": str(UPLOAD_LENGTH), "Upload-Metadata": tus_metadata(t.unique("f"))}
+    return Call(headers=headers)
+
+
+def _upload_chunk(_t: Targets, _p: str) -> Call:
+    """The whole of an upload's bytes, from offset 0."""
+    headers = {**TUS, "Upload-Offset": "0"}
+    return Call(content=b"x" * UPLOAD_LENGTH, content_type="application/offset+octet-stream", headers=headers)
 
 
 def _code_bundle(_t: Targets, _p: str) -> Call:
@@ -243,33 +267,59 @@ RULES: dict[tuple[str, str], Rule] = {
     ("WEBSOCKET", "/proxy/{workload_id}/{port}/{rest:path}"): Rule(
         IN_ML_A, ok=503, refused=_outsider_sees_nothing()
     ),
+    # -- volumes: viewers read, members write, deleting is for its creator or a manager ------------------
+    ("GET", "/api/v1/workspaces/{workspace}/volumes"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    ("POST", "/api/v1/workspaces/{workspace}/volumes"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=201,
+        refused=_outsider_sees_nothing(),
+        request=lambda t, _p: Call(json={"name": t.unique("vol")}),
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    ("PATCH", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        refused=_outsider_sees_nothing(),
+        request=lambda _t, p: Call(json={"description": f"edited by {p}"}),
+    ),
+    ("DELETE", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(
+        frozenset({"manager", "admin"}), ok=204, refused=_outsider_sees_nothing()
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/files"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing()
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/download"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing(), request=lambda _t, _p: Call(params={"path": SHARED_FILE})
+    ),
+    # -- uploads (TUS): members of the volume's workspace; for anyone else an upload does not exist ---------
+    ("OPTIONS", "/api/v1/uploads"): _everyone(204),  # TUS discovery: what the server supports
+    ("OPTIONS", "/api/v1/uploads/{upload_id}"): _everyone(204),
+    ("OPTIONS", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"): _everyone(204),
+    ("POST", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=201,
+        refused=_outsider_sees_nothing(),
+        request=_new_upload,
+    ),
+    ("HEAD", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        refused={"viewer": 404, "outsider": 404},
+        request=lambda _t, _p: Call(headers=TUS),
+    ),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=204,
+        refused={"viewer": 404, "outsider": 404},
+        request=_upload_chunk,
+    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=204,
+        refused={"viewer": 404, "outsider": 404},
+        request=lambda _t, _p: Call(headers=TUS),
+    ),
     # -- the web console: its pages and assets are public; the API behind them is not --------------------
     ("GET", "/{path:path}"): _everyone(),
     ("MOUNT", "/assets"): _everyone(request=lambda t, _p: Call(suffix="/" + t.asset())),
-}
-
-# Routes whose persona rules are checked by the module named, not (yet) by this matrix: volumes and
-# uploads, whose targets are files on disk. Each module asserts at least that a caller outside the
-# workspace gets 404 and an anonymous one 401. `test_every_route_has_a_rule` accepts a route listed here
-# only if the module exists.
-_VOLUMES = "tests/integration/platform/test_volumes.py"
-ELSEWHERE: dict[tuple[str, str], str] = {
-    route: _VOLUMES
-    for route in (
-        ("GET", "/api/v1/workspaces/{workspace}/volumes"),
-        ("POST", "/api/v1/workspaces/{workspace}/volumes"),
-        ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-        ("PATCH", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-        ("DELETE", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-        ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/files"),
-        ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/download"),
-        ("POST", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"),
-        ("OPTIONS", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"),
-        ("OPTIONS", "/api/v1/uploads"),
-        ("OPTIONS", "/api/v1/uploads/{upload_id}"),
-        ("PATCH", "/api/v1/uploads/{upload_id}"),
-        ("DELETE", "/api/v1/uploads/{upload_id}"),
-    )
 }
 
 # Path parameters: which target fills each name (the workspace routes act on ml-a, except DELETE, which
@@ -282,6 +332,8 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "name": lambda _t: "ml-a",
     "path": lambda _t: "workloads",  # a console page
     "port": lambda _t: str(SERVICE_PORT),
+    "workspace": lambda _t: "ml-a",
+    "upload_id": lambda t: t.upload(),
     "rest": lambda _t: "index.html",
 }
 # Routes about a service's ports act on a queued service; exec and the log stream on a running job.
@@ -290,6 +342,8 @@ _ON_A_RUNNING_JOB = ("/exec", "/logs/stream")
 
 
 def path_value(method: str, path: str, parameter: str, targets: Targets) -> str:
+    if parameter == "name" and "/volumes/{name}" in path:
+        return targets.volume() if method == "DELETE" else SHARED_VOLUME
     if parameter == "name" and method == "DELETE" and path.endswith("{name}"):
         return targets.workspace()
     if parameter == "username" and "/members/" in path:
