@@ -22,8 +22,11 @@ const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: NotFou
 export const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-in",
-  validateSearch: (search: Record<string, unknown>): { next?: string } =>
-    typeof search.next === "string" ? { next: search.next } : {},
+  validateSearch: (search: Record<string, unknown>): { next?: string; sso_error?: string } => ({
+    ...(typeof search.next === "string" ? { next: search.next } : {}),
+    // why "Sign in with SSO" failed, when the server sends the browser back here
+    ...(typeof search.sso_error === "string" ? { sso_error: search.sso_error } : {}),
+  }),
   component: SignInPage,
 });
 

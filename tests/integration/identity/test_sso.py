@@ -170,6 +170,14 @@ def test_tampered_state_and_wrong_password_are_refused(sso: Sso) -> None:
         page.goto(f"{sso.server.url}/api/v1/auth/oidc/login")
         _sign_in(page, "alice", "not-her-password")
         assert "invalid username or password" in page.inner_text("body")
+        # A browser coming back with a forged state, or with the IdP's refusal, lands on the console's
+        # sign-in page, which says why.
+        page.goto(f"{sso.server.url}/api/v1/auth/oidc/callback?code=x&state=forged")
+        page.wait_for_url(f"{sso.server.url}/sign-in?**")
+        expect(page.get_by_role("alert")).to_contain_text("this sign-in is unknown or has expired")
+        page.goto(f"{sso.server.url}/api/v1/auth/oidc/callback?state=s&error=access_denied")
+        expect(page.get_by_role("alert")).to_contain_text("did not sign you in: access_denied")
+        expect(page.get_by_role("link", name="Sign in with SSO")).to_be_visible()
 
 
 def test_role_removed_or_user_disabled_at_the_idp_takes_effect_at_the_next_request(sso: Sso) -> None:

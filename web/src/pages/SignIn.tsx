@@ -44,6 +44,11 @@ export function SignInPage() {
                 {notice}
               </Alert>
             )}
+            {search.sso_error && (
+              <Alert color="red" role="alert" title="Single sign-on failed">
+                {search.sso_error}
+              </Alert>
+            )}
             <TextInput label="Username" autoComplete="username" required value={username} onChange={(e) => setUsername(e.currentTarget.value)} autoFocus />
             <PasswordInput label="Password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.currentTarget.value)} />
             {error && (
