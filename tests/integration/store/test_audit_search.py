@@ -162,6 +162,7 @@ async def test_the_migration_files_records_written_before_it_under_their_workspa
             ("quota.set", "ml-a"),
             ("volume.create", "ml-b/datasets"),
             ("workspace.set_member", "ml-c/bob"),
+            ("upload.create", "ml-d/data:/a/b.csv"),
             ("auth.login", "alice/x"),
         ]:
             await connection.execute(
@@ -181,5 +182,6 @@ async def test_the_migration_files_records_written_before_it_under_their_workspa
         ("quota.set", "ml-a"),
         ("volume.create", "ml-b"),
         ("workspace.set_member", "ml-c"),
+        ("upload.create", "ml-d"),
         ("auth.login", None),
     ]

@@ -23,9 +23,9 @@ INDEXES = {
 
 
 # Actions recorded before this revision whose target names their workspace: as the whole target, or
-# as the part before the first "/" ("ml-a/alice", "ml-a/datasets (vol_…)").
+# as the part before the first "/" ("ml-a/alice", "ml-a/datasets (vol_…)", "ml-a/datasets:/a.csv").
 TARGET_IS_WORKSPACE = ("workspace.create", "workspace.delete", "workspace.set_defaults", "quota.set")
-TARGET_STARTS_WITH_WORKSPACE = ("workspace.set_member", "workspace.remove_member", "volume.")
+TARGET_STARTS_WITH_WORKSPACE = ("workspace.set_member", "workspace.remove_member", "volume.", "upload.")
 
 
 def upgrade() -> None:
