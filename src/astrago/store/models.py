@@ -338,6 +338,9 @@ class Change(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
+AUDIT_WORKSPACE_LENGTH = 64  # as long as a workspace name
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_records"
     # The audit search filters on one of these and pages newest first by id: each (column, id) index
@@ -354,7 +357,8 @@ class AuditRecord(Base):
     actor: Mapped[str | None] = mapped_column(String(64))  # username; None for anonymous calls
     action: Mapped[str] = mapped_column(String(64))  # e.g. workload.submit
     target: Mapped[str | None] = mapped_column(String(256))
-    workspace: Mapped[str | None] = mapped_column(String(64))  # the workspace acted in, when there is one
+    # the workspace acted in, when there is one
+    workspace: Mapped[str | None] = mapped_column(String(AUDIT_WORKSPACE_LENGTH))
     result: Mapped[str] = mapped_column(String(16))  # an AuditResult
     detail: Mapped[str | None] = mapped_column(Text)
 

@@ -126,6 +126,16 @@ async def test_filters_combine_and_pages_follow_the_last_id(
     assert len(await _search(sessions, before=2**62, actor="alice")) == 4
 
 
+async def test_a_refused_request_naming_an_impossible_workspace_is_still_recorded(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        AuditRepository(session).add("kim", "volume.create", "x" * 200, "invalid", "no", workspace="w" * 65)
+    async with sessions() as session:
+        [record] = await AuditRepository(session).recent(1)
+    assert (record.actor, record.workspace) == ("kim", None)
+
+
 async def test_the_audit_table_matches_the_models(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.audit import AuditFilter
-from astrago.store.models import AuditRecord
+from astrago.store.models import AUDIT_WORKSPACE_LENGTH, AuditRecord
 from astrago.store.repositories.keyset import older_than
 
 
@@ -52,6 +52,8 @@ class AuditRepository:
         detail: str | None,
         workspace: str | None = None,
     ) -> None:
+        if workspace is not None and len(workspace) > AUDIT_WORKSPACE_LENGTH:
+            workspace = None  # no workspace has so long a name: a refused request named it
         self.session.add(
             AuditRecord(
                 actor=actor, action=action, target=target, workspace=workspace, result=result, detail=detail
