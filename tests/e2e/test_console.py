@@ -4,6 +4,7 @@ tokens, and recovery after the server restarts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
@@ -113,7 +114,8 @@ def test_members_see_only_their_workspaces_and_admins_edit_quotas(
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
     page.goto(f"{carol.server.url}/workloads/{hidden}")
     expect(page.get_by_role("alert")).to_contain_text("does not exist or is not in one of your workspaces")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Account").click()
+    page.get_by_role("menuitem", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to AstraGo")).to_be_visible()
 
     sign_in(page, console_admin.server, "admin", "admin-password-1")
@@ -142,6 +144,42 @@ def test_a_token_is_shown_once_works_and_is_revoked(page: Page, member: Callable
     page.get_by_role("button", name="Revoke ci-pipeline").click()
     expect(page.locator("[data-token='ci-pipeline']")).to_have_count(0)
     assert as_token.api("GET", "/api/v1/auth/me").status_code == 401
+
+
+def test_admins_revoke_anyones_token_disable_users_and_search_the_audit_log(
+    page: Page, member: Callable[[str, str], User], console_admin: User
+) -> None:
+    fay = member("fay", "team-fay")
+    made = fay.api("POST", "/api/v1/auth/tokens", json={"name": "fay-ci", "read_only": True})
+    fays_token = User(fay.server, "fay", fay.config_dir, token=made.json()["token"])
+    sign_in(page, console_admin.server, "admin", "admin-password-1")
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_text("Everyone's tokens and sessions (admin)").click()
+    row = page.locator("[data-token='fay-ci']")
+    expect(row).to_contain_text("read-only")
+    expect(row).to_contain_text("fay")
+    row.get_by_role("button", name="Revoke fay-ci").click()
+    expect(row).to_have_count(0)
+    assert fays_token.api("GET", "/api/v1/auth/me").status_code == 401
+
+    page.get_by_role("link", name="Users").click()
+    fays_row = page.locator("[data-user='fay']")
+    fays_row.get_by_role("button", name="Disable").click()
+    expect(fays_row).to_contain_text("disabled")
+    assert fay.api("GET", "/api/v1/auth/me").status_code == 401  # her sign-in session ended with it
+    fays_row.get_by_role("button", name="Enable").click()
+    expect(fays_row).to_contain_text("active")
+
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Target").fill("fay")
+    page.get_by_label("Action").fill("user")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"/audit\?.*target=fay"))
+    rows = page.locator("[data-audit-id]")
+    expect(rows).to_have_count(3)  # created, disabled, enabled
+    expect(rows.first).to_contain_text("user.update")
+    page.reload()  # the search is in the URL
+    expect(page.locator("[data-audit-id]")).to_have_count(3)
 
 
 def test_the_page_recovers_by_itself_after_the_server_restarts(

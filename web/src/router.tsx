@@ -5,7 +5,7 @@ import { createRootRoute, createRoute, createRouter, Outlet, redirect } from "@t
 
 import { getSession } from "./auth/session";
 import { Layout } from "./layout/Layout";
-import { AuditPage } from "./pages/Audit";
+import { AuditPage, parseAuditSearch } from "./pages/Audit";
 import { NodesPage } from "./pages/Nodes";
 import { NotFoundPage } from "./pages/NotFound";
 import { OverviewPage } from "./pages/Overview";
@@ -23,8 +23,11 @@ const rootRoute = createRootRoute({ component: Outlet, notFoundComponent: NotFou
 export const signInRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/sign-in",
-  validateSearch: (search: Record<string, unknown>): { next?: string } =>
-    typeof search.next === "string" ? { next: search.next } : {},
+  validateSearch: (search: Record<string, unknown>): { next?: string; sso_error?: string } => ({
+    ...(typeof search.next === "string" ? { next: search.next } : {}),
+    // why "Sign in with SSO" failed, when the server sends the browser back here
+    ...(typeof search.sso_error === "string" ? { sso_error: search.sso_error } : {}),
+  }),
   component: SignInPage,
 });
 
@@ -50,6 +53,13 @@ export const workloadsRoute = createRoute({
     owner: typeof search.owner === "string" ? search.owner : undefined,
   }),
   component: WorkloadsPage,
+});
+
+export const auditRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: "/audit",
+  validateSearch: parseAuditSearch,
+  component: AuditPage,
 });
 
 export const workloadRoute = createRoute({
@@ -81,7 +91,7 @@ const routeTree = rootRoute.addChildren([
     volumesRoute,
     page("/users", UsersPage),
     page("/tokens", TokensPage),
-    page("/audit", AuditPage),
+    auditRoute,
   ]),
 ]);
 

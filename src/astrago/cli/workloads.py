@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from astrago.cli.output import (
 )
 from astrago.cli.render import console, memory_text, print_nodes, print_workloads, status_text
 from astrago.client.bundle import DEFAULT_LIMIT_MIB, BundleTooLarge, pack_directory
+from astrago.domain.audit import AuditFilter, AuditResult
 from astrago.domain.enums import WorkloadStatus
 from astrago.domain.suggest import did_you_mean
 from astrago.services.schemas import WorkloadOut
@@ -378,18 +380,55 @@ AUDIT_COLUMNS = (
     Column("WHO"),
     Column("ACTION"),
     Column("TARGET"),
+    Column("WORKSPACE"),
     Column("RESULT"),
     Column("DETAIL", free_text=True),
 )
 
 
+def _instant(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time; without a zone it is this machine's local time."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"{option} {value!r} is not a time: use e.g. 2026-12-01T09:00 or 2026-12-01T09:00Z"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.astimezone()
+
+
 def audit(
     limit: Annotated[int, typer.Option(help="how many records, newest first")] = 50,
+    actor: Annotated[str | None, typer.Option(help="who acted (a username)")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="an action (workload.submit) or a family (workload)")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="what was acted on (a workload id, a name)")] = None,
+    workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="the workspace acted in")] = None,
+    result: Annotated[AuditResult | None, typer.Option(help="how it ended")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this time (ISO 8601; local time without a zone)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="before this time")] = None,
+    before: Annotated[
+        int | None, typer.Option(help="only records older than this id (the next page)")
+    ] = None,
     output: OutputOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """The audit trail: who did what, when, and how it ended (admins)."""
-    records = ApiClient.from_config().audit(limit)
+    """The audit trail: who did what, when, and how it ended (admins), searched by the server."""
+    matching = AuditFilter(
+        actor=actor,
+        action=action,
+        target=target,
+        workspace=workspace,
+        result=result,
+        since=_instant(since, "--since"),
+        until=_instant(until, "--until"),
+    )
+    records = ApiClient.from_config().audit(limit, before, matching)
 
     def table(fmt: OutputFormat) -> None:
         rows = [
@@ -398,6 +437,7 @@ def audit(
                 r.actor or "-",
                 r.action,
                 r.target or "-",
+                r.workspace or "-",
                 r.result,
                 r.detail or "",
             ]

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from astrago.client.config import ClientConfig
 from astrago.client.errors import ApiError, ServerUnreachable
+from astrago.domain.audit import AuditFilter
 from astrago.domain.enums import WorkloadStatus
 from astrago.services.schemas import (
     AuditOut,
@@ -273,8 +275,20 @@ class Client:
     def nodes(self) -> list[NodeOut]:
         return self._typed(list[NodeOut], "GET", "/api/v1/nodes")
 
-    def audit(self, limit: int = 50) -> list[AuditOut]:
-        return self._typed(list[AuditOut], "GET", "/api/v1/audit", params={"limit": limit})
+    def audit(
+        self, limit: int = 50, before: int | None = None, matching: AuditFilter | None = None
+    ) -> list[AuditOut]:
+        """The newest records matching the filter (searched by the server), older than `before`."""
+        params: dict[str, str | int] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if matching is not None:
+            for name, value in vars(matching).items():
+                if isinstance(value, datetime):
+                    params[name] = value.isoformat()
+                elif value is not None:
+                    params[name] = str(value)
+        return self._typed(list[AuditOut], "GET", "/api/v1/audit", params=params)
 
 
 def raise_for_problem(response: httpx.Response) -> None:

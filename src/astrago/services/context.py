@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Mutation:
-    """The open transaction of one audited change; `target` may be filled in once known (e.g. a new id)."""
+    """The open transaction of one audited change; `target` (e.g. a new id) and `workspace` (the workspace
+    acted in, which the audit search filters by) may be filled in once known."""
 
     session: AsyncSession
     target: str | None
     detail: str | None = None
+    workspace: str | None = None
 
 
 @dataclass
@@ -67,37 +69,59 @@ class ServiceContext:
 
     @asynccontextmanager
     async def mutation(
-        self, principal: Principal | None, action: str, target: str | None = None
+        self,
+        principal: Principal | None,
+        action: str,
+        target: str | None = None,
+        workspace: str | None = None,
     ) -> AsyncIterator[Mutation]:
         """One transaction that also records who did what, when, and how it ended.
 
         A refused or failed change rolls back, and its audit record is written in a transaction of its own
         so that refusals are on record too."""
         actor = principal.username if principal else None
+        mutation: Mutation | None = None
         try:
             async with self.write() as session:
-                mutation = Mutation(session=session, target=target)
+                mutation = Mutation(session=session, target=target, workspace=workspace)
                 yield mutation
-                AuditRepository(session).add(actor, action, mutation.target, "ok", mutation.detail)
+                AuditRepository(session).add(
+                    actor, action, mutation.target, "ok", mutation.detail, mutation.workspace
+                )
         except ServiceError as exc:
-            await self._audit_failure(actor, action, target, exc.audit_result, exc.detail)
+            # a refusal found after the workspace became known (e.g. no role in it) is filed under it
+            known = mutation.workspace if mutation else workspace
+            await self._audit_failure(actor, action, target, exc.audit_result, exc.detail, known)
             raise
         except Exception as exc:
-            await self._audit_failure(actor, action, target, "error", f"{type(exc).__name__}: {exc}")
+            known = mutation.workspace if mutation else workspace
+            failure = f"{type(exc).__name__}: {exc}"
+            await self._audit_failure(actor, action, target, "error", failure, known)
             raise
 
     async def record_refusal(
-        self, principal: Principal | None, action: str, target: str | None, error: ServiceError
+        self,
+        principal: Principal | None,
+        action: str,
+        target: str | None,
+        error: ServiceError,
+        workspace: str | None = None,
     ) -> None:
         """Audit a change refused before its transaction began (e.g. by validation reads)."""
         actor = principal.username if principal else None
-        await self._audit_failure(actor, action, target, error.audit_result, error.detail)
+        await self._audit_failure(actor, action, target, error.audit_result, error.detail, workspace)
 
     async def _audit_failure(
-        self, actor: str | None, action: str, target: str | None, result: str, detail: str
+        self,
+        actor: str | None,
+        action: str,
+        target: str | None,
+        result: str,
+        detail: str,
+        workspace: str | None,
     ) -> None:
         try:
             async with self.write() as session:
-                AuditRepository(session).add(actor, action, target, result, detail[:2000])
+                AuditRepository(session).add(actor, action, target, result, detail[:2000], workspace)
         except Exception:  # the audit must never hide the original error
             log.exception("could not write the audit record of a failed %s", action)

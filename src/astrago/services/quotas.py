@@ -105,7 +105,7 @@ class QuotaService:
         self.disk = disk
 
     async def set(self, principal: Principal, workspace_name: str, request: QuotaSet) -> QuotaOut:
-        async with self.ctx.mutation(principal, "quota.set", workspace_name) as mutation:
+        async with self.ctx.mutation(principal, "quota.set", workspace_name, workspace_name) as mutation:
             require_admin(principal, "set quotas")
             workspace = await resolve_workspace(
                 mutation.session, principal, workspace_name, WorkspaceRole.VIEWER

@@ -57,6 +57,7 @@ class RolloutService:
             workload = await WorkloadRepository(mutation.session).get(workload_id)
             if workload is None or not principal.can(workload.workspace_id, WorkspaceRole.VIEWER):
                 raise NotFound(f"workload {workload_id!r} does not exist or is not in one of your workspaces")
+            mutation.workspace = workload.workspace.name
             own = workload.created_by == principal.user_id
             if not principal.can(
                 workload.workspace_id, WorkspaceRole.MEMBER if own else WorkspaceRole.MANAGER

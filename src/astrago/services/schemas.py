@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from astrago.domain.audit import AuditResult
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
 from astrago.domain.limits import MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, exec_size_problem
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
@@ -420,5 +421,6 @@ class AuditOut(BaseModel):
     actor: str | None
     action: str
     target: str | None
-    result: str
+    workspace: str | None = None  # the workspace acted in, when there is one
+    result: AuditResult
     detail: str | None

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from authlib.common.security import generate_token
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -148,6 +148,15 @@ class SsoService:
             claims, TokenKind.BROWSER, client.client_id, id_token, tokens.get("refresh_token")
         )
         return SignIn(opened, return_to)
+
+    async def refused_at_idp(self, error: str, description: str | None) -> NoReturn:
+        """The IdP sent the browser back without a code (the user cancelled, or the IdP refused)."""
+        self._require()
+        why = f"the identity provider did not sign you in: {error}" + (
+            f" ({description})" if description else ""
+        )
+        await self._refuse("auth.sso.login", None, why)
+        raise Unauthenticated(why)
 
     # -- CLI: IdP tokens (device grant) for an AstraGo session -----------------------------------------
 
@@ -334,7 +343,7 @@ class SsoService:
             workspace = await workspaces.by_name(name)
             if workspace is None:
                 workspace = await workspaces.add(name, "created at sign-in from an IdP group")
-                audit.add(user.username, "workspace.create", name, "ok", "from an IdP group")
+                audit.add(user.username, "workspace.create", name, "ok", "from an IdP group", workspace=name)
             membership = current.get(name)
             if membership is None or membership.role != role.value or membership.source != "idp":
                 await workspaces.set_member(workspace.id, user.id, role.value, source="idp")

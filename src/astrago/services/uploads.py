@@ -172,12 +172,12 @@ class UploadService:
                     session, principal, workspace_name, volume_name, WorkspaceRole.MEMBER
                 )
         except ServiceError as exc:
-            await self.ctx.record_refusal(principal, "upload.create", target, exc)
+            await self.ctx.record_refusal(principal, "upload.create", target, exc, workspace_name)
             raise
         upload_id = new_id(24)
         async with (
             self.disk.storage_lock(volume.workspace_id),
-            self.ctx.mutation(principal, "upload.create", f"{target}:/{path}") as mutation,
+            self.ctx.mutation(principal, "upload.create", f"{target}:/{path}", workspace_name) as mutation,
         ):
             session = mutation.session
             _, volume = await find_volume(
@@ -439,7 +439,9 @@ class UploadService:
                 upload.expires_at = row.expires_at
 
     async def _complete(self, principal: Principal, upload: Upload) -> None:
-        async with self.ctx.mutation(principal, "upload.complete", _target(upload)) as mutation:
+        async with self.ctx.mutation(
+            principal, "upload.complete", _target(upload), upload.volume.workspace.name
+        ) as mutation:
             row = await UploadRepository(mutation.session).get(upload.id)
             if row is None:
                 raise Gone(f"upload {upload.id} was cancelled while its last bytes arrived")
@@ -487,7 +489,9 @@ class UploadService:
                         await UploadRepository(session).delete(row)
                 continue
             offset = await asyncio.to_thread(self.disk.files.part_size, upload.id)
-            async with self.ctx.mutation(None, "upload.expire", _target(upload)) as mutation:
+            async with self.ctx.mutation(
+                None, "upload.expire", _target(upload), upload.volume.workspace.name
+            ) as mutation:
                 row = await UploadRepository(mutation.session).get(upload.id)
                 if row is None:
                     continue

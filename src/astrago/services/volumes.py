@@ -179,7 +179,7 @@ class VolumeService:
 
     async def create(self, principal: Principal, workspace_name: str, request: VolumeCreate) -> VolumeOut:
         target = f"{workspace_name}/{request.name}"
-        async with self.ctx.mutation(principal, "volume.create", target) as mutation:
+        async with self.ctx.mutation(principal, "volume.create", target, workspace_name) as mutation:
             session = mutation.session
             workspace = await find_workspace(session, principal, workspace_name, WorkspaceRole.MEMBER)
             try:
@@ -226,7 +226,9 @@ class VolumeService:
     async def update(
         self, principal: Principal, workspace_name: str, name: str, request: VolumeUpdate
     ) -> VolumeOut:
-        async with self.ctx.mutation(principal, "volume.update", f"{workspace_name}/{name}") as mutation:
+        async with self.ctx.mutation(
+            principal, "volume.update", f"{workspace_name}/{name}", workspace_name
+        ) as mutation:
             session = mutation.session
             workspace, volume = await find_volume(
                 session, principal, workspace_name, name, WorkspaceRole.MEMBER
@@ -261,7 +263,9 @@ class VolumeService:
             return await self._out(session, volume, None, detailed=False)
 
     async def delete(self, principal: Principal, workspace_name: str, name: str) -> None:
-        async with self.ctx.mutation(principal, "volume.delete", f"{workspace_name}/{name}") as mutation:
+        async with self.ctx.mutation(
+            principal, "volume.delete", f"{workspace_name}/{name}", workspace_name
+        ) as mutation:
             session = mutation.session
             workspace, volume = await find_volume(
                 session, principal, workspace_name, name, WorkspaceRole.MEMBER

@@ -240,7 +240,9 @@ class WorkloadService:
         try:
             workspace, spec, priority = await self._validated(principal, request)
         except ServiceError as exc:
-            await self.ctx.record_refusal(principal, "workload.submit", request.workspace, exc)
+            await self.ctx.record_refusal(
+                principal, "workload.submit", request.workspace, exc, workspace=request.workspace
+            )
             raise
         workload_id = new_id()
         workload = Workload(
@@ -257,7 +259,8 @@ class WorkloadService:
             spec=spec,
             created_by=principal.user_id,
         )
-        async with self.ctx.mutation(principal, "workload.submit", workload_id) as mutation:
+        submitted = self.ctx.mutation(principal, "workload.submit", workload_id, workspace=workspace.name)
+        async with submitted as mutation:
             WorkloadRepository(mutation.session).add(workload)
             await mutation.session.flush()  # the event row references the workload row
             EventRepository(mutation.session).add(
@@ -383,6 +386,7 @@ class WorkloadService:
         async with self.ctx.mutation(principal, "workload.cancel", workload_id) as mutation:
             session = mutation.session
             workload = await self._visible(session, principal, workload_id)
+            mutation.workspace = workload.workspace.name
             own = workload.created_by == principal.user_id
             needed = WorkspaceRole.MEMBER if own else WorkspaceRole.MANAGER
             if not principal.can(workload.workspace_id, needed):

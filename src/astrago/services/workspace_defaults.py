@@ -59,7 +59,7 @@ class WorkspaceDefaultsService:
         self, principal: Principal, name: str, request: WorkspaceDefaultsSet
     ) -> WorkspaceDefaultsOut:
         defaults = _parsed(request)
-        async with self.ctx.mutation(principal, "workspace.set_defaults", name) as mutation:
+        async with self.ctx.mutation(principal, "workspace.set_defaults", name, name) as mutation:
             workspace = await resolve_workspace(mutation.session, principal, name, WorkspaceRole.MANAGER)
             stored = {key: value for key, value in asdict(defaults).items() if value is not None}
             workspace.defaults = stored or None

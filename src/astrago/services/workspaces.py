@@ -58,7 +58,7 @@ class WorkspaceService:
         self.ctx = ctx
 
     async def create(self, principal: Principal, request: WorkspaceCreate) -> WorkspaceOut:
-        async with self.ctx.mutation(principal, "workspace.create", request.name) as mutation:
+        async with self.ctx.mutation(principal, "workspace.create", request.name, request.name) as mutation:
             require_admin(principal, "create workspaces")
             repo = WorkspaceRepository(mutation.session)
             if await repo.by_name(request.name) is not None:
@@ -102,7 +102,7 @@ class WorkspaceService:
     async def delete(self, principal: Principal, name: str) -> None:
         """Deletes the workspace with its finished workloads (their events and placements), quotas and
         memberships; the audit trail keeps every action taken in it. Unfinished workloads block it."""
-        async with self.ctx.mutation(principal, "workspace.delete", name) as mutation:
+        async with self.ctx.mutation(principal, "workspace.delete", name, name) as mutation:
             require_admin(principal, "delete workspaces")
             workspace = await resolve_workspace(mutation.session, principal, name, WorkspaceRole.MANAGER)
             live = [s for s in WorkloadStatus if s not in TERMINAL_STATUSES]
@@ -125,7 +125,7 @@ class WorkspaceService:
 
     async def set_member(self, principal: Principal, workspace_name: str, request: MemberSet) -> MemberOut:
         target = f"{workspace_name}/{request.username}"
-        async with self.ctx.mutation(principal, "workspace.set_member", target) as mutation:
+        async with self.ctx.mutation(principal, "workspace.set_member", target, workspace_name) as mutation:
             workspace = await resolve_workspace(
                 mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
             )
@@ -143,7 +143,9 @@ class WorkspaceService:
 
     async def remove_member(self, principal: Principal, workspace_name: str, username: str) -> None:
         target = f"{workspace_name}/{username}"
-        async with self.ctx.mutation(principal, "workspace.remove_member", target) as mutation:
+        async with self.ctx.mutation(
+            principal, "workspace.remove_member", target, workspace_name
+        ) as mutation:
             workspace = await resolve_workspace(
                 mutation.session, principal, workspace_name, WorkspaceRole.MANAGER
             )

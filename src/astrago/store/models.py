@@ -338,15 +338,28 @@ class Change(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
+AUDIT_WORKSPACE_LENGTH = 64  # as long as a workspace name
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_records"
+    # The audit search filters on one of these and pages newest first by id: each (column, id) index
+    # serves both the filter and the order.
+    __table_args__ = (
+        Index("ix_audit_records_actor_id", "actor", "id"),
+        Index("ix_audit_records_action_id", "action", "id"),
+        Index("ix_audit_records_target_id", "target", "id"),
+        Index("ix_audit_records_workspace_id", "workspace", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     actor: Mapped[str | None] = mapped_column(String(64))  # username; None for anonymous calls
     action: Mapped[str] = mapped_column(String(64))  # e.g. workload.submit
     target: Mapped[str | None] = mapped_column(String(256))
-    result: Mapped[str] = mapped_column(String(16))  # ok | denied | invalid | error
+    # the workspace acted in, when there is one
+    workspace: Mapped[str | None] = mapped_column(String(AUDIT_WORKSPACE_LENGTH))
+    result: Mapped[str] = mapped_column(String(16))  # an AuditResult
     detail: Mapped[str | None] = mapped_column(Text)
 
 

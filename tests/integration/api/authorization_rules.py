@@ -10,10 +10,18 @@ not exist (its name does not leak); those inside it who lack the role get 403.
 
 Personas (all in a fresh server): `admin` (platform admin), `manager`, `member`, `viewer` (of workspace
 ml-a), `outsider` (manager of workspace ml-b only), `anonymous` (no credentials). Anonymous callers get 401
-on every route that is not `public`."""
+on every route that is not `public`.
+
+How a cell is called depends on the route: plain HTTP routes with one request; streams (server-sent
+events) by their status line and headers, closed before the body; WebSocket routes by their handshake,
+101 when accepted, else the HTTP status of the refusal; the console's asset mount with a GET of a built
+asset. Some statuses are not 2xx for those who pass: a queued workload has no log yet (409), a queued
+service has no ready replica behind the gateway (503), a queued service cannot roll (409). What matters
+is that those who may not get 401/403/404 and those who may get past authorization."""
 
 from __future__ import annotations
 
+import base64
 import io
 import tarfile
 from collections.abc import Callable, Mapping
@@ -25,6 +33,12 @@ SIGNED_IN = frozenset({"viewer", "member", "manager", "admin", "outsider"})
 IN_ML_A = frozenset({"viewer", "member", "manager", "admin"})  # the admin sees every workspace
 PASSWORD = "persona-password-1"  # every persona's, the admin's included
 JOB = {"command": ["sleep", "600"], "resources": {"cpu": 2, "memory": "64Mi"}}  # stays queued
+SERVICE_PORT = 8000
+SERVICE = {**JOB, "kind": "service", "ports": [SERVICE_PORT]}  # queued too: no replica is ready
+SHARED_VOLUME = "shared"  # a volume of ml-a holding SHARED_FILE
+SHARED_FILE = "hello.txt"
+UPLOAD_LENGTH = 5
+TUS = {"Tus-Resumable": "1.0.0"}
 
 
 class Targets(Protocol):
@@ -38,6 +52,11 @@ class Targets(Protocol):
     def ml_a_viewer(self) -> str: ...  # a user who is a viewer of ml-a
     def member_token(self) -> str: ...  # an API token id of `member`
     def member_bundle(self) -> str: ...  # a code bundle uploaded by `member`
+    def running(self) -> str: ...  # the admin's running job in ml-a (it holds the node's cores)
+    def service(self) -> str: ...  # a queued service of the admin in ml-a exposing port SERVICE_PORT
+    def asset(self) -> str: ...  # the name of a built console asset
+    def volume(self) -> str: ...  # a new, empty volume of the admin in ml-a
+    def upload(self) -> str: ...  # an unfinished upload (UPLOAD_LENGTH bytes, none sent) into SHARED_VOLUME
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,9 @@ class Call:
     content: bytes | None = None  # a raw body (with `content_type`) instead of JSON
     content_type: str | None = None
     fresh_session: bool = False  # call with a new login session of the persona (the call ends it)
+    stream: bool = False  # an event stream: its status and headers, not its endless body
+    headers: Mapping[str, str] | None = None
+    suffix: str = ""  # appended to the path (the asset mount's file)
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,26 @@ def _new_user(t: Targets, _p: str) -> Call:
 
 def _job(t: Targets, _p: str) -> Call:
     return Call(json={"workspace": "ml-a", **JOB})
+
+
+def _stream(_t: Targets, _p: str) -> Call:
+    return Call(stream=True)
+
+
+def tus_metadata(path: str) -> str:
+    return "filename " + base64.b64encode(path.encode()).decode()
+
+
+def _new_upload(t: Targets, _p: str) -> Call:
+    """TUS creation of a file in the volume (its bytes come later)."""
+    headers = {**TUS, "Upload-Length": str(UPLOAD_LENGTH), "Upload-Metadata": tus_metadata(t.unique("f"))}
+    return Call(headers=headers)
+
+
+def _upload_chunk(_t: Targets, _p: str) -> Call:
+    """The whole of an upload's bytes, from offset 0."""
+    headers = {**TUS, "Upload-Offset": "0"}
+    return Call(content=b"x" * UPLOAD_LENGTH, content_type="application/offset+octet-stream", headers=headers)
 
 
 def _code_bundle(_t: Targets, _p: str) -> Call:
@@ -186,52 +228,98 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),
+    # -- live streams: the status comes before the endless body ---------------------------------------------
+    ("GET", "/api/v1/events/stream"): Rule(SIGNED_IN, request=_stream),
+    ("GET", "/api/v1/workloads/{workload_id}/logs/stream"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing(), request=_stream
+    ),
+    # -- a command inside a running replica (WebSocket): a member's role; the handshake is the answer ------
+    ("WEBSOCKET", "/api/v1/workloads/{workload_id}/exec"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=101,
+        refused=_outsider_sees_nothing(),
+        request=lambda _t, _p: Call(params={"command": "true"}),
+    ),
+    # -- services: their endpoints, the gateway's one-time links, rolling to a new revision ---------------
+    ("GET", "/api/v1/workloads/{workload_id}/endpoints"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    ("POST", "/api/v1/workloads/{workload_id}/endpoints/{port}/open"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing()
+    ),
+    # the admin's service: others need a manager's role; it is queued, so those who may hear 409
+    ("POST", "/api/v1/workloads/{workload_id}/rollout"): Rule(
+        frozenset({"manager", "admin"}),
+        ok=409,
+        refused=_outsider_sees_nothing(),
+        request=lambda _t, _p: Call(json={"command": ["sleep", "700"]}),
+    ),
+    # -- the gateway to a service's port: viewers may use a (non-interactive) service; queued: 503 ---------
+    # without the trailing slash it only redirects to the path with it, which then authenticates
+    **{
+        (method, "/proxy/{workload_id}/{port}"): _everyone(308)
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    },
+    **{
+        (method, "/proxy/{workload_id}/{port}/{rest:path}"): Rule(
+            IN_ML_A, ok=503, refused=_outsider_sees_nothing()
+        )
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    },
+    ("WEBSOCKET", "/proxy/{workload_id}/{port}/{rest:path}"): Rule(
+        IN_ML_A, ok=503, refused=_outsider_sees_nothing()
+    ),
+    # -- volumes: viewers read, members write, deleting is for its creator or a manager ------------------
+    ("GET", "/api/v1/workspaces/{workspace}/volumes"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    ("POST", "/api/v1/workspaces/{workspace}/volumes"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=201,
+        refused=_outsider_sees_nothing(),
+        request=lambda t, _p: Call(json={"name": t.unique("vol")}),
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    ("PATCH", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        refused=_outsider_sees_nothing(),
+        request=lambda _t, p: Call(json={"description": f"edited by {p}"}),
+    ),
+    ("DELETE", "/api/v1/workspaces/{workspace}/volumes/{name}"): Rule(
+        frozenset({"manager", "admin"}), ok=204, refused=_outsider_sees_nothing()
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/files"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing()
+    ),
+    ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/download"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing(), request=lambda _t, _p: Call(params={"path": SHARED_FILE})
+    ),
+    # -- uploads (TUS): members of the volume's workspace; for anyone else an upload does not exist ---------
+    ("OPTIONS", "/api/v1/uploads"): _everyone(204),  # TUS discovery: what the server supports
+    ("OPTIONS", "/api/v1/uploads/{upload_id}"): _everyone(204),
+    ("OPTIONS", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"): _everyone(204),
+    ("POST", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=201,
+        refused=_outsider_sees_nothing(),
+        request=_new_upload,
+    ),
+    ("HEAD", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        refused={"viewer": 404, "outsider": 404},
+        request=lambda _t, _p: Call(headers=TUS),
+    ),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=204,
+        refused={"viewer": 404, "outsider": 404},
+        request=_upload_chunk,
+    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Rule(
+        frozenset({"member", "manager", "admin"}),
+        ok=204,
+        refused={"viewer": 404, "outsider": 404},
+        request=lambda _t, _p: Call(headers=TUS),
+    ),
     # -- the web console: its pages and assets are public; the API behind them is not --------------------
     ("GET", "/{path:path}"): _everyone(),
-}
-
-# Routes whose persona rules are checked by the module named, not (yet) by this matrix: streams and
-# WebSockets that the matrix's one-shot requests cannot hold open, the gateway (whose upstream needs a
-# running workload), and volumes and uploads (which need files on disk). Each module asserts at least that
-# a caller outside the workspace gets 404 and an anonymous one 401. `test_every_route_has_a_rule` accepts
-# a route listed here only if the module exists. Folding them into RULES is the next step.
-_GATEWAY = "tests/integration/gateway/test_gateway.py"
-_VOLUMES = "tests/integration/platform/test_volumes.py"
-ELSEWHERE: dict[tuple[str, str], str] = {
-    ("MOUNT", "/assets"): "tests/unit/api/test_console.py",
-    ("GET", "/api/v1/events/stream"): "tests/integration/platform/test_live_events.py",
-    (
-        "GET",
-        "/api/v1/workloads/{workload_id}/logs/stream",
-    ): "tests/integration/platform/test_log_streaming.py",
-    ("WEBSOCKET", "/api/v1/workloads/{workload_id}/exec"): "tests/integration/platform/test_exec.py",
-    ("GET", "/api/v1/workloads/{workload_id}/endpoints"): _GATEWAY,
-    ("POST", "/api/v1/workloads/{workload_id}/endpoints/{port}/open"): _GATEWAY,
-    ("POST", "/api/v1/workloads/{workload_id}/rollout"): "tests/integration/gateway/test_rollout.py",
-    **{
-        (method, path): _GATEWAY
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-        for path in ("/proxy/{workload_id}/{port}", "/proxy/{workload_id}/{port}/{rest:path}")
-    },
-    ("WEBSOCKET", "/proxy/{workload_id}/{port}/{rest:path}"): _GATEWAY,
-    **{
-        route: _VOLUMES
-        for route in (
-            ("GET", "/api/v1/workspaces/{workspace}/volumes"),
-            ("POST", "/api/v1/workspaces/{workspace}/volumes"),
-            ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-            ("PATCH", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-            ("DELETE", "/api/v1/workspaces/{workspace}/volumes/{name}"),
-            ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/files"),
-            ("GET", "/api/v1/workspaces/{workspace}/volumes/{name}/download"),
-            ("POST", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"),
-            ("OPTIONS", "/api/v1/workspaces/{workspace}/volumes/{name}/uploads"),
-            ("OPTIONS", "/api/v1/uploads"),
-            ("OPTIONS", "/api/v1/uploads/{upload_id}"),
-            ("PATCH", "/api/v1/uploads/{upload_id}"),
-            ("DELETE", "/api/v1/uploads/{upload_id}"),
-        )
-    },
+    ("MOUNT", "/assets"): _everyone(request=lambda t, _p: Call(suffix="/" + t.asset())),
 }
 
 # Path parameters: which target fills each name (the workspace routes act on ml-a, except DELETE, which
@@ -243,12 +331,25 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "bundle_id": lambda t: t.member_bundle(),
     "name": lambda _t: "ml-a",
     "path": lambda _t: "workloads",  # a console page
+    "port": lambda _t: str(SERVICE_PORT),
+    "workspace": lambda _t: "ml-a",
+    "upload_id": lambda t: t.upload(),
+    "rest": lambda _t: "index.html",
 }
+# Routes about a service's ports act on a queued service; exec and the log stream on a running job.
+_ON_A_SERVICE = ("/endpoints", "/rollout", "/proxy/")
+_ON_A_RUNNING_JOB = ("/exec", "/logs/stream")
 
 
 def path_value(method: str, path: str, parameter: str, targets: Targets) -> str:
+    if parameter == "name" and "/volumes/{name}" in path:
+        return targets.volume() if method == "DELETE" else SHARED_VOLUME
     if parameter == "name" and method == "DELETE" and path.endswith("{name}"):
         return targets.workspace()
     if parameter == "username" and "/members/" in path:
         return targets.ml_a_viewer()
+    if parameter == "workload_id" and any(part in path for part in _ON_A_SERVICE):
+        return targets.service()
+    if parameter == "workload_id" and path.endswith(_ON_A_RUNNING_JOB):
+        return targets.running()
     return PATH_TARGETS[parameter](targets)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.integration.identity.conftest import ALICE, CAROL, Sso
 from tests.support.browser import chromium
@@ -114,6 +114,51 @@ def test_browser_sign_in_gives_roles_from_groups_with_csrf_protected_cookie_and_
         page.wait_for_selector("input[name=login]")
 
 
+def test_console_sign_in_with_sso_shows_the_roles_from_groups_and_signs_out_at_the_idp(sso: Sso) -> None:
+    """The console as a person uses it: "Sign in with SSO" on its sign-in page, the IdP's login, back in
+    the console on the page asked for, with the workspaces and roles alice's groups give; the console's
+    unsafe requests carry the CSRF token; signing out ends the IdP's session too."""
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{sso.server.url}/workspaces")
+        expect(page.get_by_role("heading", name="Sign in to AstraGo")).to_be_visible()
+        page.get_by_role("link", name="Sign in with SSO").click()
+        _sign_in(page, "alice", ALICE["password"])
+        _confirm_consent(page)
+        page.wait_for_url(f"{sso.server.url}/workspaces")
+        expect(page.locator("[data-workspace='ml']")).to_be_visible()
+        expect(page.locator("[data-workspace='vision']")).to_be_visible()
+        expect(page.get_by_label("Signed in as")).to_have_text("alice")
+
+        page.get_by_role("button", name="Account").click()
+        menu = page.get_by_role("menu")
+        expect(menu).to_contain_text("single sign-on")
+        expect(menu.get_by_test_id("platform-role")).to_have_text("No platform role")
+        expect(menu.locator("[data-workspace-role='ml']")).to_contain_text("manager")
+        expect(menu.locator("[data-workspace-role='vision']")).to_contain_text("viewer")
+        expect(menu.locator("[data-workspace-role]")).to_have_count(2)  # /other-app/admins gives nothing
+
+        # An unsafe request from the console (cookie session): it sends the CSRF token, so it succeeds.
+        menu.get_by_role("menuitem", name="API tokens and sessions").click()
+        page.get_by_label("Name").fill("from-console")
+        page.get_by_label("Read-only (GET only)").check()
+        page.get_by_role("button", name="Create token").click()
+        expect(page.get_by_test_id("new-token")).to_contain_text("Read-only")
+        expect(page.locator("[data-token='from-console']")).to_contain_text("read-only")
+
+        page.get_by_role("button", name="Account").click()
+        page.get_by_role("menuitem", name="Sign out").click()
+        page.wait_for_url(f"{sso.idp.issuer}/**")
+        page.click("button[autofocus], button[type=submit]")  # the IdP asks to confirm the logout
+        expect(page.get_by_role("heading", name="Sign in to AstraGo")).to_be_visible()
+        assert page.url.startswith(sso.server.url)
+        # Both sessions are over: the console's cookie is refused and the IdP asks for the password again.
+        assert page.request.get(f"{sso.server.url}/api/v1/auth/me").status == 401
+        page.get_by_role("link", name="Sign in with SSO").click()
+        page.wait_for_selector("input[name=login]")
+
+
 def test_tampered_state_and_wrong_password_are_refused(sso: Sso) -> None:
     response = httpx.get(
         f"{sso.server.url}/api/v1/auth/oidc/callback", params={"code": "x", "state": "forged"}, timeout=10
@@ -125,6 +170,14 @@ def test_tampered_state_and_wrong_password_are_refused(sso: Sso) -> None:
         page.goto(f"{sso.server.url}/api/v1/auth/oidc/login")
         _sign_in(page, "alice", "not-her-password")
         assert "invalid username or password" in page.inner_text("body")
+        # A browser coming back with a forged state, or with the IdP's refusal, lands on the console's
+        # sign-in page, which says why.
+        page.goto(f"{sso.server.url}/api/v1/auth/oidc/callback?code=x&state=forged")
+        page.wait_for_url(f"{sso.server.url}/sign-in?**")
+        expect(page.get_by_role("alert")).to_contain_text("this sign-in is unknown or has expired")
+        page.goto(f"{sso.server.url}/api/v1/auth/oidc/callback?state=s&error=access_denied")
+        expect(page.get_by_role("alert")).to_contain_text("did not sign you in: access_denied")
+        expect(page.get_by_role("link", name="Sign in with SSO")).to_be_visible()
 
 
 def test_role_removed_or_user_disabled_at_the_idp_takes_effect_at_the_next_request(sso: Sso) -> None:

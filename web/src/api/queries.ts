@@ -1,7 +1,8 @@
 // Shared queries: one key per resource, so live events and pages agree on what they update.
 import { useInfiniteQuery, useQuery, type InfiniteData } from "@tanstack/react-query";
 
-import { api, unwrap, type Workload, type WorkloadKind, type WorkloadPage, type WorkloadStatus } from "./client";
+import type { paths } from "./schema";
+import { api, unwrap, type AuditRecord, type Workload, type WorkloadKind, type WorkloadPage, type WorkloadStatus } from "./client";
 
 export const PAGE_SIZE = 200;
 
@@ -24,8 +25,10 @@ export const keys = {
   workloadEvents: (id: string) => ["workload-events", id] as const,
   workloadEndpoints: (id: string) => ["workload-endpoints", id] as const,
   tokens: ["tokens"] as const,
+  tokenList: (everyone: boolean) => ["tokens", { everyone }] as const,
   users: ["users"] as const,
   audit: ["audit"] as const,
+  auditSearch: (search: AuditSearch) => ["audit", search] as const,
 };
 
 export function useMe() {
@@ -127,18 +130,31 @@ export function useWorkloadEndpoints(id: string, enabled: boolean) {
   });
 }
 
-export function useTokens() {
-  return useQuery({ queryKey: keys.tokens, queryFn: () => unwrap(api.GET("/api/v1/auth/tokens")) });
+/** Your live tokens and sessions; `everyone`: all users' (admins). */
+export function useTokens(everyone = false) {
+  return useQuery({
+    queryKey: keys.tokenList(everyone),
+    queryFn: () => unwrap(api.GET("/api/v1/auth/tokens", { params: { query: { all: everyone } } })),
+  });
 }
 
 export function useUsers(enabled: boolean) {
   return useQuery({ queryKey: keys.users, queryFn: () => unwrap(api.GET("/api/v1/users")), enabled });
 }
 
-export function useAudit(enabled: boolean) {
-  return useQuery({
-    queryKey: keys.audit,
-    queryFn: () => unwrap(api.GET("/api/v1/audit", { params: { query: { limit: 1000 } } })),
+export const AUDIT_PAGE_SIZE = 100;
+
+/** The audit API's filters (the Audit page keeps them in its URL). */
+export type AuditSearch = Omit<NonNullable<paths["/api/v1/audit"]["get"]["parameters"]["query"]>, "limit" | "before">;
+
+/** Filtered on the server, newest first; each next page starts below the last id of a full page. */
+export function useAuditPages(search: AuditSearch, enabled: boolean) {
+  return useInfiniteQuery({
+    queryKey: keys.auditSearch(search),
+    initialPageParam: undefined as number | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET("/api/v1/audit", { params: { query: { ...search, limit: AUDIT_PAGE_SIZE, before: pageParam } } })),
+    getNextPageParam: (last: AuditRecord[]) => (last.length === AUDIT_PAGE_SIZE ? last[last.length - 1]?.id : undefined),
     enabled,
   });
 }

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 
 import { authHeaders, endSession, expireSession, getSession, startSession, takeSignInNotice } from "./session";
 
@@ -26,5 +26,41 @@ describe("the session", () => {
     expireSession("the token is not valid; log in again");
     expect(authHeaders()).toEqual({});
     expect(takeSignInNotice()).toBe("the token is not valid; log in again");
+  });
+});
+
+describe("a cookie session (after Sign in with SSO)", () => {
+  beforeEach(() => {
+    endSession();
+    sessionStorage.clear();
+  });
+
+  it("is found from the readable CSRF cookie and echoes it on every request", async () => {
+    document.cookie = "astrago_csrf=abc%2Fdef; path=/";
+    vi.resetModules();
+    const fresh = await import("./session");
+    expect(fresh.getSession()).toEqual({ kind: "cookie", token: null, username: "", expiresAt: null });
+    expect(fresh.authHeaders()).toEqual({ "X-CSRF-Token": "abc/def" });
+    fresh.endSession();
+    expect(document.cookie).not.toContain("astrago_csrf");
+    expect(fresh.authHeaders()).toEqual({});
+  });
+
+  it("prefers a password sign-in's token kept in localStorage", async () => {
+    document.cookie = "astrago_csrf=abc; path=/";
+    startSession({ token: "secret", username: "alice", expiresAt: null });
+    vi.resetModules();
+    const fresh = await import("./session");
+    expect(fresh.authHeaders()).toEqual({ Authorization: "Bearer secret" });
+    fresh.endSession();
+  });
+
+  it("ends when the server expires it", async () => {
+    document.cookie = "astrago_csrf=abc; path=/";
+    vi.resetModules();
+    const fresh = await import("./session");
+    fresh.expireSession("Your session has ended. Sign in again.");
+    expect(fresh.getSession()).toBeNull();
+    expect(document.cookie).not.toContain("astrago_csrf");
   });
 });

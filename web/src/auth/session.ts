@@ -1,25 +1,46 @@
-// The one place that knows how the console authenticates. Today: the bearer token from
-// POST /api/v1/auth/login, kept in localStorage so a reload (or a new tab) stays signed in.
-// Switching to cookie sessions means changing this module only: `authHeaders()` would return {}.
+// The one place that knows how the console authenticates. Two kinds of session:
+// - "token": a password sign-in's bearer token from POST /api/v1/auth/login, kept in localStorage so a
+//   reload (or a new tab) stays signed in;
+// - "cookie": "Sign in with SSO". The server holds the session in an httpOnly cookie the script cannot
+//   read; it also sets the readable `astrago_csrf` cookie, whose value every request echoes in
+//   X-CSRF-Token (the server requires it on unsafe methods). That cookie is how the console knows it is
+//   signed in after the IdP sends the browser back.
 import { useSyncExternalStore } from "react";
 
+export type SessionKind = "token" | "cookie";
+
 export interface Session {
-  token: string;
-  username: string;
+  kind: SessionKind;
+  token: string | null; // the bearer token of a "token" session
+  username: string; // "" for a cookie session until /auth/me answers
   expiresAt: string | null;
 }
 
 const KEY = "astrago.session";
 const NOTICE_KEY = "astrago.signin-notice";
+export const CSRF_COOKIE = "astrago_csrf";
+const CSRF_HEADER = "X-CSRF-Token";
 const listeners = new Set<() => void>();
+
+function csrfCookie(): string | null {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === CSRF_COOKIE && value.length) return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
 
 function read(): Session | null {
   try {
     const raw = localStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as Session) : null;
+    if (raw) {
+      const stored = JSON.parse(raw) as Partial<Session>;
+      if (stored.token) return { kind: "token", token: stored.token, username: stored.username ?? "", expiresAt: stored.expiresAt ?? null };
+    }
   } catch {
-    return null;
+    // an unreadable stored session is no session
   }
+  return csrfCookie() ? { kind: "cookie", token: null, username: "", expiresAt: null } : null;
 }
 
 let current: Session | null = read();
@@ -39,12 +60,17 @@ export function getSession(): Session | null {
   if (current?.expiresAt && Date.parse(current.expiresAt) <= Date.now()) {
     expireSession("Your session has expired. Sign in again.");
   }
+  if (current?.kind === "cookie" && !csrfCookie()) {
+    // the cookies expired (their max-age is the session's absolute lifetime)
+    expireSession("Your session has expired. Sign in again.");
+  }
   return current;
 }
 
-export function startSession(session: Session): void {
-  current = session;
-  localStorage.setItem(KEY, JSON.stringify(session));
+/** A password sign-in's bearer token. */
+export function startSession(session: { token: string; username: string; expiresAt: string | null }): void {
+  current = { kind: "token", ...session };
+  localStorage.setItem(KEY, JSON.stringify(current));
   sessionStorage.removeItem(NOTICE_KEY);
   emit();
 }
@@ -52,10 +78,13 @@ export function startSession(session: Session): void {
 export function endSession(): void {
   current = null;
   localStorage.removeItem(KEY);
+  // The session cookie itself is httpOnly: the server's logout deletes it; without this one the console
+  // no longer sends the CSRF token, so that cookie can change nothing.
+  document.cookie = `${CSRF_COOKIE}=; Max-Age=0; path=/`;
   emit();
 }
 
-/** The server refused the token (expired or revoked): back to sign-in, with the reason shown there. */
+/** The server refused the session (expired or revoked): back to sign-in, with the reason shown there. */
 export function expireSession(notice: string): void {
   if (current === null) return;
   sessionStorage.setItem(NOTICE_KEY, notice);
@@ -68,7 +97,10 @@ export function takeSignInNotice(): string | null {
 
 export function authHeaders(): Record<string, string> {
   const session = getSession();
-  return session ? { Authorization: `Bearer ${session.token}` } : {};
+  if (!session) return {};
+  if (session.kind === "token") return { Authorization: `Bearer ${session.token}` };
+  const csrf = csrfCookie();
+  return csrf ? { [CSRF_HEADER]: csrf } : {};
 }
 
 /** The subprotocols a WebSocket to the API offers (a browser cannot set its headers): the token rides in

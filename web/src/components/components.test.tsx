@@ -2,7 +2,7 @@ import { screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../api/client";
-import { filterAudit } from "../pages/Audit";
+import { fromLocalInput, parseAuditSearch, toLocalInput } from "../pages/Audit";
 import { gpuGroups } from "../pages/Overview";
 import { renderWithTheme } from "../test/render";
 import { ProblemAlert } from "./Problem";
@@ -49,12 +49,16 @@ describe("Overview GPU groups", () => {
   });
 });
 
-describe("Audit filters", () => {
-  const record = (id: number, actor: string, action: string, result: string, at: string) => ({ id, actor, action, result, target: null, detail: null, created_at: at });
-  const records = [record(1, "alice", "workload.submit", "ok", "2026-12-01T10:00:00Z"), record(2, "bob", "quota.set", "denied", "2026-12-01T12:00:00Z")];
-  it("filter by actor, action, result and time", () => {
-    expect(filterAudit(records, { actor: "ali", action: "", result: null, since: "" }).map((r) => r.id)).toEqual([1]);
-    expect(filterAudit(records, { actor: "", action: "quota", result: "denied", since: "" }).map((r) => r.id)).toEqual([2]);
-    expect(filterAudit(records, { actor: "", action: "", result: null, since: "2026-12-01T11:00:00Z" }).map((r) => r.id)).toEqual([2]);
+describe("Audit filters in the URL", () => {
+  it("keep the API's filters and drop unknown or malformed values", () => {
+    const search = parseAuditSearch({ actor: " alice ", action: "workload", result: "denied", since: "2026-12-01T10:00:00+09:00", until: "not a time", page: "3", workspace: "" });
+    expect(search).toEqual({ actor: "alice", action: "workload", result: "denied", since: "2026-12-01T01:00:00.000Z" });
+    expect(parseAuditSearch({ result: "maybe" })).toEqual({});
+  });
+  it("show times in the viewer's zone and send them as UTC instants", () => {
+    const iso = "2026-12-01T01:30:00.000Z";
+    expect(fromLocalInput(toLocalInput(iso))).toBe(iso);
+    expect(fromLocalInput("")).toBeUndefined();
+    expect(toLocalInput(undefined)).toBe("");
   });
 });

@@ -1,4 +1,5 @@
 import { Alert, Button, Center, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
 import { useNavigate, useSearch } from "@tanstack/react-router";
 import { useState, type FormEvent } from "react";
 
@@ -13,6 +14,9 @@ export function SignInPage() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Public: whether the server has single sign-on configured (ASTRAGO_OIDC_ISSUER).
+  const sso = useQuery({ queryKey: ["sso-config"], queryFn: () => unwrap(api.GET("/api/v1/auth/oidc/config")), retry: false });
+  const next = search.next && search.next.startsWith("/") && !search.next.startsWith("//") && !search.next.startsWith("/sign-in") ? search.next : "/";
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -21,7 +25,6 @@ export function SignInPage() {
     try {
       const token = await unwrap(api.POST("/api/v1/auth/login", { body: { username, password } }));
       startSession({ token: token.token ?? "", username: token.username, expiresAt: token.expires_at ?? null });
-      const next = search.next && search.next.startsWith("/") && !search.next.startsWith("/sign-in") ? search.next : "/";
       await navigate({ to: next });
     } catch (e) {
       setError(e instanceof ApiError ? e.detail || e.title : String(e));
@@ -41,6 +44,11 @@ export function SignInPage() {
                 {notice}
               </Alert>
             )}
+            {search.sso_error && (
+              <Alert color="red" role="alert" title="Single sign-on failed">
+                {search.sso_error}
+              </Alert>
+            )}
             <TextInput label="Username" autoComplete="username" required value={username} onChange={(e) => setUsername(e.currentTarget.value)} autoFocus />
             <PasswordInput label="Password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.currentTarget.value)} />
             {error && (
@@ -51,11 +59,19 @@ export function SignInPage() {
             <Button type="submit" loading={busy}>
               Sign in
             </Button>
-            {/* Single sign-on providers add their buttons below this divider. */}
-            <Divider label="local account" labelPosition="center" />
             <Text size="xs" c="dimmed">
-              Accounts are created by a platform admin (Users page or `astrago user create`).
+              Local accounts are created by a platform admin (Users page or `astrago user create`).
             </Text>
+            {sso.data?.enabled && (
+              <>
+                <Divider label="or" labelPosition="center" />
+                {/* A full navigation: the server redirects to the IdP (code + PKCE) and, once signed in
+                    there, back to `next` with the session cookie set. */}
+                <Button component="a" variant="default" href={`/api/v1/auth/oidc/login?next=${encodeURIComponent(next)}`}>
+                  Sign in with SSO
+                </Button>
+              </>
+            )}
           </Stack>
         </form>
       </Paper>

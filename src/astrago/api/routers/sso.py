@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from astrago.api.deps import CSRF_COOKIE, SESSION_COOKIE, ServicesDep, csrf_token
+from astrago.services.errors import ServiceError
 from astrago.services.registry import Services
 from astrago.services.schemas import SsoConfigOut, SsoTokenIn, TokenOut
 
@@ -38,16 +40,41 @@ async def login(
     return RedirectResponse(await services.sso.begin(next_path, redirect_uri), status_code=302)
 
 
-@router.get("/callback", status_code=302, response_class=RedirectResponse)
+SIGN_IN_PAGE = "/sign-in"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating (the IdP's redirect), not a script: it is shown the console, not JSON."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+@router.get(
+    "/callback",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={401: {"description": "the sign-in failed (to a browser: back to the sign-in page)"}},
+)
 async def callback(
     request: Request,
     services: ServicesDep,
-    code: Annotated[str, Query(max_length=4096)],
     state: Annotated[str, Query(max_length=128)],
+    code: Annotated[str | None, Query(max_length=4096)] = None,
+    error: Annotated[str | None, Query(max_length=256)] = None,
+    error_description: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> RedirectResponse:
-    """Where the IdP sends the browser back: sets the session and CSRF cookies, then goes to `next`."""
+    """Where the IdP sends the browser back: sets the session and CSRF cookies, then goes to `next`. A
+    failed sign-in (refused or cancelled at the IdP, expired, forged) sends a browser back to the console's
+    sign-in page, which says why; other callers get the problem."""
     base = server_url(request, services)
-    signed_in = await services.sso.callback(code, state, base + CALLBACK_PATH)
+    try:
+        if error is not None or code is None:
+            await services.sso.refused_at_idp(error or "no code", error_description)
+        assert code is not None
+        signed_in = await services.sso.callback(code, state, base + CALLBACK_PATH)
+    except ServiceError as exc:
+        if not wants_html(request):
+            raise
+        return RedirectResponse(f"{SIGN_IN_PAGE}?{urlencode({'sso_error': exc.detail})}", status_code=302)
     response = RedirectResponse(signed_in.return_to, status_code=302)
     secret = signed_in.session.token
     assert secret is not None

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import AwareDatetime
 
 from astrago.api.deps import PrincipalDep, ServicesDep
 from astrago.api.metrics import render_metrics
 from astrago.api.problems import problem
+from astrago.domain.audit import AuditFilter, AuditResult
 from astrago.services.bounds import INT64_MAX
 from astrago.services.schemas import AuditOut, NodeOut
 
@@ -27,10 +29,31 @@ async def audit(
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[
-        int | None, Query(ge=0, le=INT64_MAX, description="only records older than this id")
+        int | None,
+        Query(ge=0, le=INT64_MAX, description="only records older than this id (the next page: the last id)"),
     ] = None,
+    actor: Annotated[str | None, Query(max_length=64, description="who acted (a username)")] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="an action (workload.submit) or a family (workload: workload.*)"),
+    ] = None,
+    target: Annotated[str | None, Query(max_length=256, description="what was acted on, exactly")] = None,
+    workspace: Annotated[str | None, Query(max_length=64, description="the workspace acted in")] = None,
+    result: Annotated[AuditResult | None, Query(description="how it ended")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="from this time (inclusive)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="before this time")] = None,
 ) -> list[AuditOut]:
-    return list(await services.audit.recent(principal, limit, before))
+    """The audit trail, newest first, filtered on the server; every filter given must match."""
+    matching = AuditFilter(
+        actor=actor,
+        action=action,
+        target=target,
+        workspace=workspace,
+        result=result,
+        since=since,
+        until=until,
+    )
+    return list(await services.audit.recent(principal, limit, before, matching))
 
 
 @router.get("/healthz", include_in_schema=False)
