@@ -41,6 +41,8 @@ describe("a cookie session (after Sign in with SSO)", () => {
     const fresh = await import("./session");
     expect(fresh.getSession()).toEqual({ kind: "cookie", token: null, username: "", expiresAt: null });
     expect(fresh.authHeaders()).toEqual({ "X-CSRF-Token": "abc/def" });
+    // a terminal's WebSocket offers no bearer subprotocol: the cookie authenticates it
+    expect(fresh.socketProtocols("astrago.exec.v1")).toEqual(["astrago.exec.v1"]);
     fresh.endSession();
     expect(document.cookie).not.toContain("astrago_csrf");
     expect(fresh.authHeaders()).toEqual({});

@@ -108,7 +108,8 @@ export function authHeaders(): Record<string, string> {
  * cookie instead, the cookie travels by itself and the server checks the page's Origin. */
 export function socketProtocols(application: string): string[] {
   const session = getSession();
-  if (!session) return [application];
+  // A cookie session (single sign-on) has no token the script can read: the cookie goes by itself.
+  if (!session?.token) return [application];
   const encoded = btoa(String.fromCharCode(...new TextEncoder().encode(session.token)))
     .replace(/\+/g, "-")
     .replace(/\//g, "_")
