@@ -73,7 +73,8 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
 
     # the channels' secrets never come back, from the API or the CLI
     listed = admin.cli("alert", "channel", "ls", "--json")
-    assert SECRET not in listed.stdout and "/plain" not in listed.stdout  # an Apprise URL shows its scheme
+    assert SECRET not in listed.stdout
+    assert "/plain" not in listed.stdout  # an Apprise URL shows only its scheme
     assert {c["name"]: c["signed"] for c in listed.json()} == {"chat": False, "hook": True, "mail": False}
 
     # the first job uses the whole quota (1 GPU): "quota-high" fires
@@ -85,13 +86,16 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
     wait_for(lambda: ("fired", "workload-pending", waiting) in webhook.events(), what="the webhook's alert")
     wait_for(lambda: mails, what="the alert email")
     assert mails[0]["To"] == "ops@example.org"
-    assert "FIRING" in mails[0]["Subject"] and "workload-pending" in mails[0]["Subject"]
+    assert "FIRING" in mails[0]["Subject"]
+    assert "workload-pending" in mails[0]["Subject"]
     assert waiting in mails[0].get_payload()
     # the receiver refused nothing (every request was signed) and failed twice before it took one
-    assert webhook.refused == 0 and webhook.failed == 2
+    assert webhook.refused == 0
+    assert webhook.failed == 2
     first = _deliveries(admin, channel="hook")[-1]  # newest first
     assert first["rule"] == "quota-high"
-    assert first["status"] == "delivered" and first["attempts"] == 3
+    assert first["status"] == "delivered"
+    assert first["attempts"] == 3
     assert first["last_error"].startswith("HTTP 500")
 
     # a job that fails: "job-failed" reaches the webhook and the Apprise channel (its only rule)
@@ -99,7 +103,8 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
     admin.wait_status(broken, "FAILED")
     wait_for(lambda: ("fired", "job-failed", broken) in webhook.events(), what="the failure on the webhook")
     wait_for(lambda: webhook.plain, what="the failure through Apprise")
-    assert broken in webhook.plain[0]["message"] and "job-failed" in webhook.plain[0]["title"]
+    assert broken in webhook.plain[0]["message"]
+    assert "job-failed" in webhook.plain[0]["title"]
 
     # the condition ends (the first job is cancelled, the second starts): one resolve message
     admin.cli("cancel", running)
@@ -117,7 +122,7 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
     ]
     alerts = admin.cli("alert", "ls", "--all", "--json").json()["items"]
     pending = [a for a in alerts if a["rule"] == "workload-pending"]
-    assert len(pending) == 1 and pending[0]["state"] == "resolved"
+    assert [a["state"] for a in pending] == ["resolved"]
     assert sorted(a["key"] for a in alerts if a["state"] == "firing") == sorted([broken, "ml"])
 
     # a person resolves the failure alert by hand: its subscribers hear that too
