@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astrago.monitor.service import TelemetryService
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
@@ -41,6 +42,7 @@ class Services:
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
+    telemetry: TelemetryService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -64,4 +66,5 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
+            telemetry=TelemetryService(ctx),
         )
