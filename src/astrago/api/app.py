@@ -50,6 +50,7 @@ from astrago.file_modes import make_files_private
 from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
 from astrago.monitor.alerts.background import run_alerting
+from astrago.monitor.task import Telemetry
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
@@ -99,6 +100,8 @@ class Runtime:
                 serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
+            # Opened now: a bad `gpu_source` (path, script) is a usage error at start, not a silent nothing.
+            telemetry = Telemetry(ctx, chosen) if role in ("all", "controllers") else None
             # The backend opens before the first account exists: a start that fails creates no account
             # whose password would never be shown again.
             await chosen.open()
@@ -133,6 +136,8 @@ class Runtime:
             runtime.tasks.append(
                 asyncio.create_task(run_alerting(ctx, services.alerts, services.reclaim), name="alerting")
             )
+        if telemetry is not None:
+            runtime.tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         return runtime
 
     async def stop(self) -> None:

@@ -10,10 +10,10 @@ class Utilisation(Protocol):
     """One workload's GPU use over a window."""
 
     @property
-    def mean_gpu_percent(self) -> float | None: ...
+    def gpu_util_mean_percent(self) -> float | None: ...
 
     @property
-    def sample_count(self) -> int: ...
+    def samples(self) -> int: ...
 
     @property
     def attributable(self) -> bool: ...
@@ -25,6 +25,6 @@ class UtilisationReader(Protocol):
 
 def mean_percent(use: Utilisation | None) -> tuple[float | None, int]:
     """The window's mean GPU % and sample count; (None, 0) when the use cannot be attributed."""
-    if use is None or not use.attributable or use.sample_count == 0:
+    if use is None or not use.attributable or use.samples == 0:
         return None, 0
-    return use.mean_gpu_percent, use.sample_count
+    return use.gpu_util_mean_percent, use.samples

@@ -2,7 +2,7 @@
 and the gateway's record of endpoint activity
 
 Revision ID: alerts_1
-Revises: interactive_1
+Revises: telemetry_1
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import mysql
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "alerts_1"
-down_revision: str | None = "interactive_1"
+down_revision: str | None = "telemetry_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
