@@ -534,4 +534,3 @@ def delivery_out(delivery: AlertDelivery, rule: str) -> DeliveryOut:
         created_at=delivery.created_at,
         delivered_at=delivery.delivered_at,
     )
-
