@@ -180,8 +180,8 @@ class RuleEvaluator:
         if threshold.enabled:
             async with self.ctx.read() as session:
                 failed = await AlertSubjectRepository(session).failed_since(now - FAILED_LOOKBACK)
-                repo = AlertRepository(session)
-                new = [w for w in failed if not await repo.ever_raised(rule.value, w.id)]
+                known = await AlertRepository(session).raised_keys(rule.value, [w.id for w in failed])
+                new = [w for w in failed if w.id not in known]
             for workload in new:
                 await self.alerts.raise_alert(
                     rule,
