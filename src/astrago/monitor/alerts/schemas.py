@@ -16,6 +16,7 @@ from astrago.monitor.alerts.rules import (
     DeliveryStatus,
     Severity,
 )
+from astrago.services.bounds import NO_NUL
 from astrago.services.schemas import NAME_PATTERN, USERNAME_PATTERN, Strict
 
 ChannelName = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -46,12 +47,16 @@ class ChannelCreate(Strict):
     name: ChannelName
     kind: ChannelKind
     target: str = Field(
-        min_length=1, max_length=2048, description="the webhook URL, the email address or the Apprise URL"
+        min_length=1,
+        max_length=2048,
+        pattern=NO_NUL,
+        description="the webhook URL, the email address or the Apprise URL",
     )
     secret: str | None = Field(
         None,
         min_length=16,
         max_length=256,
+        pattern=NO_NUL,
         description="webhook signing secret (HMAC-SHA256); generated and shown once when left out",
     )
 

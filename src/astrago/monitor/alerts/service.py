@@ -21,6 +21,7 @@ from astrago.domain.changes import ChangeKind
 from astrago.domain.enums import WorkspaceRole
 from astrago.monitor.alerts.channels import check_target, shown_target
 from astrago.monitor.alerts.rules import (
+    EVALUATED_RULES,
     AlertRule,
     AlertState,
     ChannelKind,
@@ -70,6 +71,10 @@ RULE_DESCRIPTIONS = {
     AlertRule.GPU_UNHEALTHY: "a GPU was found unhealthy (raised by GPU health fencing)",
     AlertRule.IDLE_RECLAIM: "an idle workload will be stopped (raised by idle reclaim)",
 }
+
+
+RULES_WITH_THRESHOLD = frozenset({AlertRule.GPU_IDLE, AlertRule.QUOTA_HIGH})
+RULES_WITH_DURATION = frozenset({AlertRule.GPU_IDLE, AlertRule.WORKLOAD_PENDING, AlertRule.NODE_LOST})
 
 
 def now_utc() -> datetime:
@@ -479,6 +484,7 @@ class AlertService:
     async def set_rule(self, principal: Principal, rule: AlertRule, request: RuleSet) -> RuleOut:
         async with self.ctx.mutation(principal, "alert.rule.set", rule.value) as mutation:
             require_admin(principal, "change alert rules")
+            _check_rule_change(rule, request)
             repo = AlertRepository(mutation.session)
             setting = await repo.rule_setting(rule.value)
             if setting is None:
@@ -487,16 +493,32 @@ class AlertService:
             changed = request.model_dump(exclude_unset=True)
             if not changed:
                 raise InvalidInput("nothing to change: give enabled, threshold or for_s")
-            for name, value in changed.items():
-                setattr(
-                    setting,
-                    name,
-                    float(value) if isinstance(value, int | float) and name != "enabled" else value,
-                )
+            if changed.get("enabled") is not None:
+                setting.enabled = bool(changed["enabled"])
+            # null puts a threshold back to the default of the settings
+            if "threshold" in changed:
+                setting.threshold = None if changed["threshold"] is None else float(changed["threshold"])
+            if "for_s" in changed:
+                setting.for_s = None if changed["for_s"] is None else float(changed["for_s"])
             setting.updated_at = now_utc()
             mutation.detail = ", ".join(f"{k}={v}" for k, v in changed.items())
             merged = _merged(default_thresholds(self.ctx.settings)[rule], setting)
         return _rule_out(rule, merged)
+
+
+def _check_rule_change(rule: AlertRule, request: RuleSet) -> None:
+    """Refuse what a rule would ignore (rather than store it and do nothing with it)."""
+    if rule not in EVALUATED_RULES:
+        raise InvalidInput(
+            f"{rule.value} is raised by another part of the platform and has no thresholds here; "
+            "choose who hears it with `astrago alert subscribe CHANNEL --rule " + rule.value + "`"
+        )
+    given = request.model_dump(exclude_unset=True)
+    if given.get("threshold") is not None and rule not in RULES_WITH_THRESHOLD:
+        raise InvalidInput(f"{rule.value} has no percentage threshold (it has: for_s, enabled)")
+    if given.get("for_s") is not None and rule not in RULES_WITH_DURATION:
+        names = "threshold, enabled" if rule in RULES_WITH_THRESHOLD else "enabled"
+        raise InvalidInput(f"{rule.value} fires at once: it has no duration (it has: {names})")
 
 
 def _merged(default: RuleThreshold, stored: AlertRuleSetting | None) -> RuleThreshold:
