@@ -68,10 +68,14 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
     assert admin.api("PUT", "/api/v1/workspaces/ml/quota", json={"gpu_limit": 1}).status_code == 200
     admin.cli("alert", "channel", "add", "hook", "--webhook", webhook.url, "--secret", SECRET)
     admin.cli("alert", "channel", "add", "mail", "--email", "ops@example.org")
-    admin.cli("alert", "channel", "add", "chat", "--apprise", webhook.plain_url.replace("http://", "json://"))
-    admin.cli("alert", "subscribe", "hook", "--all")
+    chat = {"name": "chat", "kind": "apprise", "target": webhook.plain_url.replace("http://", "json://")}
+    assert admin.api("POST", "/api/v1/alert-channels", json=chat).status_code == 201
     admin.cli("alert", "subscribe", "mail", "--workspace", "ml", "--rule", "workload-pending")
-    admin.cli("alert", "subscribe", "chat", "--all", "--rule", "job-failed")
+    for subscription in (
+        {"channel": "hook", "all": True},
+        {"channel": "chat", "all": True, "rules": ["job-failed"]},
+    ):
+        assert admin.api("POST", "/api/v1/alert-subscriptions", json=subscription).status_code == 201
 
     # the channels' secrets never come back, from the API or the CLI
     listed = admin.cli("alert", "channel", "ls", "--json")
