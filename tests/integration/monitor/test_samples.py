@@ -211,7 +211,18 @@ async def test_mig_is_not_attributable_and_never_zero(
     assert summary.reason == MIG_NOT_ATTRIBUTABLE
 
 
-async def test_without_a_source_simulated_gpus_say_so(ctx: ServiceContext) -> None:
+@pytest.fixture
+async def sqlite_ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    """For what no database changes: reading no rows at all."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}")
+    await upgrade_to_head(engine)
+    yield ServiceContext(sessions=create_session_factory(engine), settings=Settings(data_dir=tmp_path))
+    await engine.dispose()
+
+
+async def test_without_a_source_simulated_gpus_say_so(sqlite_ctx: ServiceContext) -> None:
+    ctx = sqlite_ctx
+    ctx.settings.simulate_gpus = "2xA100-80GB"
     await _seed(ctx, gpu_indices=[2, 0])
     ctx.settings.gpu_source = None
     usage = await TelemetryService(ctx).workload_usage(ADMIN, "wl-job", T0, T0 + timedelta(hours=1), None)
