@@ -6,12 +6,13 @@ restarted server keeps them."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
+from tests.support.server import ADMIN_PASSWORD, ASTRAGO, ServerProcess, User, wait_for
 
 SLEEP = ["sleep", "300"]
 ONE_GPU = {"gpus": 1, "cpu": "100m", "memory": "64Mi"}
@@ -151,3 +152,22 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
         admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
     finally:
         server.stop()
+
+
+def test_a_gpu_source_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    server = ServerProcess(
+        data_dir=tmp_path / "data",
+        simulate_gpus="1xA100-80GB",
+        extra_env={"ASTRAGO_GPU_SOURCE": f"scripted:{tmp_path / 'missing.yaml'}"},
+    )
+    done = subprocess.run(
+        [*ASTRAGO, "server", "--port", str(server.port), "--simulate-gpus", "1xA100-80GB"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "cannot sample GPUs: gpu_source 'scripted:" in done.stderr
+    assert "missing.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
