@@ -149,9 +149,30 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
         (gpu,) = nodes.json()["gpus"]
         assert gpu["gpu_util_percent"] == 100.0
         assert gpu["source"] == "replay"
+        _bad_ranges_are_refused(admin, job)
         admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
     finally:
         server.stop()
+
+
+def _bad_ranges_are_refused(admin: User, job: str) -> None:
+    path = f"/api/v1/workloads/{job}/gpu-usage"
+    for params, detail in (
+        ({"since": "2026-12-01T00:00:00"}, "needs a time zone"),
+        ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "since must be before until"),
+        (
+            {"since": "2026-01-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "step": 10},
+            "give a larger step",
+        ),
+        ({"since": "0001-01-01T00:00:00Z"}, "between 2000 and 2200"),
+        ({"step": 5}, "step must be ≥ 10"),
+    ):
+        response = admin.api("GET", path, params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert detail in response.text, response.text
+    assert admin.api("GET", "/api/v1/workloads/nope/gpu-usage").status_code == 404
+    assert admin.api("GET", "/api/v1/nodes/nope/gpu-usage").status_code == 404
 
 
 def test_a_gpu_source_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
