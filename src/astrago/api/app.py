@@ -30,6 +30,7 @@ from astrago.api.routers import (
     server_info,
     sso,
     system,
+    telemetry,
     terminals,
     uploads,
     users,
@@ -209,6 +210,7 @@ def describe_api(
     app.include_router(terminals.router)
     app.include_router(proxy.router)
     app.include_router(alerts.router)
+    app.include_router(telemetry.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

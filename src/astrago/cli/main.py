@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "alerts")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "alerts")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -29,6 +29,7 @@ AREA_OF_COMMAND = {
     "service": "interactive",
     "alert": "alerts",
     "keep": "alerts",
+    "top": "monitor",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

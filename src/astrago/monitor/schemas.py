@@ -8,8 +8,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from astrago.store.repositories.gpu_samples import ROLLUP_RESOLUTION_S as ROLLUP_RESOLUTION_S
-
 
 class SampleSource(StrEnum):
     """Where a reading came from; `scripted` and `replay` readings are not real hardware."""
@@ -22,7 +20,9 @@ class SampleSource(StrEnum):
 
 
 SIMULATED_NO_SOURCE = "simulated: no utilisation source"
-MIG_NOT_ATTRIBUTABLE = "not attributable: MIG devices do not report utilisation per process"
+MIG_NOT_ATTRIBUTABLE = (
+    "not attributable: the GPU does not report utilisation per process (MIG, or no per-process samples)"
+)
 NO_SAMPLES = "no GPU samples for this period"
 NO_GPUS = "the workload holds no GPUs"
 

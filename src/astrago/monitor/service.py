@@ -39,6 +39,8 @@ from astrago.store.repositories.gpu_samples import GpuSampleRepository
 
 MAX_POINTS = 2000  # per series; a longer range needs a larger step
 DEFAULT_RANGE = timedelta(hours=1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no GPU sample is older; bounds keep date arithmetic safe
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class TelemetryService:
@@ -197,12 +199,16 @@ class TelemetryService:
                         power_watts=None,
                         healthy=None,
                         mig_enabled=False,
-                        reason=unknown_reason(
-                            holds_gpus=True,
-                            on_simulated_gpus=simulated,
-                            source=source,
-                            samples=0,
-                            attributable_samples=0,
+                        reason=(
+                            f"no reading of this GPU from the {source} source"
+                            if source is not None
+                            else unknown_reason(
+                                holds_gpus=True,
+                                on_simulated_gpus=simulated,
+                                source=None,
+                                samples=0,
+                                attributable_samples=0,
+                            )
                         ),
                     )
                 )
@@ -245,10 +251,13 @@ class _Window:
 def _window(
     since: datetime | None, until: datetime | None, step_s: int | None, default_since: datetime | None
 ) -> _Window:
+    for name, given in (("since", since), ("until", until)):
+        if given is not None and given.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone (e.g. 2026-12-02T01:00:00Z)")
+        if given is not None and not EARLIEST <= given <= LATEST:
+            raise InvalidInput(f"{name} must lie between {EARLIEST:%Y} and {LATEST:%Y}")
     end = until or datetime.now(UTC)
     start = since or max(default_since or end - DEFAULT_RANGE, end - timedelta(days=1))
-    if start.tzinfo is None or end.tzinfo is None:
-        raise InvalidInput("since and until need a time zone (e.g. 2026-12-02T01:00:00Z)")
     if start >= end:
         raise InvalidInput("since must be before until")
     span = (end - start).total_seconds()

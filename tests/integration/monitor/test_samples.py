@@ -211,7 +211,18 @@ async def test_mig_is_not_attributable_and_never_zero(
     assert summary.reason == MIG_NOT_ATTRIBUTABLE
 
 
-async def test_without_a_source_simulated_gpus_say_so(ctx: ServiceContext) -> None:
+@pytest.fixture
+async def sqlite_ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    """For what no database changes: reading no rows at all."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}")
+    await upgrade_to_head(engine)
+    yield ServiceContext(sessions=create_session_factory(engine), settings=Settings(data_dir=tmp_path))
+    await engine.dispose()
+
+
+async def test_without_a_source_simulated_gpus_say_so(sqlite_ctx: ServiceContext) -> None:
+    ctx = sqlite_ctx
+    ctx.settings.simulate_gpus = "2xA100-80GB"
     await _seed(ctx, gpu_indices=[2, 0])
     ctx.settings.gpu_source = None
     usage = await TelemetryService(ctx).workload_usage(ADMIN, "wl-job", T0, T0 + timedelta(hours=1), None)
@@ -224,7 +235,7 @@ async def test_without_a_source_simulated_gpus_say_so(ctx: ServiceContext) -> No
 async def test_rollup_keeps_means_and_peaks_and_retention_drops_the_oldest(ctx: ServiceContext) -> None:
     await _seed(ctx, gpu_indices=[2, 0])
     now = T0 + timedelta(days=2)
-    rows = []
+    rows: list[WorkloadGpuSample | GpuDeviceSample] = []
     for i in range(30 + 6):  # a whole 5-minute bucket, then one minute of the next
         util = 100.0 if i == 3 else 10.0
         rows.append(

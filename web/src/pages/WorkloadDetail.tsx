@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 
 import { api, unwrap, type Workload } from "../api/client";
 import { keys, useMe, useWorkload, useWorkloadEvents } from "../api/queries";
+import { WorkloadGpuUsage } from "../components/GpuUsage";
 import { ProblemAlert, QueryState } from "../components/Problem";
 import { ReclaimBanner } from "../components/ReclaimBanner";
 import { StatusBadge } from "../components/StatusBadge";
@@ -167,6 +168,7 @@ export function WorkloadDetailPage() {
                 </Table>
               )}
             </Card>
+            <WorkloadGpuUsage workload={w} />
             <Logs workload={w} />
             <Modal opened={confirm} onClose={() => setConfirm(false)} title={`Cancel ${w.name}?`}>
               <Text mb="md">Its replicas are stopped; this cannot be undone.</Text>
