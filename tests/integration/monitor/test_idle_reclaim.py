@@ -58,8 +58,8 @@ def admin(tmp_path: Path, script: Path, receivers: tuple[WebhookReceiver, list[A
             "ASTRAGO_ALERT_EVALUATION_INTERVAL_S": "0.5",
             "ASTRAGO_ALERT_DELIVERY_INTERVAL_S": "0.2",
             "ASTRAGO_ACTIVITY_FLUSH_INTERVAL_S": "0.5",
-            # idle 9 s: warned after 3 s idle, stopped 6 s later; a keep adds 6 s, once (the cap)
-            "ASTRAGO_RECLAIM_IDLE_FOR_S": "9",
+            # idle 16 s: warned after 10 s idle, stopped 6 s later; a keep adds 6 s, once (the cap)
+            "ASTRAGO_RECLAIM_IDLE_FOR_S": "16",
             "ASTRAGO_RECLAIM_WARN_BEFORE_S": "6",
             "ASTRAGO_RECLAIM_POSTPONE_S": "6",
             "ASTRAGO_RECLAIM_MAX_POSTPONE_S": "6",
@@ -97,7 +97,6 @@ def test_idle_notebook_is_warned_kept_then_stopped_while_busy_and_used_ones_run_
     batch = admin.submit("lab", ["sleep", "600"], name="batch", resources=SMALL)
     for workload_id in (idle, busy, used, batch):
         admin.wait_status(workload_id, "RUNNING", timeout=60)
-    _script(script, {idle: 0, busy: 80, used: 0, batch: 0})
 
     # someone works in the "used" notebook all along: a request through the gateway every 0.3 s
     stop_using = threading.Event()
@@ -110,6 +109,8 @@ def test_idle_notebook_is_warned_kept_then_stopped_while_busy_and_used_ones_run_
     user = threading.Thread(target=use_notebook, daemon=True)
     user.start()
     try:
+        wait_for(lambda: answers, what="the first request to the used notebook")
+        _script(script, {idle: 0, busy: 80, used: 0, batch: 0})
         _reclaim_story(admin, webhook, mails, idle)
     finally:
         stop_using.set()
