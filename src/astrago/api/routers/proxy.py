@@ -93,9 +93,12 @@ async def proxy_websocket(workload_id: str, port: int, rest: str, websocket: Web
         return
     services.activity.touch(workload_id)
     try:
-        await forward_websocket(websocket, upstream, rest)
+        # what the person sends over an open WebSocket (a notebook's cells, a terminal's keys) is traffic
+        await forward_websocket(
+            websocket, upstream, rest, on_input=lambda: services.activity.touch(workload_id)
+        )
     finally:
-        services.activity.touch(workload_id)  # a long session counts as traffic until it closes
+        services.activity.touch(workload_id)
 
 
 async def deny(websocket: WebSocket, exc: ServiceError) -> None:
