@@ -129,7 +129,8 @@ _POD_SUFFIX = re.compile(r"^-(?:worker-)?(?P<index>\d+)(?:-[a-z0-9]{5})?$")
 def owner_of_pod(pod: str, names: Mapping[str, str], replicas: Mapping[str, int]) -> ReplicaRef | None:
     """The replica a pod belongs to, from its name: `names` maps each live workload's object name (see the
     Kubernetes backend's naming) to its id; an Indexed Job's pod `<name>-<index>-<random>` and an MPIJob's
-    worker `<name>-worker-<index>` are replica `<index>`; any other pod of a single-replica workload (a Deployment's `<name>-<hash>-<random>`) is 0."""
+    worker `<name>-worker-<index>` are replica `<index>`; any other pod of a single-replica workload (a
+    Deployment's `<name>-<hash>-<random>`) is replica 0."""
     for base, workload_id in names.items():
         if pod == base:
             return ReplicaRef(workload_id, 0)

@@ -6,10 +6,12 @@ restarted server keeps them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
 from tests.support.server import ADMIN_PASSWORD, ASTRAGO, ServerProcess, User, wait_for
@@ -27,7 +29,9 @@ def _start(tmp_path: Path, gpus: str, source: str) -> tuple[ServerProcess, User]
     )
     server.start()
     admin = User(server, "admin", tmp_path / "admin-home")
-    admin.login(ADMIN_PASSWORD)
+    # signed in over HTTP: the CLI's own login has its tests; here the CLI runs with the token
+    login = admin.api("POST", "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    admin.token = login.json()["token"]
     return server, admin
 
 
@@ -149,10 +153,30 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
         (gpu,) = nodes.json()["gpus"]
         assert gpu["gpu_util_percent"] == 100.0
         assert gpu["source"] == "replay"
+        _top_refreshes_live_until_ctrl_c(admin, job)
         _bad_ranges_are_refused(admin, job)
         admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
     finally:
         server.stop()
+
+
+def _top_refreshes_live_until_ctrl_c(admin: User, job: str) -> None:
+    """`astrago top` in a real terminal: the listing, then a refresh, until Ctrl-C ends it cleanly."""
+    env = {**os.environ, "ASTRAGO_URL": admin.server.url, "ASTRAGO_TOKEN": admin.token or ""}
+    top = pexpect.spawn(
+        ASTRAGO[0], [*ASTRAGO[1:], "top", "--interval", "1"], env=env, dimensions=(30, 200), timeout=30,
+        encoding="utf-8",
+    )  # fmt: skip
+    try:
+        top.expect("astrago top")
+        top.expect(job)
+        top.expect("99%")  # the recording's busiest process on the GPU the job holds
+        top.expect("astrago top")  # refreshed
+        top.sendintr()
+        top.expect(pexpect.EOF)
+    finally:
+        top.close(force=True)
+    assert top.exitstatus == 0, top.before
 
 
 def _bad_ranges_are_refused(admin: User, job: str) -> None:
