@@ -5,6 +5,7 @@ import { createRootRoute, createRoute, createRouter, Outlet, redirect } from "@t
 
 import { getSession } from "./auth/session";
 import { Layout } from "./layout/Layout";
+import { AlertsPage } from "./pages/Alerts";
 import { AuditPage, parseAuditSearch } from "./pages/Audit";
 import { NodesPage } from "./pages/Nodes";
 import { NotFoundPage } from "./pages/NotFound";
@@ -92,6 +93,7 @@ const routeTree = rootRoute.addChildren([
     page("/users", UsersPage),
     page("/tokens", TokensPage),
     auditRoute,
+    page("/alerts", AlertsPage),
   ]),
 ]);
 

@@ -20,6 +20,7 @@ from astrago.api.console import install_console
 from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
+    alerts,
     auth,
     code,
     endpoints,
@@ -29,6 +30,7 @@ from astrago.api.routers import (
     server_info,
     sso,
     system,
+    telemetry,
     terminals,
     uploads,
     users,
@@ -48,6 +50,8 @@ from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
 from astrago.file_modes import make_files_private
 from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
+from astrago.monitor.alerts.background import run_alerting
+from astrago.monitor.task import Telemetry
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
@@ -97,6 +101,8 @@ class Runtime:
                 serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
+            # Opened now: a bad `gpu_source` (path, script) is a usage error at start, not a silent nothing.
+            telemetry = Telemetry(ctx, chosen) if role in ("all", "controllers") else None
             # The backend opens before the first account exists: a start that fails creates no account
             # whose password would never be shown again.
             await chosen.open()
@@ -120,12 +126,19 @@ class Runtime:
         runtime.tasks.append(asyncio.create_task(_prune_changes(services), name="change-feed-pruning"))
         if role in ("all", "api"):  # the process that receives uploads also expires them
             runtime.tasks.append(asyncio.create_task(services.uploads.run_cleanup(), name="upload-cleanup"))
+            # the gateway's record of endpoint traffic (idle reclaim reads it)
+            runtime.tasks.append(asyncio.create_task(services.activity.run(), name="endpoint-activity"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
             controller = WorkloadController(ctx, chosen, metrics=runtime.metrics, schedule_every_s=every)
             ctx.wake_controllers = controller.wake
             runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
+            runtime.tasks.append(
+                asyncio.create_task(run_alerting(ctx, services.alerts, services.reclaim), name="alerting")
+            )
+        if telemetry is not None:
+            runtime.tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         return runtime
 
     async def stop(self) -> None:
@@ -134,6 +147,8 @@ class Runtime:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):  # the last endpoint requests seen, kept for idle reclaim
+            await self.services.activity.flush()
         await self.backend.close()
         await self.engine.dispose()
 
@@ -194,6 +209,8 @@ def describe_api(
     app.include_router(logs.router)
     app.include_router(terminals.router)
     app.include_router(proxy.router)
+    app.include_router(alerts.router)
+    app.include_router(telemetry.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from http.cookies import SimpleCookie
 
 import httpx
@@ -183,8 +183,11 @@ def _location(value: str, request: Request, upstream: Upstream) -> bytes:
     return value.encode("latin-1")
 
 
-async def forward_websocket(websocket: WebSocket, upstream: Upstream, rest: str) -> None:
-    """Relay frames both ways until either side closes; the other side is then closed with the same code."""
+async def forward_websocket(
+    websocket: WebSocket, upstream: Upstream, rest: str, on_input: Callable[[], None] | None = None
+) -> None:
+    """Relay frames both ways until either side closes; the other side is then closed with the same code.
+    `on_input` is called for each frame the caller sends (a person's activity, for idle reclaim)."""
     url = f"ws://{upstream.host}:{upstream.target_port}{upstream_path(websocket, upstream, rest)}"
     headers = [
         (n, v) for n, v in upstream_headers(websocket, upstream, _WEBSOCKET_OWN) if n.lower() != "origin"
@@ -208,10 +211,10 @@ async def forward_websocket(websocket: WebSocket, upstream: Upstream, rest: str)
         return
     async with app:
         await websocket.accept(subprotocol=app.subprotocol)
-        await _relay(websocket, app)
+        await _relay(websocket, app, on_input)
 
 
-async def _relay(websocket: WebSocket, app: ClientConnection) -> None:
+async def _relay(websocket: WebSocket, app: ClientConnection, on_input: Callable[[], None] | None) -> None:
     async def from_caller() -> None:
         try:
             while True:
@@ -219,6 +222,8 @@ async def _relay(websocket: WebSocket, app: ClientConnection) -> None:
                 if message["type"] == "websocket.disconnect":
                     await app.close(code=message.get("code") or 1000)
                     return
+                if on_input is not None:
+                    on_input()
                 if message.get("text") is not None:
                     await app.send(message["text"])
                 elif message.get("bytes") is not None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astrago.monitor.alerts.activity import ActivityRecorder
+from astrago.monitor.alerts.reclaim import ReclaimService
+from astrago.monitor.alerts.service import AlertService
+from astrago.monitor.service import TelemetryService
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
@@ -41,11 +45,17 @@ class Services:
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
+    alerts: AlertService
+    reclaim: ReclaimService
+    activity: ActivityRecorder
+    telemetry: TelemetryService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
         nodes = NodeService(ctx)
         auth = AuthService(ctx)
+        alerts = AlertService(ctx)
+        telemetry = TelemetryService(ctx)
         disk = VolumeDisk(VolumeFiles(ctx.settings.effective_volumes_dir))
         return cls(
             ctx=ctx,
@@ -64,4 +74,8 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
+            alerts=alerts,
+            reclaim=ReclaimService(ctx, alerts, telemetry),
+            activity=ActivityRecorder(ctx),
+            telemetry=telemetry,
         )

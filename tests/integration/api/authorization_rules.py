@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class Targets(Protocol):
     def asset(self) -> str: ...  # the name of a built console asset
     def volume(self) -> str: ...  # a new, empty volume of the admin in ml-a
     def upload(self) -> str: ...  # an unfinished upload (UPLOAD_LENGTH bytes, none sent) into SHARED_VOLUME
+    def channel(self) -> str: ...  # a new notification channel (a webhook nobody listens to)
+    def subscription(self) -> str: ...  # a new subscription of a new channel to every alert
+    def idle_policy(self) -> str: ...  # the kind of an idle reclaim policy the admin set for every workspace
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/workloads/{workload_id}/events"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
     # a queued workload has no logs yet: those who may read them hear 409, the others 403/404
     ("GET", "/api/v1/workloads/{workload_id}/logs"): Rule(IN_ML_A, ok=409, refused=_outsider_sees_nothing()),
+    ("GET", "/api/v1/workloads/{workload_id}/gpu-usage"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
     # -- code bundles (anyone signed in uploads; a workload may then refer to it) -----------------------
     ("POST", "/api/v1/code-bundles"): Rule(SIGNED_IN, ok=201, request=_code_bundle),
     # its uploader (`member` here) and admins download it; for anyone else it does not exist
@@ -226,6 +231,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     # -- cluster and audit -----------------------------------------------------------------------------------
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
+    ("GET", "/api/v1/nodes/{node}/gpu-usage"): Rule(SIGNED_IN),  # names no workload: like the node list
+    ("GET", "/api/v1/top"): Rule(SIGNED_IN),  # lists only the workloads the caller may see
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),
     # -- live streams: the status comes before the endless body ---------------------------------------------
@@ -317,6 +324,40 @@ RULES: dict[tuple[str, str], Rule] = {
         refused={"viewer": 404, "outsider": 404},
         request=lambda _t, _p: Call(headers=TUS),
     ),
+    # -- alerts and idle reclaim ---------------------------------------------------------------------------
+    ("GET", "/api/v1/alerts"): Rule(SIGNED_IN),
+    ("GET", "/api/v1/alert-channels"): Rule(frozenset({"admin"})),
+    ("POST", "/api/v1/alert-channels"): Rule(
+        frozenset({"admin"}),
+        ok=201,
+        request=lambda t, _p: Call(
+            json={"name": t.unique("ch"), "kind": "webhook", "target": "http://127.0.0.1:9/hook"}
+        ),
+    ),
+    ("GET", "/api/v1/alert-subscriptions"): Rule(frozenset({"admin"})),
+    ("GET", "/api/v1/alert-deliveries"): Rule(frozenset({"admin"})),
+    ("GET", "/api/v1/alert-rules"): Rule(frozenset({"admin"})),
+    ("PATCH", "/api/v1/alert-rules/{rule}"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"for_s": 1800})
+    ),
+    ("GET", "/api/v1/idle-policies"): Rule(SIGNED_IN),
+    ("PUT", "/api/v1/idle-policies"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"kind": "service", "enabled": False})
+    ),
+    ("GET", "/api/v1/workloads/{workload_id}/reclaim"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    # a queued workload has no reclaim to postpone: those who may keep it hear 409, the others 403/404
+    ("POST", "/api/v1/workloads/{workload_id}/keep"): Rule(
+        frozenset({"manager", "admin"}), ok=409, refused=_outsider_sees_nothing()
+    ),
+    # a fresh server has no alert: resolving one is a 404 for everyone (its existence never leaks); who may
+    # resolve a real one is checked in tests/integration/monitor/test_alert_notifications.py
+    ("POST", "/api/v1/alerts/{alert_id}/resolve"): Rule(frozenset(), refused={p: 404 for p in SIGNED_IN}),
+    ("DELETE", "/api/v1/alert-channels/{channel}"): Rule(frozenset({"admin"}), ok=204),
+    ("POST", "/api/v1/alert-subscriptions"): Rule(
+        frozenset({"admin"}), ok=201, request=lambda t, _p: Call(json={"channel": t.channel(), "all": True})
+    ),
+    ("DELETE", "/api/v1/alert-subscriptions/{subscription_id}"): Rule(frozenset({"admin"}), ok=204),
+    ("DELETE", "/api/v1/idle-policies/{kind}"): Rule(frozenset({"admin"}), ok=204),
     # -- the web console: its pages and assets are public; the API behind them is not --------------------
     ("GET", "/{path:path}"): _everyone(),
     ("MOUNT", "/assets"): _everyone(request=lambda t, _p: Call(suffix="/" + t.asset())),
@@ -330,11 +371,17 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "token_id": lambda t: t.member_token(),
     "bundle_id": lambda t: t.member_bundle(),
     "name": lambda _t: "ml-a",
+    "rule": lambda _t: "workload-pending",
     "path": lambda _t: "workloads",  # a console page
     "port": lambda _t: str(SERVICE_PORT),
     "workspace": lambda _t: "ml-a",
     "upload_id": lambda t: t.upload(),
     "rest": lambda _t: "index.html",
+    "node": lambda _t: socket.gethostname(),  # the local backend's one node
+    "alert_id": lambda _t: "999999",
+    "channel": lambda t: t.channel(),
+    "subscription_id": lambda t: t.subscription(),
+    "kind": lambda t: t.idle_policy(),
 }
 # Routes about a service's ports act on a queued service; exec and the log stream on a running job.
 _ON_A_SERVICE = ("/endpoints", "/rollout", "/proxy/")

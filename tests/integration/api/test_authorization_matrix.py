@@ -41,6 +41,8 @@ from tests.integration.api.authorization_rules import (
 )
 from tests.support.server import ADMIN_PASSWORD, ServerProcess
 
+HOOK = "http://127.0.0.1:9/hook"  # nobody listens: the matrix's channels are never delivered to
+
 
 def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
     """(method, path) of every route, through included routers and mounts."""
@@ -193,6 +195,22 @@ class Fixture:
         )
         assert response.status_code == 201, response.text
         return response.headers["location"].rsplit("/", 1)[-1]
+
+    def channel(self) -> str:
+        name = self.unique("ch")
+        self.admin("POST", "/api/v1/alert-channels", json={"name": name, "kind": "webhook", "target": HOOK})
+        return name
+
+    def subscription(self) -> str:
+        return str(
+            self.admin("POST", "/api/v1/alert-subscriptions", json={"channel": self.channel(), "all": True})[
+                "id"
+            ]
+        )
+
+    def idle_policy(self) -> str:
+        self.admin("PUT", "/api/v1/idle-policies", json={"kind": "service", "enabled": False})
+        return "service"
 
     def asset(self) -> str:
         return sorted(p.name for p in (BUILT_CONSOLE / "assets").iterdir())[0]

@@ -8,6 +8,7 @@ import type { Me } from "../api/client";
 import { useMe } from "../api/queries";
 import { useSession } from "../auth/session";
 import { signOut } from "../auth/signout";
+import { AlertBell } from "../components/AlertBell";
 import { followLiveEvents, useLiveState } from "../live/events";
 import { NAV } from "./nav";
 
@@ -45,7 +46,10 @@ export function Layout() {
             <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
             <Title order={3} c="blue.7">AstraGo</Title>
           </Group>
-          <UserMenu me={me.data} username={me.data?.username ?? session.username} onSignOut={() => void onSignOut()} />
+          <Group gap="md">
+            <AlertBell />
+            <UserMenu me={me.data} username={me.data?.username ?? session.username} onSignOut={() => void onSignOut()} />
+          </Group>
         </Group>
       </AppShell.Header>
       <AppShell.Navbar p="xs" aria-label="Main">

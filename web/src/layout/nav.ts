@@ -12,6 +12,7 @@ export const NAV: NavEntry[] = [
   { to: "/nodes", label: "Nodes & GPUs" },
   { to: "/workspaces", label: "Workspaces" },
   { to: "/volumes", label: "Volumes" },
+  { to: "/alerts", label: "Alerts" },
   { to: "/tokens", label: "API tokens" },
   { to: "/users", label: "Users", admin: true },
   { to: "/audit", label: "Audit log", admin: true },

@@ -7,7 +7,9 @@ import { useEffect, useMemo, useRef, useState } from "react";
 
 import { api, unwrap, type Workload } from "../api/client";
 import { keys, useMe, useWorkload, useWorkloadEvents } from "../api/queries";
+import { WorkloadGpuUsage } from "../components/GpuUsage";
 import { ProblemAlert, QueryState } from "../components/Problem";
+import { ReclaimBanner } from "../components/ReclaimBanner";
 import { StatusBadge } from "../components/StatusBadge";
 import { downloadLogs, useLogs } from "../live/logs";
 import { formatCpu, formatMemory, formatRequest, formatTime } from "../lib/format";
@@ -107,6 +109,7 @@ export function WorkloadDetailPage() {
             </Group>
             <WorkloadEndpoints workload={w} />
             <ProblemAlert error={cancel.error} />
+            <ReclaimBanner workloadId={w.id} running={w.status === "RUNNING"} mayKeep={mayCancel} />
             {w.status === "PENDING" && (
               <Alert color="yellow" title="Why it waits" data-testid="why-waiting">
                 <Text>{w.reason ?? "waiting for the scheduler"}</Text>
@@ -170,6 +173,7 @@ export function WorkloadDetailPage() {
                 </Table>
               )}
             </Card>
+            <WorkloadGpuUsage workload={w} />
             <Tabs defaultValue="logs" keepMounted={false}>
               <Tabs.List mb="xs">
                 <Tabs.Tab value="logs">Logs</Tabs.Tab>
