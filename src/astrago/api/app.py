@@ -22,6 +22,7 @@ from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
     auth,
     code,
+    cordons,
     endpoints,
     events,
     logs,
@@ -194,6 +195,7 @@ def describe_api(
     app.include_router(logs.router)
     app.include_router(terminals.router)
     app.include_router(proxy.router)
+    app.include_router(cordons.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

@@ -8,10 +8,21 @@ from dataclasses import dataclass
 
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
+from astrago.domain.gpu_health import GpuHealthState
 from astrago.domain.status import LIVE_STATUSES
 from astrago.services.context import ServiceContext
-from astrago.services.schemas import DeviceOut, DeviceTenantOut, NodeOut
+from astrago.services.fences import cordon_out, load_fences
+from astrago.services.schemas import DeviceOut, DeviceTenantOut, GpuHealthOut, NodeOut
+from astrago.store.models import GpuHealthRecord
 from astrago.store.repositories import NodeRepository, WorkloadRepository, WorkspaceRepository
+
+
+def _health_out(record: GpuHealthRecord | None) -> GpuHealthOut:
+    if record is None:
+        return GpuHealthOut(state=GpuHealthState.HEALTHY)
+    return GpuHealthOut(
+        state=GpuHealthState(record.state), cause=record.cause, since=record.since, sticky=record.sticky
+    )
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class NodeService:
         async with self.ctx.read() as session:
             nodes = await NodeRepository(session).list()
             live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
+            fences = await load_fences(session)
         gpu_milli: dict[tuple[str, int], int] = defaultdict(int)
         tenants: dict[tuple[str, int], list[DeviceTenantOut]] = defaultdict(list)
         hidden: dict[tuple[str, int], int] = defaultdict(int)
@@ -67,6 +79,7 @@ class NodeService:
                 allocated_cpu_milli=cpu[n.name],
                 allocated_memory_mib=memory[n.name],
                 gpus_held_by_others=n.gpus_held_by_others,
+                cordon=cordon_out(fences.node_cordons.get(n.name)),
                 devices=[
                     DeviceOut(
                         index=d.index,
@@ -80,6 +93,9 @@ class NodeService:
                         mig_enabled=d.mig_enabled,
                         tenants=tenants[(n.name, d.index)],
                         other_tenants=hidden[(n.name, d.index)],
+                        health=_health_out(fences.health.get((n.name, d.index))),
+                        cordon=cordon_out(fences.gpu_cordons.get((n.name, d.index))),
+                        fenced=fences.gpu_note(n.name, d.index) is not None or n.name in fences.node_cordons,
                     )
                     for d in n.devices
                 ],

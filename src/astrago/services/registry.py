@@ -8,6 +8,7 @@ from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
+from astrago.services.fences import FenceService, GpuAlerts
 from astrago.services.health import HealthService
 from astrago.services.live_events import LiveEventService
 from astrago.services.nodes import NodeService
@@ -41,6 +42,7 @@ class Services:
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
+    fences: FenceService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -64,4 +66,5 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
+            fences=FenceService(ctx, GpuAlerts(ctx)),
         )
