@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     backend: Literal["local", "kubernetes"] = "local"
     simulate_gpus: str | None = None  # e.g. "4xA100-80GB" or "2xA100-80GB,2xH100-80GB"
+    # Where the server reads its GPUs' state (`nvml`, `smi`, `auto`, `replay:PATH`, ...). Unset: the driver
+    # (`auto`) on real GPUs; nothing for simulated GPUs (they have no health to read unless a source is given).
+    gpu_source: str | None = None
+    gpu_health_interval_s: float = Field(10.0, gt=0)  # how often GPU health is read (local backend)
     scheduler_policy: str = "bestfit"
     scheduling_interval_s: float = 2.0
     stop_grace_s: float = 10.0

@@ -42,6 +42,7 @@ from astrago.api.url_guard import NulInUrlMiddleware
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
+from astrago.controllers.gpu_health import gpu_health_monitor
 from astrago.controllers.lease import LeaderLease
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
@@ -127,6 +128,9 @@ class Runtime:
             controller = WorkloadController(ctx, chosen, metrics=runtime.metrics, schedule_every_s=every)
             ctx.wake_controllers = controller.wake
             runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
+            monitor = gpu_health_monitor(settings, services)
+            if monitor is not None:
+                runtime.tasks.append(asyncio.create_task(monitor.run(), name="gpu-health"))
         return runtime
 
     async def stop(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -18,6 +19,8 @@ from astrago.domain.enums import WorkloadStatus
 from astrago.services.schemas import (
     AuditOut,
     CodeBundleOut,
+    CordonIn,
+    CordonOut,
     EventOut,
     LogoutOut,
     MemberOut,
@@ -27,6 +30,8 @@ from astrago.services.schemas import (
     SsoConfigOut,
     SsoTokenIn,
     TokenOut,
+    UncordonIn,
+    UncordonOut,
     UserOut,
     WorkloadOut,
     WorkloadPageOut,
@@ -272,6 +277,14 @@ class Client:
 
     def nodes(self) -> list[NodeOut]:
         return self._typed(list[NodeOut], "GET", "/api/v1/nodes")
+
+    def cordon(self, node: str, gpu: int | None = None, reason: str | None = None) -> CordonOut:
+        body = CordonIn(gpu=gpu, reason=reason).model_dump(exclude_none=True)
+        return self._typed(CordonOut, "POST", f"/api/v1/nodes/{quote(node, safe='')}/cordon", json=body)
+
+    def uncordon(self, node: str, gpu: int | None = None) -> UncordonOut:
+        body = UncordonIn(gpu=gpu).model_dump(exclude_none=True)
+        return self._typed(UncordonOut, "POST", f"/api/v1/nodes/{quote(node, safe='')}/uncordon", json=body)
 
     def audit(self, limit: int = 50) -> list[AuditOut]:
         return self._typed(list[AuditOut], "GET", "/api/v1/audit", params={"limit": limit})
