@@ -63,10 +63,8 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     backend: Literal["local", "kubernetes"] = "local"
     simulate_gpus: str | None = None  # e.g. "4xA100-80GB" or "2xA100-80GB,2xH100-80GB"
-    # Where the server reads its GPUs' state (`nvml`, `smi`, `auto`, `replay:PATH`, ...). Unset: the driver
-    # (`auto`) on real GPUs; nothing for simulated GPUs (they have no health to read unless a source is given).
-    gpu_source: str | None = None
-    gpu_health_interval_s: float = Field(10.0, gt=0)  # how often GPU health is read (local backend)
+    # How often the server reads its GPUs' health from `gpu_source` (local backend; docs/monitor.md).
+    gpu_health_interval_s: float = Field(10.0, gt=0)
     scheduler_policy: str = "bestfit"
     scheduling_interval_s: float = 2.0
     stop_grace_s: float = 10.0
@@ -149,6 +147,14 @@ class Settings(BaseSettings):
     gateway_key: str | None = None
     # How long finished replicas' logs archived in the database are kept (backends without durable logs).
     log_retention_days: float = 30.0
+    # GPU telemetry (docs/monitor.md). The source: nvml | smi | replay:PATH | scripted:PATH | none; unset:
+    # NVML (else nvidia-smi) where a driver is present, none on simulated GPUs (they have no utilisation).
+    gpu_source: str | None = None
+    telemetry_interval_s: float = Field(10.0, ge=1, le=300)  # one sample per GPU and replica this often
+    telemetry_raw_retention_s: float = Field(24 * 3600, ge=600)  # then rolled up into 5-minute rows...
+    telemetry_retention_days: float = Field(90, gt=0)  # ...kept this long
+    # Kubernetes: the Prometheus that scrapes the GPU exporter (`gpu_process_*` series with pod labels)
+    telemetry_prometheus_url: str | None = None
 
     @field_validator("data_dir", mode="after")
     @classmethod

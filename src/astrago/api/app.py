@@ -30,6 +30,7 @@ from astrago.api.routers import (
     server_info,
     sso,
     system,
+    telemetry,
     terminals,
     uploads,
     users,
@@ -50,6 +51,7 @@ from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
 from astrago.file_modes import make_files_private
 from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
+from astrago.monitor.task import Telemetry
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
@@ -99,6 +101,8 @@ class Runtime:
                 serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
+            # Opened now: a bad `gpu_source` (path, script) is a usage error at start, not a silent nothing.
+            telemetry = Telemetry(ctx, chosen) if role in ("all", "controllers") else None
             # The backend opens before the first account exists: a start that fails creates no account
             # whose password would never be shown again.
             await chosen.open()
@@ -131,6 +135,8 @@ class Runtime:
             monitor = gpu_health_monitor(settings, services)
             if monitor is not None:
                 runtime.tasks.append(asyncio.create_task(monitor.run(), name="gpu-health"))
+        if telemetry is not None:
+            runtime.tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         return runtime
 
     async def stop(self) -> None:
@@ -200,6 +206,7 @@ def describe_api(
     app.include_router(terminals.router)
     app.include_router(proxy.router)
     app.include_router(cordons.router)
+    app.include_router(telemetry.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

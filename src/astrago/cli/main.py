@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "cordons")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "cordons")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -28,6 +28,7 @@ AREA_OF_COMMAND = {
     "exec": "interactive",
     "service": "interactive",
     "node": "cordons",
+    "top": "monitor",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

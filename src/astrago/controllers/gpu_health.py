@@ -16,7 +16,8 @@ from astrago.backends.local.inventory import node_name
 from astrago.config import Settings
 from astrago.domain.gpu_health import HealthSignals
 from astrago.gpu.model import GpuHealthSignals, SourceReading
-from astrago.gpu.sources import GpuSource, SourceFailed, SourceUnavailable, open_source
+from astrago.gpu.sources import GpuSource, SourceFailed, SourceUnavailable
+from astrago.monitor.sources import configured_source_kind, open_configured_source
 from astrago.services.fences import FenceService
 from astrago.services.registry import Services
 
@@ -97,17 +98,19 @@ class GpuHealthMonitor:
 
 
 def gpu_health_monitor(settings: Settings, services: Services) -> GpuHealthMonitor | None:
-    """The monitor of this machine's GPUs (local backend): from `gpu_source`, else from the driver when
-    the GPUs are real. Simulated GPUs without a source have no health to read; on Kubernetes the server
-    does not run on the GPU nodes (admins cordon there; see docs/monitor.md)."""
-    if settings.backend != "local":
+    """The monitor of this machine's GPUs (local backend), reading the same `gpu_source` telemetry samples
+    (its own instance: each keeps its own Xid event queue). None where there is nothing to read: simulated
+    GPUs without a source, `none`; on Kubernetes the server does not run on the GPU nodes (admins cordon
+    there; see docs/monitor.md)."""
+    if settings.backend != "local" or configured_source_kind(settings) is None:
         return None
-    spec = settings.gpu_source or (None if settings.simulate_gpus else "auto")
-    if spec is None:
-        return None
+
+    def source() -> GpuSource:
+        opened = open_configured_source(settings)
+        if opened is None:
+            raise SourceUnavailable("no GPU driver on this machine")
+        return opened
+
     return GpuHealthMonitor(
-        services.fences,
-        lambda: open_source(spec),
-        node=node_name(),
-        interval_s=settings.gpu_health_interval_s,
+        services.fences, source, node=node_name(), interval_s=settings.gpu_health_interval_s
     )
