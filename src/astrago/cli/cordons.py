@@ -23,7 +23,9 @@ def _what(node: str, gpu: int | None) -> str:
 def cordon(
     node: NodeArg,
     gpu: GpuOpt = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="why, shown to users whose work waits")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why, shown to users whose work waits")
+    ] = None,
 ) -> None:
     """Take a node (or one GPU) out of new placements. Work already running there keeps running."""
     ApiClient.from_config().cordon(node, gpu, reason)

@@ -227,7 +227,12 @@ class FenceService:
                     mutation.detail = f"cleared the health fence: {record.cause}"
             if cleared:
                 ChangeRepository(mutation.session).record(ChangeKind.NODE, node)
-        if cleared_fence is not None and cleared_fence.fenced and self.alerts is not None and gpu_index is not None:
+        if (
+            cleared_fence is not None
+            and cleared_fence.fenced
+            and self.alerts is not None
+            and gpu_index is not None
+        ):
             await self.alerts.healthy_again(node, gpu_index)
         self.ctx.wake_controllers()
         return cleared

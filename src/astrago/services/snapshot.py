@@ -62,7 +62,9 @@ def _held_indices(node: Node, in_use: set[int], fenced: set[int]) -> set[int]:
     if not node.gpus_held_by_others:
         return set()
     free = [
-        d.index for d in reversed(node.devices) if d.healthy and d.index not in in_use and d.index not in fenced
+        d.index
+        for d in reversed(node.devices)
+        if d.healthy and d.index not in in_use and d.index not in fenced
     ]
     return set(free[: node.gpus_held_by_others])
 

@@ -59,7 +59,9 @@ def test_fenced_gpus_of_other_models_are_not_named() -> None:
 
 
 def test_a_cordoned_node_takes_no_new_work_and_is_named() -> None:
-    cordoned = replace(node("a", gpus=4), schedulable=False, cordoned="node a is cordoned by admin: BIOS update")
+    cordoned = replace(
+        node("a", gpus=4), schedulable=False, cordoned="node a is cordoned by admin: BIOS update"
+    )
     decisions = schedule(snapshot([cordoned], [job("w1", request=gpus(1))]))
     assert not decisions.admit
     assert decisions.pending["w1"].message.endswith("; node a is cordoned by admin: BIOS update")
