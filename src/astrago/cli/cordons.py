@@ -1,4 +1,4 @@
-"""`astrago node cordon|uncordon NODE [--gpu INDEX]`: take a node or one GPU out of new placements (admins)."""
+"""`astrago node cordon|uncordon NODE [--gpu INDEX]`: a node or one GPU out of new placements (admins)."""
 
 from __future__ import annotations
 

@@ -312,8 +312,8 @@ class Device(Base):
 
 
 class GpuHealthRecord(Base):
-    """A GPU's recorded health when it is not healthy (no row = healthy). Keyed by node and GPU index, not by
-    the node's device row, which the inventory replaces: a fence outlives a GPU that vanished and came back."""
+    """A GPU's recorded health when it is not healthy (no row = healthy). Keyed by node and GPU index, not
+    by the node's device row, which the inventory replaces: a fence outlives a GPU that went away a while."""
 
     __tablename__ = "gpu_health"
 

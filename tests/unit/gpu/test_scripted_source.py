@@ -168,7 +168,8 @@ def test_xid_events_are_reported_once_when_their_time_passes(
     path = tmp_path / "gpus.yaml"
     _script_at(
         path,
-        "gpus:\n  - {index: 0}\n  - {index: 1, ecc_uncorrectable: [[0, 0], [50, 2]], slowdowns: [hw_thermal]}\n"
+        "gpus:\n  - {index: 0}\n"
+        "  - {index: 1, ecc_uncorrectable: [[0, 0], [50, 2]], slowdowns: [hw_thermal]}\n"
         "  - {index: 2}\n"
         "events:\n  - {gpu: 2, xid: 79, at: 30}\n  - {gpu: 0, xid: 13, at: 5}\n",
         clock.now - 10,
