@@ -1,0 +1,158 @@
+"""GPU health fencing and cordons in a real `astrago server`, driven by the real CLI and API.
+
+Simulated GPUs get their health from a scripted GPU source (`ASTRAGO_GPU_SOURCE=scripted:PATH`): rewriting the
+script restarts its timeline, so an "XID 79 on GPU x at t=0" written while a job runs is reported by the
+server's next health reading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
+
+JOB = {"command": ["sleep", "300"], "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
+XID_79 = "XID 79 (GPU fallen off the bus)"
+
+
+def _start(tmp_path: Path, script: Path) -> tuple[ServerProcess, User]:
+    server = ServerProcess(
+        data_dir=tmp_path / "data",
+        simulate_gpus="2xA100-80GB",
+        extra_env={"ASTRAGO_GPU_SOURCE": f"scripted:{script}", "ASTRAGO_GPU_HEALTH_INTERVAL_S": "0.5"},
+    )
+    server.start()
+    admin = User(server, "admin", tmp_path / "admin-home")
+    admin.login(ADMIN_PASSWORD)
+    return server, admin
+
+
+def _gpu_of(admin: User, workload_id: str) -> int:
+    placements = admin.wait_status(workload_id, "RUNNING", timeout=30)["placements"]
+    gpu: int = placements[0]["gpus"][0]
+    return gpu
+
+
+def _device(admin: User, index: int) -> dict[str, Any]:
+    (node,) = admin.cli("nodes", "--json").json()
+    device: dict[str, Any] = next(d for d in node["devices"] if d["index"] == index)
+    return device
+
+
+def _pending_reason(admin: User, workload_id: str, text: str) -> str:
+    reason: str = wait_for(
+        lambda: (
+            (w := admin.workload(workload_id))["status"] == "PENDING"
+            and text in (w["reason"] or "")
+            and w["reason"]
+        ),
+        timeout=20,
+        what=f"{workload_id} to wait naming {text!r}",
+    )
+    return reason
+
+
+def test_xid_79_fences_the_gpu_new_work_goes_elsewhere_and_the_wait_names_it(tmp_path: Path) -> None:
+    script = tmp_path / "gpus.yaml"
+    script.write_text("gpus: [{index: 0}, {index: 1}]\n")
+    server, admin = _start(tmp_path, script)
+    try:
+        admin.cli("workspace", "create", "ml-a")
+        first = admin.submit("ml-a", **JOB)
+        sick = _gpu_of(admin, first)
+        node = admin.cli("nodes", "--json").json()[0]["name"]
+        script.write_text(
+            json.dumps({"gpus": [{"index": 0}, {"index": 1}], "events": [{"gpu": sick, "xid": 79, "at": 0}]})
+        )
+        device = wait_for(
+            lambda: (d := _device(admin, sick))["health"]["state"] == "unhealthy" and d,
+            what=f"GPU {sick} fenced",
+        )
+        assert device["health"]["cause"] == XID_79
+        assert device["fenced"]
+        listing = admin.cli("nodes").stdout
+        assert f"unhealthy: {XID_79}" in listing
+        # the running job is told, and keeps running
+        events = admin.api("GET", f"/api/v1/workloads/{first}/events").json()
+        (told,) = [e for e in events if e["type"] == "GpuUnhealthy"]
+        assert f"GPU {sick} on node {node}" in told["reason"]
+        assert XID_79 in told["reason"]
+        assert admin.workload(first)["status"] == "RUNNING"
+
+        second = admin.submit("ml-a", **JOB)
+        assert _gpu_of(admin, second) == 1 - sick  # the next job lands on the other GPU
+        third = admin.submit("ml-a", **JOB)
+        _pending_reason(admin, third, f"GPU {sick} on node {node} is fenced: {XID_79}")
+        admin.cli("cancel", first)  # the sick GPU is free now, but still fenced
+        admin.wait_status(first, "CANCELLED", timeout=30)
+        _pending_reason(admin, third, f"GPU {sick} on node {node} is fenced: {XID_79}")
+
+        # the audit trail has the fence; an admin looks at the GPU and puts it back
+        audit = admin.cli("audit", "--json").json()
+        assert any(a["action"] == "gpu.health" and a["target"] == f"{node}/gpu{sick}" for a in audit)
+        out = admin.cli("node", "uncordon", node, "--gpu", str(sick)).stdout
+        assert "takes new work again" in out
+        assert _gpu_of(admin, third) == sick
+        assert _device(admin, sick)["health"]["state"] == "healthy"
+    finally:
+        server.stop()
+
+
+def test_cordon_and_uncordon_by_hand(tmp_path: Path) -> None:
+    script = tmp_path / "gpus.yaml"
+    script.write_text("gpus: [{index: 0}, {index: 1}]\n")
+    server, admin = _start(tmp_path, script)
+    try:
+        admin.cli("workspace", "create", "ml-a")
+        node = admin.cli("nodes", "--json").json()[0]["name"]
+        admin.cli("node", "cordon", node, "--gpu", "0", "--reason", "fan noise")
+        assert _device(admin, 0)["cordon"]["reason"] == "fan noise"
+        assert "cordoned: fan noise" in admin.cli("nodes").stdout
+        first = admin.submit("ml-a", **JOB)
+        assert _gpu_of(admin, first) == 1
+        second = admin.submit("ml-a", **JOB)
+        _pending_reason(admin, second, f"GPU 0 on node {node} is cordoned by admin: fan noise")
+
+        admin.cli("node", "cordon", node, "--reason", "BIOS update")
+        (listed,) = admin.cli("nodes", "--json").json()
+        assert listed["cordon"]["reason"] == "BIOS update"
+        assert listed["cordon"]["cordoned_by"] == "admin"
+        _pending_reason(admin, second, f"node {node} is cordoned by admin: BIOS update")
+        assert admin.workload(first)["status"] == "RUNNING"  # work already there keeps running
+
+        admin.cli("node", "uncordon", node)
+        _pending_reason(admin, second, f"GPU 0 on node {node} is cordoned by admin: fan noise")
+        admin.cli("node", "uncordon", node, "--gpu", "0")
+        assert _gpu_of(admin, second) == 0
+        again = admin.cli("node", "uncordon", node, "--gpu", "0").stdout
+        assert "nothing changed" in again
+
+        actions = [(a["action"], a["target"]) for a in admin.cli("audit", "--json").json()]
+        for expected in [
+            ("node.cordon", f"{node}/gpu0"),
+            ("node.cordon", node),
+            ("node.uncordon", node),
+            ("node.uncordon", f"{node}/gpu0"),
+        ]:
+            assert expected in actions
+
+        # bad input: a clear message, no traceback, nothing changed
+        missing = admin.cli("node", "cordon", "no-such-node", check=False)
+        assert missing.returncode != 0
+        assert "no node named 'no-such-node'" in missing.stderr
+        assert "Traceback" not in missing.stderr
+        bad_gpu = admin.cli("node", "cordon", node, "--gpu", "7", check=False)
+        assert bad_gpu.returncode != 0
+        assert f"node {node} has no GPU 7 (its GPUs: 0, 1)" in bad_gpu.stderr
+        assert admin.cli("nodes", "--json").json()[0]["cordon"] is None
+
+        # only admins cordon
+        admin.cli("user", "create", "alice", "--password-stdin", stdin="Sunny-Meadow-42")
+        alice = User(server, "alice", tmp_path / "alice-home")
+        alice.login("Sunny-Meadow-42")
+        refused = alice.cli("node", "cordon", node, check=False)
+        assert refused.returncode != 0
+        assert "only a platform admin can cordon" in refused.stderr
+    finally:
+        server.stop()
