@@ -147,6 +147,36 @@ class Settings(BaseSettings):
     gateway_key: str | None = None
     # How long finished replicas' logs archived in the database are kept (backends without durable logs).
     log_retention_days: float = 30.0
+    # Alerts (docs/monitor.md): how often the built-in rules are evaluated and deliveries retried.
+    alert_evaluation_interval_s: float = Field(30.0, gt=0)
+    alert_delivery_interval_s: float = Field(2.0, gt=0)  # how often due deliveries are looked for
+    alert_delivery_attempts: int = Field(6, ge=1, le=50)
+    alert_retry_base_s: float = Field(10.0, gt=0)  # backoff: base, 2·base, 4·base, ... up to the cap
+    alert_retry_max_s: float = Field(900.0, gt=0)
+    alert_send_timeout_s: float = Field(10.0, gt=0)
+    # Built-in rules' defaults (an admin overrides them with `astrago alert rule set`).
+    alert_gpu_idle_percent: float = Field(5.0, ge=0, le=100)
+    alert_gpu_idle_for_s: float = Field(1800.0, gt=0)
+    alert_pending_for_s: float = Field(1800.0, gt=0)
+    alert_quota_percent: float = Field(90.0, ge=0, le=100)
+    alert_node_lost_after_s: float = Field(180.0, gt=0)
+    # Email channels send through this SMTP server.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "astrago@localhost"
+    # Idle reclaim: the platform's policy for interactive workloads (admins add per-workspace and per-kind
+    # policies; a batch job is reclaimed only under a policy for its kind). Off with reclaim_interactive.
+    reclaim_interactive: bool = True
+    reclaim_gpu_util_below_percent: float = Field(5.0, gt=0, le=100)
+    reclaim_idle_for_s: float = Field(3600.0, gt=0)
+    reclaim_warn_before_s: float = Field(900.0, gt=0)
+    reclaim_postpone_s: float = Field(3600.0, gt=0)
+    reclaim_max_postpone_s: float = Field(4 * 3600.0, ge=0)
+    # How often the gateway writes the workloads' last request times to the database.
+    activity_flush_interval_s: float = Field(30.0, gt=0)
     # GPU telemetry (docs/monitor.md). The source: nvml | smi | replay:PATH | scripted:PATH | none; unset:
     # NVML (else nvidia-smi) where a driver is present, none on simulated GPUs (they have no utilisation).
     gpu_source: str | None = None

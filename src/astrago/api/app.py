@@ -20,6 +20,7 @@ from astrago.api.console import install_console
 from astrago.api.openapi import install_problem_openapi
 from astrago.api.problems import install_problem_handlers
 from astrago.api.routers import (
+    alerts,
     auth,
     code,
     cordons,
@@ -51,6 +52,7 @@ from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
 from astrago.file_modes import make_files_private
 from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
+from astrago.monitor.alerts.background import run_alerting
 from astrago.monitor.task import Telemetry
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
@@ -126,6 +128,8 @@ class Runtime:
         runtime.tasks.append(asyncio.create_task(_prune_changes(services), name="change-feed-pruning"))
         if role in ("all", "api"):  # the process that receives uploads also expires them
             runtime.tasks.append(asyncio.create_task(services.uploads.run_cleanup(), name="upload-cleanup"))
+            # the gateway's record of endpoint traffic (idle reclaim reads it)
+            runtime.tasks.append(asyncio.create_task(services.activity.run(), name="endpoint-activity"))
         if role in ("all", "controllers"):
             # Alone, the controllers hear of API changes only through the database: schedule every interval.
             every = settings.scheduling_interval_s if role == "controllers" else 30.0
@@ -135,6 +139,9 @@ class Runtime:
             monitor = gpu_health_monitor(settings, services)
             if monitor is not None:
                 runtime.tasks.append(asyncio.create_task(monitor.run(), name="gpu-health"))
+            runtime.tasks.append(
+                asyncio.create_task(run_alerting(ctx, services.alerts, services.reclaim), name="alerting")
+            )
         if telemetry is not None:
             runtime.tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         return runtime
@@ -145,6 +152,8 @@ class Runtime:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):  # the last endpoint requests seen, kept for idle reclaim
+            await self.services.activity.flush()
         await self.backend.close()
         await self.engine.dispose()
 
@@ -207,6 +216,7 @@ def describe_api(
     app.include_router(proxy.router)
     app.include_router(cordons.router)
     app.include_router(telemetry.router)
+    app.include_router(alerts.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

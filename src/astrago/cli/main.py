@@ -13,7 +13,10 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "cordons")
+AREAS = (
+    "server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "alerts",
+    "cordons",
+)  # fmt: skip
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -29,6 +32,8 @@ AREA_OF_COMMAND = {
     "service": "interactive",
     "node": "cordons",
     "top": "monitor",
+    "alert": "alerts",
+    "keep": "alerts",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

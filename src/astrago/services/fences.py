@@ -22,6 +22,8 @@ from astrago.auth.principal import Principal
 from astrago.domain.changes import ChangeKind
 from astrago.domain.gpu_health import HEALTHY, GpuHealth, GpuHealthState, HealthSignals, next_health
 from astrago.domain.status import LIVE_STATUSES
+from astrago.monitor.alerts.rules import AlertRule, Severity
+from astrago.monitor.alerts.service import AlertService
 from astrago.services.context import ServiceContext
 from astrago.services.errors import InvalidInput, NotFound
 from astrago.services.schemas import CordonOut
@@ -37,7 +39,6 @@ from astrago.store.repositories import (
 
 log = logging.getLogger(__name__)
 
-GPU_UNHEALTHY_ALERT = "gpu-unhealthy"
 SYSTEM_ACTOR = None  # audit records of the health monitor have no user
 
 
@@ -247,21 +248,24 @@ class FenceService:
 
 
 class GpuAlerts:
-    """Raises and resolves the "gpu-unhealthy" alert. The alert service lives with the alerts feature; until
-    it is wired here, the condition is on record in the audit trail and the workloads' events."""
+    """Raises the "gpu-unhealthy" alert when a GPU is fenced and resolves it when it is back (healthy again,
+    or cleared by an admin). One alert per GPU (key `node/gpuN`); notifications go to its subscribers."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
-        self.ctx = ctx
+    def __init__(self, alerts: AlertService) -> None:
+        self.alerts = alerts
 
     async def unhealthy(self, change: HealthChange) -> None:
-        log.error(
-            "alert %s: GPU %s on node %s is fenced: %s (running: %s)",
-            GPU_UNHEALTHY_ALERT,
-            change.gpu_index,
-            change.node,
-            change.after.cause,
-            ", ".join(change.workloads) or "nothing",
+        running = ", ".join(change.workloads) or "nothing"
+        await self.alerts.raise_alert(
+            AlertRule.GPU_UNHEALTHY,
+            gpu_target(change.node, change.gpu_index),
+            Severity.CRITICAL,
+            f"GPU {change.gpu_index} on node {change.node} is fenced: {change.after.cause}. "
+            f"It takes no new work; running on it: {running}",
+            node=change.node,
         )
 
     async def healthy_again(self, node: str, gpu_index: int) -> None:
-        log.warning("alert %s resolved: GPU %s on node %s", GPU_UNHEALTHY_ALERT, gpu_index, node)
+        await self.alerts.resolve_alert(
+            AlertRule.GPU_UNHEALTHY, gpu_target(node, gpu_index), "back in service"
+        )

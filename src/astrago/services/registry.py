@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astrago.monitor.alerts.activity import ActivityRecorder
+from astrago.monitor.alerts.reclaim import ReclaimService
+from astrago.monitor.alerts.service import AlertService
 from astrago.monitor.service import TelemetryService
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
@@ -44,12 +47,17 @@ class Services:
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
     fences: FenceService
+    alerts: AlertService
+    reclaim: ReclaimService
+    activity: ActivityRecorder
     telemetry: TelemetryService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
         nodes = NodeService(ctx)
         auth = AuthService(ctx)
+        alerts = AlertService(ctx)
+        telemetry = TelemetryService(ctx)
         disk = VolumeDisk(VolumeFiles(ctx.settings.effective_volumes_dir))
         return cls(
             ctx=ctx,
@@ -68,6 +76,9 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
-            fences=FenceService(ctx, GpuAlerts(ctx)),
-            telemetry=TelemetryService(ctx),
+            fences=FenceService(ctx, GpuAlerts(alerts)),
+            alerts=alerts,
+            reclaim=ReclaimService(ctx, alerts, telemetry),
+            activity=ActivityRecorder(ctx),
+            telemetry=telemetry,
         )

@@ -464,3 +464,138 @@ class GpuDeviceSample(Base):
     gpu_util_peak_percent: Mapped[float | None] = mapped_column(Float)
     memory_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(16))
+
+
+# -- alerts and idle reclaim (astrago.monitor.alerts) ---------------------------------------------------
+
+
+class AlertChannel(Base):
+    """Where notifications go: a webhook (JSON, HMAC-signed), an email address (SMTP) or an Apprise URL.
+
+    `secret` (the webhook's signing key) and `target` of an Apprise URL (which carries the service's
+    token) are never returned by the API."""
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # a ChannelKind
+    target: Mapped[str] = mapped_column(Text)  # the URL, address or Apprise URL
+    secret: Mapped[str | None] = mapped_column(String(256))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AlertSubscription(Base):
+    """Which alerts a channel receives: those of one workspace, of one user's workloads, or all of them;
+    optionally only some rules, and at least some severity."""
+
+    __tablename__ = "alert_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    rules: Mapped[list[str] | None] = mapped_column(JSON)  # None: every rule
+    min_severity: Mapped[str] = mapped_column(String(16), default="info")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    channel: Mapped[AlertChannel] = relationship(lazy="joined")
+
+
+class Alert(Base):
+    """One occurrence of a condition, from firing to resolved. At most one is open per rule and key:
+    `open_key` is set while it fires and cleared when it resolves, under a unique constraint, so two
+    evaluators racing to raise the same alert cannot both open one."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_key", "rule", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(253))
+    open_key: Mapped[str | None] = mapped_column(String(320), unique=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    workspace_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="SET NULL"), index=True
+    )
+    workload_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(32))  # whose workload it concerns
+    node: Mapped[str | None] = mapped_column(String(253))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AlertDelivery(Base):
+    """One notification of one alert (fired or resolved) to one channel, retried with backoff."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_status_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # fired | resolved
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    channel: Mapped[AlertChannel] = relationship(lazy="joined")
+
+
+class AlertRuleSetting(Base):
+    """An administrator's thresholds for one built-in rule (rules without a row use the settings)."""
+
+    __tablename__ = "alert_rule_settings"
+
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    for_s: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class IdlePolicy(Base):
+    """When idle workloads of one kind are stopped: per workspace, or for every workspace (`workspace_id`
+    None); a workspace's own policy wins over the platform-wide one."""
+
+    __tablename__ = "idle_policies"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", name="uq_idle_policies_workspace_kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # a WorkloadKind
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    gpu_util_below_percent: Mapped[float] = mapped_column(Float)
+    idle_for_s: Mapped[float] = mapped_column(Float)
+    warn_before_s: Mapped[float] = mapped_column(Float)
+    postpone_s: Mapped[float] = mapped_column(Float)
+    max_postpone_s: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReclaimNotice(Base):
+    """A workload warned that it will be stopped for idleness at `stop_at` (postponed by "keep")."""
+
+    __tablename__ = "reclaim_notices"
+
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True)
+    warned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stop_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    latest_stop_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the hard cap of postponements
+    kept_by: Mapped[str | None] = mapped_column(String(64))
+    kept_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WorkloadActivity(Base):
+    """When a workload's endpoints last carried a request through the gateway (flushed periodically)."""
+
+    __tablename__ = "workload_activity"
+
+    workload_id: Mapped[str] = mapped_column(ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True)
+    last_request_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -58,6 +58,7 @@ async def proxy_http(
         return await _exchange(request, gateway, workload_id, ticket)
     principal = await proxy_principal(request, services, gateway, workload_id)
     upstream = await gateway.upstream(principal, workload_id, port)
+    services.activity.touch(workload_id)  # endpoint traffic: idle reclaim leaves it running
     return await http.forward(request, upstream, rest)
 
 
@@ -90,7 +91,11 @@ async def proxy_websocket(workload_id: str, port: int, rest: str, websocket: Web
     except ServiceError as exc:
         await deny(websocket, exc)
         return
-    await forward_websocket(websocket, upstream, rest)
+    services.activity.touch(workload_id)
+    try:
+        await forward_websocket(websocket, upstream, rest)
+    finally:
+        services.activity.touch(workload_id)  # a long session counts as traffic until it closes
 
 
 async def deny(websocket: WebSocket, exc: ServiceError) -> None:
