@@ -34,10 +34,20 @@ def _gpu_of(admin: User, workload_id: str) -> int:
     return gpu
 
 
+def _node(admin: User) -> dict[str, Any]:
+    (node,) = admin.api("GET", "/api/v1/nodes").json()
+    result: dict[str, Any] = node
+    return result
+
+
 def _device(admin: User, index: int) -> dict[str, Any]:
-    (node,) = admin.cli("nodes", "--json").json()
-    device: dict[str, Any] = next(d for d in node["devices"] if d["index"] == index)
+    device: dict[str, Any] = next(d for d in _node(admin)["devices"] if d["index"] == index)
     return device
+
+
+def _alerts(admin: User, key: str) -> list[dict[str, Any]]:
+    items = admin.api("GET", "/api/v1/alerts").json()["items"]
+    return [a for a in items if a["rule"] == "gpu-unhealthy" and a["key"] == key]
 
 
 def _pending_reason(admin: User, workload_id: str, text: str) -> str:
@@ -61,7 +71,7 @@ def test_xid_79_fences_the_gpu_new_work_goes_elsewhere_and_the_wait_names_it(tmp
         admin.cli("workspace", "create", "ml-a")
         first = admin.submit("ml-a", **JOB)
         sick = _gpu_of(admin, first)
-        node = admin.cli("nodes", "--json").json()[0]["name"]
+        node = _node(admin)["name"]
         script.write_text(
             json.dumps({"gpus": [{"index": 0}, {"index": 1}], "events": [{"gpu": sick, "xid": 79, "at": 0}]})
         )
@@ -79,6 +89,12 @@ def test_xid_79_fences_the_gpu_new_work_goes_elsewhere_and_the_wait_names_it(tmp
         assert f"GPU {sick} on node {node}" in told["reason"]
         assert XID_79 in told["reason"]
         assert admin.workload(first)["status"] == "RUNNING"
+        (alert,) = _alerts(admin, f"{node}/gpu{sick}")
+        assert alert["state"] == "firing"
+        assert alert["severity"] == "critical"
+        assert alert["node"] == node
+        assert f"is fenced: {XID_79}" in alert["summary"]
+        assert first in alert["summary"]  # what runs on it is reported
 
         second = admin.submit("ml-a", **JOB)
         assert _gpu_of(admin, second) == 1 - sick  # the next job lands on the other GPU
@@ -89,12 +105,14 @@ def test_xid_79_fences_the_gpu_new_work_goes_elsewhere_and_the_wait_names_it(tmp
         _pending_reason(admin, third, f"GPU {sick} on node {node} is fenced: {XID_79}")
 
         # the audit trail has the fence; an admin looks at the GPU and puts it back
-        audit = admin.cli("audit", "--json").json()
+        audit = admin.api("GET", "/api/v1/audit").json()
         assert any(a["action"] == "gpu.health" and a["target"] == f"{node}/gpu{sick}" for a in audit)
         out = admin.cli("node", "uncordon", node, "--gpu", str(sick)).stdout
         assert "takes new work again" in out
         assert _gpu_of(admin, third) == sick
         assert _device(admin, sick)["health"]["state"] == "healthy"
+        (resolved,) = _alerts(admin, f"{node}/gpu{sick}")
+        assert resolved["state"] == "resolved"
     finally:
         server.stop()
 
@@ -105,7 +123,7 @@ def test_cordon_and_uncordon_by_hand(tmp_path: Path) -> None:
     server, admin = _start(tmp_path, script)
     try:
         admin.cli("workspace", "create", "ml-a")
-        node = admin.cli("nodes", "--json").json()[0]["name"]
+        node = _node(admin)["name"]
         admin.cli("node", "cordon", node, "--gpu", "0", "--reason", "fan noise")
         assert _device(admin, 0)["cordon"]["reason"] == "fan noise"
         assert "cordoned: fan noise" in admin.cli("nodes").stdout
@@ -114,21 +132,22 @@ def test_cordon_and_uncordon_by_hand(tmp_path: Path) -> None:
         second = admin.submit("ml-a", **JOB)
         _pending_reason(admin, second, f"GPU 0 on node {node} is cordoned by admin: fan noise")
 
-        admin.cli("node", "cordon", node, "--reason", "BIOS update")
-        (listed,) = admin.cli("nodes", "--json").json()
+        cordoned = admin.api("POST", f"/api/v1/nodes/{node}/cordon", json={"reason": "BIOS update"})
+        assert cordoned.status_code == 200, cordoned.text
+        listed = _node(admin)
         assert listed["cordon"]["reason"] == "BIOS update"
         assert listed["cordon"]["cordoned_by"] == "admin"
         _pending_reason(admin, second, f"node {node} is cordoned by admin: BIOS update")
         assert admin.workload(first)["status"] == "RUNNING"  # work already there keeps running
 
-        admin.cli("node", "uncordon", node)
+        assert admin.api("POST", f"/api/v1/nodes/{node}/uncordon", json={}).json() == {"cleared": True}
         _pending_reason(admin, second, f"GPU 0 on node {node} is cordoned by admin: fan noise")
         admin.cli("node", "uncordon", node, "--gpu", "0")
         assert _gpu_of(admin, second) == 0
         again = admin.cli("node", "uncordon", node, "--gpu", "0").stdout
         assert "nothing changed" in again
 
-        actions = [(a["action"], a["target"]) for a in admin.cli("audit", "--json").json()]
+        actions = [(a["action"], a["target"]) for a in admin.api("GET", "/api/v1/audit").json()]
         for expected in [
             ("node.cordon", f"{node}/gpu0"),
             ("node.cordon", node),
@@ -142,17 +161,21 @@ def test_cordon_and_uncordon_by_hand(tmp_path: Path) -> None:
         assert missing.returncode != 0
         assert "no node named 'no-such-node'" in missing.stderr
         assert "Traceback" not in missing.stderr
-        bad_gpu = admin.cli("node", "cordon", node, "--gpu", "7", check=False)
-        assert bad_gpu.returncode != 0
-        assert f"node {node} has no GPU 7 (its GPUs: 0, 1)" in bad_gpu.stderr
-        assert admin.cli("nodes", "--json").json()[0]["cordon"] is None
+        bad_gpu = admin.api("POST", f"/api/v1/nodes/{node}/cordon", json={"gpu": 7})
+        assert bad_gpu.status_code == 422
+        assert bad_gpu.headers["content-type"] == "application/problem+json"
+        assert bad_gpu.json()["detail"] == f"node {node} has no GPU 7 (its GPUs: 0, 1)"
+        unknown_field = admin.api("POST", f"/api/v1/nodes/{node}/cordon", json={"gpus": 1})
+        assert unknown_field.status_code == 422
+        assert _node(admin)["cordon"] is None
+        assert _device(admin, 0)["cordon"] is None
 
         # only admins cordon
         admin.cli("user", "create", "alice", "--password-stdin", stdin="Sunny-Meadow-42")
         alice = User(server, "alice", tmp_path / "alice-home")
         alice.login("Sunny-Meadow-42")
-        refused = alice.cli("node", "cordon", node, check=False)
-        assert refused.returncode != 0
-        assert "only a platform admin can cordon" in refused.stderr
+        refused = alice.api("POST", f"/api/v1/nodes/{node}/cordon", json={})
+        assert refused.status_code == 403
+        assert "only a platform admin can cordon" in refused.json()["detail"]
     finally:
         server.stop()

@@ -1,7 +1,7 @@
 """GPU health and cordons: fenced or degraded GPUs, cordoned nodes and GPUs
 
 Revision ID: health_1
-Revises: telemetry_1
+Revises: alerts_1
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision: str = "health_1"
-down_revision: str | None = "telemetry_1"
+down_revision: str | None = "alerts_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
