@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkloadStatus, WorkspaceRole
@@ -31,6 +31,11 @@ class PlatformGauges:
     queue_length: int
     gpus_total: int
     gpus_allocated_milli: int
+    # GPU health and cordons: (node, gpu, state, cause) of GPUs not healthy; cordoned GPUs and nodes
+    gpu_health: list[tuple[str, int, str, str]] = field(default_factory=list)
+    gpu_cordons: list[tuple[str, int]] = field(default_factory=list)
+    node_cordons: list[str] = field(default_factory=list)
+    gpus_fenced: int = 0  # GPUs that take no new work (unhealthy, cordoned, or on a cordoned node)
 
 
 class NodeService:
@@ -109,8 +114,19 @@ class NodeService:
             counts = await WorkloadRepository(session).count_by_status_and_workspace()
             nodes = await NodeRepository(session).list()
             allocations = await WorkloadRepository(session).allocations(LIVE_STATUSES)
+            fences = await load_fences(session)
         allocated = sum(r.gpu_milli * len(r.gpu_indices) for r in allocations)
+        fenced = sum(
+            1
+            for n in nodes
+            for d in n.devices
+            if n.name in fences.node_cordons or fences.gpu_note(n.name, d.index) is not None
+        )
         return PlatformGauges(
+            gpu_health=[(r.node, r.gpu_index, r.state, r.cause) for r in fences.health.values()],
+            gpu_cordons=sorted(fences.gpu_cordons),
+            node_cordons=sorted(fences.node_cordons),
+            gpus_fenced=fenced,
             workloads=[(status, names.get(ws, ws), count) for status, ws, count in counts],
             queue_length=sum(c for status, _ws, c in counts if status == WorkloadStatus.PENDING),
             gpus_total=sum(len(n.devices) for n in nodes if n.schedulable),

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
 
 JOB = {"command": ["sleep", "300"], "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
@@ -95,6 +97,12 @@ def test_xid_79_fences_the_gpu_new_work_goes_elsewhere_and_the_wait_names_it(tmp
         assert alert["node"] == node
         assert f"is fenced: {XID_79}" in alert["summary"]
         assert first in alert["summary"]  # what runs on it is reported
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert (
+            f'astrago_gpu_health{{cause="{XID_79}",gpu="{sick}",node="{node}",state="unhealthy"}} 1.0'
+            in metrics
+        )
+        assert "astrago_gpus_fenced 1.0" in metrics
 
         second = admin.submit("ml-a", **JOB)
         assert _gpu_of(admin, second) == 1 - sick  # the next job lands on the other GPU
@@ -137,6 +145,10 @@ def test_cordon_and_uncordon_by_hand(tmp_path: Path) -> None:
         listed = _node(admin)
         assert listed["cordon"]["reason"] == "BIOS update"
         assert listed["cordon"]["cordoned_by"] == "admin"
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert f'astrago_node_cordoned{{node="{node}"}} 1.0' in metrics
+        assert f'astrago_gpu_cordoned{{gpu="0",node="{node}"}} 1.0' in metrics
+        assert "astrago_gpus_fenced 2.0" in metrics  # both GPUs of the cordoned node
         _pending_reason(admin, second, f"node {node} is cordoned by admin: BIOS update")
         assert admin.workload(first)["status"] == "RUNNING"  # work already there keeps running
 
