@@ -34,6 +34,14 @@ class _GaugeCollector(Collector):
             "GPUs allocated to workloads (fractional shares count as fractions).",
             self.gauges.gpus_allocated_milli / 1000,
         )
+        workload_gpus = GaugeMetricFamily(
+            "astrago_workload_gpus",
+            "The share of a GPU a live workload holds (1 = the whole GPU), per GPU.",
+            labels=["workload", "name", "workspace", "node", "gpu"],
+        )
+        for workload_id, name, workspace, node, gpu, milli in self.gauges.workload_gpus:
+            workload_gpus.add_metric([workload_id, name, workspace, node, str(gpu)], milli / 1000)
+        yield workload_gpus
         yield from self._health()
 
     def _health(self) -> Iterator[Metric]:

@@ -35,6 +35,8 @@ class PlatformGauges:
     gpu_health: list[tuple[str, int, str, str]] = field(default_factory=list)
     gpu_cordons: list[tuple[str, int]] = field(default_factory=list)
     node_cordons: list[str] = field(default_factory=list)
+    # (workload id, workload name, workspace, node, GPU index, milli-GPUs held) of every live workload's GPUs
+    workload_gpus: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
     gpus_fenced: int = 0  # GPUs that take no new work (unhealthy, cordoned, or on a cordoned node)
 
 
@@ -115,6 +117,7 @@ class NodeService:
             nodes = await NodeRepository(session).list()
             allocations = await WorkloadRepository(session).allocations(LIVE_STATUSES)
             fences = await load_fences(session)
+            shares = await WorkloadRepository(session).gpu_shares(LIVE_STATUSES)
         allocated = sum(r.gpu_milli * len(r.gpu_indices) for r in allocations)
         fenced = sum(
             1
@@ -127,6 +130,9 @@ class NodeService:
             gpu_cordons=sorted(fences.gpu_cordons),
             node_cordons=sorted(fences.node_cordons),
             gpus_fenced=fenced,
+            workload_gpus=[
+                (wid, name, names.get(ws, ws), node, gpu, milli) for wid, name, ws, node, gpu, milli in shares
+            ],
             workloads=[(status, names.get(ws, ws), count) for status, ws, count in counts],
             queue_length=sum(c for status, _ws, c in counts if status == WorkloadStatus.PENDING),
             gpus_total=sum(len(n.devices) for n in nodes if n.schedulable),
