@@ -1,6 +1,7 @@
 import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantine/core";
 
 import { useNodes } from "../api/queries";
+import type { Schemas } from "../api/client";
 import { QueryState } from "../components/Problem";
 import { WorkloadLink } from "../components/WorkloadLink";
 import { formatAgo, formatCpu, formatMemory, formatTime } from "../lib/format";
@@ -19,10 +20,19 @@ export function NodesPage() {
                   <Title order={4}>{node.name}</Title>
                   <Badge variant="light">{node.backend}</Badge>
                   {node.simulated && <Badge color="grape" variant="light">simulated</Badge>}
-                  {!node.schedulable && <Badge color="red">not schedulable</Badge>}
+                  {node.cordon ? (
+                    <Badge color="orange" title={cordonText(node.cordon)}>cordoned</Badge>
+                  ) : (
+                    !node.schedulable && <Badge color="red">not schedulable</Badge>
+                  )}
                 </Group>
                 <Text size="xs" c="dimmed" title={formatTime(node.last_seen_at)}>seen {formatAgo(node.last_seen_at)}</Text>
               </Group>
+              {node.cordon && (
+                <Text size="sm" c="orange" mb={4}>
+                  Takes no new work: {cordonText(node.cordon)}
+                </Text>
+              )}
               <Text size="sm">
                 CPU {formatCpu(node.allocated_cpu_milli)} of {formatCpu(node.cpu_milli)} · memory {formatMemory(node.allocated_memory_mib)} of {formatMemory(node.memory_mib)}
               </Text>
@@ -57,7 +67,7 @@ export function NodesPage() {
                           {!!d.other_tenants && <Text size="xs" c="dimmed">+{d.other_tenants} of other workspaces</Text>}
                           {!d.tenants?.length && !d.other_tenants && <Text size="xs" c="dimmed">—</Text>}
                         </Table.Td>
-                        <Table.Td>{d.healthy ? <Badge color="green" variant="light">healthy</Badge> : <Badge color="red">unhealthy</Badge>}</Table.Td>
+                        <Table.Td data-gpu-health={d.index}><DeviceHealth device={d} /></Table.Td>
                         <Table.Td><Text size="xs" ff="monospace">{d.uuid ?? "—"}</Text></Table.Td>
                       </Table.Tr>
                     ))}
@@ -68,6 +78,32 @@ export function NodesPage() {
           ))}
         </Stack>
       </QueryState>
+    </Stack>
+  );
+}
+
+type Device = Schemas["DeviceOut"];
+type Cordon = Schemas["CordonOut"];
+
+const HEALTH_COLOR: Record<string, string> = { healthy: "green", degraded: "yellow", unhealthy: "red" };
+
+function cordonText(cordon: Cordon): string {
+  const by = cordon.cordoned_by ? `cordoned by ${cordon.cordoned_by}` : "cordoned";
+  return cordon.reason ? `${by}: ${cordon.reason}` : by;
+}
+
+/** The GPU's health (a fenced GPU takes no new work; the cause says why) and an admin's cordon. */
+function DeviceHealth({ device }: { device: Device }) {
+  const state = device.healthy ? (device.health?.state ?? "healthy") : "unhealthy";
+  const cause = device.healthy ? device.health?.cause : "not answering the driver";
+  return (
+    <Stack gap={2}>
+      <Group gap={4}>
+        <Badge color={HEALTH_COLOR[state] ?? "gray"} variant={state === "healthy" ? "light" : "filled"}>{state}</Badge>
+        {device.cordon && <Badge color="orange" title={cordonText(device.cordon)}>cordoned</Badge>}
+      </Group>
+      {cause && <Text size="xs" c={state === "unhealthy" ? "red" : "dimmed"}>{state === "unhealthy" ? `fenced: ${cause}` : cause}</Text>}
+      {device.cordon?.reason && <Text size="xs" c="dimmed">{cordonText(device.cordon)}</Text>}
     </Stack>
   );
 }
