@@ -48,24 +48,39 @@ class Allocation:
 
 
 class ProcessAncestry:
-    """Maps host PIDs to the replica whose runner they descend from."""
+    """Maps host PIDs to the replica whose runner they descend from.
+
+    A GPU process's chain is walked once: while the process (same pid and start time) stays on the GPU and
+    its runner stays live, later cycles read only the process's own `stat` (GPU processes outlive many
+    sampling intervals, so the steady state is one small read per process)."""
 
     def __init__(self, proc_root: str | Path = "/proc") -> None:
         self._root = str(proc_root)
         self._stats: dict[int, tuple[int, int]] = {}  # pid -> (start time, parent pid), this cycle's
+        self._known: dict[int, tuple[int, Root]] = {}  # GPU pid -> (its start time, the root found)
 
     def owners(self, pids: Iterable[int], roots: Iterable[Root]) -> dict[int, ReplicaRef]:
         """The replica of each PID in `pids` that descends from (or is) one of `roots`."""
         by_pid = {root.pid: root for root in roots}
         self._stats = {}
+        known: dict[int, tuple[int, Root]] = {}
         found: dict[int, ReplicaRef] = {}
         for pid in pids:
-            owner = self._owner(pid, by_pid)
-            if owner is not None:
-                found[pid] = owner
+            stat = self._stat(pid)
+            if stat is None:
+                continue
+            cached = self._known.get(pid)
+            if cached is not None and cached[0] == stat[0] and by_pid.get(cached[1].pid) == cached[1]:
+                root: Root | None = cached[1]
+            else:
+                root = self._root_of(pid, by_pid)
+            if root is not None:
+                known[pid] = (stat[0], root)
+                found[pid] = root.ref
+        self._known = known
         return found
 
-    def _owner(self, pid: int, roots: Mapping[int, Root]) -> ReplicaRef | None:
+    def _root_of(self, pid: int, roots: Mapping[int, Root]) -> Root | None:
         current = pid
         for _ in range(MAX_DEPTH):
             stat = self._stat(current)
@@ -74,7 +89,7 @@ class ProcessAncestry:
             start, parent = stat
             root = roots.get(current)
             if root is not None and root.start_ticks == start:  # not a reused pid
-                return root.ref
+                return root
             if parent <= 1:
                 return None
             current = parent

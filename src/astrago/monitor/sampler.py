@@ -21,9 +21,12 @@ from astrago.gpu.sources import GpuSource
 from astrago.monitor.attribution import Allocation, ProcessAncestry, ReplicaRef, Root, owners_by_allocation
 from astrago.monitor.schemas import DeviceReading, ReplicaGpuReading, SampleSource
 from astrago.services.context import ServiceContext
-from astrago.store.models import GpuDeviceSample, WorkloadGpuSample
-from astrago.store.repositories import WorkloadRepository
-from astrago.store.repositories.gpu_samples import GpuSampleRepository, bucket_start
+from astrago.store.repositories.gpu_samples import (
+    DeviceSampleValues,
+    GpuSampleRepository,
+    WorkloadSampleValues,
+    bucket_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +85,26 @@ class GpuSampler:
         readings, unattributed = self.attribute(snapshot.devices, snapshot.processes, allocations)
         devices = [self._device_reading(device) for device in snapshot.devices]
         async with self.ctx.write() as session:
-            repository = GpuSampleRepository(session)
-            repository.add_workload_samples(self._row(reading, slot) for reading in readings)
-            repository.add_device_samples(self._device_row(reading, slot) for reading in devices)
+            await GpuSampleRepository(session).insert_samples(
+                [self._row(reading, slot) for reading in readings],
+                [self._device_row(reading, slot) for reading in devices],
+            )
         self._last_slot = slot
         return CycleResult(slot, len(readings), len(devices), unattributed)
 
     async def _allocations(self) -> list[Allocation]:
         async with self.ctx.read() as session:
-            live = await WorkloadRepository(session).with_statuses(LIVE_STATUSES)
+            rows = await GpuSampleRepository(session).live_allocations(
+                self.node, [status.value for status in LIVE_STATUSES]
+            )
         return [
             Allocation(
-                ref=ReplicaRef(workload.id, replica.index),
-                node=replica.node,
-                gpu_indices=tuple(replica.gpu_indices),
-                shared=bool(replica.mig_profile) or 0 < replica.gpu_milli < 1000,
+                ref=ReplicaRef(row.workload_id, row.replica_index),
+                node=row.node,
+                gpu_indices=tuple(row.gpu_indices),
+                shared=bool(row.mig_profile) or 0 < row.gpu_milli < 1000,
             )
-            for workload in live
-            for replica in workload.replica_rows
-            if replica.node == self.node
+            for row in rows
         ]
 
     def attribute(
@@ -136,13 +140,13 @@ class GpuSampler:
                 if gpu in device_by_index:
                     by_replica.setdefault((allocation.ref, gpu), [])
         readings = [
-            _replica_reading(self.node, ref, gpu, procs, device_by_index.get(gpu))
+            replica_reading(self.node, ref, gpu, procs, device_by_index.get(gpu))
             for (ref, gpu), procs in by_replica.items()
         ]
         return readings, unattributed
 
-    def _row(self, reading: ReplicaGpuReading, slot: datetime) -> WorkloadGpuSample:
-        return WorkloadGpuSample(
+    def _row(self, reading: ReplicaGpuReading, slot: datetime) -> WorkloadSampleValues:
+        return WorkloadSampleValues(
             workload_id=reading.workload_id,
             replica_index=reading.replica_index,
             node=reading.node,
@@ -170,8 +174,8 @@ class GpuSampler:
             mig_enabled=device.mig_enabled,
         )
 
-    def _device_row(self, reading: DeviceReading, slot: datetime) -> GpuDeviceSample:
-        return GpuDeviceSample(
+    def _device_row(self, reading: DeviceReading, slot: datetime) -> DeviceSampleValues:
+        return DeviceSampleValues(
             node=reading.node,
             gpu_index=reading.gpu_index,
             at=slot,
@@ -188,9 +192,11 @@ class GpuSampler:
         )
 
 
-def _replica_reading(
+def replica_reading(
     node: str, ref: ReplicaRef, gpu: int, processes: Sequence[GpuProcess], device: GpuDevice | None
 ) -> ReplicaGpuReading:
+    """What a replica's processes did on one GPU: utilisation and memory summed (utilisation capped at 100,
+    unknown on MIG or where no process has a sample); no process at all is a measured 0."""
     mig = (device is not None and device.mig_enabled) or any(p.mig_key is not None for p in processes)
     shares = [p.sm_utilization_percent for p in processes if p.sm_utilization_percent is not None]
     if mig or (processes and not shares):

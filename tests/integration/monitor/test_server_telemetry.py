@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
 
-JOB = {"command": ["sleep", "300"], "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
+SLEEP = ["sleep", "300"]
+ONE_GPU = {"gpus": 1, "cpu": "100m", "memory": "64Mi"}
 H100_CAPTURE = "gpu/utkuozdemir_nvidia_gpu_exporter/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt"
 
 
@@ -49,9 +50,9 @@ def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_p
     script.write_text("gpus: []\n")
     server, admin = _start(tmp_path, "4xA100-80GB", f"scripted:{script}")
     try:
-        admin.cli("workspace", "create", "ml-a")
-        job = admin.submit("ml-a", **{**JOB, "replicas": 2})
-        notebookish = admin.submit("ml-a", **JOB)
+        admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
+        job = admin.submit("ml-a", SLEEP, resources=ONE_GPU, replicas=2)
+        notebookish = admin.submit("ml-a", SLEEP, resources=ONE_GPU)
         placements = {
             r["index"]: r["gpus"][0] for r in admin.wait_status(job, "RUNNING", timeout=30)["placements"]
         }
@@ -106,9 +107,10 @@ def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_p
         assert rows[job]["source"] == "scripted"
         assert rows[notebookish]["gpu_util_percent"] is None
         assert "not attributable" in rows[notebookish]["reason"]
-        assert [row["workload_id"] for row in top["rows"]][0] == job  # busiest first
+        assert next(row["workload_id"] for row in top["rows"]) == job  # busiest first
         table = admin.cli("top", "--once").stdout
-        assert job in table and "45%" in table
+        assert job in table
+        assert "45%" in table
 
         described = admin.cli("describe", job).stdout
         assert "GPU use:   mean 45%, peak 70% per GPU" in described
@@ -119,8 +121,8 @@ def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_p
         server.start()
         after = _sampled(admin, job, samples=before + 2)  # the old samples are kept; new ones follow
         assert after["summary"]["gpu_util_peak_percent"] == 70.0
-        admin.cli("cancel", job)
-        admin.cli("cancel", notebookish)
+        for workload_id in (job, notebookish):
+            admin.api("POST", f"/api/v1/workloads/{workload_id}/cancel").raise_for_status()
     finally:
         server.stop()
 
@@ -128,9 +130,9 @@ def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_p
 def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, shared_data: Path) -> None:
     server, admin = _start(tmp_path, "1xH100-80GB", f"replay:{shared_data / H100_CAPTURE}")
     try:
-        admin.cli("workspace", "create", "ml-a")
-        job = admin.submit("ml-a", **JOB)
-        idle = admin.submit("ml-a", **{**JOB, "resources": {"cpu": "100m", "memory": "64Mi"}})
+        admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
+        job = admin.submit("ml-a", SLEEP, resources=ONE_GPU)
+        idle = admin.submit("ml-a", SLEEP, resources={"cpu": "100m", "memory": "64Mi"})
         admin.wait_status(job, "RUNNING", timeout=30)
         usage = _sampled(admin, job)
         (series,) = usage["series"]
@@ -141,10 +143,11 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
         assert usage["sources"] == ["replay"]
         assert "the workload holds no GPUs" in admin.cli("describe", idle).stdout
         nodes = admin.api(
-            "GET", f"/api/v1/nodes/{admin.cli('nodes', '-o', 'json').json()[0]['name']}/gpu-usage"
+            "GET", f"/api/v1/nodes/{admin.api('GET', '/api/v1/nodes').json()[0]['name']}/gpu-usage"
         )
         (gpu,) = nodes.json()["gpus"]
-        assert gpu["gpu_util_percent"] == 100.0 and gpu["source"] == "replay"
-        admin.cli("cancel", job)
+        assert gpu["gpu_util_percent"] == 100.0
+        assert gpu["source"] == "replay"
+        admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
     finally:
         server.stop()

@@ -2,6 +2,7 @@ import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantin
 
 import { useNodes } from "../api/queries";
 import type { Schemas } from "../api/client";
+import { NodeGpuUsage } from "../components/GpuUsage";
 import { QueryState } from "../components/Problem";
 import { WorkloadLink } from "../components/WorkloadLink";
 import { formatAgo, formatCpu, formatMemory, formatTime } from "../lib/format";
@@ -74,6 +75,7 @@ export function NodesPage() {
                   </Table.Tbody>
                 </Table>
               )}
+              {node.devices.length > 0 && <NodeGpuUsage node={node.name} />}
             </Card>
           ))}
         </Stack>

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from astrago.store.models import GpuDeviceSample, WorkloadGpuSample
+from astrago.store.models import GpuDeviceSample, Replica, Workload, WorkloadGpuSample
 
 ROLLUP_RESOLUTION_S = 300  # rolled-up rows; anything finer is raw
 ROLLUP_BATCH = 20_000  # raw rows rolled up per query, so one rollup never holds a huge result in memory
@@ -32,9 +33,81 @@ class UtilisationTotals:
     sources: tuple[str, ...]
 
 
+class WorkloadSampleValues(TypedDict):
+    workload_id: str
+    replica_index: int
+    node: str
+    gpu_index: int
+    at: datetime
+    resolution_s: int
+    sampled_s: int
+    gpu_util_percent: float | None
+    memory_used_bytes: int | None
+    source: str
+
+
+class DeviceSampleValues(TypedDict):
+    node: str
+    gpu_index: int
+    at: datetime
+    resolution_s: int
+    sampled_s: int
+    gpu_util_percent: float | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    temperature_celsius: float | None
+    power_watts: float | None
+    healthy: bool | None
+    mig_enabled: bool
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRow:
+    """Where one live replica runs and what GPUs it holds (plain columns, no ORM objects)."""
+
+    workload_id: str
+    replica_index: int
+    node: str
+    gpu_indices: list[int]
+    gpu_milli: int
+    mig_profile: str | None
+
+
 class GpuSampleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def insert_samples(
+        self, workload_rows: Sequence[WorkloadSampleValues], device_rows: Sequence[DeviceSampleValues]
+    ) -> None:
+        """One cycle's rows in two multi-row inserts (the sampler's hot path: no ORM objects)."""
+        if workload_rows:
+            await self.session.execute(insert(WorkloadGpuSample), list(workload_rows))
+        if device_rows:
+            await self.session.execute(insert(GpuDeviceSample), list(device_rows))
+
+    async def live_workload_replicas(self, statuses: Iterable[str]) -> dict[str, int]:
+        """Live workloads' ids and replica counts."""
+        rows = await self.session.execute(
+            select(Workload.id, Workload.replicas).where(Workload.status.in_(list(statuses)))
+        )
+        return {workload_id: replicas for workload_id, replicas in rows}
+
+    async def live_allocations(self, node: str, statuses: Iterable[str]) -> list[AllocationRow]:
+        rows = await self.session.execute(
+            select(
+                Replica.workload_id,
+                Replica.index,
+                Replica.node,
+                Replica.gpu_indices,
+                Replica.gpu_milli,
+                Replica.mig_profile,
+            )
+            .join(Workload, Workload.id == Replica.workload_id)
+            .where(Replica.node == node, Workload.status.in_(list(statuses)))
+        )
+        return [AllocationRow(*row) for row in rows]
 
     def add_workload_samples(self, rows: Iterable[WorkloadGpuSample]) -> None:
         self.session.add_all(list(rows))
