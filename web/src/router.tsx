@@ -5,6 +5,7 @@ import { createRootRoute, createRoute, createRouter, Outlet, redirect } from "@t
 
 import { getSession } from "./auth/session";
 import { Layout } from "./layout/Layout";
+import { AlertsPage } from "./pages/Alerts";
 import { AuditPage } from "./pages/Audit";
 import { NodesPage } from "./pages/Nodes";
 import { NotFoundPage } from "./pages/NotFound";
@@ -69,6 +70,7 @@ const routeTree = rootRoute.addChildren([
     page("/users", UsersPage),
     page("/tokens", TokensPage),
     page("/audit", AuditPage),
+    page("/alerts", AlertsPage),
   ]),
 ]);
 

@@ -190,6 +190,31 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/top"): Rule(SIGNED_IN),  # lists only the workloads the caller may see
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),
+    # -- alerts and idle reclaim ---------------------------------------------------------------------------
+    ("GET", "/api/v1/alerts"): Rule(SIGNED_IN),
+    ("GET", "/api/v1/alert-channels"): Rule(frozenset({"admin"})),
+    ("POST", "/api/v1/alert-channels"): Rule(
+        frozenset({"admin"}),
+        ok=201,
+        request=lambda t, _p: Call(
+            json={"name": t.unique("ch"), "kind": "webhook", "target": "http://127.0.0.1:9/hook"}
+        ),
+    ),
+    ("GET", "/api/v1/alert-subscriptions"): Rule(frozenset({"admin"})),
+    ("GET", "/api/v1/alert-deliveries"): Rule(frozenset({"admin"})),
+    ("GET", "/api/v1/alert-rules"): Rule(frozenset({"admin"})),
+    ("PATCH", "/api/v1/alert-rules/{rule}"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"for_s": 1800})
+    ),
+    ("GET", "/api/v1/idle-policies"): Rule(SIGNED_IN),
+    ("PUT", "/api/v1/idle-policies"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"kind": "service", "enabled": False})
+    ),
+    ("GET", "/api/v1/workloads/{workload_id}/reclaim"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
+    # a queued workload has no reclaim to postpone: those who may keep it hear 409, the others 403/404
+    ("POST", "/api/v1/workloads/{workload_id}/keep"): Rule(
+        frozenset({"manager", "admin"}), ok=409, refused=_outsider_sees_nothing()
+    ),
     # -- the web console: its pages and assets are public; the API behind them is not --------------------
     ("GET", "/{path:path}"): _everyone(),
 }
@@ -201,6 +226,7 @@ RULES: dict[tuple[str, str], Rule] = {
 # a route listed here only if the module exists. Folding them into RULES is the next step.
 _GATEWAY = "tests/integration/gateway/test_gateway.py"
 _VOLUMES = "tests/integration/platform/test_volumes.py"
+_ALERTS = "tests/integration/monitor/test_alert_notifications.py"
 ELSEWHERE: dict[tuple[str, str], str] = {
     ("MOUNT", "/assets"): "tests/unit/api/test_console.py",
     ("GET", "/api/v1/events/stream"): "tests/integration/platform/test_live_events.py",
@@ -218,6 +244,16 @@ ELSEWHERE: dict[tuple[str, str], str] = {
         for path in ("/proxy/{workload_id}/{port}", "/proxy/{workload_id}/{port}/{rest:path}")
     },
     ("WEBSOCKET", "/proxy/{workload_id}/{port}/{rest:path}"): _GATEWAY,
+    **{
+        route: _ALERTS
+        for route in (
+            ("POST", "/api/v1/alerts/{alert_id}/resolve"),
+            ("DELETE", "/api/v1/alert-channels/{channel}"),
+            ("POST", "/api/v1/alert-subscriptions"),
+            ("DELETE", "/api/v1/alert-subscriptions/{subscription_id}"),
+            ("DELETE", "/api/v1/idle-policies/{kind}"),
+        )
+    },
     **{
         route: _VOLUMES
         for route in (
@@ -246,6 +282,7 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "token_id": lambda t: t.member_token(),
     "bundle_id": lambda t: t.member_bundle(),
     "name": lambda _t: "ml-a",
+    "rule": lambda _t: "workload-pending",
     "path": lambda _t: "workloads",  # a console page
     "node": lambda _t: socket.gethostname(),  # the local backend's one node
 }

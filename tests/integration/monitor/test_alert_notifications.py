@@ -5,9 +5,9 @@ signature and fails its first requests, an aiosmtpd SMTP server, and Apprise pos
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.alert_receivers import WebhookReceiver, smtp_server
@@ -17,21 +17,23 @@ SECRET = "hook-secret-0123456789"
 ONE_GPU = {"resources": {"gpus": 1, "cpu": 1, "memory": "64Mi"}}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def webhook() -> Iterator[WebhookReceiver]:
     with WebhookReceiver(SECRET, fail_first=2).running() as receiver:
         yield receiver
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[int, list[Any]]]:
     with smtp_server() as server:
         yield server
 
 
-@pytest.fixture
-def admin(tmp_path: Path, mailbox: tuple[int, list[Any]]) -> Iterator[User]:
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory, mailbox: tuple[int, list[Any]]) -> Iterator[User]:
+    """One server for the module: each test uses workspaces and channels of its own."""
     smtp_port, _ = mailbox
+    tmp_path = tmp_path_factory.mktemp("alerts")
     server = ServerProcess(
         data_dir=tmp_path / "data",
         extra_env={
@@ -133,3 +135,83 @@ def test_alerts_reach_webhook_email_and_apprise_once_each_with_retries_and_resol
     # every admin change is in the audit trail
     actions = {r["action"] for r in admin.api("GET", "/api/v1/audit", params={"limit": 200}).json()}
     assert {"alert.channel.add", "alert.subscribe", "alert.resolve"} <= actions
+
+
+def _user(admin: User, name: str, workspace: str | None = None) -> User:
+    assert admin.api("POST", "/api/v1/users", json={"username": name, "password": "password-123"}).is_success
+    if workspace:
+        added = admin.api(
+            "PUT", f"/api/v1/workspaces/{workspace}/members", json={"username": name, "role": "member"}
+        )
+        assert added.is_success, added.text
+    login = admin.api("POST", "/api/v1/auth/login", json={"username": name, "password": "password-123"})
+    return User(admin.server, name, admin.config_dir.parent / name, token=login.json()["token"])
+
+
+def test_who_may_change_channels_subscriptions_policies_and_resolve_alerts(admin: User) -> None:
+    """The routes the authorization matrix leaves to this module, and refused input."""
+    assert admin.api("POST", "/api/v1/workspaces", json={"name": "perm"}).status_code == 201
+    dev = _user(admin, "dev", "perm")
+    stranger = _user(admin, "stranger")
+    channel = {"name": "perm-hook", "kind": "webhook", "target": "http://127.0.0.1:9/hook"}
+    assert admin.api("POST", "/api/v1/alert-channels", json=channel).status_code == 201
+    sub = admin.api(
+        "POST", "/api/v1/alert-subscriptions", json={"channel": "perm-hook", "workspace": "perm"}
+    ).json()
+
+    # anonymous callers: 401; signed-in non-admins: 403 on every admin change
+    changes = [
+        ("DELETE", "/api/v1/alert-channels/perm-hook", None),
+        ("POST", "/api/v1/alert-subscriptions", {"channel": "perm-hook", "all": True}),
+        ("DELETE", f"/api/v1/alert-subscriptions/{sub['id']}", None),
+        ("DELETE", "/api/v1/idle-policies/interactive", None),
+    ]
+    for method, path, body in changes:
+        assert httpx.request(method, admin.server.url + path, json=body).status_code == 401
+        assert dev.api(method, path, json=body).status_code == 403
+    assert httpx.post(admin.server.url + "/api/v1/alerts/1/resolve").status_code == 401
+
+    # a failed job of the workspace: its member sees and resolves the alert; a stranger sees nothing
+    broken = dev.submit("perm", ["sh", "-c", "exit 1"])
+    dev.wait_status(broken, "FAILED")
+    alert = wait_for(
+        lambda: next(
+            (a for a in dev.cli("alert", "ls", "--json").json()["items"] if a["key"] == broken), None
+        ),
+        what="the member's alert",
+    )
+    assert stranger.api("GET", "/api/v1/alerts").json() == {"items": [], "open_count": 0}
+    assert stranger.api("POST", f"/api/v1/alerts/{alert['id']}/resolve").status_code == 404
+    assert dev.api("POST", f"/api/v1/alerts/{alert['id']}/resolve").status_code == 200
+    again = dev.api("POST", f"/api/v1/alerts/{alert['id']}/resolve")
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+
+    # refused input: a clear problem, nothing stored
+    refused = admin.cli("alert", "channel", "add", "bad", "--webhook", "ftp://example.org/x", check=False)
+    assert refused.returncode == 1
+    assert "http(s) URL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad = [
+        {"name": "bad", "kind": "email", "target": "not-an-address"},
+        {"name": "bad", "kind": "email", "target": "a@example.org", "secret": "x" * 20},
+        {"name": "bad", "kind": "apprise", "target": "nosuchservice://token"},
+        {"name": "Bad Name", "kind": "webhook", "target": "http://127.0.0.1:9/"},
+    ]
+    for body in bad:
+        assert admin.api("POST", "/api/v1/alert-channels", json=body).status_code == 422, body
+    both = admin.api(
+        "POST", "/api/v1/alert-subscriptions", json={"channel": "perm-hook", "workspace": "perm", "all": True}
+    )
+    assert both.status_code == 422
+    assert "bad" not in {c["name"] for c in admin.api("GET", "/api/v1/alert-channels").json()}
+
+    # admins: policies, subscriptions and channels come and go
+    assert admin.api("DELETE", "/api/v1/idle-policies/service").status_code == 404
+    admin.cli("alert", "idle-policy", "set", "--kind", "service", "--workspace", "perm", "--idle-for", "2h")
+    policies = admin.cli("alert", "idle-policy", "ls", "--json").json()
+    assert {(p["workspace"], p["kind"], p["idle_for_s"]) for p in policies} >= {("perm", "service", 7200)}
+    admin.cli("alert", "idle-policy", "rm", "--kind", "service", "--workspace", "perm")
+    admin.cli("alert", "unsubscribe", sub["id"])
+    admin.cli("alert", "channel", "rm", "perm-hook")
+    assert "perm-hook" not in admin.cli("alert", "channel", "ls").stdout

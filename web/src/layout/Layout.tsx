@@ -6,6 +6,7 @@ import { useEffect } from "react";
 
 import { useMe } from "../api/queries";
 import { endSession, useSession } from "../auth/session";
+import { AlertBell } from "../components/AlertBell";
 import { followLiveEvents, useLiveState } from "../live/events";
 import { NAV } from "./nav";
 
@@ -38,6 +39,7 @@ export function Layout() {
             <Title order={3} c="blue.7">AstraGo</Title>
           </Group>
           <Group gap="md">
+            <AlertBell />
             <Text size="sm" aria-label="Signed in as">
               {session.username}
               {admin ? " (admin)" : ""}

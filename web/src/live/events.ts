@@ -8,6 +8,7 @@ import { useSyncExternalStore } from "react";
 
 import { authHeaders, expireSession } from "../auth/session";
 import type { NodeInfo, Workload, WorkloadPage } from "../api/client";
+import { alertKeys } from "../api/alerts";
 import { foldWorkload, keys, type WorkloadFilters } from "../api/queries";
 
 export type LiveState = "connecting" | "live" | "reconnecting";
@@ -76,6 +77,7 @@ function scheduleRefresh(client: QueryClient): void {
     void client.invalidateQueries({ queryKey: keys.nodes });
     void client.invalidateQueries({ queryKey: ["quota"] });
     void client.invalidateQueries({ queryKey: [...keys.workloads, "count"] });
+    void client.invalidateQueries({ queryKey: alertKeys.all }); // alerts about workloads come with them
   }, 400);
 }
 

@@ -9,6 +9,7 @@ import { api, unwrap, type Workload } from "../api/client";
 import { keys, useMe, useWorkload, useWorkloadEvents } from "../api/queries";
 import { WorkloadGpuUsage } from "../components/GpuUsage";
 import { ProblemAlert, QueryState } from "../components/Problem";
+import { ReclaimBanner } from "../components/ReclaimBanner";
 import { StatusBadge } from "../components/StatusBadge";
 import { downloadLogs, useLogs } from "../live/logs";
 import { formatCpu, formatMemory, formatRequest, formatTime } from "../lib/format";
@@ -103,6 +104,7 @@ export function WorkloadDetailPage() {
               </Group>
             </Group>
             <ProblemAlert error={cancel.error} />
+            <ReclaimBanner workloadId={w.id} running={w.status === "RUNNING"} mayKeep={mayCancel} />
             {w.status === "PENDING" && (
               <Alert color="yellow" title="Why it waits" data-testid="why-waiting">
                 <Text>{w.reason ?? "waiting for the scheduler"}</Text>

@@ -61,11 +61,12 @@ async def add_channel(body: ChannelCreate, services: ServicesDep, principal: Pri
     return await services.alerts.add_channel(principal, body)
 
 
-@router.delete("/alert-channels/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/alert-channels/{channel}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_channel(
-    name: Annotated[str, Path(pattern=NAME_PATTERN)], services: ServicesDep, principal: PrincipalDep
+    channel: Annotated[str, Path(pattern=NAME_PATTERN)], services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    await services.alerts.remove_channel(principal, name)
+    """Remove a channel with its subscriptions and delivery log (admins)."""
+    await services.alerts.remove_channel(principal, channel)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -78,7 +78,11 @@ class RuleEvaluator:
     async def _apply(self, rule: AlertRule, findings: Iterable[Finding], resolution: str | None) -> None:
         """Open what holds; resolve the open alerts of this rule whose condition is gone."""
         holding = {f.key: f for f in findings}
+        async with self.ctx.read() as session:
+            already_open = {a.key for a in await AlertRepository(session).open_of_rule(rule.value)}
         for finding in holding.values():
+            if finding.key in already_open:
+                continue  # read first: a write transaction per cycle per open alert would cost the writers
             await self.alerts.raise_alert(
                 rule,
                 finding.key,
@@ -88,11 +92,8 @@ class RuleEvaluator:
                 workload_id=finding.workload_id,
                 node=finding.node,
             )
-        async with self.ctx.read() as session:
-            open_keys = [a.key for a in await AlertRepository(session).open_of_rule(rule.value)]
-        for key in open_keys:
-            if key not in holding:
-                await self.alerts.resolve_alert(rule, key, resolution)
+        for key in already_open - holding.keys():
+            await self.alerts.resolve_alert(rule, key, resolution)
 
     async def _gpu_idle(self, threshold: RuleThreshold, now: datetime) -> list[Finding]:
         if self.telemetry is None:
@@ -180,8 +181,8 @@ class RuleEvaluator:
         if threshold.enabled:
             async with self.ctx.read() as session:
                 failed = await AlertSubjectRepository(session).failed_since(now - FAILED_LOOKBACK)
-                repo = AlertRepository(session)
-                new = [w for w in failed if not await repo.ever_raised(rule.value, w.id)]
+                known = await AlertRepository(session).raised_keys(rule.value, [w.id for w in failed])
+                new = [w for w in failed if w.id not in known]
             for workload in new:
                 await self.alerts.raise_alert(
                     rule,

@@ -44,11 +44,12 @@ class AlertRepository:
     async def open_alert(self, open_key: str) -> Alert | None:
         return await self.session.scalar(select(Alert).where(Alert.open_key == open_key))
 
-    async def ever_raised(self, rule: str, key: str) -> bool:
-        found = await self.session.scalar(
-            select(Alert.id).where(Alert.rule == rule, Alert.key == key).limit(1)
-        )
-        return found is not None
+    async def raised_keys(self, rule: str, keys: Collection[str]) -> set[str]:
+        """Which of these keys ever had an alert of this rule (open or resolved)."""
+        if not keys:
+            return set()
+        query = select(Alert.key).where(Alert.rule == rule, Alert.key.in_(list(keys))).distinct()
+        return set((await self.session.scalars(query)).all())
 
     async def open_of_rule(self, rule: str) -> Sequence[Alert]:
         query = select(Alert).where(Alert.rule == rule, Alert.open_key.is_not(None))
