@@ -233,7 +233,7 @@ def test_alert_rules_pass_promtool(helm_path: Path, tmp_path: Path) -> None:
     rules.write_text(yaml.safe_dump({"groups": yaml.safe_load(rendered)["spec"]["groups"]}))
     result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "11 rules found" in result.stdout  # 5 alerts and 6 recording rules
+    assert "12 rules found" in result.stdout  # 6 alerts and 6 recording rules
 
 
 @pytest.mark.parametrize(
