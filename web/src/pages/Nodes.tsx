@@ -1,8 +1,8 @@
 import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantine/core";
 
 import { useNodes } from "../api/queries";
-import type { Schemas } from "../api/client";
 import { NodeGpuUsage } from "../components/GpuUsage";
+import { cordonText, DeviceHealth } from "../components/GpuHealth";
 import { QueryState } from "../components/Problem";
 import { WorkloadLink } from "../components/WorkloadLink";
 import { formatAgo, formatCpu, formatMemory, formatTime } from "../lib/format";
@@ -80,32 +80,6 @@ export function NodesPage() {
           ))}
         </Stack>
       </QueryState>
-    </Stack>
-  );
-}
-
-type Device = Schemas["DeviceOut"];
-type Cordon = Schemas["CordonOut"];
-
-const HEALTH_COLOR: Record<string, string> = { healthy: "green", degraded: "yellow", unhealthy: "red" };
-
-function cordonText(cordon: Cordon): string {
-  const by = cordon.cordoned_by ? `cordoned by ${cordon.cordoned_by}` : "cordoned";
-  return cordon.reason ? `${by}: ${cordon.reason}` : by;
-}
-
-/** The GPU's health (a fenced GPU takes no new work; the cause says why) and an admin's cordon. */
-function DeviceHealth({ device }: { device: Device }) {
-  const state = device.healthy ? (device.health?.state ?? "healthy") : "unhealthy";
-  const cause = device.healthy ? device.health?.cause : "not answering the driver";
-  return (
-    <Stack gap={2}>
-      <Group gap={4}>
-        <Badge color={HEALTH_COLOR[state] ?? "gray"} variant={state === "healthy" ? "light" : "filled"}>{state}</Badge>
-        {device.cordon && <Badge color="orange" title={cordonText(device.cordon)}>cordoned</Badge>}
-      </Group>
-      {cause && <Text size="xs" c={state === "unhealthy" ? "red" : "dimmed"}>{state === "unhealthy" ? `fenced: ${cause}` : cause}</Text>}
-      {device.cordon?.reason && <Text size="xs" c="dimmed">{cordonText(device.cordon)}</Text>}
     </Stack>
   );
 }
