@@ -126,12 +126,24 @@ class FenceService:
     ) -> list[HealthChange]:
         """Apply one reading of a node's GPUs. GPUs absent from `signals` and `xids` keep their state."""
         at = at or datetime.now(UTC)
+        gpus = sorted(set(signals) | set(xids))
+        async with self.ctx.read() as session:  # most readings change nothing: read before writing
+            recorded = {
+                r.gpu_index: _recorded(r) for r in await FenceRepository(session).health_records(node)
+            }
+        wanted = {
+            index: next_health(
+                recorded.get(index, HEALTHY), signals.get(index, HealthSignals()), xids.get(index, ())
+            )
+            for index in gpus
+        }
+        if all(wanted[index] == recorded.get(index, HEALTHY) for index in gpus):
+            return []
         changes: list[HealthChange] = []
         async with self.ctx.write() as session:
             repo = FenceRepository(session)
-            for gpu_index in sorted(set(signals) | set(xids)):
-                record = await repo.health(node, gpu_index)
-                before = _recorded(record)
+            for gpu_index in gpus:
+                before = _recorded(await repo.health(node, gpu_index))  # as of this transaction
                 after = next_health(before, signals.get(gpu_index, HealthSignals()), xids.get(gpu_index, ()))
                 if after == before:
                     continue
