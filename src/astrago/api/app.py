@@ -23,6 +23,7 @@ from astrago.api.routers import (
     alerts,
     auth,
     code,
+    cordons,
     endpoints,
     events,
     logs,
@@ -43,6 +44,7 @@ from astrago.api.url_guard import NulInUrlMiddleware
 from astrago.backends import create_backend
 from astrago.backends.base import Backend
 from astrago.config import Settings
+from astrago.controllers.gpu_health import gpu_health_monitor
 from astrago.controllers.lease import LeaderLease
 from astrago.controllers.metrics import ControllerMetrics
 from astrago.controllers.workloads import WorkloadController
@@ -134,6 +136,9 @@ class Runtime:
             controller = WorkloadController(ctx, chosen, metrics=runtime.metrics, schedule_every_s=every)
             ctx.wake_controllers = controller.wake
             runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
+            monitor = gpu_health_monitor(settings, services)
+            if monitor is not None:
+                runtime.tasks.append(asyncio.create_task(monitor.run(), name="gpu-health"))
             runtime.tasks.append(
                 asyncio.create_task(run_alerting(ctx, services.alerts, services.reclaim), name="alerting")
             )
@@ -209,8 +214,9 @@ def describe_api(
     app.include_router(logs.router)
     app.include_router(terminals.router)
     app.include_router(proxy.router)
-    app.include_router(alerts.router)
+    app.include_router(cordons.router)
     app.include_router(telemetry.router)
+    app.include_router(alerts.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

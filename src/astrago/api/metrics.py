@@ -34,6 +34,42 @@ class _GaugeCollector(Collector):
             "GPUs allocated to workloads (fractional shares count as fractions).",
             self.gauges.gpus_allocated_milli / 1000,
         )
+        workload_gpus = GaugeMetricFamily(
+            "astrago_workload_gpus",
+            "The share of a GPU a live workload holds (1 = the whole GPU), per GPU.",
+            labels=["workload", "name", "workspace", "node", "gpu"],
+        )
+        for workload_id, name, workspace, node, gpu, milli in self.gauges.workload_gpus:
+            workload_gpus.add_metric([workload_id, name, workspace, node, str(gpu)], milli / 1000)
+        yield workload_gpus
+        yield from self._health()
+
+    def _health(self) -> Iterator[Metric]:
+        health = GaugeMetricFamily(
+            "astrago_gpu_health",
+            "GPUs that are not healthy (1 per GPU): state unhealthy (fenced: no new work) or degraded.",
+            labels=["node", "gpu", "state", "cause"],
+        )
+        for node, gpu, state, cause in sorted(self.gauges.gpu_health):
+            health.add_metric([node, str(gpu), state, cause], 1)
+        yield health
+        gpu_cordons = GaugeMetricFamily(
+            "astrago_gpu_cordoned", "GPUs an admin cordoned (1 per GPU).", labels=["node", "gpu"]
+        )
+        for node, gpu in self.gauges.gpu_cordons:
+            gpu_cordons.add_metric([node, str(gpu)], 1)
+        yield gpu_cordons
+        node_cordons = GaugeMetricFamily(
+            "astrago_node_cordoned", "Nodes an admin cordoned (1 per node).", labels=["node"]
+        )
+        for node in self.gauges.node_cordons:
+            node_cordons.add_metric([node], 1)
+        yield node_cordons
+        yield GaugeMetricFamily(
+            "astrago_gpus_fenced",
+            "GPUs that take no new work: unhealthy, cordoned, or on a cordoned node.",
+            self.gauges.gpus_fenced,
+        )
 
 
 def render_metrics(gauges: PlatformGauges, controller_registry: CollectorRegistry) -> bytes:

@@ -13,7 +13,10 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "alerts")
+AREAS = (
+    "server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "alerts",
+    "cordons",
+)  # fmt: skip
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -27,9 +30,10 @@ AREA_OF_COMMAND = {
     "open": "interactive",
     "exec": "interactive",
     "service": "interactive",
+    "node": "cordons",
+    "top": "monitor",
     "alert": "alerts",
     "keep": "alerts",
-    "top": "monitor",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from astrago.cli.output import Cell, Column, OutputFormat, print_table
-from astrago.services.schemas import NodeOut, WorkloadOut
+from astrago.services.schemas import DeviceOut, NodeOut, WorkloadOut
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -119,10 +119,29 @@ NODE_COLUMNS = (
     Column("MODEL"),
     Column("GPU-MEMORY"),
     Column("ALLOCATED"),
-    Column("HEALTHY", wide_only=True),
+    Column("HEALTH"),
     Column("PRODUCT", wide_only=True),
     Column("UUID", wide_only=True),
 )
+
+
+def _node_note(node: NodeOut) -> str:
+    if node.cordon is not None:
+        return " (cordoned" + (f": {node.cordon.reason})" if node.cordon.reason else ")")
+    return "" if node.schedulable else " (unschedulable)"
+
+
+def _device_health(node: NodeOut, device: DeviceOut) -> str:
+    """'healthy', 'unhealthy: XID 79 (...)', 'degraded: ...', 'cordoned: reason'; a lost GPU says so."""
+    if not device.healthy:
+        return "unhealthy: not answering the driver"
+    words = device.health.state.value
+    if device.health.cause:
+        words += f": {device.health.cause}"
+    if device.cordon is not None:
+        cordoned = "cordoned" + (f": {device.cordon.reason}" if device.cordon.reason else "")
+        words = cordoned if device.health.state.value == "healthy" else f"{words}; {cordoned}"
+    return words
 
 
 def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
@@ -131,7 +150,7 @@ def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
     for node in nodes:
         cpu = f"{node.allocated_cpu_milli / 1000:g}/{node.cpu_milli / 1000:g}"
         memory = f"{memory_text(node.allocated_memory_mib)}/{memory_text(node.memory_mib)}"
-        name = node.name + ("" if node.schedulable else " (unschedulable)")
+        name = node.name + _node_note(node)
         if not node.devices:
             rows.append([name, cpu, memory, "-", "-", "-", "-", "-", "-", "-"])
         for device in node.devices:
@@ -145,7 +164,7 @@ def print_nodes(nodes: list[NodeOut], fmt: OutputFormat) -> None:
                     model,
                     memory_text(device.memory_mib),
                     f"{device.allocated_milli / 1000:g}",
-                    "yes" if device.healthy else "no",
+                    _device_health(node, device),
                     device.product or "-",
                     device.uuid or "-",
                 ]

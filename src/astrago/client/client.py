@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -21,6 +22,8 @@ from astrago.monitor.schemas import TopListing, WorkloadGpuUsage
 from astrago.services.schemas import (
     AuditOut,
     CodeBundleOut,
+    CordonIn,
+    CordonOut,
     EventOut,
     LogoutOut,
     MemberOut,
@@ -30,6 +33,8 @@ from astrago.services.schemas import (
     SsoConfigOut,
     SsoTokenIn,
     TokenOut,
+    UncordonIn,
+    UncordonOut,
     UserOut,
     WorkloadOut,
     WorkloadPageOut,
@@ -298,6 +303,14 @@ class Client:
 
     def nodes(self) -> list[NodeOut]:
         return self._typed(list[NodeOut], "GET", "/api/v1/nodes")
+
+    def cordon(self, node: str, gpu: int | None = None, reason: str | None = None) -> CordonOut:
+        body = CordonIn(gpu=gpu, reason=reason).model_dump(exclude_none=True)
+        return self._typed(CordonOut, "POST", f"/api/v1/nodes/{quote(node, safe='')}/cordon", json=body)
+
+    def uncordon(self, node: str, gpu: int | None = None) -> UncordonOut:
+        body = UncordonIn(gpu=gpu).model_dump(exclude_none=True)
+        return self._typed(UncordonOut, "POST", f"/api/v1/nodes/{quote(node, safe='')}/uncordon", json=body)
 
     def audit(
         self, limit: int = 50, before: int | None = None, matching: AuditFilter | None = None

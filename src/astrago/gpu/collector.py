@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from astrago.gpu.kube import PodDirectory
-from astrago.gpu.model import GpuDevice, GpuProcess, MigDevice, SourceError
+from astrago.gpu.model import GpuDevice, GpuHealthSignals, GpuProcess, MigDevice, SourceError
 from astrago.gpu.procfs import ProcessTable
 from astrago.gpu.sources.base import GpuSource, SourceFailed
 
@@ -48,6 +48,7 @@ class Snapshot:
     processes: tuple[AttributedProcess, ...] = ()
     errors: tuple[SourceError, ...] = ()
     ok: bool = True  # False: the source failed as a whole; devices and processes are empty
+    health: tuple[GpuHealthSignals, ...] = ()  # per GPU, what the source tells about its health
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class CollectorHealth:
     last_success: float | None = None
     last_duration_s: float | None = None
     pods_current: bool | None = None  # None: no pod directory configured
+    xids: Counter[tuple[int, int]] = field(default_factory=Counter)  # (GPU index, Xid) → times seen
 
 
 class Collector:
@@ -87,7 +89,16 @@ class Collector:
         )
         if self.processes is not None:
             self.processes.forget_all_but({proc.pid for proc in reading.processes})
-        return self._finish(started, tuple(reading.devices), attributed, tuple(reading.errors), ok=True)
+        for event in reading.events:
+            self.health.xids[(event.gpu_index, event.xid)] += 1
+        return self._finish(
+            started,
+            tuple(reading.devices),
+            attributed,
+            tuple(reading.errors),
+            ok=True,
+            health=tuple(reading.health),
+        )
 
     def _finish(
         self,
@@ -96,6 +107,7 @@ class Collector:
         processes: tuple[AttributedProcess, ...],
         errors: tuple[SourceError, ...],
         ok: bool,
+        health: tuple[GpuHealthSignals, ...] = (),
     ) -> Snapshot:
         now = time.time()
         snapshot = Snapshot(
@@ -106,6 +118,7 @@ class Collector:
             processes=processes,
             errors=errors,
             ok=ok,
+            health=health,
         )
         self.health.collections += 1
         self.health.last_duration_s = snapshot.duration_s

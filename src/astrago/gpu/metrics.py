@@ -234,11 +234,56 @@ def _health_metrics(health: CollectorHealth, snapshot: Snapshot | None) -> Itera
         yield watch
 
 
+def _gpu_fault_metrics(snapshot: Snapshot | None, health: CollectorHealth) -> Iterator[MetricFamily]:
+    """What the driver says about each GPU's health (the signals the server fences GPUs on), so that a
+    cluster's Prometheus sees them too. A signal the GPU does not report has no sample (never 0)."""
+    devices = {d.index: d for d in snapshot.devices} if snapshot is not None else {}
+    ecc = MetricFamily(
+        "gpu_ecc_uncorrectable_errors",
+        "Uncorrectable ECC errors since the driver loaded (volatile counter).",
+        labels=DEVICE_LABELS,
+    )
+    repair = MetricFamily(
+        "gpu_memory_repair_pending",
+        "1 while a row remap or page retirement waits for a GPU reset, else 0.",
+        labels=DEVICE_LABELS,
+    )
+    slowdown = MetricFamily(
+        "gpu_slowdown",
+        "1 per clock slowdown reason active now (hw, hw_thermal, hw_power_brake, sw_thermal).",
+        labels=(*DEVICE_LABELS, "reason"),
+    )
+    xids = MetricFamily(
+        "gpu_xid_errors_total",
+        "Xid errors the driver reported for the GPU since the exporter started, by Xid code.",
+        type="counter",
+        labels=(*DEVICE_LABELS, "xid"),
+    )
+    for signals in snapshot.health if snapshot is not None else ():
+        device = devices.get(signals.gpu_index)
+        if device is None:
+            continue
+        labels = _device_labels(device)
+        if signals.ecc_uncorrectable is not None:
+            ecc.add(labels, signals.ecc_uncorrectable)
+        pending = (signals.remapped_rows_pending, signals.retired_pages_pending)
+        if any(flag is not None for flag in pending):
+            repair.add(labels, 1 if any(pending) else 0)
+        for reason in sorted(signals.slowdowns):
+            slowdown.add((*labels, reason.value), 1)
+    for (index, xid), count in sorted(health.xids.items()):
+        device = devices.get(index)
+        labels = _device_labels(device) if device is not None else (str(index), "", "")
+        xids.add((*labels, str(xid)), count)
+    yield from (ecc, repair, slowdown, xids)
+
+
 def snapshot_families(snapshot: Snapshot | None, health: CollectorHealth) -> Iterator[MetricFamily]:
     if snapshot is not None:
         yield from _device_metrics(snapshot.devices)
         yield from _session_metrics(snapshot)
         yield from _process_metrics(snapshot.processes)
+    yield from _gpu_fault_metrics(snapshot, health)
     yield from _health_metrics(health, snapshot)
 
 

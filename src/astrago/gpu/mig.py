@@ -59,4 +59,4 @@ def apply_listing(reading: SourceReading, listing: list[ListedGpu]) -> SourceRea
             for mig in device.mig_devices
         ]
         devices.append(replace(device, uuid=device.uuid or listed.uuid, mig_devices=migs))
-    return SourceReading(devices=devices, processes=reading.processes, errors=reading.errors)
+    return replace(reading, devices=devices)

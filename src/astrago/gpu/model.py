@@ -8,6 +8,7 @@ never 0: on MIG, for example, per-process utilization does not exist, and export
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 MIB = 1024 * 1024
@@ -132,11 +133,49 @@ class SourceError:
     gpu_index: int | None = None
 
 
+class Slowdown(StrEnum):
+    """Clock slowdowns the driver reports as active ("clocks event/throttle reasons"). Idle, application
+    clocks and the software power cap are normal operation and are not listed."""
+
+    HW = "hw"  # hardware slowdown (thermal or power brake, or an external signal)
+    HW_THERMAL = "hw_thermal"
+    HW_POWER_BRAKE = "hw_power_brake"
+    SW_THERMAL = "sw_thermal"
+
+
+@dataclass(frozen=True, slots=True)
+class XidEvent:
+    """One Xid error the driver reported for a GPU (NVML's critical-error event set, or a scripted source).
+    `at` is when the driver saw it, when the source knows."""
+
+    gpu_index: int
+    xid: int
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuHealthSignals:
+    """What a source can tell about a GPU's health, beyond "it answered". `None` = not reported here
+    (a consumer GPU has no ECC, an old driver no row remapping): never read as "fine" by accident, and
+    never as "broken" either."""
+
+    gpu_index: int
+    lost: bool = False  # NVML_ERROR_GPU_IS_LOST: the GPU fell off the bus or stopped answering
+    ecc_uncorrectable: int | None = None  # volatile (since the driver loaded) uncorrectable ECC errors
+    retired_pages_pending: bool | None = None  # a page retirement waits for the next reset
+    remapped_rows_pending: bool | None = None  # a row remap waits for the next reset
+    remapping_failed: bool | None = None  # the GPU ran out of spare rows
+    slowdowns: frozenset[Slowdown] = frozenset()
+
+
 @dataclass(slots=True)
 class SourceReading:
     devices: list[GpuDevice] = field(default_factory=list)
     processes: list[GpuProcess] = field(default_factory=list)
     errors: list[SourceError] = field(default_factory=list)
+    # Xid errors since the previous reading (each is reported once), and the health signals per GPU.
+    events: list[XidEvent] = field(default_factory=list)
+    health: list[GpuHealthSignals] = field(default_factory=list)
 
 
 def clamp_percent(value: float | None) -> float | None:

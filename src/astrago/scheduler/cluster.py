@@ -26,6 +26,7 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 WHOLE_GPU_MILLI = 1000
+_NOTES_SHOWN = 4  # fenced GPUs and cordoned nodes named in one pending reason
 _instance_ids = itertools.count()
 
 
@@ -80,6 +81,10 @@ class ClusterState:
         self.schedulable: BoolArray = np.zeros(0, np.bool_)
         self.gpu_present: BoolArray = np.zeros((0, 1), np.bool_)  # exists and healthy
         self.gpu_foreign: BoolArray = np.zeros((0, 1), np.bool_)  # held by work AstraGo did not start
+        # Fenced or cordoned: present (work on it stays accounted) but never a candidate for new work.
+        self.gpu_fenced: BoolArray = np.zeros((0, 1), np.bool_)
+        self.fence_notes: dict[tuple[int, int], str] = {}  # (node, slot) -> why, naming the GPU
+        self.cordon_notes: dict[int, str] = {}  # node -> why it takes no new work, naming it
         self.gpu_mig: BoolArray = np.zeros((0, 1), np.bool_)
         self.gpu_model: IntArray = np.zeros((0, 1), np.int64)  # -1 where absent
         self.gpu_mig_family: IntArray = np.zeros((0, 1), np.int64)  # index into mig_families, -1 = none
@@ -109,6 +114,7 @@ class ClusterState:
         state.schedulable = np.array([node.schedulable for node in nodes], np.bool_)
         state.gpu_present = np.zeros((n, slots), np.bool_)
         state.gpu_foreign = np.zeros((n, slots), np.bool_)
+        state.gpu_fenced = np.zeros((n, slots), np.bool_)
         state.gpu_mig = np.zeros((n, slots), np.bool_)
         state.gpu_model = np.full((n, slots), -1, np.int64)
         state.gpu_mig_family = np.full((n, slots), -1, np.int64)
@@ -118,11 +124,16 @@ class ClusterState:
         model_ids: dict[str, int] = {}
         family_ids: dict[str, int] = {}
         for i, node in enumerate(nodes):
+            if node.cordoned:
+                state.cordon_notes[i] = node.cordoned
             for slot, gpu in enumerate(node.gpus):
                 model = canonical_gpu_model(gpu.model.strip()).lower()
                 state.gpu_model[i, slot] = model_ids.setdefault(model, len(model_ids))
                 if not gpu.healthy:
                     continue
+                if gpu.fenced:
+                    state.gpu_fenced[i, slot] = True
+                    state.fence_notes[(i, slot)] = gpu.fenced
                 state.gpu_present[i, slot] = True
                 if gpu.held_by_others and not gpu.mig_enabled:
                     state.gpu_foreign[i, slot] = True  # present (it may free up) but nothing free now
@@ -164,7 +175,7 @@ class ClusterState:
 
     @property
     def gpu_capacity_milli(self) -> int:
-        return int(self.gpu_present.sum()) * WHOLE_GPU_MILLI
+        return int((self.gpu_present & ~self.gpu_fenced).sum()) * WHOLE_GPU_MILLI
 
     @property
     def gpu_free_milli(self) -> int:
@@ -177,7 +188,7 @@ class ClusterState:
         return np.array([model in models for model in self.models], np.bool_)
 
     def gpu_allowed(self, models: frozenset[str] | None) -> BoolArray:
-        """[N, G] GPUs that exist, are healthy, are not in MIG mode and have an allowed model.
+        """[N, G] GPUs that exist, are healthy, are not fenced, not in MIG mode and have an allowed model.
         Only placements change over a cluster's life, not its GPUs, so the answer is cached per model list."""
         cached = self._allowed_cache.get(models)
         if cached is None:
@@ -185,7 +196,8 @@ class ClusterState:
             if not len(allowed):
                 cached = np.zeros_like(self.gpu_present)
             else:
-                cached = self.gpu_present & ~self.gpu_mig & allowed[np.maximum(self.gpu_model, 0)]
+                usable = self.gpu_present & ~self.gpu_mig & ~self.gpu_fenced
+                cached = usable & allowed[np.maximum(self.gpu_model, 0)]
             self._allowed_cache[models] = cached
         return cached
 
@@ -273,8 +285,15 @@ class ClusterState:
         return bool((hosts & (per_node >= shape.gpus)).any())
 
     def free_summary(self, request: ResourceRequest) -> str:
-        """One sentence on why the request does not fit now, naming the resource that is short."""
+        """One sentence on why the request does not fit now, naming the resource that is short, and what is
+        kept out of new placements (fenced GPUs, cordoned nodes) that it could otherwise use."""
         shape = RequestShape.of(request)
+        summary = self._free_summary(shape)
+        if summary == "a node has room now":
+            return summary
+        return summary + self.unavailable_note(shape.models, shape.gpus > 0)
+
+    def _free_summary(self, shape: RequestShape) -> str:
         if not self.schedulable.any():
             return "no node accepts new work"
         hosts = self.host_fits(shape)
@@ -385,7 +404,23 @@ class ClusterState:
                 capable |= self.gpu_mig_family == family_id
         if len(allowed):
             capable &= allowed[np.maximum(self.gpu_model, 0)]
-        return capable & self.gpu_present
+        return capable & self.gpu_present & ~self.gpu_fenced
+
+    def unavailable_note(self, models: frozenset[str] | None, wants_gpu: bool) -> str:
+        """What is kept out of new placements that the request could otherwise use: cordoned nodes and
+        fenced GPUs of an allowed model, each named ("; GPU 2 on node a is fenced: XID 79 (...)")."""
+        notes = [self.cordon_notes[i] for i in sorted(self.cordon_notes)]
+        if wants_gpu:
+            allowed = self.model_mask(models)
+            for (i, slot), note in sorted(self.fence_notes.items()):
+                model = int(self.gpu_model[i, slot])
+                if i not in self.cordon_notes and (not len(allowed) or allowed[model]):
+                    notes.append(note)
+        if not notes:
+            return ""
+        shown = notes[:_NOTES_SHOWN]
+        more = len(notes) - len(shown)
+        return "; " + "; ".join(shown) + (f"; and {more} more kept out of new placements" if more else "")
 
     def _mig_room(self, shape: RequestShape, hosts: BoolArray) -> bool:
         """Does some MIG GPU on a host with room have a free legal start for the requested profile?"""

@@ -482,7 +482,8 @@ def replicas_per_node(cluster: ClusterState, request: ResourceRequest) -> np.nda
     elif shape.kind == "share":
         by_gpu = np.where(allowed, cluster.gpu_free // shape.gpu_milli, 0).sum(axis=1)
     else:
-        by_gpu = (cluster.gpu_mig & cluster.gpu_present & (cluster.gpu_free > 0)).sum(axis=1) * 7
+        usable = cluster.gpu_mig & cluster.gpu_present & ~cluster.gpu_fenced
+        by_gpu = (usable & (cluster.gpu_free > 0)).sum(axis=1) * 7
     return np.where(hosts, np.minimum(limit, by_gpu), 0)
 
 

@@ -57,8 +57,13 @@ def reason(code: ReasonCode, message: str, position: int) -> PendingReason:
 
 
 def never_fits_message(capacity: ClusterState, request: ResourceRequest) -> str:
-    """Why no node could hold one replica even when empty. `capacity` is the cluster with nothing placed."""
+    """Why no node could hold one replica even when empty. `capacity` is the cluster with nothing placed.
+    Fenced GPUs and cordoned nodes it could otherwise use are named: they may come back."""
     shape = RequestShape.of(request)
+    return _never_fits(capacity, request, shape) + capacity.unavailable_note(shape.models, shape.gpus > 0)
+
+
+def _never_fits(capacity: ClusterState, request: ResourceRequest, shape: RequestShape) -> str:
     usable = capacity.schedulable
     if not usable.any():
         return "no node accepts new work"

@@ -103,7 +103,7 @@ class FragmentationTracker:
 
     def _rebuild(self, cluster: ClusterState) -> None:
         n = cluster.size
-        usable_gpu = cluster.gpu_present & ~cluster.gpu_mig
+        usable_gpu = cluster.gpu_present & ~cluster.gpu_mig & ~cluster.gpu_fenced
         model_ok = np.ones((len(cluster.models), len(self.pods)), np.bool_)
         for m, pod in enumerate(self.pods):
             if pod.models is not None:

@@ -24,6 +24,10 @@ class GpuInfo:
     # In use by something AstraGo did not start (e.g. a pod another tool created on a Kubernetes node):
     # it exists, but holds nothing free for AstraGo until that ends.
     held_by_others: bool = False
+    # Why it takes no new work though it exists (fenced as unhealthy, or cordoned by an admin), in words
+    # that name it: "GPU 2 on node a is fenced: XID 79 (GPU fallen off the bus)". Work already on it stays
+    # accounted; nothing new is placed there.
+    fenced: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class NodeInfo:
     gpus: tuple[GpuInfo, ...] = ()
     schedulable: bool = True
     labels: tuple[tuple[str, str], ...] = ()
+    cordoned: str | None = None  # why an admin took the node out of new placements, in words that name it
 
 
 @dataclass(frozen=True, slots=True)

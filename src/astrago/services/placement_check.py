@@ -14,7 +14,7 @@ from astrago.services.snapshot import nodes_view
 
 
 async def explain_unplaceable(session: AsyncSession, request: ResourceRequest) -> str | None:
-    return _unplaceable(await nodes_view(session), request)
+    return _unplaceable(await nodes_view(session, with_fences=False), request)
 
 
 @lru_cache(maxsize=256)

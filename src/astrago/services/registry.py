@@ -12,6 +12,7 @@ from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
 from astrago.services.context import ServiceContext
+from astrago.services.fences import FenceService, GpuAlerts
 from astrago.services.health import HealthService
 from astrago.services.live_events import LiveEventService
 from astrago.services.nodes import NodeService
@@ -45,6 +46,7 @@ class Services:
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
+    fences: FenceService
     alerts: AlertService
     reclaim: ReclaimService
     activity: ActivityRecorder
@@ -74,6 +76,7 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
+            fences=FenceService(ctx, GpuAlerts(alerts)),
             alerts=alerts,
             reclaim=ReclaimService(ctx, alerts, telemetry),
             activity=ActivityRecorder(ctx),

@@ -19,6 +19,7 @@ from pydantic import (
 
 from astrago.domain.audit import AuditResult
 from astrago.domain.enums import WorkloadKind, WorkloadStatus, WorkspaceRole
+from astrago.domain.gpu_health import GpuHealthState
 from astrago.domain.limits import MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, exec_size_problem
 from astrago.domain.resources import ResourceParseError, parse_cpu_milli, parse_memory_mib
 from astrago.services.bounds import (
@@ -359,6 +360,19 @@ class DeviceTenantOut(BaseModel):
     mig_profile: str | None
 
 
+class CordonOut(BaseModel):
+    reason: str | None
+    cordoned_by: str | None
+    cordoned_at: datetime
+
+
+class GpuHealthOut(BaseModel):
+    state: GpuHealthState
+    cause: str | None = None
+    since: datetime | None = None
+    sticky: bool = Field(False, description="an Xid fence: it stays until an admin clears it (uncordon)")
+
+
 class DeviceOut(BaseModel):
     index: int
     uuid: str | None
@@ -372,6 +386,9 @@ class DeviceOut(BaseModel):
     # the workloads on this GPU that the caller may see; others are counted in `other_tenants`
     tenants: list[DeviceTenantOut] = Field(default_factory=list)
     other_tenants: int = 0
+    health: GpuHealthOut = Field(default_factory=lambda: GpuHealthOut(state=GpuHealthState.HEALTHY))
+    cordon: CordonOut | None = Field(None, description="an admin took this GPU out of new placements")
+    fenced: bool = Field(False, description="takes no new work: unhealthy, or cordoned (itself or its node)")
 
 
 class NodeOut(BaseModel):
@@ -388,6 +405,24 @@ class NodeOut(BaseModel):
     gpus_held_by_others: int = Field(
         0, description="Whole GPUs held by work AstraGo did not start (pods of other tools on the node)."
     )
+    cordon: CordonOut | None = Field(None, description="an admin took this node out of new placements")
+
+
+class CordonIn(Strict):
+    """Take a node, or one GPU of it, out of new placements. Work already there keeps running."""
+
+    gpu: int | None = Field(None, ge=0, description="one GPU's index on the node; absent = the whole node")
+    reason: str | None = Field(None, max_length=500)
+
+
+class UncordonIn(Strict):
+    """Put a node or GPU back into service. For a GPU this also clears a health fence (an Xid)."""
+
+    gpu: int | None = Field(None, ge=0)
+
+
+class UncordonOut(BaseModel):
+    cleared: bool = Field(description="false when there was no cordon or fence to clear")
 
 
 class WorkspaceDefaultsSet(Strict):

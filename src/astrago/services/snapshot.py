@@ -20,17 +20,21 @@ from astrago.scheduler.types import (
     Snapshot,
     WorkloadRequest,
 )
+from astrago.services.fences import NO_FENCES, Fences, load_fences
 from astrago.services.quotas import quota_from_entries
 from astrago.services.specs import resource_request
 from astrago.store.models import Node, QuotaEntry, Replica, Workload, Workspace
 from astrago.store.repositories import NodeRepository, QuotaRepository, WorkspaceRepository
 
 
-def node_info(node: Node, in_use: Collection[int] = ()) -> NodeInfo:
+def node_info(node: Node, in_use: Collection[int] = (), fences: Fences = NO_FENCES) -> NodeInfo:
     """The scheduler's view of a node. GPUs held by others are counted, not known by index: they are
     marked on the highest healthy devices that no AstraGo replica holds (`in_use`), so the count is right
-    and the platform's own placements stay valid."""
-    held = _held_indices(node, set(in_use))
+    and the platform's own placements stay valid. Fenced (unhealthy) and cordoned GPUs and nodes take no
+    new work and say why (`fences`)."""
+    fenced = {d.index: note for d in node.devices if (note := fences.gpu_note(node.name, d.index))}
+    held = _held_indices(node, set(in_use), set(fenced))
+    cordoned = fences.node_note(node.name)
     return NodeInfo(
         name=node.name,
         cpu_milli=node.cpu_milli,
@@ -44,18 +48,24 @@ def node_info(node: Node, in_use: Collection[int] = ()) -> NodeInfo:
                 healthy=d.healthy,
                 mig_enabled=d.mig_enabled,
                 held_by_others=d.index in held,
+                fenced=fenced.get(d.index),
             )
             for d in node.devices
         ),
-        schedulable=node.schedulable,
+        schedulable=node.schedulable and cordoned is None,
         labels=tuple(sorted(node.labels.items())),
+        cordoned=cordoned,
     )
 
 
-def _held_indices(node: Node, in_use: set[int]) -> set[int]:
+def _held_indices(node: Node, in_use: set[int], fenced: set[int]) -> set[int]:
     if not node.gpus_held_by_others:
         return set()
-    free = [d.index for d in reversed(node.devices) if d.healthy and d.index not in in_use]
+    free = [
+        d.index
+        for d in reversed(node.devices)
+        if d.healthy and d.index not in in_use and d.index not in fenced
+    ]
     return set(free[: node.gpus_held_by_others])
 
 
@@ -88,12 +98,17 @@ class PendingState:
     position: int | None
 
 
-async def nodes_view(session: AsyncSession, running: Sequence[RunningWorkload] = ()) -> tuple[NodeInfo, ...]:
+async def nodes_view(
+    session: AsyncSession, running: Sequence[RunningWorkload] = (), *, with_fences: bool = True
+) -> tuple[NodeInfo, ...]:
+    """The scheduler's nodes. `with_fences=False` gives the capacity alone (fences and cordons are
+    temporary: a submission is not refused for them, it waits with a reason that names them)."""
     in_use: dict[str, set[int]] = defaultdict(set)
     for workload in running:
         for placement in workload.placements:
             in_use[placement.node].update(placement.gpu_indices)
-    return tuple(node_info(n, in_use[n.name]) for n in await NodeRepository(session).list())
+    fences = await load_fences(session) if with_fences else NO_FENCES
+    return tuple(node_info(n, in_use[n.name], fences) for n in await NodeRepository(session).list())
 
 
 _REQUEST_COLUMNS = (

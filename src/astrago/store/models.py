@@ -311,6 +311,43 @@ class Device(Base):
     mig_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class GpuHealthRecord(Base):
+    """A GPU's recorded health when it is not healthy (no row = healthy). Keyed by node and GPU index, not
+    by the node's device row, which the inventory replaces: a fence outlives a GPU that went away a while."""
+
+    __tablename__ = "gpu_health"
+
+    node: Mapped[str] = mapped_column(String(253), primary_key=True)
+    gpu_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # GpuHealthState: degraded | unhealthy
+    cause: Mapped[str] = mapped_column(Text)
+    sticky: Mapped[bool] = mapped_column(Boolean, default=False)  # an Xid fence: cleared by an admin only
+    since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class NodeCordon(Base):
+    """An admin took a node out of new placements (`astrago node cordon NODE`)."""
+
+    __tablename__ = "node_cordons"
+
+    node: Mapped[str] = mapped_column(String(253), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    cordoned_by: Mapped[str | None] = mapped_column(String(128))
+    cordoned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class GpuCordon(Base):
+    """An admin took one GPU out of new placements (`astrago node cordon NODE --gpu INDEX`)."""
+
+    __tablename__ = "gpu_cordons"
+
+    node: Mapped[str] = mapped_column(String(253), primary_key=True)
+    gpu_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    cordoned_by: Mapped[str | None] = mapped_column(String(128))
+    cordoned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Event(Base):
     __tablename__ = "events"
 

@@ -232,6 +232,13 @@ RULES: dict[tuple[str, str], Rule] = {
     # -- cluster and audit -----------------------------------------------------------------------------------
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
     ("GET", "/api/v1/nodes/{node}/gpu-usage"): Rule(SIGNED_IN),  # names no workload: like the node list
+    # cordon one GPU (the node's only one): every workload stays queued in this server anyway
+    ("POST", "/api/v1/nodes/{node}/cordon"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"gpu": 0, "reason": "matrix"})
+    ),
+    ("POST", "/api/v1/nodes/{node}/uncordon"): Rule(
+        frozenset({"admin"}), request=lambda _t, _p: Call(json={"gpu": 0})
+    ),
     ("GET", "/api/v1/top"): Rule(SIGNED_IN),  # lists only the workloads the caller may see
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),

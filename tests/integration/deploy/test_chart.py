@@ -155,11 +155,26 @@ def test_astrago_chart_runs_the_platform_roles(
     assert ("StatefulSet", "astrago-postgresql") in by_kind_name
     assert ("ServiceMonitor", "astrago") in by_kind_name
     rules = by_kind_name[("PrometheusRule", "astrago")]["spec"]["groups"]  # type: ignore[index]
-    alerts = {rule["alert"] for group in rules for rule in group["rules"]}
-    assert {"AstragoGpuIdle", "AstragoGpuExporterDown", "AstragoQueueTooLong"} <= alerts
-    dashboard = by_kind_name[("ConfigMap", "astrago-dashboards")]["data"]["astrago-gpu-sessions.json"]  # type: ignore[index]
+    alerts = {rule["alert"] for group in rules for rule in group["rules"] if "alert" in rule}
+    assert {
+        "AstragoGpuIdle",
+        "AstragoGpuExporterDown",
+        "AstragoQueueTooLong",
+        "AstragoGpuUnhealthy",
+    } <= alerts
+    recorded = {rule["record"] for group in rules for rule in group["rules"] if "record" in rule}
+    assert {"astrago:workspace_gpu_hours:1h", "astrago:workload_gpu_utilization:avg"} <= recorded
+    dashboards = by_kind_name[("ConfigMap", "astrago-dashboards")]["data"]  # type: ignore[index]
+    assert set(dashboards) == {  # type: ignore[arg-type]
+        "astrago-cluster.json",
+        "astrago-gpu-sessions.json",
+        "astrago-workloads.json",
+        "astrago-workspaces.json",
+    }
+    sessions = dashboards["astrago-gpu-sessions.json"]  # type: ignore[index]
     for metric in ("gpu_sessions", "gpu_total_sessions", "gpu_process_utilization", "gpu_process_info"):
-        assert metric in dashboard
+        assert metric in sessions
+    assert json.loads(dashboards["astrago-cluster.json"])["uid"] == "astrago-cluster"  # type: ignore[index]
     secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
     secrets = yaml.safe_load((deploy_root / "environments/prod/secrets.yaml").read_text())
     assert secret["ASTRAGO_ADMIN_PASSWORD"] == secrets["astrago"]["adminPassword"]
@@ -224,7 +239,7 @@ def test_alert_rules_pass_promtool(helm_path: Path, tmp_path: Path) -> None:
     rules.write_text(yaml.safe_dump({"groups": yaml.safe_load(rendered)["spec"]["groups"]}))
     result = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout
+    assert "12 rules found" in result.stdout  # 6 alerts and 6 recording rules
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,12 @@ class FakeGpu:
     migs: list[FakeMig | None] | None = None  # None: MIG disabled; a None entry is an empty slot
     lost: bool = False
     failing: dict[str, int] = field(default_factory=dict)  # NVML function name → error code it raises
+    # Health: None = not supported by this GPU (NVML raises NotSupported).
+    ecc_uncorrectable: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows: tuple[int, int, bool, bool] | None = None  # (corr, unc, pending, failure occurred)
+    throttle_reasons: int | None = None
+    xid_events_supported: bool = True
 
 
 class FakeNvml:
@@ -70,6 +76,13 @@ class FakeNvml:
         self.library_missing = library_missing
         self.utilization_calls: list[tuple[int, int]] = []
         self.initialised = False
+        self.event_sets: dict[int, list[int]] = {}  # event set id → GPU indices registered for Xids
+        self.freed_event_sets: list[int] = []
+        self.pending_xids: list[tuple[int, int]] = []  # (GPU index, Xid) queued in the driver
+
+    def inject_xid(self, gpu_index: int, xid: int) -> None:
+        """The driver reports an Xid on a GPU: it reaches every event set that GPU is registered with."""
+        self.pending_xids.append((gpu_index, xid))
 
     # --- library
     def nvmlInit(self) -> None:
@@ -159,6 +172,58 @@ class FakeNvml:
         mig = self._mig(handle)
         assert mig is not None
         return mig.ci
+
+    # --- health
+    def _supported(self, value: Any) -> Any:
+        if value is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return value
+
+    def nvmlDeviceGetIndex(self, handle: tuple[Any, ...]) -> int:
+        return int(handle[1])
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: tuple[Any, ...], error_type: int, counter: int) -> int:
+        assert (error_type, counter) == (pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC)
+        return int(self._supported(self._gpu(handle).ecc_uncorrectable))
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, handle: tuple[Any, ...]) -> int:
+        return int(self._supported(self._gpu(handle).retired_pages_pending))
+
+    def nvmlDeviceGetRemappedRows(self, handle: tuple[Any, ...]) -> tuple[int, int, int, int]:
+        corr, unc, pending, failed = self._supported(self._gpu(handle).remapped_rows)
+        return (corr, unc, int(pending), int(failed))
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: tuple[Any, ...]) -> int:
+        return int(self._supported(self._gpu(handle).throttle_reasons))
+
+    def nvmlEventSetCreate(self) -> int:
+        set_id = len(self.event_sets) + 1
+        self.event_sets[set_id] = []
+        return set_id
+
+    def nvmlEventSetFree(self, event_set: int) -> None:
+        self.freed_event_sets.append(event_set)
+
+    def nvmlDeviceRegisterEvents(self, handle: tuple[Any, ...], types: int, event_set: int) -> None:
+        gpu = self._gpu(handle)
+        if not gpu.xid_events_supported:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        assert types == pynvml.nvmlEventTypeXidCriticalError
+        self.event_sets[event_set].append(int(handle[1]))
+
+    def nvmlEventSetWait_v2(self, event_set: int, timeout_ms: int) -> SimpleNamespace:
+        registered = self.event_sets[event_set]
+        for position, (index, xid) in enumerate(self.pending_xids):
+            if index in registered:
+                del self.pending_xids[position]
+                return SimpleNamespace(
+                    device=("gpu", index),
+                    eventType=pynvml.nvmlEventTypeXidCriticalError,
+                    eventData=xid,
+                    gpuInstanceId=0xFFFFFFFF,
+                    computeInstanceId=0xFFFFFFFF,
+                )
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_TIMEOUT)
 
     def _fail_if_asked(self, handle: tuple[Any, ...], function: str) -> None:
         code = self._gpu(handle).failing.get(function)

@@ -252,3 +252,30 @@ def test_without_a_cluster_there_is_no_pod_watch_metric(node: tuple[FakeNvml, Fa
     assert "gpu_exporter_pod_watch_up" not in _samples(
         MetricsRenderer(collector.health).render(collector.collect())
     )
+
+
+def test_gpu_faults_are_exported_and_xids_counted(tmp_path: Path) -> None:
+    import pynvml
+
+    sick = FakeGpu(
+        uuid="GPU-0",
+        ecc_uncorrectable=2,
+        remapped_rows=(0, 1, True, False),
+        throttle_reasons=pynvml.nvmlClocksThrottleReasonSwThermalSlowdown,
+    )
+    plain = FakeGpu(uuid="GPU-1")  # no ECC, no remapping, no reasons: no samples, never a 0 that lies
+    nvml = FakeNvml([sick, plain])
+    collector = Collector(NvmlSource(nvml), ProcessTable(tmp_path))
+    renderer = MetricsRenderer(collector.health)
+    renderer.render(collector.collect())
+    nvml.inject_xid(0, 79)
+    nvml.inject_xid(0, 79)
+    nvml.inject_xid(1, 13)
+    samples = _samples(renderer.render(collector.collect()))
+    assert [(s.labels["gpu"], s.value) for s in samples["gpu_ecc_uncorrectable_errors"]] == [("0", 2)]
+    assert [(s.labels["gpu"], s.value) for s in samples["gpu_memory_repair_pending"]] == [("0", 1)]
+    assert [(s.labels["gpu"], s.labels["reason"]) for s in samples["gpu_slowdown"]] == [("0", "sw_thermal")]
+    xids = {(s.labels["gpu"], s.labels["xid"]): s.value for s in samples["gpu_xid_errors_total"]}
+    assert xids == {("0", "79"): 2, ("1", "13"): 1}
+    samples = _samples(renderer.render(collector.collect()))  # a counter: it keeps its count
+    assert {s.value for s in samples["gpu_xid_errors_total"]} == {2, 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pynvml
 import pytest
 
-from astrago.gpu.model import ProcessKind
+from astrago.gpu.model import GpuHealthSignals, ProcessKind, Slowdown, XidEvent
 from astrago.gpu.sources.base import SourceUnavailable
 from astrago.gpu.sources.nvml import NvmlSource
 from tests.unit.gpu.fakes import FakeGpu, FakeNvml, FakeProcess, FakeSample, a100_mig_gpu
@@ -130,3 +130,60 @@ def test_driver_trouble_at_start_makes_the_source_unavailable(error: Exception) 
 
     with pytest.raises(SourceUnavailable):
         NvmlSource(BrokenInit([]))
+
+
+def test_health_signals_are_read_and_unsupported_ones_stay_unknown() -> None:
+    sick = FakeGpu(
+        uuid="GPU-1",
+        ecc_uncorrectable=3,
+        retired_pages_pending=True,
+        remapped_rows=(0, 2, True, False),
+        throttle_reasons=pynvml.nvmlClocksThrottleReasonHwThermalSlowdown
+        | pynvml.nvmlClocksThrottleReasonGpuIdle,
+    )
+    plain = FakeGpu(uuid="GPU-2")  # a GPU without ECC, page retirement, remapping or throttle reasons
+    reading = NvmlSource(FakeNvml([sick, plain])).read()
+    first, second = reading.health
+    assert first == GpuHealthSignals(
+        gpu_index=0,
+        ecc_uncorrectable=3,
+        retired_pages_pending=True,
+        remapped_rows_pending=True,
+        remapping_failed=False,
+        slowdowns=frozenset({Slowdown.HW_THERMAL}),  # idle is no slowdown
+    )
+    assert second == GpuHealthSignals(gpu_index=1)
+    assert reading.errors == []
+
+
+def test_xid_events_are_reported_once_per_gpu_that_raised_them() -> None:
+    nvml = FakeNvml([FakeGpu(uuid="GPU-1"), FakeGpu(uuid="GPU-2"), FakeGpu(uuid="GPU-3")])
+    source = NvmlSource(nvml)
+    assert source.read().events == []  # registers every GPU for Xid critical errors
+    assert nvml.event_sets == {1: [0, 1, 2]}
+    nvml.inject_xid(2, 79)
+    nvml.inject_xid(0, 13)
+    assert source.read().events == [XidEvent(gpu_index=2, xid=79), XidEvent(gpu_index=0, xid=13)]
+    assert source.read().events == []  # drained: each event is reported once
+    source.close()
+    assert nvml.freed_event_sets == [1]
+
+
+def test_a_gpu_without_event_support_is_still_read_and_not_asked_again() -> None:
+    nvml = FakeNvml([FakeGpu(uuid="GPU-1", xid_events_supported=False), FakeGpu(uuid="GPU-2")])
+    source = NvmlSource(nvml)
+    first = source.read()
+    assert first.errors == []  # NotSupported is "absent here", not a failure
+    assert nvml.event_sets == {1: [1]}
+    nvml.inject_xid(1, 48)
+    assert source.read().events == [XidEvent(gpu_index=1, xid=48)]
+
+
+def test_a_lost_gpu_reports_the_lost_signal() -> None:
+    nvml = FakeNvml([FakeGpu(uuid="GPU-1"), FakeGpu(uuid="GPU-2")])
+    source = NvmlSource(nvml)
+    source.read()
+    nvml.gpus[1].lost = True
+    reading = source.read()
+    assert [h.lost for h in reading.health] == [False, True]
+    assert not reading.devices[1].healthy

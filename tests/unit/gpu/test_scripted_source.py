@@ -142,3 +142,73 @@ def test_a_script_broken_later_fails_that_reading_only(tmp_path: Path) -> None:
         open_source("scripted:")
     with pytest.raises(ScriptError, match="cannot read"):
         open_source(f"scripted:{tmp_path / 'missing.yaml'}")
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _script_at(path: Path, text: str, written: float) -> None:
+    path.write_text(text)
+    os.utime(path, (written, written))
+
+
+def test_xid_events_are_reported_once_when_their_time_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from astrago.gpu.model import GpuHealthSignals, Slowdown, XidEvent
+    from astrago.gpu.sources import scripted
+
+    clock = _Clock(1_000_000.0)
+    monkeypatch.setattr(scripted.time, "time", clock)
+    path = tmp_path / "gpus.yaml"
+    _script_at(
+        path,
+        "gpus:\n  - {index: 0}\n"
+        "  - {index: 1, ecc_uncorrectable: [[0, 0], [50, 2]], slowdowns: [hw_thermal]}\n"
+        "  - {index: 2}\n"
+        "events:\n  - {gpu: 2, xid: 79, at: 30}\n  - {gpu: 0, xid: 13, at: 5}\n",
+        clock.now - 10,
+    )
+    source = ScriptedSource(path)  # opens 10 s into the timeline: the Xid 13 at 5 s is past, not replayed
+    assert source.read().events == []
+    clock.now += 25  # t = 35
+    reading = source.read()
+    assert reading.events == [XidEvent(gpu_index=2, xid=79)]
+    assert reading.health[1] == GpuHealthSignals(
+        gpu_index=1, ecc_uncorrectable=0, slowdowns=frozenset({Slowdown.HW_THERMAL})
+    )
+    clock.now += 30  # t = 65
+    reading = source.read()
+    assert reading.events == []  # reported once
+    assert reading.health[1].ecc_uncorrectable == 2
+    _script_at(path, path.read_text(), clock.now - 40)  # rewritten: the timeline starts again (t = 40)
+    assert source.read().events == [XidEvent(gpu_index=0, xid=13), XidEvent(gpu_index=2, xid=79)]
+
+
+def test_looping_events_recur_each_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from astrago.gpu.model import XidEvent
+    from astrago.gpu.sources import scripted
+
+    clock = _Clock(2_000_000.0)
+    monkeypatch.setattr(scripted.time, "time", clock)
+    path = tmp_path / "gpus.yaml"
+    _script_at(path, "loop_s: 100\ngpus: [{index: 0}]\nevents: [{gpu: 0, xid: 48, at: 10}]\n", clock.now - 5)
+    source = ScriptedSource(path)
+    clock.now += 10  # t = 15
+    assert source.read().events == [XidEvent(gpu_index=0, xid=48)]
+    clock.now += 50  # t = 65
+    assert source.read().events == []
+    clock.now += 50  # t = 115 = 15 of the second loop
+    assert source.read().events == [XidEvent(gpu_index=0, xid=48)]
+
+
+def test_an_event_on_an_undeclared_gpu_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gpus.yaml"
+    path.write_text("gpus: [{index: 0}]\nevents: [{gpu: 3, xid: 79, at: 1}]\n")
+    with pytest.raises(ScriptError, match="an event is on GPU 3"):
+        ScriptedSource(path)

@@ -2,6 +2,7 @@ import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantin
 
 import { useNodes } from "../api/queries";
 import { NodeGpuUsage } from "../components/GpuUsage";
+import { cordonText, DeviceHealth } from "../components/GpuHealth";
 import { QueryState } from "../components/Problem";
 import { WorkloadLink } from "../components/WorkloadLink";
 import { formatAgo, formatCpu, formatMemory, formatTime } from "../lib/format";
@@ -20,10 +21,19 @@ export function NodesPage() {
                   <Title order={4}>{node.name}</Title>
                   <Badge variant="light">{node.backend}</Badge>
                   {node.simulated && <Badge color="grape" variant="light">simulated</Badge>}
-                  {!node.schedulable && <Badge color="red">not schedulable</Badge>}
+                  {node.cordon ? (
+                    <Badge color="orange" title={cordonText(node.cordon)}>cordoned</Badge>
+                  ) : (
+                    !node.schedulable && <Badge color="red">not schedulable</Badge>
+                  )}
                 </Group>
                 <Text size="xs" c="dimmed" title={formatTime(node.last_seen_at)}>seen {formatAgo(node.last_seen_at)}</Text>
               </Group>
+              {node.cordon && (
+                <Text size="sm" c="orange" mb={4}>
+                  Takes no new work: {cordonText(node.cordon)}
+                </Text>
+              )}
               <Text size="sm">
                 CPU {formatCpu(node.allocated_cpu_milli)} of {formatCpu(node.cpu_milli)} · memory {formatMemory(node.allocated_memory_mib)} of {formatMemory(node.memory_mib)}
               </Text>
@@ -58,7 +68,7 @@ export function NodesPage() {
                           {!!d.other_tenants && <Text size="xs" c="dimmed">+{d.other_tenants} of other workspaces</Text>}
                           {!d.tenants?.length && !d.other_tenants && <Text size="xs" c="dimmed">—</Text>}
                         </Table.Td>
-                        <Table.Td>{d.healthy ? <Badge color="green" variant="light">healthy</Badge> : <Badge color="red">unhealthy</Badge>}</Table.Td>
+                        <Table.Td data-gpu-health={d.index}><DeviceHealth device={d} /></Table.Td>
                         <Table.Td><Text size="xs" ff="monospace">{d.uuid ?? "—"}</Text></Table.Td>
                       </Table.Tr>
                     ))}

@@ -18,11 +18,14 @@ from astrago.gpu.mig import profile_from_attributes, profile_from_name
 from astrago.gpu.model import (
     MIB,
     GpuDevice,
+    GpuHealthSignals,
     GpuProcess,
     MigDevice,
     ProcessKind,
+    Slowdown,
     SourceError,
     SourceReading,
+    XidEvent,
     clamp_percent,
     merge_duplicate_processes,
 )
@@ -45,6 +48,15 @@ _PROCESS_LISTS: tuple[tuple[str, str], ...] = (
     ("G", "nvmlDeviceGetGraphicsRunningProcesses"),
     ("M", "nvmlDeviceGetMPSComputeRunningProcesses"),
 )
+# Clock event (throttle) reason bits that mean the GPU is slowed down against its will.
+_SLOWDOWN_BITS: tuple[tuple[int, Slowdown], ...] = (
+    (pynvml.nvmlClocksThrottleReasonHwSlowdown, Slowdown.HW),
+    (pynvml.nvmlClocksThrottleReasonHwThermalSlowdown, Slowdown.HW_THERMAL),
+    (pynvml.nvmlClocksThrottleReasonHwPowerBrakeSlowdown, Slowdown.HW_POWER_BRAKE),
+    (pynvml.nvmlClocksThrottleReasonSwThermalSlowdown, Slowdown.SW_THERMAL),
+)
+# At most this many Xid events are taken per reading: a GPU in an error storm must not stall collection.
+_MAX_EVENTS_PER_READING = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +84,16 @@ class NvmlSource:
         self._last_seen_us: dict[int, int] = {}
         self._static: dict[int, _StaticInfo] = {}
         self._driver_version = self._optional(self._nvml.nvmlSystemGetDriverVersion)
+        self._event_set: Any = None
+        self._xid_registered: set[int] = set()
 
     def close(self) -> None:
         if self._initialised:
             self._initialised = False
+            if self._event_set is not None:
+                with contextlib.suppress(pynvml.NVMLError):
+                    self._nvml.nvmlEventSetFree(self._event_set)
+                self._event_set = None
             # shutting down a driver that went away leaves nothing to clean up
             with contextlib.suppress(pynvml.NVMLError):
                 self._nvml.nvmlShutdown()
@@ -92,10 +110,87 @@ class NvmlSource:
             except pynvml.NVMLError as exc:
                 reading.errors.append(SourceError("device", str(exc), index))
                 reading.devices.append(self._unhealthy(index))
+                lost = exc.value == pynvml.NVML_ERROR_GPU_IS_LOST
+                reading.health.append(GpuHealthSignals(gpu_index=index, lost=lost))
                 continue
             reading.devices.append(device)
             reading.processes.extend(processes)
+            reading.health.append(self._health(index, reading.errors))
+            self._watch_xids(index, reading.errors)
+        reading.events.extend(self._drain_xids(reading.errors))
         return reading
+
+    # -- health ----------------------------------------------------------------------------------------
+
+    def _health(self, index: int, errors: list[SourceError]) -> GpuHealthSignals:
+        """ECC, page retirement, row remapping and slowdowns; what a GPU does not support stays `None`."""
+        nvml = self._nvml
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            ecc = self._optional(
+                lambda: nvml.nvmlDeviceGetTotalEccErrors(
+                    handle, pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, pynvml.NVML_VOLATILE_ECC
+                )
+            )
+            pending_pages = self._optional(lambda: nvml.nvmlDeviceGetRetiredPagesPendingStatus(handle))
+            remapped = self._optional(lambda: nvml.nvmlDeviceGetRemappedRows(handle))
+            reasons = self._optional(lambda: nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle))
+        except pynvml.NVMLError as exc:
+            lost = exc.value == pynvml.NVML_ERROR_GPU_IS_LOST
+            if not lost:
+                errors.append(SourceError("health", str(exc), index))
+            return GpuHealthSignals(gpu_index=index, lost=lost)
+        slowdowns = frozenset(
+            slowdown for bit, slowdown in _SLOWDOWN_BITS if reasons is not None and int(reasons) & bit
+        )
+        return GpuHealthSignals(
+            gpu_index=index,
+            ecc_uncorrectable=int(ecc) if ecc is not None else None,
+            retired_pages_pending=bool(pending_pages) if pending_pages is not None else None,
+            # (correctable rows, uncorrectable rows, pending, failure occurred)
+            remapped_rows_pending=bool(remapped[2]) if remapped is not None else None,
+            remapping_failed=bool(remapped[3]) if remapped is not None else None,
+            slowdowns=slowdowns,
+        )
+
+    def _watch_xids(self, index: int, errors: list[SourceError]) -> None:
+        """Register the GPU for Xid critical-error events once (GPUs that do not support events are noted
+        once and not asked again)."""
+        if index in self._xid_registered:
+            return
+        self._xid_registered.add(index)
+        nvml = self._nvml
+        try:
+            if self._event_set is None:
+                self._event_set = nvml.nvmlEventSetCreate()
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            nvml.nvmlDeviceRegisterEvents(handle, pynvml.nvmlEventTypeXidCriticalError, self._event_set)
+        except pynvml.NVMLError as exc:
+            if exc.value not in _ABSENT:
+                errors.append(SourceError("events", f"Xid events cannot be watched: {exc}", index))
+
+    def _drain_xids(self, errors: list[SourceError]) -> list[XidEvent]:
+        """Xid errors queued since the last reading, without waiting (timeout 0)."""
+        if self._event_set is None:
+            return []
+        nvml = self._nvml
+        events: list[XidEvent] = []
+        while len(events) < _MAX_EVENTS_PER_READING:
+            try:
+                data = nvml.nvmlEventSetWait_v2(self._event_set, 0)
+            except pynvml.NVMLError as exc:
+                if exc.value != pynvml.NVML_ERROR_TIMEOUT:  # TIMEOUT: nothing (more) queued
+                    errors.append(SourceError("events", f"reading Xid events: {exc}"))
+                break
+            if int(data.eventType) != pynvml.nvmlEventTypeXidCriticalError:
+                continue
+            try:
+                index = int(nvml.nvmlDeviceGetIndex(data.device))
+            except pynvml.NVMLError as exc:
+                errors.append(SourceError("events", f"Xid {int(data.eventData)} on an unknown GPU: {exc}"))
+                continue
+            events.append(XidEvent(gpu_index=index, xid=int(data.eventData)))
+        return events
 
     def _unhealthy(self, index: int) -> GpuDevice:
         known = self._static.get(index, _StaticInfo(None, "unknown", 0))

@@ -16,7 +16,15 @@ processes:
     select: {workload: wl-1234, replica: 0}   # or {command: "a substring of the command line"} or {pid: N}
     utilization: [[0, 90], [60, 3]]           # 90 % from t=0 s, then 3 % from t=60 s
     memory_mib: 20000                         # a number, or a timeline like utilization
+events:                # Xid errors the driver reports, e.g. "XID 79 on GPU 2 at t=30 s"
+  - {gpu: 2, xid: 79, at: 30}
 ```
+
+Health conditions per GPU (optional): `lost: true` (NVML GpuIsLost), `ecc_uncorrectable` (a number or a
+timeline), `remapped_rows_pending` / `retired_pages_pending` (true/false), `slowdowns` (e.g. [hw_thermal]).
+An event is reported once, by the first reading after its time passes; events already past when the source
+opens are not reported (a restarted server does not replay them), while rewriting the script restarts the
+timeline and so reports its events again.
 
 Times are seconds since the script file was last written, so rewriting it restarts the timeline, and a
 restarted server continues where it was. A number is a constant; a timeline is a list of
@@ -40,7 +48,17 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from astrago.gpu.model import MIB, GpuDevice, GpuProcess, ProcessKind, SourceReading, clamp_percent
+from astrago.gpu.model import (
+    MIB,
+    GpuDevice,
+    GpuHealthSignals,
+    GpuProcess,
+    ProcessKind,
+    Slowdown,
+    SourceReading,
+    XidEvent,
+    clamp_percent,
+)
 from astrago.gpu.procfs import format_cmdline, read_start_time
 from astrago.gpu.sources.base import SourceFailed
 
@@ -82,6 +100,17 @@ class ScriptedGpu(_Strict):
     power_watts: Timeline | None = None
     healthy: bool = True
     mig: bool = False
+    lost: bool = False
+    ecc_uncorrectable: Timeline | None = None
+    remapped_rows_pending: bool | None = None
+    retired_pages_pending: bool | None = None
+    slowdowns: list[Slowdown] = Field(default_factory=list)
+
+
+class ScriptedEvent(_Strict):
+    gpu: int = Field(ge=0)
+    xid: int = Field(ge=1)
+    at: float = Field(ge=0)  # seconds on the script's timeline
 
 
 class ScriptedProcess(_Strict):
@@ -96,6 +125,7 @@ class Script(_Strict):
     loop_s: float | None = Field(None, gt=0)
     gpus: list[ScriptedGpu] = Field(default_factory=list)
     processes: list[ScriptedProcess] = Field(default_factory=list)
+    events: list[ScriptedEvent] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_gpus(self) -> Script:
@@ -105,6 +135,9 @@ class Script(_Strict):
         for process in self.processes:
             if process.gpu not in indices:
                 raise ValueError(f"a process is on GPU {process.gpu}, which gpus does not declare")
+        for event in self.events:
+            if event.gpu not in indices:
+                raise ValueError(f"an event is on GPU {event.gpu}, which gpus does not declare")
         return self
 
 
@@ -154,7 +187,9 @@ class ScriptedSource:
         self.proc_root = Path(proc_root)
         self._script: Script | None = None
         self._loaded_mtime: float | None = None
-        self._script_or_fail()  # a bad path or script is a usage error at start, not a failed reading
+        _, written = self._script_or_fail()  # a bad path or script is a usage error at start
+        # Events up to this point of the timeline are reported already (or were, before a restart).
+        self._events_until: tuple[float, float] = (written, time.time() - written)
 
     def close(self) -> None:
         """Nothing stays open between readings."""
@@ -164,12 +199,43 @@ class ScriptedSource:
             script, written = self._script_or_fail()
         except ScriptError as exc:
             raise SourceFailed(str(exc)) from exc
-        t = time.time() - written
-        if script.loop_s is not None:
-            t %= script.loop_s
+        elapsed = time.time() - written
+        t = elapsed % script.loop_s if script.loop_s is not None else elapsed
         processes = list(self._processes(script, t))
         devices = [self._device(gpu, processes, t) for gpu in script.gpus]
-        return SourceReading(devices=devices, processes=processes)
+        return SourceReading(
+            devices=devices,
+            processes=processes,
+            events=self._due_events(script, written, elapsed),
+            health=[self._health(gpu, t) for gpu in script.gpus],
+        )
+
+    def _due_events(self, script: Script, written: float, elapsed: float) -> list[XidEvent]:
+        """Events whose time passed since the previous reading (on the looping timeline when it loops)."""
+        seen_written, since = self._events_until
+        if seen_written != written:
+            since = -1.0  # the script was rewritten: its timeline, and its events, start again
+        self._events_until = (written, elapsed)
+        due = []
+        for event in sorted(script.events, key=lambda e: e.at):
+            if script.loop_s is None:
+                passed = since < event.at <= elapsed
+            else:  # occurrences at event.at + k * loop_s
+                passed = _occurs_between(event.at, script.loop_s, since, elapsed)
+            if passed:
+                due.append(XidEvent(gpu_index=event.gpu, xid=event.xid))
+        return due
+
+    def _health(self, gpu: ScriptedGpu, t: float) -> GpuHealthSignals:
+        ecc = value_at(gpu.ecc_uncorrectable, t)
+        return GpuHealthSignals(
+            gpu_index=gpu.index,
+            lost=gpu.lost,
+            ecc_uncorrectable=None if ecc is None else int(ecc),
+            retired_pages_pending=gpu.retired_pages_pending,
+            remapped_rows_pending=gpu.remapped_rows_pending,
+            slowdowns=frozenset(gpu.slowdowns),
+        )
 
     def _script_or_fail(self) -> tuple[Script, float]:
         try:
@@ -258,6 +324,14 @@ class ScriptedSource:
             except (OSError, ValueError, IndexError):
                 continue
         return table
+
+
+def _occurs_between(at: float, period: float, since: float, until: float) -> bool:
+    """Does some at + k·period (k ≥ 0) fall in (since, until]?"""
+    if until < at:
+        return False
+    k = max(0.0, (until - at) // period)  # the last occurrence at or before `until`
+    return at + k * period > since
 
 
 def _has_ancestor_in(pid: int, group: set[int], table: dict[int, _HostProcess]) -> bool:

@@ -16,9 +16,11 @@ from astrago.gpu.mig import ListedGpu, ListedMig
 from astrago.gpu.model import (
     MIB,
     GpuDevice,
+    GpuHealthSignals,
     GpuProcess,
     MigDevice,
     ProcessKind,
+    Slowdown,
     SourceReading,
     clamp_percent,
     merge_duplicate_processes,
@@ -95,6 +97,7 @@ def parse_query_xml(text: str | bytes) -> SourceReading:
                 driver_version=driver,
             )
         )
+        reading.health.append(_xml_health(gpu, index))
         for info in gpu.findall("processes/process_info"):
             reading.processes.append(
                 _process(
@@ -109,6 +112,59 @@ def parse_query_xml(text: str | bytes) -> SourceReading:
             )
     reading.processes = merge_duplicate_processes(reading.processes)
     return reading
+
+
+# The reason names of `<clocks_event_reasons>` (drivers ≥ 535) and `<clocks_throttle_reasons>` (older).
+_XML_SLOWDOWNS = (
+    ("hw_slowdown", Slowdown.HW),
+    ("hw_thermal_slowdown", Slowdown.HW_THERMAL),
+    ("hw_power_brake_slowdown", Slowdown.HW_POWER_BRAKE),
+    ("sw_thermal_slowdown", Slowdown.SW_THERMAL),
+)
+
+
+def _xml_health(gpu: ET.Element, index: int) -> GpuHealthSignals:
+    slowdowns = set()
+    for section, prefix in (
+        ("clocks_event_reasons", "clocks_event_reason_"),
+        ("clocks_throttle_reasons", "clocks_throttle_reason_"),
+    ):
+        for name, slowdown in _XML_SLOWDOWNS:
+            if (_xml_text(gpu, f"{section}/{prefix}{name}") or "").lower() == "active":
+                slowdowns.add(slowdown)
+    volatile = gpu.find("ecc_errors/volatile")
+    uncorrectable = None
+    if volatile is not None:
+        # dram_/sram_uncorrectable (newer), sram_uncorrectable_parity/_secded (Hopper), double_bit/total (old)
+        counts = [
+            number(child.text)
+            for child in volatile.iter()
+            if child.tag.endswith("uncorrectable")
+            or child.tag.startswith(("sram_uncorrectable_", "dram_uncorrectable_"))
+        ]
+        old = number(_xml_text(volatile, "double_bit/total"))
+        known = [int(c) for c in counts if c is not None] + ([int(old)] if old is not None else [])
+        uncorrectable = sum(known) if known else None
+    return GpuHealthSignals(
+        gpu_index=index,
+        ecc_uncorrectable=uncorrectable,
+        retired_pages_pending=_yes_no(
+            _xml_text(gpu, "retired_pages/pending_blacklist")
+            or _xml_text(gpu, "retired_pages/pending_retirement")
+        ),
+        remapped_rows_pending=_yes_no(_xml_text(gpu, "remapped_rows/remapped_row_pending")),
+        remapping_failed=_yes_no(_xml_text(gpu, "remapped_rows/remapped_row_failure")),
+        slowdowns=frozenset(slowdowns),
+    )
+
+
+def _yes_no(text: str | None) -> bool | None:
+    value = (text or "").strip().lower()
+    if value in ("yes", "true", "active"):
+        return True
+    if value in ("no", "false", "not active"):
+        return False
+    return None  # N/A: the GPU does not have it
 
 
 def _xml_text(node: ET.Element | None, path: str) -> str | None:
@@ -239,9 +295,59 @@ def parse_query_text(text: str) -> SourceReading:
                 driver_version=driver,
             )
         )
+        reading.health.append(_text_health(gpu, index))
         reading.processes.extend(_text_processes(index, gpu.child("Processes")))
     reading.processes = merge_duplicate_processes(reading.processes)
     return reading
+
+
+_TEXT_SLOWDOWNS = {
+    "HW Slowdown": Slowdown.HW,
+    "HW Thermal Slowdown": Slowdown.HW_THERMAL,
+    "HW Power Brake Slowdown": Slowdown.HW_POWER_BRAKE,
+    "SW Thermal Slowdown": Slowdown.SW_THERMAL,
+}
+
+
+def _descendants(node: _Node) -> Iterator[_Node]:
+    for child in node.children:
+        yield child
+        yield from _descendants(child)
+
+
+def _text_health(gpu: _Node, index: int) -> GpuHealthSignals:
+    reasons = gpu.child("Clocks Event Reasons") or gpu.child("Clocks Throttle Reasons")
+    slowdowns = set()
+    if reasons is not None:  # "HW Thermal Slowdown" is indented under "HW Slowdown"
+        for node in _descendants(reasons):
+            slowdown = _TEXT_SLOWDOWNS.get(node.key)
+            if slowdown is not None and (node.value or "").lower() == "active":
+                slowdowns.add(slowdown)
+    volatile = gpu.child("ECC Errors")
+    volatile = volatile.child("Volatile") if volatile is not None else None
+    uncorrectable = None
+    if volatile is not None:
+        counts = [
+            number(node.value)
+            for node in _descendants(volatile)
+            if "Uncorrectable" in node.key or (node.key == "Total" and "Double" in volatile.key)
+        ]
+        double_bit = volatile.child("Double Bit")
+        if double_bit is not None:
+            counts.append(number(double_bit.value_at("Total")))
+        known = [int(c) for c in counts if c is not None]
+        uncorrectable = sum(known) if known else None
+    return GpuHealthSignals(
+        gpu_index=index,
+        ecc_uncorrectable=uncorrectable,
+        retired_pages_pending=_yes_no(
+            gpu.value_at("Retired Pages", "Pending Page Blacklist")
+            or gpu.value_at("Retired Pages", "Pending Page Retirement")
+        ),
+        remapped_rows_pending=_yes_no(gpu.value_at("Remapped Rows", "Pending")),
+        remapping_failed=_yes_no(gpu.value_at("Remapped Rows", "Remapping Failure Occurred")),
+        slowdowns=frozenset(slowdowns),
+    )
 
 
 def _first_value(node: _Node, *paths: tuple[str, ...]) -> float | None:
@@ -356,7 +462,7 @@ def apply_pmon(reading: SourceReading, samples: dict[tuple[int, int], PmonSample
                 memory_utilization_percent=clamp_percent(mem) if mem is not None else 0.0,
             )
         )
-    return SourceReading(devices=reading.devices, processes=processes, errors=reading.errors)
+    return replace(reading, processes=processes)
 
 
 # ---------------------------------------------------------------- CSV queries

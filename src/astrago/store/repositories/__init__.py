@@ -4,6 +4,7 @@ transactions) and returns model objects."""
 from astrago.store.repositories.audit import AuditRepository
 from astrago.store.repositories.changes import ChangeRepository
 from astrago.store.repositories.events import EventRepository
+from astrago.store.repositories.fences import FenceRepository
 from astrago.store.repositories.health import HealthRepository
 from astrago.store.repositories.logs import LogArchiveRepository
 from astrago.store.repositories.nodes import NodeRepository
@@ -17,6 +18,7 @@ __all__ = [
     "AuditRepository",
     "ChangeRepository",
     "EventRepository",
+    "FenceRepository",
     "HealthRepository",
     "IdentityRepository",
     "LiveRow",

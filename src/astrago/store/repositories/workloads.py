@@ -140,6 +140,30 @@ class WorkloadRepository:
         )
         return [Allocation(*row) for row in await self.session.execute(query)]
 
+    async def gpu_shares(
+        self, statuses: Collection[WorkloadStatus]
+    ) -> list[tuple[str, str, str, str, int, int]]:
+        """(workload id, name, workspace id, node, GPU index, milli-GPUs held of it) for every GPU a workload
+        in `statuses` holds, as columns: the platform's per-workload metrics read this at every scrape."""
+        query = (
+            select(
+                Workload.id,
+                Workload.name,
+                Workload.workspace_id,
+                Replica.node,
+                Replica.gpu_indices,
+                Replica.gpu_milli,
+            )
+            .join(Workload, Workload.id == Replica.workload_id)
+            .where(Workload.status.in_([s.value for s in statuses]), Replica.gpu_milli > 0)
+        )
+        held: dict[tuple[str, str, str, str, int], int] = {}
+        for workload_id, name, workspace_id, node, indices, milli in await self.session.execute(query):
+            for index in indices or []:
+                key = (workload_id, name, workspace_id, node, int(index))
+                held[key] = held.get(key, 0) + milli
+        return [(*key, milli) for key, milli in sorted(held.items())]
+
     async def live_rows(self, statuses: Collection[WorkloadStatus]) -> dict[str, LiveRow]:
         """Workloads in `statuses` with their replicas, read as columns: two queries, however many."""
         wanted = [s.value for s in statuses]
