@@ -1,7 +1,14 @@
 // The route tree: one module per page under pages/; pages added later (terminals, volumes, usage...)
 // register here and in layout/nav.ts.
 import type { QueryClient } from "@tanstack/react-query";
-import { createRootRoute, createRoute, createRouter, Outlet, redirect } from "@tanstack/react-router";
+import {
+  createRootRoute,
+  createRoute,
+  createRouter,
+  lazyRouteComponent,
+  Outlet,
+  redirect,
+} from "@tanstack/react-router";
 
 import { getSession } from "./auth/session";
 import { Layout } from "./layout/Layout";
@@ -14,7 +21,7 @@ import { SignInPage } from "./pages/SignIn";
 import { SubmitPage } from "./pages/Submit";
 import { TokensPage } from "./pages/Tokens";
 import { UsersPage } from "./pages/Users";
-import { VolumesPage, type VolumesSearch } from "./pages/Volumes";
+import type { VolumesSearch } from "./pages/Volumes";
 import { WorkloadDetailPage } from "./pages/WorkloadDetail";
 import { WorkloadsPage, type WorkloadsSearch } from "./pages/Workloads";
 import { WorkspacesPage } from "./pages/Workspaces";
@@ -77,7 +84,8 @@ export const volumesRoute = createRoute({
     volume: typeof search.volume === "string" ? search.volume : undefined,
     path: typeof search.path === "string" ? search.path : undefined,
   }),
-  component: VolumesPage,
+  // loaded when first visited: the upload client is not part of the first page
+  component: lazyRouteComponent(() => import("./pages/Volumes"), "VolumesPage"),
 });
 
 const routeTree = rootRoute.addChildren([

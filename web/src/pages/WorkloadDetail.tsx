@@ -1,9 +1,9 @@
 import {
-  Alert, Badge, Button, Card, Code, Group, Modal, ScrollArea, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, TextInput, Timeline, Title,
+  Alert, Badge, Button, Card, Code, Group, Loader, Modal, ScrollArea, Select, SimpleGrid, Stack, Switch, Table, Tabs, Text, TextInput, Timeline, Title,
 } from "@mantine/core";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useParams } from "@tanstack/react-router";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 
 import { api, unwrap, type Workload } from "../api/client";
 import { keys, useMe, useWorkload, useWorkloadEvents } from "../api/queries";
@@ -15,7 +15,9 @@ import { downloadLogs, useLogs } from "../live/logs";
 import { formatCpu, formatMemory, formatRequest, formatTime } from "../lib/format";
 import { toYaml } from "../lib/spec";
 import { WorkloadEndpoints } from "./WorkloadEndpoints";
-import { WorkloadTerminal } from "./WorkloadTerminal";
+
+// xterm.js is loaded with the Terminal tab, not with the page
+const WorkloadTerminal = lazy(() => import("./WorkloadTerminal").then((m) => ({ default: m.WorkloadTerminal })));
 
 const ENDED = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
@@ -180,7 +182,13 @@ export function WorkloadDetailPage() {
                 {mayExec && <Tabs.Tab value="terminal">Terminal</Tabs.Tab>}
               </Tabs.List>
               <Tabs.Panel value="logs"><Logs workload={w} /></Tabs.Panel>
-              {mayExec && <Tabs.Panel value="terminal"><WorkloadTerminal workload={w} /></Tabs.Panel>}
+              {mayExec && (
+                <Tabs.Panel value="terminal">
+                  <Suspense fallback={<Loader size="sm" aria-label="loading the terminal" />}>
+                    <WorkloadTerminal workload={w} />
+                  </Suspense>
+                </Tabs.Panel>
+              )}
             </Tabs>
             <Modal opened={confirm} onClose={() => setConfirm(false)} title={`Cancel ${w.name}?`}>
               <Text mb="md">Its replicas are stopped; this cannot be undone.</Text>
