@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     gateway_key: str | None = None
     # How long finished replicas' logs archived in the database are kept (backends without durable logs).
     log_retention_days: float = 30.0
+    # The usage ledger's reporting days begin at midnight in this IANA time zone (e.g. Asia/Seoul).
+    usage_time_zone: str = "UTC"
+
+    @field_validator("usage_time_zone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from astrago.domain.usage import time_zone
+
+        time_zone(value)  # a clear error at start, not at the first report
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -31,6 +31,7 @@ from astrago.api.routers import (
     system,
     terminals,
     uploads,
+    usage,
     users,
     volumes,
     workloads,
@@ -194,6 +195,7 @@ def describe_api(
     app.include_router(logs.router)
     app.include_router(terminals.router)
     app.include_router(proxy.router)
+    app.include_router(usage.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrago.domain.enums import ReplicaState
 from astrago.domain.lifecycle import ENDED_REPLICA_STATES, ReplicaFacts
@@ -234,8 +235,11 @@ def summarise(
     by: UsageGroupBy,
     utilisation: Utilisation | None = None,
 ) -> UsageSummary:
-    """Usage per group over the window; the rows add up to the total exactly."""
+    """Usage per group over the window; the rows add up to the total exactly. By day, every day of the
+    window has its row (a chart shows the quiet days too)."""
     groups: dict[str, UsageTotals] = {}
+    if by is UsageGroupBy.DAY:
+        groups = {day.isoformat(): UsageTotals() for day in window_days(window, zone)}
     total = UsageTotals()
     for allocation in allocations:
         for piece in pieces(allocation, window, now, zone):
@@ -247,3 +251,53 @@ def summarise(
 
 def window_days(window: Window, zone: tzinfo) -> Sequence[date]:
     return [day for day, _, _ in day_pieces(window.start, window.end, zone)]
+
+
+# -- the window a report asks for ----------------------------------------------------------------
+
+DEFAULT_DAYS = 30
+MAX_WINDOW = timedelta(days=3660)  # ten years: a report's work stays bounded
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class UsageWindowError(ValueError):
+    pass
+
+
+def time_zone(name: str) -> tzinfo:
+    """An IANA zone by name ("UTC", "Asia/Seoul")."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageWindowError(
+            f"unknown time zone {name!r}; use an IANA name such as UTC or Asia/Seoul"
+        ) from exc
+
+
+def _instant(value: date | datetime, zone: tzinfo, end: bool) -> datetime:
+    """A day means its whole length (`to` includes that day); a time without a zone is in the report's."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=zone).astimezone(UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return local_midnight(value + timedelta(days=1) if end else value, zone)
+
+
+def usage_window(
+    start: date | datetime | None, end: date | datetime | None, zone: tzinfo, now: datetime
+) -> Window:
+    """The reporting window: by default the last DEFAULT_DAYS days, today included, up to now."""
+    try:
+        until = _instant(end, zone, end=True) if end is not None else now
+        since = (
+            _instant(start, zone, end=False)
+            if start is not None
+            else local_midnight(until.astimezone(zone).date() - timedelta(days=DEFAULT_DAYS - 1), zone)
+        )
+    except OverflowError as exc:
+        raise UsageWindowError("from and to must be dates between 2000 and 9998") from exc
+    if since >= until:
+        raise UsageWindowError(f"from ({since.isoformat()}) must be before to ({until.isoformat()})")
+    if since < EARLIEST:
+        raise UsageWindowError("from must be in the year 2000 or later")
+    if until - since > MAX_WINDOW:
+        raise UsageWindowError("a usage report covers at most ten years; narrow from and to")
+    return Window(since, until)

@@ -15,6 +15,7 @@ from astrago.services.quotas import QuotaService
 from astrago.services.sso import SsoService
 from astrago.services.system_info import SystemInfoService
 from astrago.services.uploads import UploadService
+from astrago.services.usage import UsageService
 from astrago.services.users import UserService
 from astrago.services.volumes import VolumeDisk, VolumeService
 from astrago.services.workloads import WorkloadService
@@ -41,6 +42,7 @@ class Services:
     code_bundles: CodeBundleService
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
+    usage: UsageService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -64,4 +66,5 @@ class Services:
             code_bundles=CodeBundleService(ctx),
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
+            usage=UsageService(ctx),
         )

@@ -31,7 +31,7 @@ class AllocationRepository:
         rows = await self.session.execute(
             select(Device.node_name, Device.index, Device.model).where(Device.node_name.in_(nodes))
         )
-        return {(node, index): model for node, index, model in rows.tuples()}
+        return {(node, index): model for node, index, model in rows}
 
     async def _close(self, closed: Sequence[tuple[Workload, AllocationClosed]]) -> None:
         wanted = {(w.id, c.replica_index): c.ended_at for w, c in closed}
@@ -65,7 +65,10 @@ class AllocationRepository:
         if workspace_ids is not None:
             query = query.where(table.workspace_id.in_(workspace_ids))
         rows = await self.session.execute(query)
-        return [Allocation(*row) for row in rows.tuples()]
+        return [
+            Allocation(workload, index, workspace, user, model, gpu, cpu, memory, started, ended)
+            for workload, index, workspace, user, model, gpu, cpu, memory, started, ended in rows
+        ]
 
     async def for_workload(self, workload_id: str) -> Sequence[AllocationInterval]:
         rows = await self.session.scalars(
