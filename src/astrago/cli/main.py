@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "usage")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -27,6 +27,7 @@ AREA_OF_COMMAND = {
     "open": "interactive",
     "exec": "interactive",
     "service": "interactive",
+    "usage": "usage",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from astrago.domain.usage import UsageGroupBy
 
@@ -26,9 +26,11 @@ class UsageRow(BaseModel):
 
 
 class UsageReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     by: UsageGroupBy
     workspace: str | None = Field(description="the workspace asked for; null: every workspace you may see")
-    from_: datetime = Field(serialization_alias="from", description="start of the window (inclusive, UTC)")
+    from_: datetime = Field(alias="from", description="start of the window (inclusive, UTC)")
     to: datetime = Field(description="end of the window (exclusive, UTC); open allocations count up to now")
     time_zone: str = Field(description="days begin at midnight in this zone")
     generated_at: datetime
