@@ -20,12 +20,15 @@ from astrago.domain.usage import (
     AllocationOpened,
     Piece,
     UsageGroupBy,
+    UsageWindowError,
     Window,
     allocation_change,
     day_pieces,
     local_midnight,
     pieces,
     summarise,
+    time_zone,
+    usage_window,
 )
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -273,3 +276,44 @@ def test_day_pieces_tile_the_interval_each_inside_its_local_day(
         if following is not None:
             assert following[1] == b
             assert following[0] == day + timedelta(days=1)
+
+
+# -- windows -------------------------------------------------------------------------------------
+
+
+def test_a_day_window_covers_whole_days_with_the_end_day_included() -> None:
+    window = usage_window(date(2026, 12, 1), date(2026, 12, 1), UTC, NOW)
+    assert (window.start, window.end) == (at(1, 0), at(2, 0))
+    seoul = usage_window(date(2026, 12, 1), date(2026, 12, 1), SEOUL, NOW)
+    assert (seoul.start, seoul.end) == (at(1, 0) - timedelta(hours=9), at(2, 0) - timedelta(hours=9))
+
+
+def test_instants_are_kept_and_times_without_a_zone_are_in_the_reports() -> None:
+    window = usage_window(at(1, 9, 30), datetime(2026, 12, 1, 21, 0), SEOUL, NOW)
+    assert (window.start, window.end) == (at(1, 9, 30), at(1, 12))
+
+
+def test_the_default_window_is_the_last_30_days_up_to_now() -> None:
+    window = usage_window(None, None, UTC, NOW)
+    assert (window.start, window.end) == (datetime(2026, 11, 3, tzinfo=UTC), NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (date(2026, 12, 3), date(2026, 12, 1), "must be before to"),
+        (date(1999, 1, 1), date(1999, 2, 1), "2000 or later"),
+        (date(2000, 1, 1), date(2026, 1, 1), "at most ten years"),
+        (None, date(9999, 12, 31), "between 2000 and 9998"),
+    ],
+)
+def test_bad_windows_are_refused_with_a_reason(start: date | None, end: date | None, message: str) -> None:
+    with pytest.raises(UsageWindowError, match=message):
+        usage_window(start, end, UTC, NOW)
+
+
+def test_an_unknown_time_zone_is_refused_by_name() -> None:
+    assert time_zone("Asia/Seoul") == SEOUL
+    for name in ("Mars/Olympus", "", "../etc/passwd"):
+        with pytest.raises(UsageWindowError, match="unknown time zone"):
+            time_zone(name)
