@@ -29,6 +29,7 @@ from astrago.api.routers import (
     server_info,
     sso,
     system,
+    telemetry,
     terminals,
     uploads,
     usage,
@@ -49,6 +50,7 @@ from astrago.domain.isolation import KUBERNETES_ISOLATION, IsolationStatus
 from astrago.file_modes import make_files_private
 from astrago.gateway.proxy import HttpForwarder
 from astrago.gateway.signing import Signer
+from astrago.monitor.task import Telemetry
 from astrago.services.context import ServiceContext
 from astrago.services.gateway import GatewayService
 from astrago.services.logs import LogService
@@ -98,6 +100,8 @@ class Runtime:
                 serialize_writes=is_sqlite(engine),
             )
             services = Services.build(ctx)
+            # Opened now: a bad `gpu_source` (path, script) is a usage error at start, not a silent nothing.
+            telemetry = Telemetry(ctx, chosen) if role in ("all", "controllers") else None
             # The backend opens before the first account exists: a start that fails creates no account
             # whose password would never be shown again.
             await chosen.open()
@@ -127,6 +131,8 @@ class Runtime:
             controller = WorkloadController(ctx, chosen, metrics=runtime.metrics, schedule_every_s=every)
             ctx.wake_controllers = controller.wake
             runtime.tasks.append(asyncio.create_task(_lead(ctx, controller), name="controllers"))
+        if telemetry is not None:
+            runtime.tasks.append(asyncio.create_task(telemetry.run(), name="telemetry"))
         return runtime
 
     async def stop(self) -> None:
@@ -196,6 +202,7 @@ def describe_api(
     app.include_router(terminals.router)
     app.include_router(proxy.router)
     app.include_router(usage.router)
+    app.include_router(telemetry.router)
     install_problem_openapi(app)
     install_console(app)  # last: its catch-all must not shadow an API route
     return app

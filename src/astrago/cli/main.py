@@ -13,7 +13,7 @@ import typer
 
 from astrago.cli.errors import CliError, render_error
 
-AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "usage")
+AREAS = ("server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "usage")
 AREA_OF_COMMAND = {
     "server": "server",
     "admin": "admin",
@@ -27,6 +27,7 @@ AREA_OF_COMMAND = {
     "open": "interactive",
     "exec": "interactive",
     "service": "interactive",
+    "top": "monitor",
     "usage": "usage",
 }
 CLIENT_COMMANDS = {

@@ -13,6 +13,7 @@ import yaml
 from astrago.cli.attach import follow_logs, report_end
 from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig
+from astrago.cli.monitor import gpu_use_of, print_gpu_use
 from astrago.cli.output import (
     Column,
     JsonOpt,
@@ -248,19 +249,25 @@ def _state(text: str) -> str:
 
 
 def describe(workload_id: str, output: OutputOpt = None, json_output: JsonOpt = False) -> None:
-    """Status, why it waits (and its queue position), placement and events of a workload."""
+    """Status, why it waits (and its queue position), placement, GPU use and events of a workload."""
     client = ApiClient.from_config()
     workload = client.workload(_workload_id(workload_id))
     events = client.events(workload.id)
+    gpu_use = gpu_use_of(client, workload)
 
     def text(fmt: OutputFormat) -> None:
         _print_description(workload)
+        print_gpu_use(gpu_use)
         console.print("events:")
         rows = [[e.created_at.isoformat(sep=" ", timespec="seconds"), e.type, e.reason] for e in events]
         columns = (Column("TIME"), Column("EVENT"), Column("DETAIL", free_text=True))
         print_table(columns, rows, fmt)
 
-    data = {**workload.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
+    data = {
+        **workload.model_dump(mode="json"),
+        "events": [e.model_dump(mode="json") for e in events],
+        "gpu_use": gpu_use.summary.model_dump(mode="json") if gpu_use else None,
+    }
     emit(data, chosen_format(output, json_output), kind="workload", names=lambda: [workload.id], table=text)
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 from astrago.client.config import ClientConfig
 from astrago.client.errors import ApiError, ServerUnreachable
 from astrago.domain.enums import WorkloadStatus
+from astrago.monitor.schemas import TopListing, WorkloadGpuUsage
 from astrago.services.schemas import (
     AuditOut,
     CodeBundleOut,
@@ -289,6 +291,29 @@ class Client:
         return self._typed(CodeBundleOut, "POST", "/api/v1/code-bundles", content=chunks(), headers=headers)
 
     # -- the platform --------------------------------------------------------------------------------------
+
+    def gpu_usage(
+        self,
+        workload_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        step_s: int | None = None,
+    ) -> WorkloadGpuUsage:
+        params = {
+            key: value
+            for key, value in (
+                ("since", since.isoformat() if since else None),
+                ("until", until.isoformat() if until else None),
+                ("step", step_s),
+            )
+            if value is not None
+        }
+        return self._typed(
+            WorkloadGpuUsage, "GET", f"/api/v1/workloads/{workload_id}/gpu-usage", params=params
+        )
+
+    def top(self) -> TopListing:
+        return self._typed(TopListing, "GET", "/api/v1/top")
 
     def nodes(self) -> list[NodeOut]:
         return self._typed(list[NodeOut], "GET", "/api/v1/nodes")

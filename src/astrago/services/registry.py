@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from astrago.monitor.service import TelemetryService
 from astrago.services.audit import AuditService
 from astrago.services.auth import AuthService
 from astrago.services.code_bundles import CodeBundleService
@@ -43,6 +44,7 @@ class Services:
     workspace_defaults: WorkspaceDefaultsService
     system: SystemInfoService
     usage: UsageService
+    telemetry: TelemetryService
 
     @classmethod
     def build(cls, ctx: ServiceContext) -> Services:
@@ -67,4 +69,5 @@ class Services:
             workspace_defaults=WorkspaceDefaultsService(ctx),
             system=SystemInfoService(ctx),
             usage=UsageService(ctx),
+            telemetry=TelemetryService(ctx),
         )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -406,3 +407,54 @@ class AllocationInterval(Base):
     memory_mib: Mapped[int] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class WorkloadGpuSample(Base):
+    """What one replica did to one GPU over one sample period (telemetry; astrago.monitor).
+
+    Rows of the two resolutions never overlap: a 5-minute row (`resolution_s` 300) replaces the 10-second
+    rows of its period when those expire, so any sum or mean over a time range reads both, weighted by
+    `resolution_s`. `gpu_util_percent` is None where the GPU cannot attribute utilisation to a process (MIG)
+    — never 0 for "unknown". The peak columns are set on rolled-up rows only (a raw row is its own peak)."""
+
+    __tablename__ = "workload_gpu_samples"
+    __table_args__ = (Index("ix_workload_gpu_samples_workload_at", "workload_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workload_id: Mapped[str] = mapped_column(String(32), ForeignKey("workloads.id", ondelete="CASCADE"))
+    replica_index: Mapped[int] = mapped_column(Integer)
+    node: Mapped[str] = mapped_column(String(253))
+    gpu_index: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)  # the start of the sample period
+    resolution_s: Mapped[int] = mapped_column(Integer)  # 10 (raw, setting) or 300 (rolled up)
+    sampled_s: Mapped[int] = mapped_column(Integer)  # seconds the row covers (a partial 5-min bucket: less)
+    gpu_util_percent: Mapped[float | None] = mapped_column(Float)
+    memory_used_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    gpu_util_peak_percent: Mapped[float | None] = mapped_column(Float)
+    memory_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))  # a SampleSource: nvml, smi, replay, scripted, prometheus
+
+
+class GpuDeviceSample(Base):
+    """One GPU's own reading over one sample period (all its processes, the platform's or not), with the
+    health fields its source gives. The node page's per-GPU charts and `gpu_states` read these."""
+
+    __tablename__ = "gpu_device_samples"
+    __table_args__ = (Index("ix_gpu_device_samples_node_gpu_at", "node", "gpu_index", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(253))
+    gpu_index: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    resolution_s: Mapped[int] = mapped_column(Integer)
+    sampled_s: Mapped[int] = mapped_column(Integer)
+    gpu_util_percent: Mapped[float | None] = mapped_column(Float)
+    memory_used_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    memory_total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    temperature_celsius: Mapped[float | None] = mapped_column(Float)
+    power_watts: Mapped[float | None] = mapped_column(Float)
+    healthy: Mapped[bool | None] = mapped_column(Boolean)
+    mig_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    gpu_util_peak_percent: Mapped[float | None] = mapped_column(Float)
+    memory_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))

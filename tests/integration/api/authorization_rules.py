@@ -15,6 +15,7 @@ on every route that is not `public`."""
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/workloads/{workload_id}/events"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
     # a queued workload has no logs yet: those who may read them hear 409, the others 403/404
     ("GET", "/api/v1/workloads/{workload_id}/logs"): Rule(IN_ML_A, ok=409, refused=_outsider_sees_nothing()),
+    ("GET", "/api/v1/workloads/{workload_id}/gpu-usage"): Rule(IN_ML_A, refused=_outsider_sees_nothing()),
     # -- code bundles (anyone signed in uploads; a workload may then refer to it) -----------------------
     ("POST", "/api/v1/code-bundles"): Rule(SIGNED_IN, ok=201, request=_code_bundle),
     # its uploader (`member` here) and admins download it; for anyone else it does not exist
@@ -184,6 +186,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     # -- cluster and audit -----------------------------------------------------------------------------------
     ("GET", "/api/v1/nodes"): Rule(SIGNED_IN),
+    ("GET", "/api/v1/nodes/{node}/gpu-usage"): Rule(SIGNED_IN),  # names no workload: like the node list
+    ("GET", "/api/v1/top"): Rule(SIGNED_IN),  # lists only the workloads the caller may see
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),
     # -- the web console: its pages and assets are public; the API behind them is not --------------------
@@ -243,6 +247,7 @@ PATH_TARGETS: dict[str, Callable[[Targets], str]] = {
     "bundle_id": lambda t: t.member_bundle(),
     "name": lambda _t: "ml-a",
     "path": lambda _t: "workloads",  # a console page
+    "node": lambda _t: socket.gethostname(),  # the local backend's one node
 }
 
 

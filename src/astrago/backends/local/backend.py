@@ -151,6 +151,16 @@ CAPABILITIES = BackendCapabilities(
 
 
 @dataclass(frozen=True, slots=True)
+class RunnerProcess:
+    """A live replica's runner: the ancestor of all of the replica's processes."""
+
+    pid: int
+    start_ticks: int
+    workload_id: str
+    replica_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Planned:
     """One replica ready to spawn: its record, its environment, and the sandbox around its command."""
 
@@ -644,6 +654,20 @@ class LocalBackend:
         observations = [self._reported(key).observation() for key in keys]
         observations += [unreadable_observation(entry) for entry in self._unreadable.values()]
         return sorted(observations, key=lambda o: (o.workload_id, o.replica_index))
+
+    def runner_processes(self) -> list[RunnerProcess]:
+        """The runner of each unfinished replica. Every process of a replica descends from its runner, so
+        telemetry attributes a GPU process to a replica by walking up its parents to one of these."""
+        return [
+            RunnerProcess(
+                pid=replica.record.runner.pid,
+                start_ticks=replica.record.runner.start_ticks,
+                workload_id=logical_id(replica.record.workload_id),
+                replica_index=replica.record.replica_index,
+            )
+            for replica in self._replicas.values()
+            if replica.record.runner is not None and not replica.record.is_finished
+        ]
 
     def watch(self) -> AsyncIterator[ReplicaObservation]:
         """Each replica's changes (running, then its outcome) as they happen, until the backend closes."""

@@ -1,10 +1,11 @@
-"""GPU sources behind one interface: NVML, `nvidia-smi`, recorded outputs."""
+"""GPU sources behind one interface: NVML, `nvidia-smi`, recorded outputs, scripted readings."""
 
 from __future__ import annotations
 
 from astrago.gpu.sources.base import GpuSource, SourceFailed, SourceUnavailable
 from astrago.gpu.sources.nvml import NvmlSource
 from astrago.gpu.sources.replay import ReplayError, ReplaySource
+from astrago.gpu.sources.scripted import ScriptedSource, ScriptError
 from astrago.gpu.sources.smi import SmiSource
 
 __all__ = [
@@ -12,13 +13,15 @@ __all__ = [
     "NvmlSource",
     "ReplayError",
     "ReplaySource",
+    "ScriptError",
+    "ScriptedSource",
     "SmiSource",
     "SourceFailed",
     "SourceUnavailable",
     "open_source",
 ]
 
-SOURCE_HELP = "nvml | smi | replay:PATH | auto (NVML, else nvidia-smi)"
+SOURCE_HELP = "nvml | smi | replay:PATH | scripted:PATH | auto (NVML, else nvidia-smi)"
 
 
 def open_source(spec: str = "auto", *, state: str | None = None, smi_timeout_s: float = 10.0) -> GpuSource:
@@ -29,6 +32,11 @@ def open_source(spec: str = "auto", *, state: str | None = None, smi_timeout_s: 
         if not path:
             raise ReplayError("replay needs a path: replay:PATH")
         return ReplaySource(path, state=state)
+    if spec.startswith("scripted:"):
+        path = spec.removeprefix("scripted:")
+        if not path:
+            raise ScriptError("a scripted source needs a path: scripted:PATH")
+        return ScriptedSource(path)
     if spec == "nvml":
         return NvmlSource()
     if spec == "smi":

@@ -1,7 +1,7 @@
 """usage ledger: allocation intervals (one per replica run), filled in from the replicas running now
 
 Revision ID: ledger_1
-Revises: interactive_1
+Revises: telemetry_1
 """
 
 import json
@@ -17,7 +17,7 @@ TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysq
 ENDED_STATES = ("SUCCEEDED", "FAILED", "STOPPED", "LOST")
 
 revision: str = "ledger_1"
-down_revision: str | None = "interactive_1"
+down_revision: str | None = "telemetry_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,152 @@
+"""GPU telemetry in a real `astrago server` driven by the real CLI: a scripted source makes simulated GPUs
+busy for sandboxed jobs, and a replay of a recorded H100 feeds a job's GPU; the samples land on the right
+workload and replica, `astrago top` and `astrago describe` show them, MIG says "not attributable", and a
+restarted server keeps them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
+
+JOB = {"command": ["sleep", "300"], "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
+H100_CAPTURE = "gpu/utkuozdemir_nvidia_gpu_exporter/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt"
+
+
+def _start(tmp_path: Path, gpus: str, source: str) -> tuple[ServerProcess, User]:
+    server = ServerProcess(
+        data_dir=tmp_path / "data",
+        simulate_gpus=gpus,
+        extra_env={"ASTRAGO_GPU_SOURCE": source, "ASTRAGO_TELEMETRY_INTERVAL_S": "1"},
+    )
+    server.start()
+    admin = User(server, "admin", tmp_path / "admin-home")
+    admin.login(ADMIN_PASSWORD)
+    return server, admin
+
+
+def _usage(admin: User, workload_id: str) -> dict[str, Any]:
+    response = admin.api("GET", f"/api/v1/workloads/{workload_id}/gpu-usage", params={"step": 10})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _sampled(admin: User, workload_id: str, samples: int = 2) -> dict[str, Any]:
+    return wait_for(
+        lambda: (u := _usage(admin, workload_id))["summary"]["samples"] >= samples and u,
+        timeout=30,
+        what=f"{samples} GPU samples of {workload_id}",
+    )
+
+
+def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_path: Path) -> None:
+    script = tmp_path / "gpus.yaml"
+    script.write_text("gpus: []\n")
+    server, admin = _start(tmp_path, "4xA100-80GB", f"scripted:{script}")
+    try:
+        admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
+        job = admin.submit("ml-a", **{**JOB, "replicas": 2})
+        notebookish = admin.submit("ml-a", **JOB)
+        placements = {
+            r["index"]: r["gpus"][0] for r in admin.wait_status(job, "RUNNING", timeout=30)["placements"]
+        }
+        (mig_gpu,) = admin.wait_status(notebookish, "RUNNING", timeout=30)["placements"][0]["gpus"]
+        script.write_text(
+            json.dumps(
+                {
+                    "gpus": [
+                        {"index": placements[0], "memory_total_mib": 81920},
+                        {"index": placements[1], "memory_total_mib": 81920},
+                        {"index": mig_gpu, "mig": True},
+                    ],
+                    "processes": [
+                        {
+                            "gpu": placements[0],
+                            "select": {"workload": job, "replica": 0},
+                            "utilization": 20,
+                            "memory_mib": 1000,
+                        },
+                        {
+                            "gpu": placements[1],
+                            "select": {"workload": job, "replica": 1},
+                            "utilization": 70,
+                            "memory_mib": 3000,
+                        },
+                        {
+                            "gpu": mig_gpu,
+                            "select": {"workload": notebookish},
+                            "utilization": 90,
+                            "memory_mib": 500,
+                        },
+                    ],
+                }
+            )
+        )
+        usage = _sampled(admin, job, samples=4)
+        series = {(s["replica_index"], s["gpu_index"]): s["points"] for s in usage["series"]}
+        assert set(series) == {(0, placements[0]), (1, placements[1])}
+        assert {p["gpu_util_percent"] for p in series[(0, placements[0])]} == {20.0}
+        assert {p["memory_used_bytes"] for p in series[(1, placements[1])]} == {3000 * 1024 * 1024}
+        assert usage["summary"]["gpu_util_peak_percent"] == 70.0
+        assert usage["sources"] == ["scripted"]
+
+        mig = _sampled(admin, notebookish)
+        assert mig["attributable"] is False
+        assert mig["summary"]["gpu_util_mean_percent"] is None  # never 0
+        assert "not attributable" in mig["reason"]
+
+        top = admin.cli("top", "--once", "-o", "json").json()
+        rows = {row["workload_id"]: row for row in top["rows"]}
+        assert rows[job]["gpu_util_percent"] == pytest.approx(45.0)
+        assert rows[job]["source"] == "scripted"
+        assert rows[notebookish]["gpu_util_percent"] is None
+        assert "not attributable" in rows[notebookish]["reason"]
+        assert next(row["workload_id"] for row in top["rows"]) == job  # busiest first
+        table = admin.cli("top", "--once").stdout
+        assert job in table
+        assert "45%" in table
+
+        described = admin.cli("describe", job).stdout
+        assert "GPU use:   mean 45%, peak 70% per GPU" in described
+        assert "not attributable" in admin.cli("describe", notebookish).stdout
+        before = _usage(admin, job)["summary"]["samples"]
+
+        server.kill9()  # the jobs keep running and are re-adopted
+        server.start()
+        after = _sampled(admin, job, samples=before + 2)  # the old samples are kept; new ones follow
+        assert after["summary"]["gpu_util_peak_percent"] == 70.0
+        for workload_id in (job, notebookish):
+            admin.api("POST", f"/api/v1/workloads/{workload_id}/cancel").raise_for_status()
+    finally:
+        server.stop()
+
+
+def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, shared_data: Path) -> None:
+    server, admin = _start(tmp_path, "1xH100-80GB", f"replay:{shared_data / H100_CAPTURE}")
+    try:
+        admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
+        job = admin.submit("ml-a", **JOB)
+        idle = admin.submit("ml-a", **{**JOB, "resources": {"cpu": "100m", "memory": "64Mi"}})
+        admin.wait_status(job, "RUNNING", timeout=30)
+        usage = _sampled(admin, job)
+        (series,) = usage["series"]
+        assert (series["replica_index"], series["gpu_index"]) == (0, 0)
+        # the recording's "load" state: three processes on GPU 0 at 0 %, 0 % and 99 %
+        assert usage["summary"]["gpu_util_peak_percent"] == 99.0
+        assert usage["summary"]["memory_peak_bytes"] == 2690646016 + 1616904192 + 16452157440
+        assert usage["sources"] == ["replay"]
+        assert "the workload holds no GPUs" in admin.cli("describe", idle).stdout
+        nodes = admin.api(
+            "GET", f"/api/v1/nodes/{admin.api('GET', '/api/v1/nodes').json()[0]['name']}/gpu-usage"
+        )
+        (gpu,) = nodes.json()["gpus"]
+        assert gpu["gpu_util_percent"] == 100.0
+        assert gpu["source"] == "replay"
+        admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
+    finally:
+        server.stop()
