@@ -7,6 +7,7 @@ and the total is the sum of the allocation intervals, to the microsecond."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -301,3 +302,44 @@ def usage_window(
     if until - since > MAX_WINDOW:
         raise UsageWindowError("a usage report covers at most ten years; narrow from and to")
     return Window(since, until)
+
+
+# -- utilisation from samples --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UtilisationSample:
+    """One telemetry row of one replica: its GPUs' mean utilisation (percent) over `sampled_s` seconds
+    from `at`; None where the GPU cannot attribute utilisation (MIG)."""
+
+    workload_id: str
+    replica_index: int
+    at: datetime
+    sampled_s: int
+    gpu_util_percent: float | None
+
+
+class SampledUtilisation:
+    """Mean utilisation of each replica over any piece of time, from its samples in time order: prefix
+    sums make each piece one binary search. A piece without an attributable sample is unknown (None)."""
+
+    def __init__(self, samples: Iterable[UtilisationSample]) -> None:
+        self._series: dict[tuple[str, int], tuple[list[datetime], list[float], list[int]]] = {}
+        for sample in samples:
+            if sample.gpu_util_percent is None or sample.sampled_s <= 0:
+                continue
+            times, used, sampled = self._series.setdefault(
+                (sample.workload_id, sample.replica_index), ([], [0.0], [0])
+            )
+            times.append(sample.at)
+            used.append(used[-1] + sample.gpu_util_percent / 100 * sample.sampled_s)
+            sampled.append(sampled[-1] + sample.sampled_s)
+
+    def __call__(self, piece: Piece) -> float | None:
+        series = self._series.get((piece.allocation.workload_id, piece.allocation.replica_index))
+        if series is None:
+            return None
+        times, used, sampled = series
+        first, last = bisect_left(times, piece.start), bisect_left(times, piece.end)
+        seconds = sampled[last] - sampled[first]
+        return (used[last] - used[first]) / seconds if seconds else None

@@ -1,28 +1,25 @@
 """The usage ledger's reports: GPU-hours allocated and used, CPU-core-hours and memory, per workspace,
 user, GPU model or day, over a window, from the allocation intervals the workload controller records.
 
-Members see the workspaces they belong to, admins every workspace. Utilisation comes from a
-`UtilisationSource` (the telemetry service); where it is unknown, used GPU-hours stay unknown."""
+Members see the workspaces they belong to, admins every workspace. Utilisation comes from the GPU
+telemetry's samples of each replica (astrago.monitor); where none is known (simulated GPUs without a
+source, MIG slices, periods past the samples' retention), used GPU-hours stay unknown, never 0."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
-from typing import Protocol
+from datetime import UTC, date, datetime
 
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkspaceRole
 from astrago.domain.usage import (
-    Allocation,
-    Piece,
+    SampledUtilisation,
     UsageGroupBy,
     UsageTotals,
     UsageWindowError,
-    Window,
-    pieces,
+    UtilisationSample,
     summarise,
     time_zone,
     usage_window,
@@ -32,13 +29,7 @@ from astrago.services.errors import InvalidInput
 from astrago.services.usage_schemas import UsageReport, UsageRow
 from astrago.services.workspaces import resolve_workspace
 from astrago.store.repositories import AllocationRepository
-
-UtilisationKey = tuple[str, datetime, datetime]  # workload id, piece start, piece end
-
-
-class UtilisationSource(Protocol):
-    async def mean_utilisation(self, workload_id: str, since: datetime, until: datetime) -> float | None:
-        """Mean GPU utilisation (0..1) of a workload's GPUs over [since, until); None when not known."""
+from astrago.store.repositories.gpu_samples import GpuSampleRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +54,8 @@ def _row(key: str, totals: UsageTotals) -> UsageRow:
 
 
 class UsageService:
-    def __init__(self, ctx: ServiceContext, utilisation: UtilisationSource | None = None) -> None:
+    def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self.utilisation = utilisation
 
     async def report(
         self, principal: Principal, query: UsageQuery, now: datetime | None = None
@@ -83,15 +73,15 @@ class UsageService:
                 workspace = await resolve_workspace(session, principal, query.workspace, WorkspaceRole.VIEWER)
                 workspace_ids = [workspace.id]
             allocations = await AllocationRepository(session).overlapping(window, workspace_ids)
-        measured = await self._utilisation(allocations, window, now, zone)
-        summary = summarise(
-            allocations,
-            window,
-            now,
-            zone,
-            query.by,
-            (lambda p: measured.get((p.allocation.workload_id, p.start, p.end))) if measured else None,
+            on_gpus = {a.workload_id for a in allocations if a.gpu_milli}
+            samples = await GpuSampleRepository(session).replica_utilisation_rows(
+                on_gpus, window.start, min(window.end, now)
+            )
+        utilisation = SampledUtilisation(
+            UtilisationSample(r.workload_id, r.replica_index, r.at, r.sampled_s, r.gpu_util_percent)
+            for r in samples
         )
+        summary = summarise(allocations, window, now, zone, query.by, utilisation)
         return UsageReport(
             by=query.by,
             workspace=query.workspace,
@@ -102,22 +92,6 @@ class UsageService:
             rows=[_row(key, totals) for key, totals in summary.rows],
             total=_row("total", summary.total),
         )
-
-    async def _utilisation(
-        self, allocations: Iterable[Allocation], window: Window, now: datetime, zone: tzinfo
-    ) -> dict[UtilisationKey, float | None]:
-        """The mean utilisation of each GPU piece, asked once per workload and piece."""
-        if self.utilisation is None:
-            return {}
-        wanted: set[UtilisationKey] = set()
-        for allocation in allocations:
-            if allocation.gpu_milli:
-                wanted.update(_keys(pieces(allocation, window, now, zone)))
-        return {key: await self.utilisation.mean_utilisation(*key) for key in sorted(wanted)}
-
-
-def _keys(split: Iterable[Piece]) -> Iterable[UtilisationKey]:
-    return ((p.allocation.workload_id, p.start, p.end) for p in split)
 
 
 CSV_COLUMNS = (

@@ -19,8 +19,10 @@ from astrago.domain.usage import (
     AllocationClosed,
     AllocationOpened,
     Piece,
+    SampledUtilisation,
     UsageGroupBy,
     UsageWindowError,
+    UtilisationSample,
     Window,
     allocation_change,
     day_pieces,
@@ -317,3 +319,27 @@ def test_an_unknown_time_zone_is_refused_by_name() -> None:
     for name in ("Mars/Olympus", "", "../etc/passwd"):
         with pytest.raises(UsageWindowError, match="unknown time zone"):
             time_zone(name)
+
+
+# -- utilisation from samples --------------------------------------------------------------------
+
+
+def test_sampled_utilisation_is_the_mean_over_each_pieces_samples_per_replica() -> None:
+    samples = [
+        UtilisationSample("w1", 0, at(1, 23, 50), 300, 20.0),
+        UtilisationSample("w1", 0, at(1, 23, 55), 300, 60.0),
+        UtilisationSample("w1", 1, at(1, 23, 55), 300, None),  # MIG: not attributable
+        UtilisationSample("w1", 0, at(2, 0, 0), 300, 100.0),
+        UtilisationSample("w1", 0, at(2, 0, 5), 100, 0.0),
+    ]
+    utilisation = SampledUtilisation(samples)
+    window = Window(at(1, 0), at(3, 0))
+    before, after = pieces(allocation(at(1, 23, 50), at(2, 0, 10)), window, NOW, UTC)
+    assert utilisation(before) == pytest.approx(0.4)
+    assert utilisation(after) == pytest.approx(100 * 300 / 400 / 100)
+    [mig] = pieces(allocation(at(1, 23, 50), at(1, 23, 59), index=1), window, NOW, UTC)
+    assert utilisation(mig) is None  # never 0
+    [unsampled] = pieces(allocation(at(1, 10), at(1, 11), workload="w9"), window, NOW, UTC)
+    assert utilisation(unsampled) is None
+    [quiet] = pieces(allocation(at(1, 10), at(1, 11)), window, NOW, UTC)
+    assert utilisation(quiet) is None  # w1 has samples, but none in this piece

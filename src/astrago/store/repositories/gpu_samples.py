@@ -5,7 +5,7 @@ they expire), so aggregates read both, weighted by `sampled_s`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -60,6 +60,18 @@ class DeviceSampleValues(TypedDict):
     healthy: bool | None
     mig_enabled: bool
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaUtilisationRow:
+    workload_id: str
+    replica_index: int
+    at: datetime
+    sampled_s: int
+    gpu_util_percent: float | None
+
+
+IN_CHUNK = 500  # workload ids per query (SQLite's bound-parameter limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,33 @@ class GpuSampleRepository:
                 .order_by(WorkloadGpuSample.at, WorkloadGpuSample.id)
             )
         ).all()
+
+    async def replica_utilisation_rows(
+        self, workload_ids: Collection[str], since: datetime, until: datetime
+    ) -> list[ReplicaUtilisationRow]:
+        """Plain (workload, replica, at, sampled_s, util) columns of many workloads in time order, for the
+        usage ledger's utilisation-weighted GPU-hours (a few queries, however many workloads)."""
+        found: list[ReplicaUtilisationRow] = []
+        ids = sorted(set(workload_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            rows = await self.session.execute(
+                select(
+                    WorkloadGpuSample.workload_id,
+                    WorkloadGpuSample.replica_index,
+                    WorkloadGpuSample.at,
+                    WorkloadGpuSample.sampled_s,
+                    WorkloadGpuSample.gpu_util_percent,
+                )
+                .where(
+                    WorkloadGpuSample.workload_id.in_(ids[start : start + IN_CHUNK]),
+                    WorkloadGpuSample.at >= since,
+                    WorkloadGpuSample.at < until,
+                )
+                .order_by(WorkloadGpuSample.at)
+            )
+            found += [ReplicaUtilisationRow(*row) for row in rows]
+        found.sort(key=lambda row: row.at)
+        return found
 
     async def recent_workload_rows(self, since: datetime) -> Sequence[WorkloadGpuSample]:
         """Raw rows from `since` on, for every workload (the live listing)."""
