@@ -7,11 +7,12 @@ and the total is the sum of the allocation intervals, to the microsecond."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrago.domain.enums import ReplicaState
@@ -163,7 +164,14 @@ def pieces(allocation: Allocation, window: Window, now: datetime, zone: tzinfo) 
 
 # -- adding up -----------------------------------------------------------------------------------
 
-Utilisation = Callable[[Piece], float | None]  # mean GPU utilisation (0..1) over a piece, None: unknown
+
+class Utilisation(Protocol):
+    """Mean GPU utilisation (0..1) of an allocation's replica over a piece; None: unknown."""
+
+    def knows(self, allocation: Allocation) -> bool:
+        """Whether anything is known of this allocation's replica (else its pieces are unknown)."""
+
+    def __call__(self, piece: Piece) -> float | None: ...
 
 
 @dataclass(slots=True)
@@ -175,10 +183,9 @@ class UsageTotals:
     memory_mib_micros: int = 0
     measured_gpu_milli_micros: int = 0  # the part of the GPU time whose utilisation is known
     used_gpu_hours: float = 0.0  # over the measured part
-    allocations: set[tuple[str, int, datetime]] = field(default_factory=set)
+    allocations: set[int] = field(default_factory=set)  # positions in the summarised sequence
 
-    def add(self, piece: Piece, utilisation: float | None) -> None:
-        allocation, micros = piece.allocation, piece.micros
+    def add(self, position: int, allocation: Allocation, micros: int, utilisation: float | None) -> None:
         self.gpu_milli_micros += allocation.gpu_milli * micros
         self.cpu_milli_micros += allocation.cpu_milli * micros
         self.memory_mib_micros += allocation.memory_mib * micros
@@ -187,7 +194,7 @@ class UsageTotals:
             self.used_gpu_hours += (
                 allocation.gpu_milli * micros * min(max(utilisation, 0.0), 1.0) / (MILLI * MICROS_PER_HOUR)
             )
-        self.allocations.add((allocation.workload_id, allocation.replica_index, allocation.started_at))
+        self.allocations.add(position)
 
     @property
     def gpu_hours(self) -> float:
@@ -211,15 +218,15 @@ class UsageTotals:
         return self.memory_mib_micros / (MIB_PER_GIB * MICROS_PER_HOUR)
 
 
-def group_key(piece: Piece, by: UsageGroupBy) -> str:
-    allocation = piece.allocation
+def group_key(allocation: Allocation, by: UsageGroupBy) -> str:
+    """The row an allocation falls into (by day: each piece's day instead)."""
     if by is UsageGroupBy.WORKSPACE:
         return allocation.workspace
     if by is UsageGroupBy.USER:
         return allocation.user or UNKNOWN_USER
     if by is UsageGroupBy.MODEL:
         return allocation.gpu_model or NO_GPU_MODEL
-    return piece.day.isoformat()
+    raise ValueError("by day, the key is each piece's day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +235,27 @@ class UsageSummary:
     total: UsageTotals
 
 
+class _Days:
+    """The window's local days and the UTC instants between them, computed once per report: each
+    allocation then finds its days by binary search."""
+
+    def __init__(self, window: Window, zone: tzinfo) -> None:
+        split = list(day_pieces(window.start, window.end, zone))
+        self.days = [day for day, _, _ in split]
+        self.starts = [start for _, start, _ in split]
+        self.end = window.end
+
+    def pieces(self, start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+        k = bisect_right(self.starts, start) - 1
+        while start < end:
+            boundary = self.starts[k + 1] if k + 1 < len(self.starts) else self.end
+            piece_end = min(boundary, end)
+            yield self.days[k], start, piece_end
+            start, k = piece_end, k + 1
+
+
 def summarise(
-    allocations: Iterable[Allocation],
+    allocations: Sequence[Allocation],
     window: Window,
     now: datetime,
     zone: tzinfo,
@@ -237,16 +263,29 @@ def summarise(
     utilisation: Utilisation | None = None,
 ) -> UsageSummary:
     """Usage per group over the window; the rows add up to the total exactly. By day, every day of the
-    window has its row (a chart shows the quiet days too)."""
-    groups: dict[str, UsageTotals] = {}
-    if by is UsageGroupBy.DAY:
-        groups = {day.isoformat(): UsageTotals() for day in window_days(window, zone)}
+    window has its row (a chart shows the quiet days too). An allocation is cut into days only where
+    it must be: by day, or where its utilisation is known (weighed per day)."""
+    days = _Days(window, zone)
+    by_day = by is UsageGroupBy.DAY
+    groups = {day.isoformat(): UsageTotals() for day in days.days} if by_day else {}
     total = UsageTotals()
-    for allocation in allocations:
-        for piece in pieces(allocation, window, now, zone):
-            used = utilisation(piece) if utilisation and allocation.gpu_milli else None
-            groups.setdefault(group_key(piece, by), UsageTotals()).add(piece, used)
-            total.add(piece, used)
+    for position, allocation in enumerate(allocations):
+        start = max(allocation.started_at, window.start)
+        end = min(allocation.ended_at or now, window.end)
+        if end <= start:
+            continue
+        measured = bool(allocation.gpu_milli) and utilisation is not None and utilisation.knows(allocation)
+        if not (by_day or measured):
+            micros, key = _micros(end - start), group_key(allocation, by)
+            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, None)
+            total.add(position, allocation, micros, None)
+            continue
+        for day, piece_start, piece_end in days.pieces(start, end):
+            piece = Piece(allocation, day, piece_start, piece_end)
+            used = utilisation(piece) if measured and utilisation is not None else None
+            key = day.isoformat() if by_day else group_key(allocation, by)
+            groups.setdefault(key, UsageTotals()).add(position, allocation, piece.micros, used)
+            total.add(position, allocation, piece.micros, used)
     return UsageSummary(sorted(groups.items()), total)
 
 
@@ -334,6 +373,9 @@ class SampledUtilisation:
             times.append(sample.at)
             used.append(used[-1] + sample.gpu_util_percent / 100 * sample.sampled_s)
             sampled.append(sampled[-1] + sample.sampled_s)
+
+    def knows(self, allocation: Allocation) -> bool:
+        return (allocation.workload_id, allocation.replica_index) in self._series
 
     def __call__(self, piece: Piece) -> float | None:
         series = self._series.get((piece.allocation.workload_id, piece.allocation.replica_index))

@@ -18,7 +18,6 @@ from astrago.domain.usage import (
     Allocation,
     AllocationClosed,
     AllocationOpened,
-    Piece,
     SampledUtilisation,
     UsageGroupBy,
     UsageWindowError,
@@ -173,9 +172,8 @@ def test_used_gpu_hours_are_unknown_without_utilisation_never_zero() -> None:
     summary = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER)
     assert summary.total.gpu_hours == 1
     assert summary.total.gpu_hours_used is None
-    unknown = summarise(
-        [allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER, lambda _: None
-    )
+    mig = SampledUtilisation([UtilisationSample("w1", 0, at(1, 9), 300, None)])
+    unknown = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER, mig)
     assert unknown.total.gpu_hours_used is None
     assert unknown.total.gpu_hours_measured == 0
 
@@ -184,14 +182,15 @@ def test_used_gpu_hours_weigh_allocated_hours_by_utilisation_where_known() -> No
     window = Window(at(1, 0), at(2, 0))
     busy = allocation(at(1, 9), at(1, 11), gpu_milli=2000)  # 4 GPU-hours at 25 %
     unmeasured = allocation(at(1, 12), at(1, 13), workload="w2")  # 1 GPU-hour, utilisation unknown
-
-    def utilisation(piece: Piece) -> float | None:
-        return 0.25 if piece.allocation.workload_id == "w1" else None
-
-    summary = summarise([busy, unmeasured], window, NOW, UTC, UsageGroupBy.MODEL, utilisation)
-    assert summary.total.gpu_hours == 5
-    assert summary.total.gpu_hours_used == pytest.approx(1.0)
-    assert summary.total.gpu_hours_measured == 4
+    samples = [
+        UtilisationSample("w1", 0, at(1, 9) + timedelta(minutes=m), 300, 25.0) for m in range(0, 120, 5)
+    ]
+    utilisation = SampledUtilisation(samples)
+    for by in UsageGroupBy:
+        summary = summarise([busy, unmeasured], window, NOW, UTC, by, utilisation)
+        assert summary.total.gpu_hours == 5
+        assert summary.total.gpu_hours_used == pytest.approx(1.0)
+        assert summary.total.gpu_hours_measured == 4
 
 
 def test_groups_by_workspace_user_and_model_with_names_for_the_missing() -> None:

@@ -71,7 +71,7 @@ class ReplicaUtilisationRow:
     gpu_util_percent: float | None
 
 
-IN_CHUNK = 500  # workload ids per query (SQLite's bound-parameter limit)
+IN_LIMIT = 500  # workload ids in one IN list (beyond: by time only; SQLite bounds parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,28 +175,22 @@ class GpuSampleRepository:
         self, workload_ids: Collection[str], since: datetime, until: datetime
     ) -> list[ReplicaUtilisationRow]:
         """Plain (workload, replica, at, sampled_s, util) columns of many workloads in time order, for the
-        usage ledger's utilisation-weighted GPU-hours (a few queries, however many workloads)."""
-        found: list[ReplicaUtilisationRow] = []
-        ids = sorted(set(workload_ids))
-        for start in range(0, len(ids), IN_CHUNK):
-            rows = await self.session.execute(
-                select(
-                    WorkloadGpuSample.workload_id,
-                    WorkloadGpuSample.replica_index,
-                    WorkloadGpuSample.at,
-                    WorkloadGpuSample.sampled_s,
-                    WorkloadGpuSample.gpu_util_percent,
-                )
-                .where(
-                    WorkloadGpuSample.workload_id.in_(ids[start : start + IN_CHUNK]),
-                    WorkloadGpuSample.at >= since,
-                    WorkloadGpuSample.at < until,
-                )
-                .order_by(WorkloadGpuSample.at)
-            )
-            found += [ReplicaUtilisationRow(*row) for row in rows]
-        found.sort(key=lambda row: row.at)
-        return found
+        usage ledger's utilisation-weighted GPU-hours: one query by workload for a few workloads, one by
+        time (filtered here) for many, never one per workload."""
+        wanted = set(workload_ids)
+        if not wanted:
+            return []
+        query = select(
+            WorkloadGpuSample.workload_id,
+            WorkloadGpuSample.replica_index,
+            WorkloadGpuSample.at,
+            WorkloadGpuSample.sampled_s,
+            WorkloadGpuSample.gpu_util_percent,
+        ).where(WorkloadGpuSample.at >= since, WorkloadGpuSample.at < until)
+        if len(wanted) <= IN_LIMIT:
+            query = query.where(WorkloadGpuSample.workload_id.in_(sorted(wanted)))
+        rows = await self.session.execute(query.order_by(WorkloadGpuSample.at))
+        return [ReplicaUtilisationRow(*row) for row in rows if row[0] in wanted]
 
     async def recent_workload_rows(self, since: datetime) -> Sequence[WorkloadGpuSample]:
         """Raw rows from `since` on, for every workload (the live listing)."""
