@@ -140,7 +140,7 @@ class GpuSampler:
                 if gpu in device_by_index:
                     by_replica.setdefault((allocation.ref, gpu), [])
         readings = [
-            _replica_reading(self.node, ref, gpu, procs, device_by_index.get(gpu))
+            replica_reading(self.node, ref, gpu, procs, device_by_index.get(gpu))
             for (ref, gpu), procs in by_replica.items()
         ]
         return readings, unattributed
@@ -192,9 +192,11 @@ class GpuSampler:
         )
 
 
-def _replica_reading(
+def replica_reading(
     node: str, ref: ReplicaRef, gpu: int, processes: Sequence[GpuProcess], device: GpuDevice | None
 ) -> ReplicaGpuReading:
+    """What a replica's processes did on one GPU: utilisation and memory summed (utilisation capped at 100,
+    unknown on MIG or where no process has a sample); no process at all is a measured 0."""
     mig = (device is not None and device.mig_enabled) or any(p.mig_key is not None for p in processes)
     shares = [p.sm_utilization_percent for p in processes if p.sm_utilization_percent is not None]
     if mig or (processes and not shares):

@@ -199,12 +199,16 @@ class TelemetryService:
                         power_watts=None,
                         healthy=None,
                         mig_enabled=False,
-                        reason=unknown_reason(
-                            holds_gpus=True,
-                            on_simulated_gpus=simulated,
-                            source=source,
-                            samples=0,
-                            attributable_samples=0,
+                        reason=(
+                            f"no reading of this GPU from the {source} source"
+                            if source is not None
+                            else unknown_reason(
+                                holds_gpus=True,
+                                on_simulated_gpus=simulated,
+                                source=None,
+                                samples=0,
+                                attributable_samples=0,
+                            )
                         ),
                     )
                 )

@@ -13,6 +13,7 @@ from astrago.backends.base import Backend
 from astrago.backends.local.backend import LocalBackend
 from astrago.controllers.lease import LeaderLease
 from astrago.monitor.attribution import ReplicaRef, Root
+from astrago.monitor.prometheus import PrometheusReader, PrometheusSampler
 from astrago.monitor.rollup import roll_up
 from astrago.monitor.sampler import GpuSampler
 from astrago.monitor.sources import open_configured_source
@@ -31,7 +32,7 @@ class Telemetry:
         self.ctx = ctx
         self.backend = backend
         self.source = open_configured_source(ctx.settings)
-        self.sampler: GpuSampler | None = None
+        self.sampler: GpuSampler | PrometheusSampler | None = None
 
     async def run(self) -> None:
         lease = LeaderLease(self.ctx.sessions, "telemetry", ttl_s=3 * LEASE_RENEW_S)
@@ -69,8 +70,14 @@ class Telemetry:
         finally:
             for task in tasks:
                 task.cancel()
+            if isinstance(sampler, PrometheusSampler):
+                await sampler.reader.close()
 
-    async def _sampler(self) -> GpuSampler | None:
+    async def _sampler(self) -> GpuSampler | PrometheusSampler | None:
+        settings = self.ctx.settings
+        if settings.backend == "kubernetes" and settings.telemetry_prometheus_url:
+            reader = PrometheusReader(settings.telemetry_prometheus_url)
+            return PrometheusSampler(self.ctx, reader, settings.namespace)
         if self.source is None or not isinstance(self.backend, LocalBackend):
             return None
         nodes = await self.backend.inventory()

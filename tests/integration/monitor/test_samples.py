@@ -224,7 +224,7 @@ async def test_without_a_source_simulated_gpus_say_so(ctx: ServiceContext) -> No
 async def test_rollup_keeps_means_and_peaks_and_retention_drops_the_oldest(ctx: ServiceContext) -> None:
     await _seed(ctx, gpu_indices=[2, 0])
     now = T0 + timedelta(days=2)
-    rows = []
+    rows: list[WorkloadGpuSample | GpuDeviceSample] = []
     for i in range(30 + 6):  # a whole 5-minute bucket, then one minute of the next
         util = 100.0 if i == 3 else 10.0
         rows.append(

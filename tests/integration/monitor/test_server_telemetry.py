@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
 
-JOB = {"command": ["sleep", "300"], "resources": {"gpus": 1, "cpu": "100m", "memory": "64Mi"}}
+SLEEP = ["sleep", "300"]
+ONE_GPU = {"gpus": 1, "cpu": "100m", "memory": "64Mi"}
 H100_CAPTURE = "gpu/utkuozdemir_nvidia_gpu_exporter/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt"
 
 
@@ -50,8 +51,8 @@ def test_scripted_utilisation_lands_on_each_replica_and_survives_a_restart(tmp_p
     server, admin = _start(tmp_path, "4xA100-80GB", f"scripted:{script}")
     try:
         admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
-        job = admin.submit("ml-a", **{**JOB, "replicas": 2})
-        notebookish = admin.submit("ml-a", **JOB)
+        job = admin.submit("ml-a", SLEEP, resources=ONE_GPU, replicas=2)
+        notebookish = admin.submit("ml-a", SLEEP, resources=ONE_GPU)
         placements = {
             r["index"]: r["gpus"][0] for r in admin.wait_status(job, "RUNNING", timeout=30)["placements"]
         }
@@ -130,8 +131,8 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
     server, admin = _start(tmp_path, "1xH100-80GB", f"replay:{shared_data / H100_CAPTURE}")
     try:
         admin.api("POST", "/api/v1/workspaces", json={"name": "ml-a"}).raise_for_status()
-        job = admin.submit("ml-a", **JOB)
-        idle = admin.submit("ml-a", **{**JOB, "resources": {"cpu": "100m", "memory": "64Mi"}})
+        job = admin.submit("ml-a", SLEEP, resources=ONE_GPU)
+        idle = admin.submit("ml-a", SLEEP, resources={"cpu": "100m", "memory": "64Mi"})
         admin.wait_status(job, "RUNNING", timeout=30)
         usage = _sampled(admin, job)
         (series,) = usage["series"]

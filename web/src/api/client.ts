@@ -20,6 +20,9 @@ export type Token = Schemas["TokenOut"];
 export type AuditRecord = Schemas["AuditOut"];
 export type WorkloadEvent = Schemas["EventOut"];
 export type WorkspaceRole = Schemas["WorkspaceRole"];
+export type WorkloadGpuUsage = Schemas["WorkloadGpuUsage"];
+export type NodeGpuUsage = Schemas["NodeGpuUsage"];
+export type GpuUsagePoint = Schemas["GpuUsagePoint"];
 
 /** An RFC 9457 problem the server answered with; `errors` lists "field: message" for invalid input. */
 export class ApiError extends Error {

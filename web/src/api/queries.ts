@@ -25,7 +25,29 @@ export const keys = {
   tokens: ["tokens"] as const,
   users: ["users"] as const,
   audit: ["audit"] as const,
+  workloadGpuUsage: (id: string) => ["workload-gpu-usage", id] as const,
+  nodeGpuUsage: (name: string) => ["node-gpu-usage", name] as const,
 };
+
+/** GPU samples arrive every 10 s on the server: a running workload's charts follow them at that pace. */
+export const GPU_USAGE_REFRESH_MS = 10_000;
+
+export function useWorkloadGpuUsage(id: string, live: boolean) {
+  return useQuery({
+    queryKey: keys.workloadGpuUsage(id),
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/workloads/{workload_id}/gpu-usage", { params: { path: { workload_id: id } } })),
+    refetchInterval: live ? GPU_USAGE_REFRESH_MS : false,
+  });
+}
+
+export function useNodeGpuUsage(name: string) {
+  return useQuery({
+    queryKey: keys.nodeGpuUsage(name),
+    queryFn: () => unwrap(api.GET("/api/v1/nodes/{node}/gpu-usage", { params: { path: { node: name } } })),
+    refetchInterval: GPU_USAGE_REFRESH_MS,
+  });
+}
 
 export function useMe() {
   return useQuery({ queryKey: keys.me, queryFn: () => unwrap(api.GET("/api/v1/auth/me")), staleTime: 60_000 });

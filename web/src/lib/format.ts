@@ -48,3 +48,16 @@ export function formatRequest(spec: Record<string, unknown>, replicas: number): 
   if (r.memory_mib) parts.push(formatMemory(Number(r.memory_mib)));
   return `${replicas > 1 ? `${replicas} × ` : ""}${parts.join(", ") || "no resources"}`;
 }
+
+/** Bytes as a person reads them ("2.9 GiB"); "—" when unknown. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes == null) return "—";
+  const units: [string, number][] = [["TiB", 2 ** 40], ["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]];
+  for (const [unit, size] of units) if (bytes >= size) return `${(bytes / size).toFixed(1)} ${unit}`;
+  return `${bytes} B`;
+}
+
+/** A utilisation: "45%", or "—" when unknown (never 0 for unknown). */
+export function formatPercent(value: number | null | undefined): string {
+  return value == null ? "—" : `${Math.round(value)}%`;
+}

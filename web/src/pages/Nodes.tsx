@@ -1,6 +1,7 @@
 import { Badge, Card, Group, Progress, Stack, Table, Text, Title } from "@mantine/core";
 
 import { useNodes } from "../api/queries";
+import { NodeGpuUsage } from "../components/GpuUsage";
 import { QueryState } from "../components/Problem";
 import { WorkloadLink } from "../components/WorkloadLink";
 import { formatAgo, formatCpu, formatMemory, formatTime } from "../lib/format";
@@ -64,6 +65,7 @@ export function NodesPage() {
                   </Table.Tbody>
                 </Table>
               )}
+              {node.devices.length > 0 && <NodeGpuUsage node={node.name} />}
             </Card>
           ))}
         </Stack>

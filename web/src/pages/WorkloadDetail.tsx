@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 
 import { api, unwrap, type Workload } from "../api/client";
 import { keys, useMe, useWorkload, useWorkloadEvents } from "../api/queries";
+import { WorkloadGpuUsage } from "../components/GpuUsage";
 import { ProblemAlert, QueryState } from "../components/Problem";
 import { StatusBadge } from "../components/StatusBadge";
 import { downloadLogs, useLogs } from "../live/logs";
@@ -165,6 +166,7 @@ export function WorkloadDetailPage() {
                 </Table>
               )}
             </Card>
+            <WorkloadGpuUsage workload={w} />
             <Logs workload={w} />
             <Modal opened={confirm} onClose={() => setConfirm(false)} title={`Cancel ${w.name}?`}>
               <Text mb="md">Its replicas are stopped; this cannot be undone.</Text>

@@ -99,6 +99,13 @@ class GpuSampleRepository:
         if device_rows:
             await self.session.execute(insert(GpuDeviceSample), list(device_rows))
 
+    async def live_workload_replicas(self, statuses: Iterable[str]) -> dict[str, int]:
+        """Live workloads' ids and replica counts."""
+        rows = await self.session.execute(
+            select(Workload.id, Workload.replicas).where(Workload.status.in_(list(statuses)))
+        )
+        return {workload_id: replicas for workload_id, replicas in rows}
+
     async def live_allocations(self, node: str, statuses: Iterable[str]) -> list[AllocationRow]:
         rows = await self.session.execute(
             select(
