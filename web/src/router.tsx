@@ -12,6 +12,7 @@ import { OverviewPage } from "./pages/Overview";
 import { SignInPage } from "./pages/SignIn";
 import { SubmitPage } from "./pages/Submit";
 import { TokensPage } from "./pages/Tokens";
+import { UsagePage } from "./pages/Usage";
 import { UsersPage } from "./pages/Users";
 import { WorkloadDetailPage } from "./pages/WorkloadDetail";
 import { WorkloadsPage, type WorkloadsSearch } from "./pages/Workloads";
@@ -68,6 +69,7 @@ const routeTree = rootRoute.addChildren([
     page("/workspaces", WorkspacesPage),
     page("/users", UsersPage),
     page("/tokens", TokensPage),
+    page("/usage", UsagePage),
     page("/audit", AuditPage),
   ]),
 ]);

@@ -11,6 +11,7 @@ export const NAV: NavEntry[] = [
   { to: "/submit", label: "Submit" },
   { to: "/nodes", label: "Nodes & GPUs" },
   { to: "/workspaces", label: "Workspaces" },
+  { to: "/usage", label: "Usage" },
   { to: "/tokens", label: "API tokens" },
   { to: "/users", label: "Users", admin: true },
   { to: "/audit", label: "Audit log", admin: true },
