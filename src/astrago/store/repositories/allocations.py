@@ -4,8 +4,9 @@ writes the replica rows they follow, read by the usage reports."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.usage import Allocation, AllocationChange, AllocationClosed, AllocationOpened, Window
@@ -48,23 +49,26 @@ class AllocationRepository:
                 interval.ended_at = max(ended, interval.started_at)
 
     async def overlapping(self, window: Window, workspace_ids: Collection[str] | None) -> list[Allocation]:
-        """Intervals that overlap the window (open ones included), as plain values."""
-        table = AllocationInterval
+        """Intervals that overlap the window (open ones included), as plain values. Read as Core rows
+        (no ORM identity map): a 90-day report reads tens of thousands of them."""
+        table = cast(Table, AllocationInterval.__table__)
         query = select(
-            table.workload_id,
-            table.replica_index,
-            table.workspace,
-            table.username,
-            table.gpu_model,
-            table.gpu_milli,
-            table.cpu_milli,
-            table.memory_mib,
-            table.started_at,
-            table.ended_at,
-        ).where(table.started_at < window.end, or_(table.ended_at.is_(None), table.ended_at > window.start))
+            table.c.workload_id,
+            table.c.replica_index,
+            table.c.workspace,
+            table.c.username,
+            table.c.gpu_model,
+            table.c.gpu_milli,
+            table.c.cpu_milli,
+            table.c.memory_mib,
+            table.c.started_at,
+            table.c.ended_at,
+        ).where(
+            table.c.started_at < window.end, or_(table.c.ended_at.is_(None), table.c.ended_at > window.start)
+        )
         if workspace_ids is not None:
-            query = query.where(table.workspace_id.in_(workspace_ids))
-        rows = await self.session.execute(query)
+            query = query.where(table.c.workspace_id.in_(list(workspace_ids)))
+        rows = await (await self.session.connection()).execute(query)
         return [
             Allocation(workload, index, workspace, user, model, gpu, cpu, memory, started, ended)
             for workload, index, workspace, user, model, gpu, cpu, memory, started, ended in rows
