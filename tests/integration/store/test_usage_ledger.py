@@ -11,6 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from astrago.auth.principal import Principal
 from astrago.config import Settings
@@ -22,8 +25,8 @@ from astrago.services.registry import Services
 from astrago.services.schemas import WorkspaceCreate
 from astrago.services.usage import UsageQuery
 from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
-from astrago.store.models import AllocationInterval
+from astrago.store.migrate import alembic_config, upgrade_to_head
+from astrago.store.models import AllocationInterval, Base
 from astrago.store.repositories import AllocationRepository, UserRepository, WorkspaceRepository
 
 NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
@@ -177,3 +180,59 @@ async def test_members_see_their_workspaces_and_no_others(services: Services) ->
         ADMIN, UsageQuery(workspace="ml-b", start=date(2026, 12, 1)), now=NOW
     )
     assert only_b.total.gpu_hours == 2.0
+
+
+async def test_the_ledger_migration_records_replicas_already_running_or_ended(database_url: str) -> None:
+    """Installed in the middle of jobs: a running replica's interval opens at its recorded start, an ended
+    one's closes at its recorded end, and a replica that never started holds nothing."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "telemetry_1"))
+            await _seed_a_running_gang(connection)
+        await upgrade_to_head(engine)
+        async with create_session_factory(engine)() as session:
+            intervals = await AllocationRepository(session).for_workload("w-running")
+    finally:
+        await engine.dispose()
+    assert [(i.replica_index, i.started_at, i.ended_at) for i in intervals] == [
+        (0, at(1, 9), None),
+        (1, at(1, 9, 1), at(1, 10)),
+    ]
+    assert (intervals[0].gpu_model, intervals[0].gpu_count, intervals[0].gpu_milli) == ("A100-80GB", 2, 2000)
+    assert (intervals[0].workspace, intervals[0].username, intervals[0].workload_name) == (
+        "ml-a",
+        "kim",
+        "train",
+    )
+
+
+async def _seed_a_running_gang(connection: AsyncConnection) -> None:
+    tables = Base.metadata.tables
+    await connection.execute(insert(tables["users"]), [{"id": "u1", "username": "kim", "is_admin": False}])
+    await connection.execute(insert(tables["workspaces"]), [{"id": "s1", "name": "ml-a", "description": ""}])
+    await connection.execute(
+        insert(tables["nodes"]),
+        [{"name": "node-1", "backend": "local", "cpu_milli": 8000, "memory_mib": 65536, "labels": {}}],
+    )
+    await connection.execute(
+        insert(tables["devices"]),
+        [{"node_name": "node-1", "index": i, "model": "A100-80GB", "memory_mib": 81920} for i in range(4)],
+    )
+    workload = {"id": "w-running", "workspace_id": "s1", "name": "train", "kind": "batch", "spec": {}}
+    await connection.execute(
+        insert(tables["workloads"]),
+        [{**workload, "status": "RUNNING", "replicas": 3, "created_by": "u1", "launched": True}],
+    )
+    replica = {"workload_id": "w-running", "node": "node-1", "cpu_milli": 1000, "memory_mib": 1024}
+    never = {"started_at": None, "finished_at": None}
+    await connection.execute(
+        insert(tables["replicas"]),
+        [
+            {**replica, **never, "index": 0, "gpu_indices": [0, 1], "gpu_milli": 1000, "state": "RUNNING",
+             "started_at": at(1, 9)},
+            {**replica, "index": 1, "gpu_indices": [2, 3], "gpu_milli": 1000, "state": "SUCCEEDED",
+             "started_at": at(1, 9, 1), "finished_at": at(1, 10)},
+            {**replica, **never, "index": 2, "gpu_indices": [], "gpu_milli": 0, "state": "STARTING"},
+        ],
+    )  # fmt: skip
