@@ -38,7 +38,7 @@ from astrago.services.context import ServiceContext
 from astrago.services.usage import UsageQuery, UsageService
 from astrago.store.db import create_engine, create_session_factory
 from astrago.store.migrate import upgrade_to_head
-from astrago.store.models import AllocationInterval, WorkloadGpuSample, Workspace
+from astrago.store.models import AllocationInterval, Workload, WorkloadGpuSample, Workspace
 
 DAYS = 90
 WORKSPACES = 10
@@ -119,6 +119,16 @@ async def fill(ctx: ServiceContext, workspaces: list[dict[str, Any]], intervals:
         await session.execute(insert(Workspace), workspaces)
         for start in range(0, len(intervals), 5000):
             await session.execute(insert(AllocationInterval), intervals[start : start + 5000])
+    # samples belong to workload rows (they go with their workload)
+    workloads = sorted({(i["workload_id"], i["workspace_id"]) for i in intervals})
+    if samples:
+        async with ctx.write() as session:
+            rows = [
+                {"id": w, "workspace_id": ws, "name": w, "kind": "batch", "status": "SUCCEEDED", "spec": {}}
+                for w, ws in workloads
+            ]
+            for start in range(0, len(rows), 5000):
+                await session.execute(insert(Workload), rows[start : start + 5000])
     for start in range(0, len(samples), 20_000):
         async with ctx.write() as session:
             await session.execute(insert(WorkloadGpuSample), samples[start : start + 20_000])
