@@ -7,7 +7,7 @@ and the total is the sum of the allocation intervals, to the microsecond."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -166,12 +166,8 @@ def pieces(allocation: Allocation, window: Window, now: datetime, zone: tzinfo) 
 
 
 class Utilisation(Protocol):
-    """Mean GPU utilisation (0..1) of an allocation's replica over a piece; None: unknown."""
-
-    def knows(self, allocation: Allocation) -> bool:
-        """Whether anything is known of this allocation's replica (else its pieces are unknown)."""
-
-    def __call__(self, piece: Piece) -> float | None: ...
+    def mean(self, allocation: Allocation) -> float | None:
+        """Mean GPU utilisation (0..1) of the allocation's replica over the window; None: unknown."""
 
 
 @dataclass(slots=True)
@@ -263,8 +259,8 @@ def summarise(
     utilisation: Utilisation | None = None,
 ) -> UsageSummary:
     """Usage per group over the window; the rows add up to the total exactly. By day, every day of the
-    window has its row (a chart shows the quiet days too). An allocation is cut into days only where
-    it must be: by day, or where its utilisation is known (weighed per day)."""
+    window has its row (a chart shows the quiet days too), and each allocation is cut at midnight.
+    Used GPU-hours weigh an allocation's GPU-hours by its replica's mean utilisation over the window."""
     days = _Days(window, zone)
     by_day = by is UsageGroupBy.DAY
     groups = {day.isoformat(): UsageTotals() for day in days.days} if by_day else {}
@@ -274,18 +270,16 @@ def summarise(
         end = min(allocation.ended_at or now, window.end)
         if end <= start:
             continue
-        measured = bool(allocation.gpu_milli) and utilisation is not None and utilisation.knows(allocation)
-        if not (by_day or measured):
+        used = utilisation.mean(allocation) if allocation.gpu_milli and utilisation is not None else None
+        if not by_day:
             micros, key = _micros(end - start), group_key(allocation, by)
-            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, None)
-            total.add(position, allocation, micros, None)
+            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, used)
+            total.add(position, allocation, micros, used)
             continue
         for day, piece_start, piece_end in days.pieces(start, end):
-            piece = Piece(allocation, day, piece_start, piece_end)
-            used = utilisation(piece) if measured and utilisation is not None else None
-            key = day.isoformat() if by_day else group_key(allocation, by)
-            groups.setdefault(key, UsageTotals()).add(position, allocation, piece.micros, used)
-            total.add(position, allocation, piece.micros, used)
+            micros = _micros(piece_end - piece_start)
+            groups[day.isoformat()].add(position, allocation, micros, used)
+            total.add(position, allocation, micros, used)
     return UsageSummary(sorted(groups.items()), total)
 
 
@@ -347,41 +341,25 @@ def usage_window(
 
 
 @dataclass(frozen=True, slots=True)
-class UtilisationSample:
-    """One telemetry row of one replica: its GPUs' mean utilisation (percent) over `sampled_s` seconds
-    from `at`; None where the GPU cannot attribute utilisation (MIG)."""
+class ReplicaUtilisation:
+    """A replica's GPU utilisation over the report's window, summed from its telemetry rows: percent ×
+    seconds over the seconds whose utilisation is known (rows without one, e.g. MIG, add nothing)."""
 
     workload_id: str
     replica_index: int
-    at: datetime
+    util_percent_seconds: float
     sampled_s: int
-    gpu_util_percent: float | None
 
 
 class SampledUtilisation:
-    """Mean utilisation of each replica over any piece of time, from its samples in time order: prefix
-    sums make each piece one binary search. A piece without an attributable sample is unknown (None)."""
+    """Each replica's mean utilisation over the window's samples; unknown (None) without any."""
 
-    def __init__(self, samples: Iterable[UtilisationSample]) -> None:
-        self._series: dict[tuple[str, int], tuple[list[datetime], list[float], list[int]]] = {}
-        for sample in samples:
-            if sample.gpu_util_percent is None or sample.sampled_s <= 0:
-                continue
-            times, used, sampled = self._series.setdefault(
-                (sample.workload_id, sample.replica_index), ([], [0.0], [0])
-            )
-            times.append(sample.at)
-            used.append(used[-1] + sample.gpu_util_percent / 100 * sample.sampled_s)
-            sampled.append(sampled[-1] + sample.sampled_s)
+    def __init__(self, sums: Iterable[ReplicaUtilisation]) -> None:
+        self._means = {
+            (s.workload_id, s.replica_index): min(max(s.util_percent_seconds / s.sampled_s / 100, 0.0), 1.0)
+            for s in sums
+            if s.sampled_s > 0
+        }
 
-    def knows(self, allocation: Allocation) -> bool:
-        return (allocation.workload_id, allocation.replica_index) in self._series
-
-    def __call__(self, piece: Piece) -> float | None:
-        series = self._series.get((piece.allocation.workload_id, piece.allocation.replica_index))
-        if series is None:
-            return None
-        times, used, sampled = series
-        first, last = bisect_left(times, piece.start), bisect_left(times, piece.end)
-        seconds = sampled[last] - sampled[first]
-        return (used[last] - used[first]) / seconds if seconds else None
+    def mean(self, allocation: Allocation) -> float | None:
+        return self._means.get((allocation.workload_id, allocation.replica_index))

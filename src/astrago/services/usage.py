@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkspaceRole
 from astrago.domain.usage import (
+    ReplicaUtilisation,
     SampledUtilisation,
     UsageGroupBy,
     UsageTotals,
     UsageWindowError,
-    UtilisationSample,
     summarise,
     time_zone,
     usage_window,
@@ -74,12 +74,12 @@ class UsageService:
                 workspace_ids = [workspace.id]
             allocations = await AllocationRepository(session).overlapping(window, workspace_ids)
             on_gpus = {a.workload_id for a in allocations if a.gpu_milli}
-            samples = await GpuSampleRepository(session).replica_utilisation_rows(
+            sums = await GpuSampleRepository(session).replica_utilisation_sums(
                 on_gpus, window.start, min(window.end, now)
             )
         utilisation = SampledUtilisation(
-            UtilisationSample(r.workload_id, r.replica_index, r.at, r.sampled_s, r.gpu_util_percent)
-            for r in samples
+            ReplicaUtilisation(s.workload_id, s.replica_index, s.util_percent_seconds, s.sampled_s)
+            for s in sums
         )
         summary = summarise(allocations, window, now, zone, query.by, utilisation)
         return UsageReport(

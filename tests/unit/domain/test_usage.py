@@ -18,10 +18,10 @@ from astrago.domain.usage import (
     Allocation,
     AllocationClosed,
     AllocationOpened,
+    ReplicaUtilisation,
     SampledUtilisation,
     UsageGroupBy,
     UsageWindowError,
-    UtilisationSample,
     Window,
     allocation_change,
     day_pieces,
@@ -172,7 +172,7 @@ def test_used_gpu_hours_are_unknown_without_utilisation_never_zero() -> None:
     summary = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER)
     assert summary.total.gpu_hours == 1
     assert summary.total.gpu_hours_used is None
-    mig = SampledUtilisation([UtilisationSample("w1", 0, at(1, 9), 300, None)])
+    mig = SampledUtilisation([ReplicaUtilisation("w1", 0, 0.0, 0)])  # rows, none with a utilisation
     unknown = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER, mig)
     assert unknown.total.gpu_hours_used is None
     assert unknown.total.gpu_hours_measured == 0
@@ -182,10 +182,7 @@ def test_used_gpu_hours_weigh_allocated_hours_by_utilisation_where_known() -> No
     window = Window(at(1, 0), at(2, 0))
     busy = allocation(at(1, 9), at(1, 11), gpu_milli=2000)  # 4 GPU-hours at 25 %
     unmeasured = allocation(at(1, 12), at(1, 13), workload="w2")  # 1 GPU-hour, utilisation unknown
-    samples = [
-        UtilisationSample("w1", 0, at(1, 9) + timedelta(minutes=m), 300, 25.0) for m in range(0, 120, 5)
-    ]
-    utilisation = SampledUtilisation(samples)
+    utilisation = SampledUtilisation([ReplicaUtilisation("w1", 0, 25.0 * 7200, 7200)])
     for by in UsageGroupBy:
         summary = summarise([busy, unmeasured], window, NOW, UTC, by, utilisation)
         assert summary.total.gpu_hours == 5
@@ -323,22 +320,24 @@ def test_an_unknown_time_zone_is_refused_by_name() -> None:
 # -- utilisation from samples --------------------------------------------------------------------
 
 
-def test_sampled_utilisation_is_the_mean_over_each_pieces_samples_per_replica() -> None:
-    samples = [
-        UtilisationSample("w1", 0, at(1, 23, 50), 300, 20.0),
-        UtilisationSample("w1", 0, at(1, 23, 55), 300, 60.0),
-        UtilisationSample("w1", 1, at(1, 23, 55), 300, None),  # MIG: not attributable
-        UtilisationSample("w1", 0, at(2, 0, 0), 300, 100.0),
-        UtilisationSample("w1", 0, at(2, 0, 5), 100, 0.0),
-    ]
-    utilisation = SampledUtilisation(samples)
+def test_sampled_utilisation_is_each_replicas_mean_and_unknown_without_samples() -> None:
+    utilisation = SampledUtilisation(
+        [
+            ReplicaUtilisation("w1", 0, 20.0 * 300 + 60.0 * 300, 600),
+            ReplicaUtilisation("w1", 1, 0.0, 0),  # MIG: rows without a utilisation
+            ReplicaUtilisation("w2", 0, 150.0 * 10, 10),  # a source that over-reports is capped at 100 %
+        ]
+    )
+    assert utilisation.mean(allocation(at(1, 9), None)) == pytest.approx(0.4)
+    assert utilisation.mean(allocation(at(1, 9), None, index=1)) is None  # never 0
+    assert utilisation.mean(allocation(at(1, 9), None, workload="w9")) is None
+    assert utilisation.mean(allocation(at(1, 9), None, workload="w2")) == 1.0
+
+
+def test_used_gpu_hours_split_by_day_like_the_allocated_ones() -> None:
     window = Window(at(1, 0), at(3, 0))
-    before, after = pieces(allocation(at(1, 23, 50), at(2, 0, 10)), window, NOW, UTC)
-    assert utilisation(before) == pytest.approx(0.4)
-    assert utilisation(after) == pytest.approx(100 * 300 / 400 / 100)
-    [mig] = pieces(allocation(at(1, 23, 50), at(1, 23, 59), index=1), window, NOW, UTC)
-    assert utilisation(mig) is None  # never 0
-    [unsampled] = pieces(allocation(at(1, 10), at(1, 11), workload="w9"), window, NOW, UTC)
-    assert utilisation(unsampled) is None
-    [quiet] = pieces(allocation(at(1, 10), at(1, 11)), window, NOW, UTC)
-    assert utilisation(quiet) is None  # w1 has samples, but none in this piece
+    utilisation = SampledUtilisation([ReplicaUtilisation("w1", 0, 50.0 * 3600, 3600)])
+    summary = summarise([allocation(at(1, 23), at(2, 2))], window, NOW, UTC, UsageGroupBy.DAY, utilisation)
+    used = {key: totals.gpu_hours_used for key, totals in summary.rows}
+    assert used == {"2026-12-01": pytest.approx(0.5), "2026-12-02": pytest.approx(1.0)}
+    assert summary.total.gpu_hours_used == pytest.approx(1.5)

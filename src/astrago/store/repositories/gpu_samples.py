@@ -63,12 +63,11 @@ class DeviceSampleValues(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class ReplicaUtilisationRow:
+class ReplicaUtilisationSum:
     workload_id: str
     replica_index: int
-    at: datetime
-    sampled_s: int
-    gpu_util_percent: float | None
+    util_percent_seconds: float  # sum of utilisation percent × seconds
+    sampled_s: int  # seconds with a known utilisation
 
 
 IN_LIMIT = 500  # workload ids in one IN list (beyond: by time only; SQLite bounds parameters)
@@ -178,26 +177,34 @@ class GpuSampleRepository:
             )
         ).all()
 
-    async def replica_utilisation_rows(
+    async def replica_utilisation_sums(
         self, workload_ids: Collection[str], since: datetime, until: datetime
-    ) -> list[ReplicaUtilisationRow]:
-        """Plain (workload, replica, at, sampled_s, util) columns of many workloads in time order, for the
-        usage ledger's utilisation-weighted GPU-hours: one query by workload for a few workloads, one by
-        time (filtered here) for many, never one per workload."""
+    ) -> list[ReplicaUtilisationSum]:
+        """Per replica of the given workloads, utilisation percent × seconds and the seconds with a known
+        utilisation over [since, until), summed by the database (the usage ledger's used GPU-hours): one
+        query, by workload for a few, by time only (filtered here) for many."""
         wanted = set(workload_ids)
         if not wanted:
             return []
-        query = select(
-            WorkloadGpuSample.workload_id,
-            WorkloadGpuSample.replica_index,
-            WorkloadGpuSample.at,
-            WorkloadGpuSample.sampled_s,
-            WorkloadGpuSample.gpu_util_percent,
-        ).where(WorkloadGpuSample.at >= since, WorkloadGpuSample.at < until)
+        util, seconds = WorkloadGpuSample.gpu_util_percent, WorkloadGpuSample.sampled_s
+        query = (
+            select(
+                WorkloadGpuSample.workload_id,
+                WorkloadGpuSample.replica_index,
+                func.sum(util * seconds),
+                func.sum(case((util.is_not(None), seconds), else_=0)),
+            )
+            .where(WorkloadGpuSample.at >= since, WorkloadGpuSample.at < until)
+            .group_by(WorkloadGpuSample.workload_id, WorkloadGpuSample.replica_index)
+        )
         if len(wanted) <= IN_LIMIT:
             query = query.where(WorkloadGpuSample.workload_id.in_(sorted(wanted)))
-        rows = await self.session.execute(query.order_by(WorkloadGpuSample.at))
-        return [ReplicaUtilisationRow(*row) for row in rows if row[0] in wanted]
+        rows = await self.session.execute(query)
+        return [
+            ReplicaUtilisationSum(workload, index, float(used or 0.0), int(sampled or 0))
+            for workload, index, used, sampled in rows
+            if workload in wanted
+        ]
 
     async def recent_workload_rows(self, since: datetime) -> Sequence[WorkloadGpuSample]:
         """Raw rows from `since` on, for every workload (the live listing)."""
