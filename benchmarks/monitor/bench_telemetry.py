@@ -83,7 +83,7 @@ async def seed(ctx: ServiceContext, workloads: list[tuple[str, int | None]]) -> 
     async with ctx.write() as session:
         space = await WorkspaceRepository(session).add("bench", "")
         repository = WorkloadRepository(session)
-        for workload_id, gpu in workloads:
+        for workload_id, _gpu in workloads:
             repository.add(
                 Workload(
                     id=workload_id,
@@ -127,7 +127,8 @@ async def measure_cycles(root: Path, cycles: int) -> dict[str, float]:
         result = await sampler.sample(START + timedelta(seconds=10 * cycle))
         cpu_times.append(time.process_time() - cpu)
         wall_times.append(time.perf_counter() - wall)
-        assert result is not None and result.unattributed_processes == 0, result
+        assert result is not None
+        assert result.unattributed_processes == 0, result
         first = first or result
     await engine.dispose()
     assert first is not None
@@ -219,29 +220,26 @@ async def main() -> None:
         cycle = await measure_cycles(Path(tmp), args.cycles)
         storage = await measure_storage(Path(tmp))
     load = os.getloadavg()
+    cpu_ms, wall_ms, cold_ms = (cycle[key] * 1000 for key in ("cpu_s", "wall_s", "cold_cpu_s"))
+    share = cycle["cpu_s"] / args.interval * 100
+    raw_kib, rolled_kib = storage["raw_bytes"] / 1024, storage["rolled_bytes"] / 1024
+    steady_mib = storage["steady_bytes"] / 1024 / 1024
     print(f"load average: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
     print(
-        "| setup | rows per cycle | cycle CPU (median) | cycle wall (median) | first cycle CPU | share of one core |"
+        "| setup | rows per cycle | cycle CPU (median) | cycle wall (median) | first cycle CPU | one core |"
     )
     print("|---|---|---|---|---|---|")
     print(
         f"| {GPUS} GPUs × {PER_GPU} processes, {WORKLOADS:,} live workloads, {args.cycles} cycles "
-        f"| {cycle['replica_rows']:.0f} + {cycle['device_rows']:.0f} "
-        f"| {cycle['cpu_s'] * 1000:.1f} ms | {cycle['wall_s'] * 1000:.1f} ms | {cycle['cold_cpu_s'] * 1000:.1f} ms "
-        f"| {cycle['cpu_s'] / args.interval * 100:.2f} % at {args.interval:g} s |"
+        f"| {cycle['replica_rows']:.0f} + {cycle['device_rows']:.0f} | {cpu_ms:.1f} ms | {wall_ms:.1f} ms "
+        f"| {cold_ms:.1f} ms | {share:.2f} % at {args.interval:g} s |"
     )
     print()
     print("| stored per GPU-day (one replica per GPU) | rows | bytes (SQLite, tables + indexes) |")
     print("|---|---|---|")
-    print(
-        f"| 10 s samples (kept 1 day) | {storage['raw_rows']:,.0f} | {storage['raw_bytes'] / 1024:,.0f} KiB |"
-    )
-    print(
-        f"| 5-min rollups (kept 90 days) | {storage['rolled_rows']:,.0f} | {storage['rolled_bytes'] / 1024:,.1f} KiB |"
-    )
-    print(
-        f"| steady state per GPU (1 raw day + 90 rolled-up days) | | {storage['steady_bytes'] / 1024 / 1024:,.2f} MiB |"
-    )
+    print(f"| 10 s samples (kept 1 day) | {storage['raw_rows']:,.0f} | {raw_kib:,.0f} KiB |")
+    print(f"| 5-min rollups (kept 90 days) | {storage['rolled_rows']:,.0f} | {rolled_kib:,.1f} KiB |")
+    print(f"| steady state per GPU (1 raw day + 90 rolled-up days) | | {steady_mib:,.2f} MiB |")
 
 
 if __name__ == "__main__":

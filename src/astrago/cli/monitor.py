@@ -116,9 +116,9 @@ def gpu_use_of(client: ApiClient, workload: WorkloadOut) -> WorkloadGpuUsage | N
         return None
     until = workload.finished_at or datetime.now(UTC)
     span = max(1, int((until - started).total_seconds()) + 1)
-    return client.gpu_usage(
-        workload.id, since=started, until=until + timedelta(seconds=1), step_s=max(10, -(-span // 1000))
-    )
+    # describe prints the summary only: one point per series (a day per point past a day) keeps it small
+    step_s = min(86400, max(10, span))
+    return client.gpu_usage(workload.id, since=started, until=until + timedelta(seconds=1), step_s=step_s)
 
 
 def print_gpu_use(usage: WorkloadGpuUsage | None) -> None:

@@ -21,6 +21,7 @@ from astrago.cli.errors import CliError
 from astrago.cli.startup import bind_listener, check_settings
 from astrago.config import ConfigFileError, Settings, scrub_secrets
 from astrago.domain.isolation import IsolationStatus
+from astrago.monitor.sources import GpuSourceError
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -84,6 +85,8 @@ def serve(
         asyncio.run(_serve(settings, role, listener, tls))  # type: ignore[arg-type]
     except BackendError as exc:
         raise CliError(f"the {settings.backend} backend cannot start: {exc}") from exc
+    except GpuSourceError as exc:
+        raise CliError(f"cannot sample GPUs: {exc}", exit_code=2) from exc
     except OSError as exc:
         raise CliError(f"cannot start the server: {exc}") from exc
     except SQLAlchemyError as exc:

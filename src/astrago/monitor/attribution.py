@@ -122,13 +122,15 @@ def owners_by_allocation(node: str, gpu_index: int, allocations: Sequence[Alloca
     return None
 
 
-_POD_SUFFIX = re.compile(r"^-(?P<index>\d+)(?:-[a-z0-9]{5})?$")
+# An Indexed Job's pod `<name>-<index>-<random>`, an MPIJob's worker `<name>-worker-<index>`.
+_POD_SUFFIX = re.compile(r"^-(?:worker-)?(?P<index>\d+)(?:-[a-z0-9]{5})?$")
 
 
 def owner_of_pod(pod: str, names: Mapping[str, str], replicas: Mapping[str, int]) -> ReplicaRef | None:
     """The replica a pod belongs to, from its name: `names` maps each live workload's object name (see the
-    Kubernetes backend's naming) to its id; an Indexed Job's pod `<name>-<index>-<random>` is replica
-    `<index>`; any other pod of a single-replica workload (a Deployment's `<name>-<hash>-<random>`) is 0."""
+    Kubernetes backend's naming) to its id; an Indexed Job's pod `<name>-<index>-<random>` and an MPIJob's
+    worker `<name>-worker-<index>` are replica `<index>`; any other pod of a single-replica workload (a
+    Deployment's `<name>-<hash>-<random>`) is replica 0."""
     for base, workload_id in names.items():
         if pod == base:
             return ReplicaRef(workload_id, 0)

@@ -99,7 +99,14 @@ class TelemetryService:
             workload = await WorkloadRepository(session).get(workload_id)
             if workload is None or not principal.can(workload.workspace_id, WorkspaceRole.VIEWER):
                 raise NotFound(f"workload {workload_id!r} does not exist or is not in one of your workspaces")
-            window = _window(since, until, step_s, default_since=workload.started_at or workload.created_at)
+            window = _window(
+                since,
+                until,
+                step_s,
+                default_since=workload.started_at or workload.created_at,
+                # a finished workload's charts show its run, not the empty hours since
+                default_until=workload.finished_at + timedelta(seconds=1) if workload.finished_at else None,
+            )
             rows = await GpuSampleRepository(session).workload_rows(workload_id, window.since, window.until)
             simulated = await self._simulated_nodes(session, workload)
         summary = await self.utilisation(workload_id, window.since, window.until)
@@ -249,14 +256,18 @@ class _Window:
 
 
 def _window(
-    since: datetime | None, until: datetime | None, step_s: int | None, default_since: datetime | None
+    since: datetime | None,
+    until: datetime | None,
+    step_s: int | None,
+    default_since: datetime | None,
+    default_until: datetime | None = None,
 ) -> _Window:
     for name, given in (("since", since), ("until", until)):
         if given is not None and given.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone (e.g. 2026-12-02T01:00:00Z)")
         if given is not None and not EARLIEST <= given <= LATEST:
             raise InvalidInput(f"{name} must lie between {EARLIEST:%Y} and {LATEST:%Y}")
-    end = until or datetime.now(UTC)
+    end = until or (default_until if since is None else None) or datetime.now(UTC)
     start = since or max(default_since or end - DEFAULT_RANGE, end - timedelta(days=1))
     if start >= end:
         raise InvalidInput("since must be before until")

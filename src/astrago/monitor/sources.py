@@ -9,6 +9,11 @@ from astrago.monitor.schemas import SampleSource
 NONE = "none"
 
 
+class GpuSourceError(ValueError):
+    """The `gpu_source` setting names a source that cannot be opened (unknown kind, missing or invalid
+    file): the server refuses to start rather than sample nothing in silence."""
+
+
 def configured_source_kind(settings: Settings) -> str | None:
     """What kind of source the server samples (a SampleSource value), or None when it samples nothing."""
     spec = settings.gpu_source
@@ -33,7 +38,9 @@ def open_configured_source(settings: Settings) -> GpuSource | None:
         return None
     try:
         return open_source(spec or "auto")
-    except SourceUnavailable:
+    except SourceUnavailable as exc:
         if spec is None:  # no driver here: nothing to sample, as on a CPU-only machine
             return None
-        raise
+        raise GpuSourceError(f"gpu_source {spec!r}: {exc}") from exc
+    except ValueError as exc:  # unknown kind, a replay or script that cannot be read
+        raise GpuSourceError(f"gpu_source {spec!r}: {exc}") from exc

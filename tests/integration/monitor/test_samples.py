@@ -211,7 +211,18 @@ async def test_mig_is_not_attributable_and_never_zero(
     assert summary.reason == MIG_NOT_ATTRIBUTABLE
 
 
-async def test_without_a_source_simulated_gpus_say_so(ctx: ServiceContext) -> None:
+@pytest.fixture
+async def sqlite_ctx(tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    """For what no database changes: reading no rows at all."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}")
+    await upgrade_to_head(engine)
+    yield ServiceContext(sessions=create_session_factory(engine), settings=Settings(data_dir=tmp_path))
+    await engine.dispose()
+
+
+async def test_without_a_source_simulated_gpus_say_so(sqlite_ctx: ServiceContext) -> None:
+    ctx = sqlite_ctx
+    ctx.settings.simulate_gpus = "2xA100-80GB"
     await _seed(ctx, gpu_indices=[2, 0])
     ctx.settings.gpu_source = None
     usage = await TelemetryService(ctx).workload_usage(ADMIN, "wl-job", T0, T0 + timedelta(hours=1), None)
@@ -289,3 +300,22 @@ async def test_rollup_keeps_means_and_peaks_and_retention_drops_the_oldest(ctx: 
         assert await GpuSampleRepository(session).count() == 2
     again = await roll_up(ctx, now, raw_retention=timedelta(days=1), retention=timedelta(days=90))
     assert (again.rolled_up, again.written, again.expired) == (0, 0, 0)
+
+
+async def test_a_finished_workloads_usage_covers_its_run_by_default(sqlite_ctx: ServiceContext) -> None:
+    ctx = sqlite_ctx
+    await _seed(ctx, gpu_indices=[2, 0])
+    async with ctx.write() as session:
+        workload = await WorkloadRepository(session).get("wl-job")
+        assert workload is not None
+        workload.status = WorkloadStatus.SUCCEEDED.value
+        workload.started_at, workload.finished_at = T0, T0 + timedelta(minutes=5)
+        session.add(
+            WorkloadGpuSample(
+                workload_id="wl-job", replica_index=0, node=NODE, gpu_index=2, at=T0 + timedelta(minutes=1),
+                resolution_s=10, sampled_s=10, gpu_util_percent=33.0, memory_used_bytes=MIB, source="nvml",
+            )
+        )  # fmt: skip
+    usage = await TelemetryService(ctx).workload_usage(ADMIN, "wl-job", None, None, None)
+    assert (usage.since, usage.until) == (T0, T0 + timedelta(minutes=5, seconds=1))
+    assert usage.summary.gpu_util_mean_percent == 33.0

@@ -6,12 +6,15 @@ restarted server keeps them."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 
-from tests.support.server import ADMIN_PASSWORD, ServerProcess, User, wait_for
+from tests.support.server import ADMIN_PASSWORD, ASTRAGO, ServerProcess, User, wait_for
 
 SLEEP = ["sleep", "300"]
 ONE_GPU = {"gpus": 1, "cpu": "100m", "memory": "64Mi"}
@@ -26,7 +29,9 @@ def _start(tmp_path: Path, gpus: str, source: str) -> tuple[ServerProcess, User]
     )
     server.start()
     admin = User(server, "admin", tmp_path / "admin-home")
-    admin.login(ADMIN_PASSWORD)
+    # signed in over HTTP: the CLI's own login has its tests; here the CLI runs with the token
+    login = admin.api("POST", "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    admin.token = login.json()["token"]
     return server, admin
 
 
@@ -148,6 +153,66 @@ def test_a_replayed_recording_feeds_the_job_holding_that_gpu(tmp_path: Path, sha
         (gpu,) = nodes.json()["gpus"]
         assert gpu["gpu_util_percent"] == 100.0
         assert gpu["source"] == "replay"
+        _top_refreshes_live_until_ctrl_c(admin, job)
+        _bad_ranges_are_refused(admin, job)
         admin.api("POST", f"/api/v1/workloads/{job}/cancel").raise_for_status()
     finally:
         server.stop()
+
+
+def _top_refreshes_live_until_ctrl_c(admin: User, job: str) -> None:
+    """`astrago top` in a real terminal: the listing, then a refresh, until Ctrl-C ends it cleanly."""
+    env = {**os.environ, "ASTRAGO_URL": admin.server.url, "ASTRAGO_TOKEN": admin.token or ""}
+    top = pexpect.spawn(
+        ASTRAGO[0], [*ASTRAGO[1:], "top", "--interval", "1"], env=env, dimensions=(30, 200), timeout=30,
+        encoding="utf-8",
+    )  # fmt: skip
+    try:
+        top.expect("astrago top")
+        top.expect(job)
+        top.expect("99%")  # the recording's busiest process on the GPU the job holds
+        top.expect("astrago top")  # refreshed
+        top.sendintr()
+        top.expect(pexpect.EOF)
+    finally:
+        top.close(force=True)
+    assert top.exitstatus == 0, top.before
+
+
+def _bad_ranges_are_refused(admin: User, job: str) -> None:
+    path = f"/api/v1/workloads/{job}/gpu-usage"
+    for params, detail in (
+        ({"since": "2026-12-01T00:00:00"}, "needs a time zone"),
+        ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "since must be before until"),
+        (
+            {"since": "2026-01-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "step": 10},
+            "give a larger step",
+        ),
+        ({"since": "0001-01-01T00:00:00Z"}, "between 2000 and 2200"),
+        ({"step": 5}, "step must be ≥ 10"),
+    ):
+        response = admin.api("GET", path, params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert detail in response.text, response.text
+    assert admin.api("GET", "/api/v1/workloads/nope/gpu-usage").status_code == 404
+    assert admin.api("GET", "/api/v1/nodes/nope/gpu-usage").status_code == 404
+
+
+def test_a_gpu_source_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    server = ServerProcess(
+        data_dir=tmp_path / "data",
+        simulate_gpus="1xA100-80GB",
+        extra_env={"ASTRAGO_GPU_SOURCE": f"scripted:{tmp_path / 'missing.yaml'}"},
+    )
+    done = subprocess.run(
+        [*ASTRAGO, "server", "--port", str(server.port), "--simulate-gpus", "1xA100-80GB"],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "cannot sample GPUs: gpu_source 'scripted:" in done.stderr
+    assert "missing.yaml" in done.stderr
+    assert "Traceback" not in done.stderr

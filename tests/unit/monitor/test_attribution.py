@@ -75,6 +75,8 @@ def test_pods_map_to_replicas_by_name() -> None:
     replicas = {"wl-1": 1, "wl-22": 4, "svc": 1}
     assert owner_of_pod("ag-wl-1", names, replicas) == ReplicaRef("wl-1", 0)
     assert owner_of_pod("ag-wl-22-3-x7k2p", names, replicas) == ReplicaRef("wl-22", 3)
+    assert owner_of_pod("ag-wl-22-worker-2", names, replicas) == ReplicaRef("wl-22", 2)  # MPIJob
+    assert owner_of_pod("ag-wl-22-launcher", names, replicas) is None  # holds no GPU
     assert owner_of_pod("ag-svc-5d8f7c9b6d-x7k2p", names, replicas) == ReplicaRef("svc", 0)
     assert owner_of_pod("ag-wl-2", names, replicas) is None
     assert owner_of_pod("someone-else", names, replicas) is None
