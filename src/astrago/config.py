@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     # GPU telemetry (docs/monitor.md). The source: nvml | smi | replay:PATH | scripted:PATH | none; unset:
     # NVML (else nvidia-smi) where a driver is present, none on simulated GPUs (they have no utilisation).
     gpu_source: str | None = None
-    telemetry_interval_s: float = Field(10.0, ge=1, le=300)  # one sample per GPU and replica this often
+    telemetry_interval_s: int = Field(10, ge=1, le=300)  # one sample per GPU and replica this often
     telemetry_raw_retention_s: float = Field(24 * 3600, ge=600)  # then rolled up into 5-minute rows...
     telemetry_retention_days: float = Field(90, gt=0)  # ...kept this long
     # Kubernetes: the Prometheus that scrapes the GPU exporter (`gpu_process_*` series with pod labels)

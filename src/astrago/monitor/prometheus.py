@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from astrago.backends.kubernetes.naming import object_name
 from astrago.domain.status import LIVE_STATUSES
 from astrago.gpu.model import GpuProcess, ProcessKind
 from astrago.monitor.attribution import ReplicaRef, owner_of_pod
-from astrago.monitor.sampler import CycleResult, replica_reading
+from astrago.monitor.sampler import CycleResult, replica_reading, until_next_period
 from astrago.monitor.schemas import DeviceReading, ReplicaGpuReading, SampleSource
 from astrago.services.context import ServiceContext
 from astrago.store.repositories.gpu_samples import (
@@ -90,19 +89,18 @@ class PrometheusSampler:
         self.ctx = ctx
         self.reader = reader
         self.namespace = namespace
-        self.interval_s = int(ctx.settings.telemetry_interval_s)
+        self.interval_s = ctx.settings.telemetry_interval_s
         self._last_slot: datetime | None = None
 
     async def run(self) -> None:
         while True:
-            started = time.monotonic()
             try:
                 await self.sample(datetime.now(UTC))
             except PrometheusUnavailable as exc:
                 log.warning("GPU sampling skipped: %s", exc)
             except Exception:
                 log.exception("GPU sampling from Prometheus failed; trying again next interval")
-            await asyncio.sleep(max(0.5, self.interval_s - (time.monotonic() - started)))
+            await asyncio.sleep(until_next_period(self.interval_s))
 
     async def sample(self, now: datetime) -> CycleResult | None:
         slot = bucket_start(now, self.interval_s)

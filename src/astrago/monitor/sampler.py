@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from astrago.domain.status import LIVE_STATUSES
 from astrago.gpu.collector import AttributedProcess, Collector
@@ -55,19 +54,18 @@ class GpuSampler:
         self.collector = Collector(source)  # PIDs are attributed to replicas here, not to containers
         self.runners = runners
         self.ancestry = ProcessAncestry(proc_root)
-        self.interval_s = int(ctx.settings.telemetry_interval_s)
+        self.interval_s = ctx.settings.telemetry_interval_s
         self._last_slot: datetime | None = None
         self.kind = _source_kind(source.name)
 
     async def run(self) -> None:
         await self._resume()
         while True:
-            started = time.monotonic()
             try:
                 await self.sample(datetime.now(UTC))
             except Exception:
                 log.exception("GPU sampling failed; trying again next interval")
-            await asyncio.sleep(max(0.5, self.interval_s - (time.monotonic() - started)))
+            await asyncio.sleep(until_next_period(self.interval_s))
 
     async def _resume(self) -> None:
         """After a restart, never write a second row for a period already sampled."""
@@ -190,6 +188,13 @@ class GpuSampler:
             mig_enabled=reading.mig_enabled,
             source=self.kind.value,
         )
+
+
+def until_next_period(interval_s: int, now: datetime | None = None) -> float:
+    """Seconds to the start of the next sample period (plus a little): waking on period boundaries, not
+    `interval` after the last cycle, means a slow cycle never makes the next one skip a period."""
+    now = now or datetime.now(UTC)
+    return (bucket_start(now, interval_s) + timedelta(seconds=interval_s) - now).total_seconds() + 0.05
 
 
 def replica_reading(

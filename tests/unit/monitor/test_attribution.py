@@ -3,7 +3,10 @@ cache across cycles), allocation for recorded PIDs, pod names on Kubernetes; and
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from astrago.monitor.attribution import (
     Allocation,
@@ -14,6 +17,7 @@ from astrago.monitor.attribution import (
     owners_by_allocation,
 )
 from astrago.monitor.reasons import unknown_reason
+from astrago.monitor.sampler import until_next_period
 from astrago.monitor.schemas import MIG_NOT_ATTRIBUTABLE, NO_GPUS, SIMULATED_NO_SOURCE
 
 JOB = ReplicaRef("wl-1", 0)
@@ -92,3 +96,8 @@ def test_unknown_use_is_explained_never_zero() -> None:
     assert reason(samples=5) == MIG_NOT_ATTRIBUTABLE
     assert reason(on_simulated_gpus=True, source=None) == SIMULATED_NO_SOURCE
     assert reason() == "no GPU samples for this period (source: nvml)"
+
+
+def test_the_sampler_wakes_on_period_boundaries() -> None:
+    assert until_next_period(10, datetime(2026, 12, 2, 1, 0, 3, 500000, tzinfo=UTC)) == pytest.approx(6.55)
+    assert until_next_period(10, datetime(2026, 12, 2, 1, 0, 9, 990000, tzinfo=UTC)) == pytest.approx(0.06)
