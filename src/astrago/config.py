@@ -185,6 +185,16 @@ class Settings(BaseSettings):
     telemetry_retention_days: float = Field(90, gt=0)  # ...kept this long
     # Kubernetes: the Prometheus that scrapes the GPU exporter (`gpu_process_*` series with pod labels)
     telemetry_prometheus_url: str | None = None
+    # The usage ledger's reporting days begin at midnight in this IANA time zone (e.g. Asia/Seoul).
+    usage_time_zone: str = "UTC"
+
+    @field_validator("usage_time_zone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from astrago.domain.usage import time_zone
+
+        time_zone(value)  # a clear error at start, not at the first report
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -20,6 +20,7 @@ import { OverviewPage } from "./pages/Overview";
 import { SignInPage } from "./pages/SignIn";
 import { SubmitPage } from "./pages/Submit";
 import { TokensPage } from "./pages/Tokens";
+import { UsagePage } from "./pages/Usage";
 import { UsersPage } from "./pages/Users";
 import type { VolumesSearch } from "./pages/Volumes";
 import { WorkloadDetailPage } from "./pages/WorkloadDetail";
@@ -100,6 +101,7 @@ const routeTree = rootRoute.addChildren([
     volumesRoute,
     page("/users", UsersPage),
     page("/tokens", TokensPage),
+    page("/usage", UsagePage),
     auditRoute,
     page("/alerts", AlertsPage),
   ]),

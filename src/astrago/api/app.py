@@ -34,6 +34,7 @@ from astrago.api.routers import (
     telemetry,
     terminals,
     uploads,
+    usage,
     users,
     volumes,
     workloads,
@@ -215,6 +216,7 @@ def describe_api(
     app.include_router(terminals.router)
     app.include_router(proxy.router)
     app.include_router(cordons.router)
+    app.include_router(usage.router)
     app.include_router(telemetry.router)
     app.include_router(alerts.router)
     install_problem_openapi(app)

@@ -15,7 +15,7 @@ from astrago.cli.errors import CliError, render_error
 
 AREAS = (
     "server", "admin", "client", "sim", "gpu", "deploy", "volumes", "interactive", "monitor", "alerts",
-    "cordons",
+    "cordons", "usage",
 )  # fmt: skip
 AREA_OF_COMMAND = {
     "server": "server",
@@ -34,6 +34,7 @@ AREA_OF_COMMAND = {
     "top": "monitor",
     "alert": "alerts",
     "keep": "alerts",
+    "usage": "usage",
 }
 CLIENT_COMMANDS = {
     "login", "whoami", "run", "ps", "describe", "logs", "wait", "cancel", "nodes", "audit",

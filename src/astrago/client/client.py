@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,8 +44,27 @@ from astrago.services.schemas import (
     WorkspaceDefaultsSet,
     WorkspaceOut,
 )
+from astrago.services.usage_schemas import UsageReport
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageParams:
+    """A usage report's query: `start`/`end` are days (whole days, `end` included) or ISO instants."""
+
+    workspace: str | None = None
+    start: str | None = None
+    end: str | None = None
+    by: str = "workspace"
+    time_zone: str | None = None
+
+    def params(self) -> dict[str, str]:
+        given = {"workspace": self.workspace, "from": self.start, "to": self.end, "by": self.by}
+        given["tz"] = self.time_zone
+        return {key: value for key, value in given.items() if value is not None}
+
+
 TERMINAL_STATUSES = frozenset({WorkloadStatus.SUCCEEDED, WorkloadStatus.FAILED, WorkloadStatus.CANCELLED})
 Model = TypeVar("Model")
 
@@ -326,6 +346,18 @@ class Client:
                 elif value is not None:
                     params[name] = str(value)
         return self._typed(list[AuditOut], "GET", "/api/v1/audit", params=params)
+
+    # -- the usage ledger ----------------------------------------------------------------------------------
+
+    def usage(self, query: UsageParams) -> UsageReport:
+        """GPU-hours allocated and used, CPU-core-hours and memory over a window (see `UsageParams`)."""
+        return self._typed(UsageReport, "GET", "/api/v1/usage", params=query.params())
+
+    def usage_csv(self, query: UsageParams) -> str:
+        with self._errors():
+            response = self.http.get("/api/v1/usage", params={**query.params(), "format": "csv"})
+        raise_for_problem(response)
+        return response.text
 
 
 def raise_for_problem(response: httpx.Response) -> None:

@@ -53,12 +53,14 @@ from astrago.domain.lifecycle import (
     settle_unlaunched,
 )
 from astrago.domain.status import LIVE_STATUSES, check_transition
+from astrago.domain.usage import AllocationChange, allocation_change
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, build_snapshot
 from astrago.store.models import Device, Replica, Workload
 from astrago.store.repositories import (
+    AllocationRepository,
     ChangeRepository,
     EventRepository,
     LiveRow,
@@ -316,11 +318,14 @@ class WorkloadController:
         finished: list[tuple[str, int]] = []
         async with self.ctx.write() as session:
             events = EventRepository(session)
+            allocations: list[tuple[Workload, AllocationChange]] = []
             for workload in (await WorkloadRepository(session).by_ids(touched)).values():
                 if workload.status in LIVE_STATUSES and self._fold_into(
-                    workload, by_workload.get(workload.id, {}), complete, events
+                    workload, by_workload.get(workload.id, {}), complete, events, allocations
                 ):
                     finished.append((workload.id, workload.replicas))
+            # the usage ledger commits with the replica rows it follows: never lost, never twice
+            await AllocationRepository(session).record(allocations)
         for workload_id, replicas in finished:
             if not self.backend.capabilities.supports(Capability.DURABLE_LOGS):
                 await self._archive_logs(workload_id, replicas)
@@ -395,9 +400,15 @@ class WorkloadController:
         return changed or settle(facts_now).changed
 
     def _fold_into(
-        self, workload: Workload, seen: dict[int, ReplicaObservation], complete: bool, events: EventRepository
+        self,
+        workload: Workload,
+        seen: dict[int, ReplicaObservation],
+        complete: bool,
+        events: EventRepository,
+        allocations: list[tuple[Workload, AllocationChange]],
     ) -> bool:
-        """Fold into the row and settle its status; True when it ended (its backend objects can go)."""
+        """Fold into the row and settle its status; True when it ended (its backend objects can go).
+        Replicas that start or end add their allocation change to `allocations`."""
         if seen and not workload.launched:
             workload.launched = True  # started just before a crash: adopt instead of starting again
         if not workload.launched:
@@ -405,8 +416,14 @@ class WorkloadController:
         changed = False
         for replica in workload.replica_rows:
             observation = self._observation_for(workload.id, replica.index, replica.state, seen, complete)
-            if observation is not None:
-                changed |= _fold(replica, observation)
+            if observation is None:
+                continue
+            before = replica_facts(replica)
+            if _fold(replica, observation):
+                changed = True
+                allocation = allocation_change(before, replica_facts(replica), _now())
+                if allocation is not None:
+                    allocations.append((workload, allocation))
         if not (changed or complete):
             return False
         outcome = settle(workload_facts(workload))

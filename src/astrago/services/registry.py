@@ -20,6 +20,7 @@ from astrago.services.quotas import QuotaService
 from astrago.services.sso import SsoService
 from astrago.services.system_info import SystemInfoService
 from astrago.services.uploads import UploadService
+from astrago.services.usage import UsageService
 from astrago.services.users import UserService
 from astrago.services.volumes import VolumeDisk, VolumeService
 from astrago.services.workloads import WorkloadService
@@ -50,6 +51,7 @@ class Services:
     alerts: AlertService
     reclaim: ReclaimService
     activity: ActivityRecorder
+    usage: UsageService
     telemetry: TelemetryService
 
     @classmethod
@@ -81,4 +83,5 @@ class Services:
             reclaim=ReclaimService(ctx, alerts, telemetry),
             activity=ActivityRecorder(ctx),
             telemetry=telemetry,
+            usage=UsageService(ctx),
         )

@@ -189,6 +189,9 @@ class ReplicaOut(BaseModel):
     state: str | None
     exit_code: int | None
     reason: str | None
+    # as the backend recorded them (a run that ended while the server was down keeps its real end)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 class WorkloadOut(BaseModel):

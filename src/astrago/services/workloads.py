@@ -202,6 +202,8 @@ def workload_out(workload: Workload) -> WorkloadOut:
                 state=r.state,
                 exit_code=r.exit_code,
                 reason=r.reason,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
             )
             for r in workload.replica_rows
         ],

@@ -428,6 +428,37 @@ class LogArchive(Base):
     archived_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
+class AllocationInterval(Base):
+    """The usage ledger: one replica run's hold on resources, from its start to its end (open while it
+    runs). Replica rows go when a workload is requeued; these stay. Names are copied in (workspace, user,
+    GPU model) so that history reads the same after a rename or a deletion, hence no foreign keys."""
+
+    __tablename__ = "allocation_intervals"
+    __table_args__ = (
+        # one run of one replica starts once: an interval can never be recorded twice
+        UniqueConstraint("workload_id", "replica_index", "started_at", name="uq_allocation_intervals_run"),
+        Index("ix_allocation_intervals_window", "started_at", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workload_id: Mapped[str] = mapped_column(String(32), index=True)
+    workload_name: Mapped[str] = mapped_column(String(128))
+    replica_index: Mapped[int] = mapped_column(Integer)
+    workspace_id: Mapped[str] = mapped_column(String(32), index=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    username: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(253))
+    gpu_model: Mapped[str | None] = mapped_column(String(96))  # None: no GPU
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)  # physical GPUs touched
+    gpu_milli: Mapped[int] = mapped_column(Integer, default=0)  # GPU amount in thousandths of one GPU
+    mig_profile: Mapped[str | None] = mapped_column(String(32))
+    cpu_milli: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
 class WorkloadGpuSample(Base):
     """What one replica did to one GPU over one sample period (telemetry; astrago.monitor).
 

@@ -241,6 +241,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/top"): Rule(SIGNED_IN),  # lists only the workloads the caller may see
     ("GET", "/api/v1/audit"): Rule(frozenset({"admin"})),
+    # the usage report of one workspace; without `workspace` everyone gets the workspaces they may see
+    ("GET", "/api/v1/usage"): Rule(
+        IN_ML_A, refused=_outsider_sees_nothing(), request=lambda _t, _p: Call(params={"workspace": "ml-a"})
+    ),
     ("GET", "/api/v1/system"): Rule(SIGNED_IN),
     # -- live streams: the status comes before the endless body ---------------------------------------------
     ("GET", "/api/v1/events/stream"): Rule(SIGNED_IN, request=_stream),

@@ -13,6 +13,7 @@ export const NAV: NavEntry[] = [
   { to: "/workspaces", label: "Workspaces" },
   { to: "/volumes", label: "Volumes" },
   { to: "/alerts", label: "Alerts" },
+  { to: "/usage", label: "Usage" },
   { to: "/tokens", label: "API tokens" },
   { to: "/users", label: "Users", admin: true },
   { to: "/audit", label: "Audit log", admin: true },

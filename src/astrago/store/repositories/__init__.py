@@ -1,6 +1,7 @@
 """Repositories: the only place that builds queries. Each takes the caller's session (services own
 transactions) and returns model objects."""
 
+from astrago.store.repositories.allocations import AllocationRepository
 from astrago.store.repositories.audit import AuditRepository
 from astrago.store.repositories.changes import ChangeRepository
 from astrago.store.repositories.events import EventRepository
@@ -15,6 +16,7 @@ from astrago.store.repositories.workloads import LiveRow, ReplicaRow, WorkloadPa
 from astrago.store.repositories.workspaces import WorkspaceRepository
 
 __all__ = [
+    "AllocationRepository",
     "AuditRepository",
     "ChangeRepository",
     "EventRepository",

@@ -1,7 +1,7 @@
 """audit search: the workspace of each record, and indexes for the audit filters
 
 Revision ID: identity_2
-Revises: health_1
+Revises: ledger_1
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "identity_2"
-down_revision: str | None = "health_1"
+down_revision: str | None = "ledger_1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

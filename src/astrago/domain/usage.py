@@ -1,0 +1,365 @@
+"""The usage ledger's rules, as pure functions: when a replica's allocation opens and closes, how an
+allocation splits into reporting days, and how pieces add up into rows.
+
+Every amount is accumulated as an exact integer (thousandths of a resource × microseconds), so splitting
+an allocation at midnight never loses or invents a fraction: the days of a report add up to its total,
+and the total is the sum of the allocation intervals, to the microsecond."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from astrago.domain.enums import ReplicaState
+from astrago.domain.lifecycle import ENDED_REPLICA_STATES, ReplicaFacts
+
+MICROS_PER_HOUR = 3_600_000_000
+MILLI = 1000
+MIB_PER_GIB = 1024
+NO_GPU_MODEL = "none"  # the model key of CPU-only work
+UNKNOWN_USER = "(unknown)"  # work whose creator's account is gone, or that had none
+
+
+# -- when an allocation opens and closes ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationOpened:
+    """A replica started holding its resources (`ended_at` set too when it is first seen already ended,
+    e.g. a job that ran and finished while the server was down)."""
+
+    replica_index: int
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationClosed:
+    replica_index: int
+    ended_at: datetime
+
+
+AllocationChange = AllocationOpened | AllocationClosed
+
+
+def _has_started(replica: ReplicaFacts) -> bool:
+    return replica.started_at is not None or replica.state == ReplicaState.RUNNING
+
+
+def _has_ended(replica: ReplicaFacts) -> bool:
+    return replica.state in ENDED_REPLICA_STATES
+
+
+def allocation_change(before: ReplicaFacts, after: ReplicaFacts, now: datetime) -> AllocationChange | None:
+    """What one folded observation does to the replica's allocation interval.
+
+    An interval opens when the replica first runs (at the start time the backend recorded, which may lie
+    before a server restart) and closes when it ends (at the end time the backend recorded). A replica
+    that ended without ever running (e.g. its image could not be pulled) held nothing. Called once per
+    change of the replica's row, in the transaction that writes it, so no interval opens twice."""
+    if _has_ended(before):
+        return None
+    if not _has_started(before):
+        if not _has_started(after):
+            return None
+        started = after.started_at or now
+        ended = (after.finished_at or now) if _has_ended(after) else None
+        return AllocationOpened(after.index, started, max(ended, started) if ended else None)
+    if _has_ended(after):
+        return AllocationClosed(after.index, after.finished_at or now)
+    return None
+
+
+# -- reporting windows and days ------------------------------------------------------------------
+
+
+class UsageGroupBy(StrEnum):
+    WORKSPACE = "workspace"
+    USER = "user"
+    MODEL = "model"
+    DAY = "day"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open reporting window [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("a usage window needs aware datetimes")
+
+
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The instant a day begins in `zone`, in UTC (23- and 25-hour days come out right across DST)."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def day_pieces(start: datetime, end: datetime, zone: tzinfo) -> Iterator[tuple[date, datetime, datetime]]:
+    """[start, end) cut at each midnight of `zone`: (local day, piece start, piece end), in order."""
+    if end <= start:
+        return
+    day = start.astimezone(zone).date()
+    cursor = start
+    while cursor < end:
+        boundary = local_midnight(day + timedelta(days=1), zone)
+        piece_end = min(boundary, end)
+        if piece_end > cursor:
+            yield day, cursor, piece_end
+        cursor = max(cursor, piece_end)
+        day += timedelta(days=1)
+
+
+# -- allocations and their pieces ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """One replica run's hold on resources, as the ledger records it. `gpu_milli` is the GPU amount in
+    thousandths of one GPU (2 whole GPUs: 2000; a half share: 500; a 1g.10gb MIG slice: 125)."""
+
+    workload_id: str
+    replica_index: int
+    workspace: str
+    user: str | None
+    gpu_model: str | None
+    gpu_milli: int
+    cpu_milli: int
+    memory_mib: int
+    started_at: datetime
+    ended_at: datetime | None  # None: still running (counted up to now)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """The part of one allocation that falls into one reporting day of the window."""
+
+    allocation: Allocation
+    day: date
+    start: datetime
+    end: datetime
+
+    @property
+    def micros(self) -> int:
+        return _micros(self.end - self.start)
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def pieces(allocation: Allocation, window: Window, now: datetime, zone: tzinfo) -> list[Piece]:
+    """The allocation clipped to the window (an open one ends now) and cut at the zone's midnights."""
+    end = allocation.ended_at or now
+    start, end = max(allocation.started_at, window.start), min(end, window.end)
+    return [Piece(allocation, day, a, b) for day, a, b in day_pieces(start, end, zone)]
+
+
+# -- adding up -----------------------------------------------------------------------------------
+
+
+class Utilisation(Protocol):
+    def mean(self, allocation: Allocation) -> float | None:
+        """Mean GPU utilisation (0..1) of the allocation's replica over the window; None: unknown."""
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Exact integer sums; the hour figures are derived from them."""
+
+    gpu_milli_micros: int = 0
+    cpu_milli_micros: int = 0
+    memory_mib_micros: int = 0
+    measured_gpu_milli_micros: int = 0  # the part of the GPU time whose utilisation is known
+    used_gpu_hours: float = 0.0  # over the measured part
+    allocations: set[int] = field(default_factory=set)  # positions in the summarised sequence
+
+    def add(self, position: int, allocation: Allocation, micros: int, utilisation: float | None) -> None:
+        self.gpu_milli_micros += allocation.gpu_milli * micros
+        self.cpu_milli_micros += allocation.cpu_milli * micros
+        self.memory_mib_micros += allocation.memory_mib * micros
+        if allocation.gpu_milli and utilisation is not None:
+            self.measured_gpu_milli_micros += allocation.gpu_milli * micros
+            self.used_gpu_hours += (
+                allocation.gpu_milli * micros * min(max(utilisation, 0.0), 1.0) / (MILLI * MICROS_PER_HOUR)
+            )
+        self.allocations.add(position)
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.gpu_milli_micros / (MILLI * MICROS_PER_HOUR)
+
+    @property
+    def gpu_hours_measured(self) -> float:
+        return self.measured_gpu_milli_micros / (MILLI * MICROS_PER_HOUR)
+
+    @property
+    def gpu_hours_used(self) -> float | None:
+        """None when no part of the GPU time has a known utilisation (never 0 for "unknown")."""
+        return self.used_gpu_hours if self.measured_gpu_milli_micros else None
+
+    @property
+    def cpu_core_hours(self) -> float:
+        return self.cpu_milli_micros / (MILLI * MICROS_PER_HOUR)
+
+    @property
+    def memory_gib_hours(self) -> float:
+        return self.memory_mib_micros / (MIB_PER_GIB * MICROS_PER_HOUR)
+
+
+def group_key(allocation: Allocation, by: UsageGroupBy) -> str:
+    """The row an allocation falls into (by day: each piece's day instead)."""
+    if by is UsageGroupBy.WORKSPACE:
+        return allocation.workspace
+    if by is UsageGroupBy.USER:
+        return allocation.user or UNKNOWN_USER
+    if by is UsageGroupBy.MODEL:
+        return allocation.gpu_model or NO_GPU_MODEL
+    raise ValueError("by day, the key is each piece's day")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSummary:
+    rows: list[tuple[str, UsageTotals]]  # sorted by key (days in order)
+    total: UsageTotals
+
+
+class _Days:
+    """The window's local days and the UTC instants between them, computed once per report: each
+    allocation then finds its days by binary search."""
+
+    def __init__(self, window: Window, zone: tzinfo) -> None:
+        split = list(day_pieces(window.start, window.end, zone))
+        self.days = [day for day, _, _ in split]
+        self.starts = [start for _, start, _ in split]
+        self.end = window.end
+
+    def pieces(self, start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+        k = bisect_right(self.starts, start) - 1
+        while start < end:
+            boundary = self.starts[k + 1] if k + 1 < len(self.starts) else self.end
+            piece_end = min(boundary, end)
+            yield self.days[k], start, piece_end
+            start, k = piece_end, k + 1
+
+
+def summarise(
+    allocations: Sequence[Allocation],
+    window: Window,
+    now: datetime,
+    zone: tzinfo,
+    by: UsageGroupBy,
+    utilisation: Utilisation | None = None,
+) -> UsageSummary:
+    """Usage per group over the window; the rows add up to the total exactly. By day, every day of the
+    window has its row (a chart shows the quiet days too), and each allocation is cut at midnight.
+    Used GPU-hours weigh an allocation's GPU-hours by its replica's mean utilisation over the window."""
+    days = _Days(window, zone)
+    by_day = by is UsageGroupBy.DAY
+    groups = {day.isoformat(): UsageTotals() for day in days.days} if by_day else {}
+    total = UsageTotals()
+    for position, allocation in enumerate(allocations):
+        start = max(allocation.started_at, window.start)
+        end = min(allocation.ended_at or now, window.end)
+        if end <= start:
+            continue
+        used = utilisation.mean(allocation) if allocation.gpu_milli and utilisation is not None else None
+        if not by_day:
+            micros, key = _micros(end - start), group_key(allocation, by)
+            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, used)
+            total.add(position, allocation, micros, used)
+            continue
+        for day, piece_start, piece_end in days.pieces(start, end):
+            micros = _micros(piece_end - piece_start)
+            groups[day.isoformat()].add(position, allocation, micros, used)
+            total.add(position, allocation, micros, used)
+    return UsageSummary(sorted(groups.items()), total)
+
+
+def window_days(window: Window, zone: tzinfo) -> Sequence[date]:
+    return [day for day, _, _ in day_pieces(window.start, window.end, zone)]
+
+
+# -- the window a report asks for ----------------------------------------------------------------
+
+DEFAULT_DAYS = 30
+MAX_WINDOW = timedelta(days=3660)  # ten years: a report's work stays bounded
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class UsageWindowError(ValueError):
+    pass
+
+
+def time_zone(name: str) -> tzinfo:
+    """An IANA zone by name ("UTC", "Asia/Seoul")."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageWindowError(
+            f"unknown time zone {name!r}; use an IANA name such as UTC or Asia/Seoul"
+        ) from exc
+
+
+def _instant(value: date | datetime, zone: tzinfo, end: bool) -> datetime:
+    """A day means its whole length (`to` includes that day); a time without a zone is in the report's."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=zone).astimezone(UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return local_midnight(value + timedelta(days=1) if end else value, zone)
+
+
+def usage_window(
+    start: date | datetime | None, end: date | datetime | None, zone: tzinfo, now: datetime
+) -> Window:
+    """The reporting window: by default the last DEFAULT_DAYS days, today included, up to now."""
+    try:
+        until = _instant(end, zone, end=True) if end is not None else now
+        since = (
+            _instant(start, zone, end=False)
+            if start is not None
+            else local_midnight(until.astimezone(zone).date() - timedelta(days=DEFAULT_DAYS - 1), zone)
+        )
+    except OverflowError as exc:
+        raise UsageWindowError("from and to must be dates between 2000 and 9998") from exc
+    if since >= until:
+        raise UsageWindowError(f"from ({since.isoformat()}) must be before to ({until.isoformat()})")
+    if since < EARLIEST:
+        raise UsageWindowError("from must be in the year 2000 or later")
+    if until - since > MAX_WINDOW:
+        raise UsageWindowError("a usage report covers at most ten years; narrow from and to")
+    return Window(since, until)
+
+
+# -- utilisation from samples --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaUtilisation:
+    """A replica's GPU utilisation over the report's window, summed from its telemetry rows: percent ×
+    seconds over the seconds whose utilisation is known (rows without one, e.g. MIG, add nothing)."""
+
+    workload_id: str
+    replica_index: int
+    util_percent_seconds: float
+    sampled_s: int
+
+
+class SampledUtilisation:
+    """Each replica's mean utilisation over the window's samples; unknown (None) without any."""
+
+    def __init__(self, sums: Iterable[ReplicaUtilisation]) -> None:
+        self._means = {
+            (s.workload_id, s.replica_index): min(max(s.util_percent_seconds / s.sampled_s / 100, 0.0), 1.0)
+            for s in sums
+            if s.sampled_s > 0
+        }
+
+    def mean(self, allocation: Allocation) -> float | None:
+        return self._means.get((allocation.workload_id, allocation.replica_index))
