@@ -590,12 +590,25 @@ class WorkloadController:
             await self._launch_failed(spec.workload_id, str(exc))
             return
         self._launch_retries.pop(spec.workload_id, None)
+        self._backend_is_back()
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(spec.workload_id)
             if workload is not None and workload.status in LIVE_STATUSES:
                 workload.launched = True
                 outcome = launched(WorkloadStatus(workload.status))
                 write_outcome(workload, outcome, EventRepository(session), _now())
+
+    def _backend_is_back(self) -> None:
+        """A start went through, so the backend answers again: the starts waiting out their backoff (up to
+        minutes after a long outage) are tried now rather than when each one's delay ends. Their failure
+        counts stay, so a backend that fails again puts them back on their growing delays."""
+        if not self._launch_retries:
+            return
+        now = time.monotonic()
+        waiting = {w: (failures, now) for w, (failures, at) in self._launch_retries.items() if at > now}
+        if waiting:
+            self._launch_retries.update(waiting)
+            self.wake()
 
     async def _launch_unavailable(self, workload_id: str, message: str) -> None:
         """The backend failed on its side (e.g. the Kubernetes API answered 500 or timed out): the workload

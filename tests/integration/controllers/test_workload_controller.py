@@ -354,6 +354,21 @@ async def test_an_unavailable_backend_delays_the_start_instead_of_failing_it(ser
     ]
 
 
+async def test_a_start_that_goes_through_brings_the_delayed_ones_forward(services: Services) -> None:
+    """After an outage the backend answers again: the starts waiting out a long backoff go at once."""
+    backend = FakeBackend()
+    backend.unavailable_starts = 2
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (3600.0,)
+    first, second = await _submit(services), await _submit(services)
+    await _settle(controller)  # both fail: an hour's wait each
+    assert backend.started == []
+    controller._launch_retries[first] = (1, 0.0)  # the first one's hour has passed (the outage is over)
+    await _settle(controller, rounds=2)
+    assert sorted(backend.started) == sorted([first, second])  # the second did not wait out its hour
+    assert (await services.workloads.get(ADMIN, second)).status == "RUNNING"
+
+
 async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(
     services: Services,
 ) -> None:
