@@ -167,7 +167,10 @@ class AuthService:
             resolution = min(_LAST_USED_RESOLUTION, self._idle / 4)
             stale = token.last_used_at is None or now - token.last_used_at > resolution
             token_id, kind = token.id, TokenKind(token.kind)
-            valid_for = _valid_for(token, now, self._idle)
+            # Remembered only while its next use would not be written down either: a cached answer must
+            # not keep "last used" (and so an idle session's life) from moving on.
+            last_used = token.last_used_at or now
+            remember_for = min(_valid_for(token, now, self._idle), last_used + resolution - now)
         if kind.is_login_session and self.idp_recheck is not None and await self.idp_recheck(token_id, now):
             async with self.ctx.read() as session:  # the IdP ended the session or changed the user's roles
                 token = await TokenRepository(session).by_hash(token_digest(secret))
@@ -178,10 +181,8 @@ class AuthService:
         if stale:
             async with self.ctx.write() as session:
                 await TokenRepository(session).touch(token_id, now)
-        elif not (
-            kind.is_login_session and self.idp_recheck is not None
-        ):  # IdP sessions: re-checked each time
-            self._callers.put(digest, principal, stamp, valid_for.total_seconds())
+        elif not (kind.is_login_session and self.idp_recheck is not None):  # an IdP's: checked each time
+            self._callers.put(digest, principal, stamp, remember_for.total_seconds())
         return principal
 
     async def create_token(self, principal: Principal, request: TokenCreate) -> TokenOut:
