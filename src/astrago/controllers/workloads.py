@@ -200,6 +200,8 @@ class WorkloadController:
                 await step()
             except asyncio.CancelledError:
                 raise
+            except BackendUnavailable as exc:  # an outage (e.g. the Kubernetes API answering 500): one line
+                log.warning("controller step %s: %s; retrying next cycle", step.__name__, exc)
             except Exception:
                 log.exception("controller step %s failed; retrying next cycle", step.__name__)
 

@@ -24,18 +24,15 @@ from astrago.backends.base import (
     NodeInventory,
     ReplicaObservation,
 )
-from astrago.config import Settings
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.enums import ReplicaState
-from astrago.services.context import ServiceContext
 from astrago.services.errors import InvalidInput
 from astrago.services.registry import Services
 from astrago.services.schemas import WorkloadSubmit, WorkspaceCreate
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import UserRepository, WorkloadRepository
+from tests.support.services import services_on
 
 FAKE_CAPABILITIES = BackendCapabilities(backend="fake", supported=frozenset({Capability.COMMANDS}))
 
@@ -134,22 +131,13 @@ ADMIN = Principal(user_id="", username="admin", is_admin=True)  # user_id is set
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
     global ADMIN
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    ctx = ServiceContext(
-        create_session_factory(engine),
-        Settings(data_dir=tmp_path, admin_password="x" * 12),
-        FAKE_CAPABILITIES,
-    )
-    registry = Services.build(ctx)
-    await registry.auth.ensure_admin()
-    async with ctx.read() as session:
-        admin = await UserRepository(session).by_username("admin")
-    assert admin is not None
-    ADMIN = Principal(user_id=admin.id, username="admin", is_admin=True)
-    await registry.workspaces.create(ADMIN, WorkspaceCreate(name="ml-a"))
-    yield registry
-    await engine.dispose()
+    async with services_on(database_url, tmp_path, FAKE_CAPABILITIES) as registry:
+        async with registry.ctx.read() as session:
+            admin = await UserRepository(session).by_username("admin")
+        assert admin is not None
+        ADMIN = Principal(user_id=admin.id, username="admin", is_admin=True)
+        await registry.workspaces.create(ADMIN, WorkspaceCreate(name="ml-a"))
+        yield registry
 
 
 async def _controller(services: Services, backend: FakeBackend) -> WorkloadController:

@@ -11,42 +11,29 @@ import pytest
 
 from astrago.auth.principal import Principal
 from astrago.backends.base import BackendCapabilities, Capability
-from astrago.config import Settings
-from astrago.services.context import ServiceContext
 from astrago.services.registry import Services
-from astrago.store.db import create_engine, create_session_factory, is_sqlite
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.repositories import NodeRepository, UserRepository
+from tests.support.services import services_on
 
 CAPABILITIES = BackendCapabilities(backend="test", supported=frozenset({Capability.COMMANDS}))
 
 
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    ctx = ServiceContext(
-        create_session_factory(engine),
-        Settings(data_dir=tmp_path, admin_password="x" * 12),
-        CAPABILITIES,
-        serialize_writes=is_sqlite(engine),
-    )
-    registry = Services.build(ctx)
-    await registry.auth.ensure_admin()
-    async with ctx.write() as session:
-        await NodeRepository(session).upsert(
-            name="node-1",
-            backend="test",
-            cpu_milli=64000,
-            memory_mib=256 * 1024,
-            schedulable=True,
-            simulated=True,
-            labels={},
-            devices=[],
-            seen_at=datetime.now(UTC),
-        )
-    yield registry
-    await engine.dispose()
+    async with services_on(database_url, tmp_path, CAPABILITIES) as registry:
+        async with registry.ctx.write() as session:
+            await NodeRepository(session).upsert(
+                name="node-1",
+                backend="test",
+                cpu_milli=64000,
+                memory_mib=256 * 1024,
+                schedulable=True,
+                simulated=True,
+                labels={},
+                devices=[],
+                seen_at=datetime.now(UTC),
+            )
+        yield registry
 
 
 @pytest.fixture
