@@ -58,6 +58,7 @@ def main() -> int:
         "slowest_astrago_answer_during_faults_s": round(report.slowest_api_answer_s, 3),
         "all_finished_after_the_api_came_back_s": round(report.recovery_s, 1),
         "server_alive": report.server_alive,
+        "emulated_kubelet_hiccups": report.kubelet_hiccups,
         "wall_s": round(time.monotonic() - started, 1),
         "load_average_before": [round(x, 1) for x in load_before],
         "load_average_after": [round(x, 1) for x in os.getloadavg()],

@@ -13,7 +13,7 @@ from tests.reliability.kubernetes_outage import run_outage
 async def test_a_failing_then_slow_kubernetes_api_loses_nothing_and_starts_nothing_twice(
     tmp_path: Path,
 ) -> None:
-    report = await run_outage(tmp_path, wave=3, error_s=3, slow_s=12, slow_delay_s=11)
+    report = await run_outage(tmp_path, wave=2, error_s=3, slow_s=3, slow_delay_s=11)
     print(
         f"\nkubernetes API faults: {len(report.submitted)} workloads, {report.faulted_requests} requests "
         f"failed or delayed; AstraGo answered {report.api_answers_during_fault} during the faults, slowest "
