@@ -357,6 +357,31 @@ async def test_a_start_that_goes_through_brings_the_delayed_ones_forward(service
     assert (await services.workloads.get(ADMIN, second)).status == "RUNNING"
 
 
+async def test_a_backend_that_answers_a_full_observation_brings_delayed_starts_forward(
+    services: Services,
+) -> None:
+    """The API server is down: the start waits an hour, and the periodic full observation fails too. Once
+    a full observation succeeds again the backend is back, so the start goes at once."""
+    backend = FakeBackend()
+    backend.unavailable_starts = 1
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (3600.0,)
+    workload_id = await _submit(services)
+    await _settle(controller)
+    assert backend.started == []
+    observe = backend.observe
+
+    async def api_server_down() -> list[ReplicaObservation]:
+        raise BackendUnavailable("list Jobs in namespace astrago: Kubernetes answered 500")
+
+    backend.observe = api_server_down  # type: ignore[method-assign]
+    with pytest.raises(BackendUnavailable):
+        await controller.full_reconcile()
+    backend.observe = observe  # type: ignore[method-assign]
+    await _settle(controller)
+    assert backend.started == [workload_id]
+
+
 async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(
     services: Services,
 ) -> None:

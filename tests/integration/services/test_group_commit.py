@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -74,7 +75,7 @@ async def test_a_submission_that_cannot_be_stored_fails_alone_and_is_audited(
     batcher = services.workloads._group_commit
     original = batcher._write
 
-    async def write_with_a_bad_row(batch: list) -> None:  # type: ignore[type-arg]
+    async def write_with_a_bad_row(batch: list[Any]) -> None:
         if len(batch) > 1:
             raise RuntimeError("the batch's transaction failed")
         await original(batch)
