@@ -134,6 +134,7 @@ class WorkloadController:
         self._stops = WorkloadTasks("stop", STOP_CONCURRENCY, on_done=self._stop_done)
         self._cleanups = Cleanups(self._clean, self._record_event)
         self._launch_retries: dict[str, tuple[int, float]] = {}  # workload id → (failures, next try)
+        self._backend_was_down = False  # a full observation failed as unavailable, none succeeded since
         self.launch_backoff_s = BACKOFF_S
         self._last_inventory = -INVENTORY_EVERY_S
         self._last_full_reconcile = -FULL_RECONCILE_EVERY_S
@@ -202,6 +203,8 @@ class WorkloadController:
                 await step()
             except asyncio.CancelledError:
                 raise
+            except BackendUnavailable as exc:  # an outage (e.g. the Kubernetes API answering 500): one line
+                log.warning("controller step %s: %s; retrying next cycle", step.__name__, exc)
             except Exception:
                 log.exception("controller step %s failed; retrying next cycle", step.__name__)
 
@@ -278,7 +281,15 @@ class WorkloadController:
             await self.apply_observations(batch, complete=False)
 
     async def full_reconcile(self) -> None:
-        await self.apply_observations(await self.backend.observe(), complete=True)
+        try:
+            observed = await self.backend.observe()
+        except BackendUnavailable:
+            self._backend_was_down = True
+            raise
+        if self._backend_was_down:  # the outage is over: delayed starts need not wait out their backoff
+            self._backend_was_down = False
+            self._backend_is_back()
+        await self.apply_observations(observed, complete=True)
         if not self._orphans_checked:
             await self._report_orphans()
 
@@ -607,12 +618,27 @@ class WorkloadController:
             await self._launch_failed(spec.workload_id, str(exc))
             return
         self._launch_retries.pop(spec.workload_id, None)
+        self._backend_is_back()
         async with self.ctx.write() as session:
             workload = await WorkloadRepository(session).get(spec.workload_id)
             if workload is not None and workload.status in LIVE_STATUSES:
                 workload.launched = True
                 outcome = launched(WorkloadStatus(workload.status))
                 write_outcome(workload, outcome, EventRepository(session), _now())
+
+    def _backend_is_back(self) -> None:
+        """The backend answers again (a start went through, or a full observation after a failed one): the
+        starts waiting out
+        their backoff (up to minutes after a long outage) are tried now rather than when each one's delay
+        ends. Their failure counts stay, so a backend that fails again puts them back on their growing
+        delays."""
+        if not self._launch_retries:
+            return
+        now = time.monotonic()
+        waiting = {w: (failures, now) for w, (failures, at) in self._launch_retries.items() if at > now}
+        if waiting:
+            self._launch_retries.update(waiting)
+            self.wake()
 
     async def _launch_unavailable(self, workload_id: str, message: str) -> None:
         """The backend failed on its side (e.g. the Kubernetes API answered 500 or timed out): the workload

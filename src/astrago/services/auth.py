@@ -16,6 +16,7 @@ from astrago.auth.tokens import new_token, token_digest
 from astrago.domain.enums import WorkspaceRole
 from astrago.services.context import ServiceContext
 from astrago.services.errors import Forbidden, NotFound, TooManyRequests, Unauthenticated
+from astrago.services.read_cache import ReadCache
 from astrago.services.schemas import TokenCreate, TokenOut
 from astrago.store.models import ApiToken, User
 from astrago.store.repositories import TokenRepository, UserRepository, WorkspaceRepository
@@ -25,6 +26,9 @@ DEFAULT_WORKSPACE = "default"
 WRONG_LOGIN = "wrong username or password"
 # Bound how often "last used" is written: a hot token must not turn every read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# What a caller is read from (users, tokens, memberships; SSO sessions and workspaces bound them too).
+CALLER_TABLES = ("users", "api_tokens", "memberships", "workspaces", "idp_sessions")
 
 IdpRecheck = Callable[[str, datetime], Awaitable[bool]]  # True when it changed the session or user
 
@@ -55,6 +59,14 @@ async def principal_of(user: User, workspaces: WorkspaceRepository, token: ApiTo
     )
 
 
+def _valid_for(token: ApiToken, now: datetime, idle: timedelta) -> timedelta:
+    """How long the token stays valid if nothing changes (its expiry, or its idle limit for a session)."""
+    ends = [token.expires_at] if token.expires_at is not None else []
+    if TokenKind(token.kind).is_login_session:
+        ends.append((token.last_used_at or token.created_at) + idle)
+    return min((end - now for end in ends), default=timedelta.max)
+
+
 class AuthService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -65,6 +77,10 @@ class AuthService:
             per_address=SlidingWindowLimiter(settings.login_failures_per_address, window),
         )
         self.idp_recheck: IdpRecheck | None = None  # set when SSO is configured
+        # Token digest → caller. Forgotten at once when this process writes a table it was read from (a
+        # revoked token, a disabled user, a changed membership) and after a second in any case, so that
+        # a revocation by another process takes effect within that second.
+        self._callers: ReadCache[str, Principal] = ReadCache(CALLER_TABLES, max_age_s=1.0)
 
     @property
     def _idle(self) -> timedelta:
@@ -132,11 +148,16 @@ class AuthService:
         return token_out(token, user.username, secret)
 
     async def authenticate(self, secret: str) -> Principal:
-        """The caller behind a bearer token or session cookie. A read on every request; a write at most
-        once a minute; a call to the IdP when an SSO session is due for its re-check."""
+        """The caller behind a bearer token or session cookie. A read per request at most (a token seen in
+        the last second is answered from `_callers`); a write at most once a minute; a call to the IdP
+        when an SSO session is due for its re-check."""
+        digest = token_digest(secret)
+        if (cached := self._callers.get(digest)) is not None:
+            return cached
+        stamp = self._callers.stamp()
         now = datetime.now(UTC)
         async with self.ctx.read() as session:
-            token = await TokenRepository(session).by_hash(token_digest(secret))
+            token = await TokenRepository(session).by_hash(digest)
             if token is None:
                 raise Unauthenticated("the token is not valid; log in again with `astrago login`")
             reason = why_invalid(token, now, self._idle)
@@ -146,6 +167,10 @@ class AuthService:
             resolution = min(_LAST_USED_RESOLUTION, self._idle / 4)
             stale = token.last_used_at is None or now - token.last_used_at > resolution
             token_id, kind = token.id, TokenKind(token.kind)
+            # Remembered only while its next use would not be written down either: a cached answer must
+            # not keep "last used" (and so an idle session's life) from moving on.
+            last_used = token.last_used_at or now
+            remember_for = min(_valid_for(token, now, self._idle), last_used + resolution - now)
         if kind.is_login_session and self.idp_recheck is not None and await self.idp_recheck(token_id, now):
             async with self.ctx.read() as session:  # the IdP ended the session or changed the user's roles
                 token = await TokenRepository(session).by_hash(token_digest(secret))
@@ -156,6 +181,8 @@ class AuthService:
         if stale:
             async with self.ctx.write() as session:
                 await TokenRepository(session).touch(token_id, now)
+        elif not (kind.is_login_session and self.idp_recheck is not None):  # an IdP's: checked each time
+            self._callers.put(digest, principal, stamp, remember_for.total_seconds())
         return principal
 
     async def create_token(self, principal: Principal, request: TokenCreate) -> TokenOut:

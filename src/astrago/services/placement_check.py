@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from astrago.domain.resources import ResourceRequest
 from astrago.scheduler.cluster import ClusterState
 from astrago.scheduler.explain import never_fits_message
 from astrago.scheduler.types import NodeInfo
-from astrago.services.snapshot import nodes_view
-
-
-async def explain_unplaceable(session: AsyncSession, request: ResourceRequest) -> str | None:
-    return _unplaceable(await nodes_view(session, with_fences=False), request)
 
 
 @lru_cache(maxsize=256)
-def _unplaceable(nodes: tuple[NodeInfo, ...], request: ResourceRequest) -> str | None:
+def unplaceable(nodes: tuple[NodeInfo, ...], request: ResourceRequest) -> str | None:
     """Cached on the (hashable, immutable) node view and request: most submissions repeat both."""
     if not nodes:
         return "no nodes are registered yet; wait for the server to finish starting and try again"

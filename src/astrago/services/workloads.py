@@ -27,8 +27,10 @@ from astrago.services.errors import (
     NotSupported,
     ServiceError,
 )
-from astrago.services.placement_check import explain_unplaceable
+from astrago.services.group_commit import SubmitGroupCommit
+from astrago.services.placement_check import unplaceable
 from astrago.services.quotas import quota_from_entries
+from astrago.services.read_cache import ReadCache
 from astrago.services.schemas import (
     EventOut,
     ReplicaOut,
@@ -43,7 +45,7 @@ from astrago.services.system_info import check_may_run_workloads
 from astrago.services.volumes import resolve_mounts
 from astrago.services.workspaces import resolve_workspace, workspace_defaults
 from astrago.store.ids import new_id
-from astrago.store.models import Workload, Workspace
+from astrago.store.models import QuotaEntry, Workload, Workspace, utcnow
 from astrago.store.repositories import (
     EventRepository,
     QuotaRepository,
@@ -235,10 +237,17 @@ def _check_quota_ceiling(
 class WorkloadService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._group_commit = SubmitGroupCommit(ctx)
+        # What every submission checks against, read at most once a second (see `read_cache`): a second
+        # is also how late a limit lowered by another process can be seen here; the scheduler, which
+        # enforces quotas at admission, always reads them fresh.
+        self._node_cache: ReadCache[None, tuple[NodeInfo, ...]] = ReadCache(("nodes", "devices"), 1.0)
+        self._quota_cache: ReadCache[str, Sequence[QuotaEntry]] = ReadCache(("quota_entries",), 1.0)
 
     async def submit(self, principal: Principal, request: WorkloadSubmit) -> WorkloadOut:
         """Validate with reads first, then hold the write transaction only for the inserts (on SQLite the
-        write lock is shared by every writer of the server, so its hold time bounds submit throughput)."""
+        write lock is shared by every writer of the server, so its hold time bounds submit throughput),
+        committed together with the submissions made meanwhile (`group_commit`)."""
         try:
             workspace, spec, priority = await self._validated(principal, request)
         except ServiceError as exc:
@@ -260,14 +269,9 @@ class WorkloadService:
             replicas=request.replicas,
             spec=spec,
             created_by=principal.user_id,
+            created_at=utcnow(),
         )
-        submitted = self.ctx.mutation(principal, "workload.submit", workload_id, workspace=workspace.name)
-        async with submitted as mutation:
-            WorkloadRepository(mutation.session).add(workload)
-            await mutation.session.flush()  # the event row references the workload row
-            EventRepository(mutation.session).add(
-                workload_id, "Submitted", f"submitted by {principal.username}"
-            )
+        await self._group_commit.insert(principal, workload, workspace.name)
         out = WorkloadOut(
             id=workload_id,
             name=workload.name,
@@ -297,7 +301,7 @@ class WorkloadService:
         check_may_run_workloads(self.ctx, principal.is_admin)
         async with self.ctx.read() as session:
             workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
-            nodes = await nodes_view(session)
+            nodes = await self._nodes(session)
             spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
             check_backend_can_run(self.ctx.capabilities, request)
             if request.code:
@@ -310,12 +314,27 @@ class WorkloadService:
                 bind_mounts=self.ctx.isolation is not None and not self.ctx.isolation.single_user,
             )
             resources = resource_request(spec)
-            quota_rows = await QuotaRepository(session).for_workspace(workspace.id)
+            quota_rows = await self._quota_rows(session, workspace.id)
             _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
-            problem = await explain_unplaceable(session, resources)
+        problem = unplaceable(nodes, resources)
         if problem:
             raise InvalidInput(problem)
         return workspace, spec, priority
+
+    async def _nodes(self, session: AsyncSession) -> tuple[NodeInfo, ...]:
+        if (nodes := self._node_cache.get(None)) is None:
+            stamp = self._node_cache.stamp()
+            # capacity alone: a fenced or cordoned GPU is temporary, so a submission waits for it
+            nodes = await nodes_view(session, with_fences=False)
+            self._node_cache.put(None, nodes, stamp)
+        return nodes
+
+    async def _quota_rows(self, session: AsyncSession, workspace_id: str) -> Sequence[QuotaEntry]:
+        if (rows := self._quota_cache.get(workspace_id)) is None:
+            stamp = self._quota_cache.stamp()
+            rows = await QuotaRepository(session).for_workspace(workspace_id)
+            self._quota_cache.put(workspace_id, rows, stamp)
+        return rows
 
     def _check_code(self, principal: Principal, bundle_id: str) -> None:
         if self.ctx.settings.backend == "kubernetes" and not self.ctx.settings.internal_url:

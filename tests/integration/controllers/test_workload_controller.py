@@ -24,18 +24,15 @@ from astrago.backends.base import (
     NodeInventory,
     ReplicaObservation,
 )
-from astrago.config import Settings
 from astrago.controllers.launch import launch_spec
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.enums import ReplicaState
-from astrago.services.context import ServiceContext
 from astrago.services.errors import InvalidInput
 from astrago.services.registry import Services
 from astrago.services.schemas import WorkloadSubmit, WorkspaceCreate
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import UserRepository, WorkloadRepository
+from tests.support.services import services_on
 
 FAKE_CAPABILITIES = BackendCapabilities(backend="fake", supported=frozenset({Capability.COMMANDS}))
 
@@ -134,22 +131,13 @@ ADMIN = Principal(user_id="", username="admin", is_admin=True)  # user_id is set
 @pytest.fixture
 async def services(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
     global ADMIN
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    ctx = ServiceContext(
-        create_session_factory(engine),
-        Settings(data_dir=tmp_path, admin_password="x" * 12),
-        FAKE_CAPABILITIES,
-    )
-    registry = Services.build(ctx)
-    await registry.auth.ensure_admin()
-    async with ctx.read() as session:
-        admin = await UserRepository(session).by_username("admin")
-    assert admin is not None
-    ADMIN = Principal(user_id=admin.id, username="admin", is_admin=True)
-    await registry.workspaces.create(ADMIN, WorkspaceCreate(name="ml-a"))
-    yield registry
-    await engine.dispose()
+    async with services_on(database_url, tmp_path, FAKE_CAPABILITIES) as registry:
+        async with registry.ctx.read() as session:
+            admin = await UserRepository(session).by_username("admin")
+        assert admin is not None
+        ADMIN = Principal(user_id=admin.id, username="admin", is_admin=True)
+        await registry.workspaces.create(ADMIN, WorkspaceCreate(name="ml-a"))
+        yield registry
 
 
 async def _controller(services: Services, backend: FakeBackend) -> WorkloadController:
@@ -352,6 +340,46 @@ async def test_an_unavailable_backend_delays_the_start_instead_of_failing_it(ser
     assert delayed == [
         f"the backend is unavailable: {cause}; trying again in {delay}s" for delay in ("0", "3600")
     ]
+
+
+async def test_a_start_that_goes_through_brings_the_delayed_ones_forward(services: Services) -> None:
+    """After an outage the backend answers again: the starts waiting out a long backoff go at once."""
+    backend = FakeBackend()
+    backend.unavailable_starts = 2
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (3600.0,)
+    first, second = await _submit(services), await _submit(services)
+    await _settle(controller)  # both fail: an hour's wait each
+    assert backend.started == []
+    controller._launch_retries[first] = (1, 0.0)  # the first one's hour has passed (the outage is over)
+    await _settle(controller, rounds=2)
+    assert sorted(backend.started) == sorted([first, second])  # the second did not wait out its hour
+    assert (await services.workloads.get(ADMIN, second)).status == "RUNNING"
+
+
+async def test_a_backend_that_answers_a_full_observation_brings_delayed_starts_forward(
+    services: Services,
+) -> None:
+    """The API server is down: the start waits an hour, and the periodic full observation fails too. Once
+    a full observation succeeds again the backend is back, so the start goes at once."""
+    backend = FakeBackend()
+    backend.unavailable_starts = 1
+    controller = await _controller(services, backend)
+    controller.launch_backoff_s = (3600.0,)
+    workload_id = await _submit(services)
+    await _settle(controller)
+    assert backend.started == []
+    observe = backend.observe
+
+    async def api_server_down() -> list[ReplicaObservation]:
+        raise BackendUnavailable("list Jobs in namespace astrago: Kubernetes answered 500")
+
+    backend.observe = api_server_down  # type: ignore[method-assign]
+    with pytest.raises(BackendUnavailable):
+        await controller.full_reconcile()
+    backend.observe = observe  # type: ignore[method-assign]
+    await _settle(controller)
+    assert backend.started == [workload_id]
 
 
 async def test_a_cluster_named_gpu_model_is_asked_for_by_its_canonical_name(

@@ -6,8 +6,6 @@ the job; an API-only server with a data dir of its own then serves the log."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,40 +13,16 @@ from pathlib import Path
 import httpx
 
 from tests.integration.backends.kubernetes.fake_cluster import NAMESPACE, autopilot, running_cluster
-from tests.support.postgres import free_port
-from tests.support.server import ADMIN_PASSWORD, ASTRAGO
+from tests.support.kubernetes_server import kubernetes_server
+from tests.support.server import ADMIN_PASSWORD
 
 
 @asynccontextmanager
 async def server(role: str, data_dir: Path, database_url: str, kubeconfig: Path) -> AsyncIterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ASTRAGO_DATA_DIR": str(data_dir),
-        "ASTRAGO_DATABASE_URL": database_url,
-        "ASTRAGO_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "ASTRAGO_SCHEDULING_INTERVAL_S": "0.3",
-    }
-    await asyncio.to_thread(data_dir.mkdir, parents=True)
-    args = [*ASTRAGO, "server", "--port", str(port), "--role", role, "--backend", "kubernetes"]
-    args += ["--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE]
-    with (data_dir / "server.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(*args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                assert process.returncode is None, (data_dir / "server.log").read_text()
-                try:
-                    if (await client.get(f"{url}/readyz", timeout=1)).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        await process.wait()
+    async with kubernetes_server(
+        kubeconfig, NAMESPACE, data_dir, role=role, database_url=database_url
+    ) as running:
+        yield running.url
 
 
 async def test_a_finished_jobs_log_is_served_by_another_process_after_its_pods_are_gone(

@@ -14,7 +14,8 @@ The runner also owns stopping, so a stop or a max-runtime limit keeps working wh
 
 Sandboxed (`--sandbox ARGV_JSON`, see sandbox.py), the runner runs bubblewrap as its child with the stop
 signals ignored (only the command inside gets them back), learns the sandbox's PID 1 from bubblewrap's
-`--json-status-fd`, and reads how the command ended from the sandbox init's report pipe.
+`--json-status-fd`, and reads how the command ended from the sandbox init's report pipe. bubblewrap dies
+with the runner (a death signal armed before it is exec'd), never with the server.
 
 Runs by file path as `python -I -S runner.py`: standard library only (the job's PYTHONPATH or a missing
 site-packages cannot break it), and quick to start. The server imports it for the file formats."""
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
+import functools
 import json
 import os
 import select
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _POLL_WITHOUT_PIDFD_S = 0.25
 
 
@@ -138,6 +142,7 @@ class Supervisor:
         report_read, report_write = os.pipe()
         fds = {"{status_fd}": str(status_write), "{report_fd}": str(report_write)}
         prefix = [fds.get(arg, arg) for arg in self.sandbox]
+        prepare = functools.partial(_prepare_sandbox_child, os.getpid(), _prctl())
         try:
             # The stop signals are ignored by bwrap and the sandbox's init (which gives them back to the
             # command only): a SIGTERM to the group must not kill bwrap, whose death ends the sandbox at once.
@@ -146,7 +151,7 @@ class Supervisor:
                 process_group=0,
                 stdin=subprocess.DEVNULL,
                 pass_fds=(status_write, report_write),
-                preexec_fn=_ignore_stop_signals,  # the runner is single-threaded, so this is safe
+                preexec_fn=prepare,  # the runner is single-threaded, so this is safe
             )
         finally:
             os.close(status_write)
@@ -235,9 +240,30 @@ class Supervisor:
         self.status.save(self.status_path)
 
 
-def _ignore_stop_signals() -> None:
+def _prepare_sandbox_child(runner_pid: int, prctl: Any) -> None:
+    """In bwrap's process, between fork and exec: ignore the stop signals, and die with the runner.
+
+    bwrap's own `--die-with-parent` is armed only once bwrap runs, so a runner killed in the instant
+    before would leave the sandbox running with nobody to stop it or record its end. The death signal is
+    armed here, before exec (it survives exec), and then the runner is checked to be still the parent: had
+    it died before the signal was armed, the signal would never come. It ties bwrap to the runner only; the
+    runner itself has no such tie to the server, so jobs still outlive a server restart by design."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    if prctl is not None and prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os.write(2, b"[astrago] cannot tie the sandbox to its runner (prctl PR_SET_PDEATHSIG failed)\n")
+        os._exit(126)
+    if os.getppid() != runner_pid:  # the runner died before the death signal was armed
+        os._exit(126)
+
+
+def _prctl() -> Any:
+    """libc's prctl, looked up before fork (never load a library between fork and exec); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.restype = ctypes.c_int
+    return prctl
 
 
 def _read_sandbox_pid(status: IO[bytes]) -> int | None:

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +96,21 @@ def _matches(obj: Manifest, selector: str | None) -> bool:
 ExecHandler = Callable[[str, list[str]], tuple[int, str, str]]
 
 
+STARTED_KINDS = ("jobs", "deployments", "mpijobs")  # what a start creates: counted, to see a start twice
+KUBELET_HEADER = "X-Test-Kubelet"  # marks the test's own requests, which a fault never touches
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    """What the API server does to AstraGo's requests while `ApiServer.fault` holds it: answer `status`
+    (a 500 as when etcd times out, a 503 as during a restart) and/or answer only after `delay_s` (longer
+    than the client's timeout: the request times out)."""
+
+    status: int | None = 500
+    delay_s: float = 0.0
+    message: str = "etcdserver: request timed out"
+
+
 class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
     """kmock's emulator with the API server behaviour listed in the module docstring."""
 
@@ -110,18 +126,38 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.exec_handler: ExecHandler = lambda pod, argv: (0, "", "")
         self.terminals: list[tuple[str, list[str], str]] = []  # (pod, argv, container) of each TTY exec
         self.gone_answers = 0  # watches answered with 410 Gone
+        # A failing or slow API server for AstraGo's requests (never for the test's own Kubelet), and
+        # how many Job/Deployment/MPIJob objects it was asked to create, by name (a start done twice shows).
+        self.fault: ApiFault | None = None
+        self.faulted_requests = 0
+        self.creates: Counter[str] = Counter()
 
     def _next_version(self) -> str:
         self.current_version = next(self.version)
         return str(self.current_version)
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        fault = self.fault
+        raw = request._raw_request
+        if fault is not None and raw is not None and KUBELET_HEADER not in raw.headers:
+            self.faulted_requests += 1
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.status is not None:
+                return _json(fault.status, _status(fault.status, "InternalError", fault.message))
         if request.resource is not None:
             special = await self._special(request)
             if special is not None:
                 return special
             self._bookkeep(request)
-        return await super()._handle(request)
+        response = await super()._handle(request)
+        self._count_created(request, response)
+        return response
+
+    def _count_created(self, request: rendering.Request, response: aiohttp.web.StreamResponse) -> None:
+        created = request.resource is not None and self._verb(request) == "create" and response.status < 300
+        if created and request.resource.plural in STARTED_KINDS and isinstance(request.data, dict):
+            self.creates[str((request.data.get("metadata") or {}).get("name"))] += 1
 
     async def _special(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         resource = request.resource
@@ -561,7 +597,7 @@ async def running_cluster(
         for key, (kind, namespaced) in CORE_RESOURCES.items():
             api.resources[key] = kmock.ResourceInfo(kind=kind, namespaced=namespaced)
         url = str(server.url).rstrip("/")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=10, headers={KUBELET_HEADER: "1"}) as http:
             kubelet = Kubelet(http)
             await kubelet.create(
                 "/apis/storage.k8s.io/v1/storageclasses",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,12 +23,18 @@ class RunnerFiles:
         self.log = directory / "0.log"
 
     def start(
-        self, *command: str, grace_s: float = 5.0, max_runtime_s: float | None = None
+        self,
+        *command: str,
+        grace_s: float = 5.0,
+        max_runtime_s: float | None = None,
+        sandbox: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-I", "-S", runner.__file__, "--status-file", str(self.status)]
         args += ["--stop-file", str(self.stop), "--grace-s", str(grace_s)]
         if max_runtime_s is not None:
             args += ["--max-runtime-s", str(max_runtime_s)]
+        if sandbox is not None:
+            args += ["--sandbox", json.dumps(sandbox)]
         with self.log.open("ab") as log:
             return subprocess.Popen([*args, "--", *command], stdout=log, stderr=subprocess.STDOUT)
 
@@ -90,3 +98,46 @@ def test_a_stop_request_uses_its_reason_and_grace(files: RunnerFiles) -> None:
     status = files.final_status()
     assert (status.stop_reason, status.signal) == ("cancelled by bob", signal.SIGKILL)
     assert "SIGKILL to process group" in files.log.read_text()
+
+
+# Stands in for bubblewrap in the instant before bwrap arms its own `--die-with-parent`: it never arms a
+# death signal itself, writes its pid, and would stay for minutes.
+_BWRAP_BEFORE_DIE_WITH_PARENT = (
+    "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_sandbox_dies_with_its_runner_killed_right_after_spawning_it(
+    files: RunnerFiles, tmp_path: Path
+) -> None:
+    """The runner is killed (-9) while bwrap has just started: the sandbox process must not be left
+    orphaned, running a job nobody supervises or records."""
+    pid_file = tmp_path / "bwrap.pid"
+    sandbox = [sys.executable, "-c", _BWRAP_BEFORE_DIE_WITH_PARENT, str(pid_file)]
+    process = files.start("true", sandbox=sandbox)
+    sandbox_pid = None
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text():
+            assert process.poll() is None, files.log.read_text()
+            assert time.monotonic() < deadline, "the sandbox did not start"
+            time.sleep(0.01)
+        sandbox_pid = int(pid_file.read_text())
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(sandbox_pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(sandbox_pid), "the sandbox outlived its runner"
+    finally:
+        process.kill()
+        if sandbox_pid is not None and _alive(sandbox_pid):
+            os.kill(sandbox_pid, signal.SIGKILL)
