@@ -20,6 +20,9 @@ import psutil
 from tests.support.postgres import free_port
 
 ASTRAGO = [sys.executable, "-m", "astrago.cli.main"]
+# A server starts in a few seconds; with four test workers starting servers, browsers and databases on two
+# cores, it has been seen to need more than 30.
+START_TIMEOUT_S = 60
 ADMIN_PASSWORD = "admin-password-1"
 
 
@@ -96,18 +99,18 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             preexec_fn=set_umask,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1, verify=self.verify).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=2, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()  # never leave a half-started server behind
-        raise RuntimeError(f"server not ready in 30 s:\n{self.log_path.read_text()}")
+        raise RuntimeError(f"server not ready in {START_TIMEOUT_S} s:\n{self.log_path.read_text()}")
 
     def kill9(self) -> None:
         assert self.process is not None
