@@ -140,14 +140,23 @@ def next_health(current: GpuHealth, signals: HealthSignals, xids: Sequence[int] 
     return condition_health(signals)
 
 
-def counter_increase(previous: float | None, values: Sequence[float]) -> float:
-    """How much a counter rose over `values` (its samples in order) after `previous`, its last value seen;
+@dataclass(frozen=True, slots=True)
+class CounterPoint:
+    """One sample of a counter, with the start time of the process that counted it (None: not known)."""
+
+    value: float
+    started: float | None = None
+
+
+def counter_increase(previous: CounterPoint | None, points: Sequence[CounterPoint]) -> float:
+    """How much a counter rose over `points` (its samples in order) after `previous`, its last sample seen;
     `None` for a series not seen before, which counts from 0 (a Prometheus counter starts there; the GPU
-    exporter's Xid series appears with its first error). A drop is a reset (the exporter restarted): the
-    counter began again from 0, so everything it holds after the drop is new."""
+    exporter's Xid series appears with its first error). A reset — the counting process restarted (another
+    start time) or the value dropped — means the counter began again from 0: all it holds then is new."""
     total = 0.0
-    last = 0.0 if previous is None else previous
-    for value in values:
-        total += value - last if value >= last else value
-        last = value
+    last = previous or CounterPoint(0.0)
+    for point in points:
+        restarted = None not in (point.started, last.started) and point.started != last.started
+        total += point.value if restarted or point.value < last.value else point.value - last.value
+        last = CounterPoint(point.value, point.started if point.started is not None else last.started)
     return total

@@ -4,12 +4,14 @@ hands it to the same rule and fencing service as on one machine.
 
 Series read (each target carries a `node` label, relabelled from the pod's node by the chart):
 - `gpu_xid_errors_total{gpu, xid}`, a counter per Xid code since the exporter started. An Xid *event* is an
-  increase since the last reading. The raw samples since then are read (not only the latest value), so an
-  exporter restart (the counter drops: a reset) between two readings still counts what the new counter
-  holds; a series that appears after the first reading (the exporter's first error of that code, or a new
-  exporter pod) counts from 0. The first reading after the server starts (or takes over the lease) only
-  records where each counter stands: an Xid raised while no server was reading is not fenced automatically
-  (the conditions it leaves behind are, and the chart's `AstragoGpuFault` alert fires on it).
+  increase since the last reading. The raw samples since then are read (not only the latest value), each
+  with the start time of the exporter that counted it (`gpu_exporter_start_time_seconds`, same scrape), so
+  an exporter restart between two readings — the series vanishes and comes back at 1, or drops — still
+  counts what the new exporter holds; a series that appears after the first reading (the exporter's first
+  error of that code, or a new exporter pod) counts from 0. The first reading after the server starts (or
+  takes over the lease) only records where each counter stands: an Xid raised while no server was reading
+  is not fenced automatically (the conditions it leaves behind are, and the chart's `AstragoGpuFault` alert
+  fires on it), and one already fenced stays fenced (the fence is in the database).
 - `gpu_ecc_uncorrectable_errors`, `gpu_memory_repair_pending`, `gpu_slowdown{reason}` and `gpu_healthy`
   (0: the GPU did not answer the exporter): conditions, read as their latest values. A GPU whose exporter
   sends nothing keeps the state recorded for it."""
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from astrago.controllers.lease import LeaderLease
-from astrago.domain.gpu_health import HealthSignals, counter_increase
+from astrago.domain.gpu_health import CounterPoint, HealthSignals, counter_increase
 from astrago.monitor.prometheus import PrometheusReader, PrometheusUnavailable, Series, SeriesSamples
 from astrago.services.fences import FenceService, HealthChange
 
@@ -37,6 +39,7 @@ ECC_SERIES = "gpu_ecc_uncorrectable_errors"
 REPAIR_SERIES = "gpu_memory_repair_pending"
 SLOWDOWN_SERIES = "gpu_slowdown"
 ANSWERED_SERIES = "gpu_healthy"
+EXPORTER_START_SERIES = "gpu_exporter_start_time_seconds"
 FIRST_LOOKBACK_S = 300.0  # where each counter stands at the first reading: Prometheus's staleness window
 LATE_SAMPLE_MARGIN_S = 60.0  # a scrape's sample is stamped when the scrape starts and visible when it ends
 MAX_WINDOW_S = 3600.0  # after a long Prometheus outage, older samples are not fetched (values still compare)
@@ -51,7 +54,7 @@ class CounterMark:
     """The last sample of a counter series this monitor has accounted for."""
 
     at: float
-    value: float
+    point: CounterPoint
 
 
 def _gpu_of(labels: dict[str, str]) -> GpuRef | None:
@@ -63,6 +66,19 @@ def _key(labels: dict[str, str]) -> SeriesKey:
     return frozenset((name, value) for name, value in labels.items() if name != "__name__")
 
 
+def _target(labels: dict[str, str]) -> tuple[str, str]:
+    return labels.get("job", ""), labels.get("instance", "")
+
+
+def exporter_starts(series: Sequence[SeriesSamples]) -> dict[tuple[str, str], dict[float, float]]:
+    """Per scrape target, its exporter's start time at each scrape (a scrape stamps all its samples with
+    one time, so an Xid sample finds the start time of the exporter that counted it)."""
+    starts: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    for item in series:
+        starts[_target(item.labels)].update(item.samples)
+    return dict(starts)
+
+
 @dataclass
 class XidCounters:
     """Where each Xid counter series stood at the last reading, and the events since: pure bookkeeping."""
@@ -70,24 +86,31 @@ class XidCounters:
     marks: dict[SeriesKey, CounterMark] = field(default_factory=dict)
     started: bool = False
 
-    def events(self, series: Sequence[SeriesSamples]) -> tuple[dict[GpuRef, list[int]], XidCounters]:
+    def events(
+        self, series: Sequence[SeriesSamples], starts: dict[tuple[str, str], dict[float, float]]
+    ) -> tuple[dict[GpuRef, list[int]], XidCounters]:
         """The Xid codes whose counter rose, per GPU, and the counters after these samples (returned, not
-        applied: the caller keeps them once the events are recorded, so a failed write is read again)."""
+        applied: the caller keeps them once the events are recorded, so a failed write is read again).
+        The first reading only records where the counters stand."""
         marks = dict(self.marks)
         events: dict[GpuRef, list[int]] = defaultdict(list)
         for item in series:
-            gpu = _gpu_of(item.labels)
-            xid = item.labels.get("xid", "")
             key = _key(item.labels)
             mark = marks.get(key)
-            fresh = [(at, value) for at, value in item.samples if mark is None or at > mark.at]
+            started_at = starts.get(_target(item.labels), {})
+            fresh = [
+                (at, CounterPoint(value, started_at.get(at)))
+                for at, value in item.samples
+                if mark is None or at > mark.at
+            ]
             if not fresh:
                 continue
             marks[key] = CounterMark(*fresh[-1])
+            gpu, xid = _gpu_of(item.labels), item.labels.get("xid", "")
             if not self.started or gpu is None or not xid.isdigit():
                 continue
-            previous = None if mark is None else mark.value
-            if counter_increase(previous, [value for _, value in fresh]) > 0:
+            previous = None if mark is None else mark.point
+            if counter_increase(previous, [point for _, point in fresh]) > 0:
                 events[gpu].append(int(xid))
         return dict(events), XidCounters(marks, started=True)
 
@@ -164,14 +187,16 @@ class PrometheusHealthMonitor:
             window = FIRST_LOOKBACK_S
         else:
             window = min(now - self._read_until + LATE_SAMPLE_MARGIN_S, MAX_WINDOW_S)
-        xid_series = await self.reader.range_samples(f"{XID_SERIES}[{math.ceil(window)}s]", at=now)
+        selector = f"[{math.ceil(window)}s]"
+        xid_series = await self.reader.range_samples(XID_SERIES + selector, at=now)
+        starts = exporter_starts(await self.reader.range_samples(EXPORTER_START_SERIES + selector, at=now))
         signals = condition_signals(
             await self.reader.query(ECC_SERIES, at=now),
             await self.reader.query(REPAIR_SERIES, at=now),
             await self.reader.query(SLOWDOWN_SERIES, at=now),
             await self.reader.query(ANSWERED_SERIES, at=now),
         )
-        xids, counters = self.counters.events(xid_series)
+        xids, counters = self.counters.events(xid_series, starts)
         changes: dict[str, list[HealthChange]] = {}
         for node in sorted({gpu[0] for gpu in signals} | {gpu[0] for gpu in xids}):
             changes[node] = await self.fences.observe(
