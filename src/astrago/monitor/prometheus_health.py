@@ -204,6 +204,11 @@ class PrometheusHealthMonitor:
                 {index: found for (name, index), found in signals.items() if name == node},
                 {index: codes for (name, index), codes in xids.items() if name == node},
             )
+        if self._read_until is None:
+            log.info(
+                "GPU health: reading %d GPUs of %d nodes from Prometheus at %s",
+                *(len(signals.keys() | xids.keys()), len(changes), self.reader.url),
+            )
         self.counters = counters
         self._read_until = now
         return changes

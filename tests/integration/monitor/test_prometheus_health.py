@@ -3,21 +3,25 @@ as `astrago.gpu.metrics` renders it for a node's GPUs, and the server's health m
 counters and fault series back through Prometheus's HTTP API and fences through the real services (SQLite).
 
 The exposition is served from this test (there is no GPU and no cluster here: the node is the `node` label
-the chart's relabelling gives each exporter target); everything from the scrape on is the real path. An
+the chart's relabelling gives each exporter target); everything from the scrape on is the real path. The
+last test runs a real `astrago server --backend kubernetes` against the kmock emulator (no real Kubernetes
+API can run on the test machines; see tests/integration/backends/kubernetes/fake_cluster.py). An
 exporter restart is a new `CollectorHealth` (its counters and start time begin again) behind the same
 target."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,10 +37,13 @@ from astrago.services.registry import Services
 from astrago.services.snapshot import nodes_view
 from astrago.store.models import Device
 from astrago.store.repositories import AuditRepository, FenceRepository, NodeRepository, UserRepository
+from tests.integration.backends.kubernetes.fake_cluster import NAMESPACE, running_cluster
+from tests.support.kubernetes_server import kubernetes_server
 from tests.support.postgres import free_port
+from tests.support.server import ADMIN_PASSWORD
 from tests.support.services import services_on
 
-NODE = "gpu-node-1"
+NODE = "gpu-1"  # as the emulated cluster names its node
 XID_79 = "XID 79 (GPU fallen off the bus)"
 CAPABILITIES = BackendCapabilities(backend="kubernetes", supported=frozenset({Capability.COMMANDS}))
 
@@ -258,3 +265,62 @@ async def test_conditions_fence_while_the_exporter_reports_them(
         assert (degraded.state, degraded.cause) == ("degraded", "clocks slowed down (hw thermal)")
     finally:
         await reader.close()
+
+
+async def _wait(predicate: Callable[[], Awaitable[Any]], what: str, within_s: float = 30) -> Any:
+    deadline = time.monotonic() + within_s
+    while not (found := await predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+    return found
+
+
+async def test_a_kubernetes_server_fences_the_gpu_and_the_next_job_waits_naming_it(
+    tmp_path: Path, exporter: Exporter, prometheus: str
+) -> None:
+    env = {"ASTRAGO_GPU_HEALTH_PROMETHEUS_URL": prometheus, "ASTRAGO_GPU_HEALTH_INTERVAL_S": "0.5"}
+    async with (
+        running_cluster(tmp_path, nodes=(NODE,)) as cluster,
+        kubernetes_server(cluster.kubeconfig, NAMESPACE, tmp_path / "server", extra_env=env) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+
+        async def first_reading() -> bool:
+            return "GPU health: reading 2 GPUs of 1 nodes" in server.log_path.read_text()
+
+        await _wait(first_reading, "the server's first health reading")
+        exporter.health.xids[(2, 79)] += 1  # GPU 2 of the node falls off the bus
+
+        async def gpu_2() -> dict[str, Any] | None:
+            (node,) = (await client.get("/api/v1/nodes")).json()
+            device: dict[str, Any] = next(d for d in node["devices"] if d["index"] == 2)
+            return device if device["fenced"] else None
+
+        device = await _wait(gpu_2, "GPU 2 fenced")
+        assert (device["health"]["state"], device["health"]["cause"]) == ("unhealthy", XID_79)
+        alerts = (await client.get("/api/v1/alerts")).json()["items"]
+        assert [(a["key"], a["state"]) for a in alerts if a["rule"] == "gpu-unhealthy"] == [
+            (f"{NODE}/gpu2", "firing")
+        ]
+
+        assert (await client.post("/api/v1/workspaces", json={"name": "k8s"})).status_code == 201
+        body = {
+            "workspace": "k8s",
+            "image": "busybox:1.36",
+            "command": ["sleep", "60"],
+            "resources": {"gpus": 4, "cpu": "1", "memory": "1Gi"},
+        }
+        submitted = await client.post("/api/v1/workloads", json=body)
+        assert submitted.status_code == 201, submitted.text
+        workload_id = submitted.json()["id"]
+
+        async def waits_naming_the_gpu() -> bool:
+            workload = (await client.get(f"/api/v1/workloads/{workload_id}")).json()
+            reason = workload["reason"] or ""
+            return workload["status"] == "PENDING" and f"GPU 2 on node {NODE} is fenced: {XID_79}" in reason
+
+        await _wait(waits_naming_the_gpu, "the 4-GPU job to wait naming GPU 2")
