@@ -73,6 +73,8 @@ def test_conditions_merge_two_series_of_one_gpu_to_the_worse() -> None:
 
 
 class _Reader:
+    url = "http://prometheus:9090"
+
     def __init__(self) -> None:
         self.xids: list[SeriesSamples] = []
         self.queries: list[str] = []
