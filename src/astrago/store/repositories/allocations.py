@@ -53,6 +53,7 @@ class AllocationRepository:
         (no ORM identity map): a 90-day report reads tens of thousands of them."""
         table = cast(Table, AllocationInterval.__table__)
         query = select(
+            table.c.id,
             table.c.workload_id,
             table.c.replica_index,
             table.c.workspace,
@@ -70,8 +71,8 @@ class AllocationRepository:
             query = query.where(table.c.workspace_id.in_(list(workspace_ids)))
         rows = await (await self.session.connection()).execute(query)
         return [
-            Allocation(workload, index, workspace, user, model, gpu, cpu, memory, started, ended)
-            for workload, index, workspace, user, model, gpu, cpu, memory, started, ended in rows
+            Allocation(workload, index, workspace, user, model, gpu, cpu, memory, started, ended, interval_id)
+            for interval_id, workload, index, workspace, user, model, gpu, cpu, memory, started, ended in rows
         ]
 
     async def for_workload(self, workload_id: str) -> Sequence[AllocationInterval]:
