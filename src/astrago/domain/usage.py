@@ -415,6 +415,29 @@ def hourly_usage(samples: Iterable[MeasuredSample], runs: Iterable[Run]) -> dict
     return usage
 
 
+def usage_after_end(samples: Iterable[MeasuredSample], run: Run) -> dict[tuple[int, int], HourUsage]:
+    """What samples counted into a run while it was open, past the end it was then closed at (e.g. a
+    job that ended while the server was down, sampled as held until the restart noticed): per
+    (interval, hour it was counted in), to take back when the run closes."""
+    usage: dict[tuple[int, int], HourUsage] = {}
+    if run.ended_at is None:
+        return usage
+    for sample in samples:
+        if sample.util_percent is None or sample.sampled_s <= 0:
+            continue
+        if (sample.workload_id, sample.replica_index) != (run.workload_id, run.replica_index):
+            continue
+        first = max(sample.at, run.started_at)
+        end = sample.at + timedelta(seconds=sample.sampled_s)
+        past = max(first, run.ended_at)
+        if end > past:
+            seconds = (end - past).total_seconds()
+            hour = usage.setdefault((run.interval_id, epoch_hour(first)), HourUsage())
+            hour.measured_s += seconds
+            hour.util_percent_seconds += min(max(sample.util_percent, 0.0), 100.0) * seconds
+    return usage
+
+
 @dataclass(frozen=True, slots=True)
 class DayUsage:
     """An interval's measured seconds and utilisation percent × seconds on one day of the report."""
@@ -425,6 +448,9 @@ class DayUsage:
     util_percent_seconds: float
 
 
+MEASURED_EPSILON_S = 1e-6  # what is left of a ledger row whose every sample was taken back
+
+
 class DailyUtilisation:
     """Each interval's mean utilisation on each day, from that day's own samples; unknown (None) on a
     day without any, and for an interval without any at all."""
@@ -433,7 +459,7 @@ class DailyUtilisation:
         self._means = {
             (row.interval_id, row.day): min(max(row.util_percent_seconds / row.measured_s / 100, 0.0), 1.0)
             for row in rows
-            if row.measured_s > 0
+            if row.measured_s > MEASURED_EPSILON_S
         }
         self._measured = {interval_id for interval_id, _ in self._means}
 

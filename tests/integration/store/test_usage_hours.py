@@ -15,7 +15,7 @@ from sqlalchemy import insert
 
 from astrago.auth.principal import Principal
 from astrago.config import Settings
-from astrago.domain.usage import UsageGroupBy
+from astrago.domain.usage import AllocationClosed, UsageGroupBy
 from astrago.monitor.rollup import roll_up
 from astrago.services.context import ServiceContext
 from astrago.services.registry import Services
@@ -23,7 +23,7 @@ from astrago.services.schemas import WorkspaceCreate
 from astrago.services.usage import UsageQuery, UsageService
 from astrago.store.db import create_engine, create_session_factory
 from astrago.store.migrate import alembic_config, upgrade_to_head
-from astrago.store.models import AllocationInterval, Base
+from astrago.store.models import AllocationInterval, Base, Workload
 from astrago.store.repositories import AllocationRepository, UserRepository, WorkspaceRepository
 from astrago.store.repositories.gpu_samples import GpuSampleRepository, WorkloadSampleValues
 
@@ -171,6 +171,19 @@ async def _write_then_die(services: Services, rows: list[WorkloadSampleValues]) 
     async with services.ctx.write() as session:
         await GpuSampleRepository(session).insert_samples(rows, [])
         raise RuntimeError("the server died before the commit")
+
+
+async def test_samples_past_a_runs_recorded_end_are_taken_back_when_it_closes(services: Services) -> None:
+    """A job that ended while the server was down is sampled as held (a measured 0 %) from the restart
+    until the controller closes its interval at the recorded end: those samples no longer count."""
+    await _job(services, "w1", at(2, 1), None, gpus=1)
+    await _write(services, _samples("w1", at(2, 1), at(2, 2), 60.0))
+    await _write(services, _samples("w1", at(2, 2, 30), at(2, 2, 40), 0.0))  # after the restart
+    async with services.ctx.write() as session:
+        await AllocationRepository(session).record([(Workload(id="w1"), AllocationClosed(0, at(2, 2)))])
+    assert (await _used_by_day(services.usage))["2026-12-02"] == pytest.approx(0.6)
+    report = await services.usage.report(ADMIN, UsageQuery(start=date(2026, 12, 2)), now=NOW)
+    assert report.total.gpu_hours == report.total.gpu_hours_measured == 1.0
 
 
 async def test_the_ledger_outlives_the_samples_rollup_and_retention(services: Services) -> None:

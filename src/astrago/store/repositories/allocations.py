@@ -12,8 +12,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
-from astrago.domain.usage import Allocation, AllocationChange, AllocationClosed, AllocationOpened, Window
+from astrago.domain.usage import Allocation, AllocationChange, AllocationClosed, AllocationOpened, Run, Window
 from astrago.store.models import AllocationInterval, Device, Replica, Workload
+from astrago.store.repositories.usage_hours import UsageHourRepository
 
 
 class _UtcInstant(TypeDecorator[datetime]):
@@ -64,11 +65,22 @@ class AllocationRepository:
                 AllocationInterval.ended_at.is_(None),
             )
         )
+        runs = []
         for interval in rows:
             ended = wanted.get((interval.workload_id, interval.replica_index))
             if ended is not None:
                 # a clock that stepped back never makes an interval negative
                 interval.ended_at = max(ended, interval.started_at)
+                runs.append(
+                    Run(
+                        interval.id,
+                        interval.workload_id,
+                        interval.replica_index,
+                        interval.started_at,
+                        interval.ended_at,
+                    )
+                )
+        await UsageHourRepository(self.session).take_back_after_end(runs)
 
     async def overlapping(self, window: Window, workspace_ids: Collection[str] | None) -> list[Allocation]:
         """Intervals that overlap the window (open ones included), as plain values. Read as Core rows

@@ -4,7 +4,7 @@ its samples (in that transaction), read by the usage reports summed per interval
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from math import ceil
 from typing import cast
 
@@ -20,13 +20,16 @@ from astrago.domain.usage import (
     Run,
     Window,
     hourly_usage,
+    usage_after_end,
 )
-from astrago.store.models import AllocationInterval, AllocationUsageHour
+from astrago.store.models import AllocationInterval, AllocationUsageHour, WorkloadGpuSample
 
 IN_CHUNK = 500  # values in one IN list (SQLite bounds a statement's parameters)
+MAX_SAMPLE_S = 300  # the longest a telemetry row covers (a 5-minute rollup)
 
 _hours = cast(Table, AllocationUsageHour.__table__)
 _intervals = cast(Table, AllocationInterval.__table__)
+_samples = cast(Table, WorkloadGpuSample.__table__)
 
 
 class UsageHourRepository:
@@ -75,6 +78,49 @@ class UsageHourRepository:
         if inserts:
             await self.session.execute(insert(_hours), inserts)
 
+    async def take_back_after_end(self, runs: Sequence[Run]) -> None:
+        """Runs just closed: take back what their samples counted past the recorded end (in the closing
+        transaction). Samples are at most MAX_SAMPLE_S long, so only those that start that close to the
+        end are read."""
+        for run in runs:
+            if run.ended_at is None:
+                continue
+            rows = await self.session.execute(
+                select(
+                    _samples.c.workload_id,
+                    _samples.c.replica_index,
+                    _samples.c.at,
+                    _samples.c.sampled_s,
+                    _samples.c.gpu_util_percent,
+                ).where(
+                    _samples.c.workload_id == run.workload_id,
+                    _samples.c.replica_index == run.replica_index,
+                    _samples.c.at >= max(run.started_at, run.ended_at - timedelta(seconds=MAX_SAMPLE_S)),
+                )
+            )
+            excess = usage_after_end([MeasuredSample(*row) for row in rows], run)
+            if excess:
+                await self.session.execute(
+                    update(_hours)
+                    .where(
+                        _hours.c.interval_id == bindparam("b_interval"),
+                        _hours.c.epoch_hour == bindparam("b_hour"),
+                    )
+                    .values(
+                        measured_s=_hours.c.measured_s - bindparam("b_measured"),
+                        util_percent_seconds=_hours.c.util_percent_seconds - bindparam("b_util"),
+                    ),
+                    [
+                        {
+                            "b_interval": i,
+                            "b_hour": h,
+                            "b_measured": u.measured_s,
+                            "b_util": u.util_percent_seconds,
+                        }
+                        for (i, h), u in excess.items()
+                    ],
+                )
+
     async def _runs(self, workload_ids: Collection[str], since: datetime) -> list[Run]:
         runs: list[Run] = []
         ids = sorted(workload_ids)
@@ -86,10 +132,13 @@ class UsageHourRepository:
                     _intervals.c.replica_index,
                     _intervals.c.started_at,
                     _intervals.c.ended_at,
-                ).where(
+                )
+                .where(
                     _intervals.c.workload_id.in_(ids[start : start + IN_CHUNK]),
                     or_(_intervals.c.ended_at.is_(None), _intervals.c.ended_at > since),
                 )
+                # a run that closes meanwhile waits for these samples, then takes back what is past its end
+                .with_for_update()
             )
             runs.extend(Run(*row) for row in rows)
         return runs
