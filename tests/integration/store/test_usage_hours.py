@@ -96,12 +96,11 @@ async def _write(services: Services, rows: list[WorkloadSampleValues]) -> None:
         await GpuSampleRepository(session).insert_samples(rows, [])
 
 
-async def _used_by_day(usage: UsageService, **query: object) -> dict[str, float | None]:
-    report = await usage.report(
-        ADMIN,
-        UsageQuery(start=date(2026, 12, 1), end=date(2026, 12, 3), by=UsageGroupBy.DAY, **query),
-        now=NOW,
-    )  # type: ignore[arg-type]
+async def _used_by_day(usage: UsageService, time_zone: str | None = None) -> dict[str, float | None]:
+    query = UsageQuery(
+        start=date(2026, 12, 1), end=date(2026, 12, 3), by=UsageGroupBy.DAY, time_zone=time_zone
+    )
+    report = await usage.report(ADMIN, query, now=NOW)
     return {row.key: row.gpu_hours_used for row in report.rows}
 
 

@@ -109,8 +109,8 @@ def _add_up_stored_samples(hours: sa.Table) -> None:
         {"interval_id": i, "epoch_hour": h, "measured_s": m, "util_percent_seconds": u}
         for (i, h), (m, u) in totals.items()
     ]
-    for start in range(0, len(records), BATCH):
-        op.bulk_insert(hours, records[start : start + BATCH])
+    for offset in range(0, len(records), BATCH):
+        op.bulk_insert(hours, records[offset : offset + BATCH])
 
 
 def _utc(value: object) -> datetime:
