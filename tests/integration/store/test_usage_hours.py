@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import insert
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, insert
 
 from astrago.auth.principal import Principal
 from astrago.config import Settings
@@ -251,3 +253,19 @@ async def test_the_migration_adds_up_the_samples_stored_before_it(database_url: 
     finally:
         await engine.dispose()
     assert used == {"2026-12-01": pytest.approx(0.6), "2026-12-02": pytest.approx(0.4), "2026-12-03": None}
+
+
+async def test_the_usage_hours_table_matches_the_model(database_url: str) -> None:
+    """The migration creates what the model declares (columns, key, the covering index, the foreign key)."""
+
+    def differences(connection: Connection) -> list[object]:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        return [d for d in diff if "allocation_usage_hours" in repr(d)]
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(differences) == []
+    finally:
+        await engine.dispose()
