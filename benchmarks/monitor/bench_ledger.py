@@ -4,11 +4,12 @@ Setup (a temporary SQLite database in WAL mode, migrated to head, as a single-ma
 workspaces of 10 users each; every user starts `--jobs-per-day` jobs a day for 90 days, each 1 to 12 hours
 long (so many cross midnight) with 1, 2, 4 or 8 GPUs of one of three models, 1 to 3 replicas; the last
 day's jobs are still running (open intervals, counted up to now). With `--samples`, every replica run also
-has its telemetry: one 5-minute rolled-up row per replica for its whole run (the rows the used GPU-hours
-are weighted by; raw 10 s rows only exist for the last day and are left out).
+has its telemetry: one 5-minute rolled-up row per replica for its whole run, written as the sampler writes
+rows (so the ledger adds up their used time per interval and hour on the way in; raw 10 s rows only exist
+for the last day and are left out).
 
 Measured: `UsageService.report` as the API calls it (reading the intervals, splitting them at midnight,
-adding up, and with samples reading and weighting them), for an admin over all workspaces by workspace,
+adding up, and with samples reading the ledger's used time per interval and day), for an admin over all workspaces by workspace,
 user, model and day, and for a member of one workspace by day: p50 and p99 of `--repeats` runs each, of
 wall time and of CPU time (this process, all threads; on a loaded machine wall time mostly waits for a core).
 
