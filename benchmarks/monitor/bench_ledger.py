@@ -9,9 +9,10 @@ rows (so the ledger adds up their used time per interval and hour on the way in;
 for the last day and are left out).
 
 Measured: `UsageService.report` as the API calls it (reading the intervals, splitting them at midnight,
-adding up, and with samples reading the ledger's used time per interval and day), for an admin over all workspaces by workspace,
-user, model and day, and for a member of one workspace by day: p50 and p99 of `--repeats` runs each, of
-wall time and of CPU time (this process, all threads; on a loaded machine wall time mostly waits for a core).
+adding up, and with samples reading the ledger's used time per interval and day), for an admin over all
+workspaces by workspace, user, model and day, and for a member of one workspace by day: p50 and p99 of
+`--repeats` runs each, of wall time and of CPU time (this process, all threads; on a loaded machine wall
+time mostly waits for a core).
 
     .venv/bin/python -m benchmarks.monitor.bench_ledger
     .venv/bin/python -m benchmarks.monitor.bench_ledger --samples
