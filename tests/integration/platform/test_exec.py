@@ -68,9 +68,16 @@ def test_a_terminal_in_the_workload_resizes_interrupts_and_exits_with_its_code(
         shell.sendline('echo "gpu=$CUDA_VISIBLE_DEVICES foo=$FOO cwd=$PWD"')
         shell.expect(rf"gpu=0 foo=bar cwd=\S+/workdirs/{workload_id}\r\n")
         shell.setwinsize(40, 132)
-        shell.sendline("stty size")
-        shell.expect_exact("40 132")
-        shell.expect_exact(PROMPT)
+        # The new size travels as a signal to the CLI, then a message to the server; keys typed at once
+        # may overtake it (as over ssh), so ask until the shell sees it.
+        for _ in range(20):
+            shell.sendline("stty size")
+            seen = shell.expect([r"40 132\r\n", r"\d+ \d+\r\n"])
+            shell.expect_exact(PROMPT)
+            if seen == 0:
+                break
+        else:
+            raise AssertionError("the shell never saw the new size")
         # The quotes keep the words out of the terminal's echo of the line: only the output matches.
         shell.sendline("echo sleep''ing; sleep 100; echo sl''ept")
         shell.expect_exact("sleeping\r\n")  # the sleep is the terminal's foreground job now

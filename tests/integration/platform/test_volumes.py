@@ -381,12 +381,12 @@ def test_read_only_mounts_refuse_writes_and_two_workloads_share_a_volume(alice: 
 
 
 def test_mount_paths_a_local_sandbox_cannot_honour_are_refused_at_submission(alice: User) -> None:
-    _volume(alice, "paths")
+    _volume(alice, "system-paths")
     for mount, reason in (
-        ("paths:/usr/local/data", "lies inside /usr, a system folder"),
-        ("paths:/proc/x", "lies inside /proc, a system folder"),
-        ("paths:/etc", "/etc is a system folder"),
-        ("paths:/var/lib/data", "would have to be created inside /var/lib"),
+        ("system-paths:/usr/local/data", "lies inside /usr, a system folder"),
+        ("system-paths:/proc/x", "lies inside /proc, a system folder"),
+        ("system-paths:/etc", "/etc is a system folder"),
+        ("system-paths:/var/lib/data", "would have to be created inside /var/lib"),
     ):
         body = {"workspace": "vision", "command": ["true"], "volumes": [mount], **JOB}
         refused = alice.api("POST", "/api/v1/workloads", json=body)
