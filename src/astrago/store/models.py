@@ -467,16 +467,7 @@ class AllocationUsageHour(Base):
     interval with no row here has an unknown, never a zero, use."""
 
     __tablename__ = "allocation_usage_hours"
-    __table_args__ = (
-        # covering: a report's sum per interval and day over a window reads the index alone
-        Index(
-            "ix_allocation_usage_hours_window",
-            "epoch_hour",
-            "interval_id",
-            "measured_s",
-            "util_percent_seconds",
-        ),
-    )
+    __table_args__ = (Index("ix_allocation_usage_hours_epoch_hour", "epoch_hour"),)
 
     interval_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("allocation_intervals.id", ondelete="CASCADE"), primary_key=True

@@ -38,12 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("interval_id", "epoch_hour", name=op.f("pk_allocation_usage_hours")),
     )
     with op.batch_alter_table("allocation_usage_hours", schema=None) as batch_op:
-        # covering: a report's sum per interval and day over a window reads the index alone
-        batch_op.create_index(
-            "ix_allocation_usage_hours_window",
-            ["epoch_hour", "interval_id", "measured_s", "util_percent_seconds"],
-            unique=False,
-        )
+        batch_op.create_index("ix_allocation_usage_hours_epoch_hour", ["epoch_hour"], unique=False)
     _add_up_stored_samples(hours)
 
 
@@ -127,5 +122,5 @@ def _utc(value: object) -> datetime:
 
 def downgrade() -> None:
     with op.batch_alter_table("allocation_usage_hours", schema=None) as batch_op:
-        batch_op.drop_index("ix_allocation_usage_hours_window")
+        batch_op.drop_index("ix_allocation_usage_hours_epoch_hour")
     op.drop_table("allocation_usage_hours")
