@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     backend: Literal["local", "kubernetes"] = "local"
     simulate_gpus: str | None = None  # e.g. "4xA100-80GB" or "2xA100-80GB,2xH100-80GB"
-    # How often the server reads its GPUs' health from `gpu_source` (local backend; docs/monitor.md).
+    # How often the server reads its GPUs' health (`gpu_source` on one machine, Prometheus on Kubernetes).
     gpu_health_interval_s: float = Field(10.0, gt=0)
+    # Kubernetes: the Prometheus scraping the GPU exporter's health series (unset: telemetry_prometheus_url)
+    gpu_health_prometheus_url: str | None = None
     scheduler_policy: str = "bestfit"
     scheduling_interval_s: float = 2.0
     stop_grace_s: float = 10.0

@@ -32,6 +32,7 @@ async def kubernetes_server(
     *,
     role: str | None = None,
     database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[KubernetesServer]:
     """Started with a fresh data dir, the test admin password and a short scheduling interval; ready when
     `/readyz` answers 200; terminated on exit."""
@@ -41,6 +42,7 @@ async def kubernetes_server(
         "ASTRAGO_DATA_DIR": str(data_dir),
         "ASTRAGO_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "ASTRAGO_SCHEDULING_INTERVAL_S": "0.3",
+        **(extra_env or {}),
     }
     if database_url is not None:
         env["ASTRAGO_DATABASE_URL"] = database_url

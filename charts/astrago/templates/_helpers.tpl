@@ -75,6 +75,14 @@ app.kubernetes.io/component: {{ .role }}
   value: /var/lib/astrago-volumes
 - name: ASTRAGO_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- with .Values.metrics.prometheusUrl }}
+- name: ASTRAGO_TELEMETRY_PROMETHEUS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.metrics.healthPrometheusUrl | default .Values.metrics.prometheusUrl }}
+- name: ASTRAGO_GPU_HEALTH_PROMETHEUS_URL
+  value: {{ . | quote }}
+{{- end }}
 - name: ASTRAGO_INTERNAL_URL
   value: {{ .Values.workloads.code.internalUrl | default (printf "http://%s.%s.svc:%v" (include "astrago.fullname" .) .Release.Namespace .Values.core.service.port) | quote }}
 {{- with .Values.workloads.code.fetchImage }}

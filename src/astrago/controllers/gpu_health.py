@@ -1,7 +1,8 @@
 """The GPU health monitor: reads the GPU source every few seconds and hands what it says about each GPU's
 health (Xid errors, ECC, pending memory repairs, lost GPUs, slowdowns) to the fencing service.
 
-On one machine (the local backend) the server reads its own GPUs. The source is opened and read in a worker
+On one machine (the local backend) the server reads its own GPUs; on Kubernetes it reads the GPU exporters'
+series from Prometheus (`monitor/prometheus_health.py`). The source is opened and read in a worker
 thread (NVML and nvidia-smi calls block); a source that cannot be opened is retried with backoff, a reading
 that fails is logged and the next one tried: health monitoring never stops the server."""
 
@@ -14,9 +15,11 @@ from collections.abc import Callable
 
 from astrago.backends.local.inventory import node_name
 from astrago.config import Settings
+from astrago.controllers.lease import LeaderLease
 from astrago.domain.gpu_health import HealthSignals
 from astrago.gpu.model import GpuHealthSignals, SourceReading
 from astrago.gpu.sources import GpuSource, SourceFailed, SourceUnavailable
+from astrago.monitor.prometheus_health import LEASE_RENEW_S, PrometheusHealth
 from astrago.monitor.sources import configured_source_kind, open_configured_source
 from astrago.services.fences import FenceService
 from astrago.services.registry import Services
@@ -97,11 +100,17 @@ class GpuHealthMonitor:
             log.exception("GPU health: could not record a reading of node %s", self.node)
 
 
-def gpu_health_monitor(settings: Settings, services: Services) -> GpuHealthMonitor | None:
-    """The monitor of this machine's GPUs (local backend), reading the same `gpu_source` telemetry samples
-    (its own instance: each keeps its own Xid event queue). None where there is nothing to read: simulated
-    GPUs without a source, `none`; on Kubernetes the server does not run on the GPU nodes (admins cordon
-    there; see docs/monitor.md)."""
+def gpu_health_monitor(settings: Settings, services: Services) -> GpuHealthMonitor | PrometheusHealth | None:
+    """On one machine (local backend), the monitor of this machine's GPUs, reading the same `gpu_source`
+    telemetry samples (its own instance: each keeps its own Xid event queue). On Kubernetes the server does
+    not run on the GPU nodes: it reads their exporters' health series from Prometheus. None where there is
+    nothing to read: simulated GPUs without a source, `none`, a cluster without a Prometheus URL."""
+    if settings.backend == "kubernetes":
+        url = settings.gpu_health_prometheus_url or settings.telemetry_prometheus_url
+        if not url:
+            return None
+        lease = LeaderLease(services.ctx.sessions, "gpu-health", ttl_s=3 * LEASE_RENEW_S)
+        return PrometheusHealth(services.fences, url, settings.gpu_health_interval_s, lease)
     if settings.backend != "local" or configured_source_kind(settings) is None:
         return None
 

@@ -78,6 +78,9 @@ class HealthSignals:
     retired_pages_pending: bool | None = None
     remapped_rows_pending: bool | None = None
     remapping_failed: bool | None = None
+    # From the cluster's GPU exporter, which reports less detail than the driver does on one machine:
+    memory_repair_pending: bool | None = None  # a row remap or page retirement (not saying which) waits
+    unanswered: bool = False  # the GPU did not answer the exporter's last collection (lost or unreachable)
     slowdowns: tuple[str, ...] = ()  # active slowdown reasons, e.g. ("hw_thermal",)
 
 
@@ -99,6 +102,10 @@ def condition_health(signals: HealthSignals) -> GpuHealth:
     """The state the current conditions give, worst first."""
     if signals.lost:
         return GpuHealth(GpuHealthState.UNHEALTHY, "GPU is lost (NVML GpuIsLost: it stopped answering)")
+    if signals.unanswered:
+        return GpuHealth(
+            GpuHealthState.UNHEALTHY, "GPU did not answer its node's GPU exporter (lost or unreachable)"
+        )
     if signals.remapping_failed:
         return GpuHealth(GpuHealthState.UNHEALTHY, "row remapping failed (no spare memory rows left)")
     if signals.ecc_uncorrectable:
@@ -111,6 +118,11 @@ def condition_health(signals: HealthSignals) -> GpuHealth:
         return GpuHealth(GpuHealthState.UNHEALTHY, "memory row remapping pending (needs a GPU reset)")
     if signals.retired_pages_pending:
         return GpuHealth(GpuHealthState.UNHEALTHY, "memory page retirement pending (needs a GPU reset)")
+    if signals.memory_repair_pending:
+        return GpuHealth(
+            GpuHealthState.UNHEALTHY,
+            "memory repair pending (a row remap or page retirement needs a reset)",
+        )
     if signals.slowdowns:
         reasons = ", ".join(reason.replace("_", " ") for reason in sorted(signals.slowdowns))
         return GpuHealth(GpuHealthState.DEGRADED, f"clocks slowed down ({reasons})")
@@ -126,3 +138,25 @@ def next_health(current: GpuHealth, signals: HealthSignals, xids: Sequence[int] 
     if current.sticky and current.fenced:
         return current
     return condition_health(signals)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterPoint:
+    """One sample of a counter, with the start time of the process that counted it (None: not known)."""
+
+    value: float
+    started: float | None = None
+
+
+def counter_increase(previous: CounterPoint | None, points: Sequence[CounterPoint]) -> float:
+    """How much a counter rose over `points` (its samples in order) after `previous`, its last sample seen;
+    `None` for a series not seen before, which counts from 0 (a Prometheus counter starts there; the GPU
+    exporter's Xid series appears with its first error). A reset — the counting process restarted (another
+    start time) or the value dropped — means the counter began again from 0: all it holds then is new."""
+    total = 0.0
+    last = previous or CounterPoint(0.0)
+    for point in points:
+        restarted = None not in (point.started, last.started) and point.started != last.started
+        total += point.value if restarted or point.value < last.value else point.value - last.value
+        last = CounterPoint(point.value, point.started if point.started is not None else last.started)
+    return total

@@ -59,6 +59,8 @@ class CollectorHealth:
     last_duration_s: float | None = None
     pods_current: bool | None = None  # None: no pod directory configured
     xids: Counter[tuple[int, int]] = field(default_factory=Counter)  # (GPU index, Xid) → times seen
+    # When this exporter process started: a reader tells a restart (its counters began again) by it.
+    started_at: float = field(default_factory=time.time)
 
 
 class Collector:

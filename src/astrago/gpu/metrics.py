@@ -203,6 +203,12 @@ def _health_metrics(health: CollectorHealth, snapshot: Snapshot | None) -> Itera
     )
     collections.add((), health.collections)
     yield collections
+    started = MetricFamily(
+        "gpu_exporter_start_time_seconds",
+        "Unix time this exporter started; its counters (Xid errors, collections) count from then.",
+    )
+    started.add((), health.started_at)
+    yield started
     errors = MetricFamily(
         "gpu_exporter_collection_errors_total",
         "Errors during collection, by stage (source = the whole reading was lost).",

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -55,6 +56,14 @@ class Series:
     value: float
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesSamples:
+    """The raw samples of one series in a range: (Unix time in seconds, value), oldest first."""
+
+    labels: dict[str, str]
+    samples: list[tuple[float, float]]
+
+
 class PrometheusReader:
     """Instant queries over Prometheus's HTTP API (`GET /api/v1/query`)."""
 
@@ -62,9 +71,33 @@ class PrometheusReader:
         self.url = url.rstrip("/")
         self.client = client or httpx.AsyncClient(timeout=timeout_s)
 
-    async def query(self, promql: str) -> list[Series]:
+    async def query(self, promql: str, at: float | None = None) -> list[Series]:
+        """An instant vector (`at`: the evaluation time, Unix seconds; default Prometheus's now)."""
+        result = await self._result(promql, at)
+        return [
+            Series(labels=dict(item["metric"]), value=float(item["value"][1]))
+            for item in result
+            if item["value"][1] not in ("NaN", "+Inf", "-Inf")
+        ]
+
+    async def range_samples(self, promql: str, at: float) -> list[SeriesSamples]:
+        """The raw samples of a range-vector selector such as `name[90s]`, evaluated at `at`."""
+        return [
+            SeriesSamples(
+                labels=dict(item["metric"]),
+                samples=[
+                    (float(ts), float(value))
+                    for ts, value in item["values"]
+                    if value not in ("NaN", "+Inf", "-Inf")
+                ],
+            )
+            for item in await self._result(promql, at)
+        ]
+
+    async def _result(self, promql: str, at: float | None) -> list[dict[str, Any]]:
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
         try:
-            response = await self.client.get(f"{self.url}/api/v1/query", params={"query": promql})
+            response = await self.client.get(f"{self.url}/api/v1/query", params=params)
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise PrometheusUnavailable(f"Prometheus at {self.url} did not answer {promql!r}: {exc}") from exc
@@ -72,11 +105,8 @@ class PrometheusReader:
             raise PrometheusUnavailable(
                 f"Prometheus refused {promql!r}: {body.get('error') or response.text}"
             )
-        return [
-            Series(labels=dict(item["metric"]), value=float(item["value"][1]))
-            for item in body["data"]["result"]
-            if item["value"][1] not in ("NaN", "+Inf", "-Inf")
-        ]
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -153,6 +153,17 @@ def test_astrago_chart_runs_the_platform_roles(
     resources = {r for rule in workload_rules for r in rule["resources"]}
     assert {"pods", "pods/log", "pods/exec", "jobs", "mpijobs", "deployments"} <= resources
     assert ("StatefulSet", "astrago-postgresql") in by_kind_name
+    # the server reads GPU telemetry and GPU health back from the stack's Prometheus, where every GPU
+    # exporter's series carry the node the exporter runs on (per-GPU rows need it)
+    stack_prometheus = "http://prometheus-operated.astrago.svc:9090"
+    for name in ("ASTRAGO_TELEMETRY_PROMETHEUS_URL", "ASTRAGO_GPU_HEALTH_PROMETHEUS_URL"):
+        assert env[name]["value"] == stack_prometheus
+        assert {"name": name, "value": stack_prometheus} in batch_env
+    scrape = by_kind_name[("ServiceMonitor", "astrago")]["spec"]["endpoints"]  # type: ignore[index]
+    (exporter,) = [e for e in scrape if e["port"] == "metrics"]
+    assert {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"} in exporter[
+        "relabelings"
+    ]
     assert ("ServiceMonitor", "astrago") in by_kind_name
     rules = by_kind_name[("PrometheusRule", "astrago")]["spec"]["groups"]  # type: ignore[index]
     alerts = {rule["alert"] for group in rules for rule in group["rules"] if "alert" in rule}
@@ -308,3 +319,50 @@ def test_keycloak_realm_is_configured_declaratively_and_the_server_points_at_it(
     assert json.loads(env["ASTRAGO_OIDC_ADMIN_ROLES"]["value"]) == ["astrago-admin"]
     secret = by_kind_name[("Secret", "astrago-env")]["stringData"]  # type: ignore[index]
     assert secret["ASTRAGO_OIDC_CLIENT_SECRET"] == secrets["keycloak"]["clientSecret"]
+
+
+def _server_env(helm_path: Path, *settings: str) -> dict[str, str]:
+    """The batch (controllers) container's plain-value environment, from `helm template` of the chart."""
+    args = [arg for setting in ("database.bundled.enabled=true", *settings) for arg in ("--set", setting)]
+    result = subprocess.run(
+        [str(helm_path), "template", "astrago", str(REPO_ROOT / "charts/astrago"), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (batch,) = [
+        d
+        for d in yaml.safe_load_all(result.stdout)
+        if d and d["kind"] == "Deployment" and "batch" in d["metadata"]["name"]
+    ]
+    return {
+        e["name"]: e["value"]
+        for e in batch["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+
+
+def test_the_prometheus_urls_reach_the_server_only_when_given(helm_path: Path) -> None:
+    """Plain helm users: without a Prometheus URL the server reads neither telemetry nor GPU health from one
+    (admins cordon); health can read another Prometheus than telemetry; a URL without a scheme is refused."""
+    names = ("ASTRAGO_TELEMETRY_PROMETHEUS_URL", "ASTRAGO_GPU_HEALTH_PROMETHEUS_URL")
+    assert not set(names) & set(_server_env(helm_path))
+    env = _server_env(helm_path, "metrics.prometheusUrl=http://prom:9090")
+    assert [env[name] for name in names] == ["http://prom:9090", "http://prom:9090"]
+    env = _server_env(helm_path, "metrics.healthPrometheusUrl=http://health:9090")
+    assert "ASTRAGO_TELEMETRY_PROMETHEUS_URL" not in env
+    assert env["ASTRAGO_GPU_HEALTH_PROMETHEUS_URL"] == "http://health:9090"
+    refused = subprocess.run(
+        [
+            str(helm_path),
+            "template",
+            "astrago",
+            str(REPO_ROOT / "charts/astrago"),
+            "--set",
+            "metrics.prometheusUrl=prom:9090",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "prometheusUrl" in refused.stderr

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from astrago.controllers.gpu_health import GpuHealthMonitor, reading_health
+from astrago.config import Settings
+from astrago.controllers.gpu_health import GpuHealthMonitor, gpu_health_monitor, reading_health
 from astrago.domain.gpu_health import HealthSignals
 from astrago.gpu.model import GpuHealthSignals, Slowdown, SourceReading, XidEvent
 from astrago.gpu.sources.base import SourceFailed, SourceUnavailable
+from astrago.monitor.prometheus_health import PrometheusHealth
 
 
 class _Fences:
@@ -92,3 +95,29 @@ async def test_the_monitor_reports_readings_survives_failures_and_reopens_a_miss
     assert len(fences.calls) == 1  # the failed reading and the empty one report nothing
     assert "reading failed (nvidia-smi timed out)" in caplog.text
     assert source.closed
+
+
+@pytest.mark.parametrize(
+    ("health_url", "telemetry_url", "read_from"),
+    [
+        (None, None, None),  # a cluster without Prometheus: admins cordon by hand
+        (None, "http://prometheus:9090", "http://prometheus:9090"),  # the telemetry Prometheus
+        ("http://health-prom:9090", "http://prometheus:9090", "http://health-prom:9090"),
+    ],
+)
+def test_on_kubernetes_the_monitor_reads_prometheus(
+    tmp_path: Any, health_url: str | None, telemetry_url: str | None, read_from: str | None
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        backend="kubernetes",
+        gpu_health_prometheus_url=health_url,
+        telemetry_prometheus_url=telemetry_url,
+    )
+    services = SimpleNamespace(ctx=SimpleNamespace(sessions=None), fences=object())
+    monitor = gpu_health_monitor(settings, services)  # type: ignore[arg-type]
+    if read_from is None:
+        assert monitor is None
+    else:
+        assert isinstance(monitor, PrometheusHealth)
+        assert monitor.url == read_from

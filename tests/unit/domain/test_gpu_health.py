@@ -5,9 +5,12 @@ import pytest
 from astrago.domain.gpu_health import (
     HEALTHY,
     XID_TABLE,
+    CounterPoint,
     GpuHealth,
     GpuHealthState,
     HealthSignals,
+    condition_health,
+    counter_increase,
     describe_xid,
     next_health,
 )
@@ -66,3 +69,31 @@ def test_a_slowdown_degrades_but_does_not_fence() -> None:
 
 def test_unknown_signals_are_not_read_as_broken() -> None:
     assert next_health(HEALTHY, HealthSignals(ecc_uncorrectable=None, remapped_rows_pending=None)) == HEALTHY
+
+
+def test_the_cluster_exporters_conditions_fence_with_their_own_words() -> None:
+    assert condition_health(HealthSignals(unanswered=True)).cause == (
+        "GPU did not answer its node's GPU exporter (lost or unreachable)"
+    )
+    pending = condition_health(HealthSignals(memory_repair_pending=True))
+    assert pending.fenced
+    assert "memory repair pending" in (pending.cause or "")
+    assert condition_health(HealthSignals(memory_repair_pending=False)) == HEALTHY
+
+
+@pytest.mark.parametrize(
+    ("previous", "points", "increase"),
+    [
+        (CounterPoint(2), [CounterPoint(2), CounterPoint(2)], 0),  # no change
+        (CounterPoint(2), [CounterPoint(3), CounterPoint(5)], 3),  # rose
+        (None, [CounterPoint(1)], 1),  # a new series counts from 0
+        (CounterPoint(4), [CounterPoint(0), CounterPoint(1)], 1),  # dropped: a reset, then one new
+        (CounterPoint(1, started=100), [CounterPoint(1, started=200)], 1),  # restarted at the same value
+        (CounterPoint(1, started=100), [CounterPoint(1, started=100)], 0),  # same exporter, same count
+        (CounterPoint(1, started=100), [CounterPoint(1), CounterPoint(2, started=100)], 1),  # start unknown
+    ],
+)
+def test_counter_increase_counts_across_resets(
+    previous: CounterPoint | None, points: list[CounterPoint], increase: float
+) -> None:
+    assert counter_increase(previous, points) == increase

@@ -20,6 +20,8 @@ function Session({ workloadId, replica, onEnded }: { workloadId: string; replica
     terminal.loadAddon(fit);
     terminal.open(box.current);
     fit.fit();
+    // xterm.js draws nothing while it is out of view; the tab sits below the page's cards, so show it
+    box.current.scrollIntoView?.({ block: "nearest" });
     const connection = connectTerminal(workloadId, replica, terminal.rows, terminal.cols, {
       output: (data) => terminal.write(data),
       ended: (message) => {
