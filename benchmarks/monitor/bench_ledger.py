@@ -4,13 +4,15 @@ Setup (a temporary SQLite database in WAL mode, migrated to head, as a single-ma
 workspaces of 10 users each; every user starts `--jobs-per-day` jobs a day for 90 days, each 1 to 12 hours
 long (so many cross midnight) with 1, 2, 4 or 8 GPUs of one of three models, 1 to 3 replicas; the last
 day's jobs are still running (open intervals, counted up to now). With `--samples`, every replica run also
-has its telemetry: one 5-minute rolled-up row per replica for its whole run (the rows the used GPU-hours
-are weighted by; raw 10 s rows only exist for the last day and are left out).
+has its telemetry: one 5-minute rolled-up row per replica for its whole run, written as the sampler writes
+rows (so the ledger adds up their used time per interval and hour on the way in; raw 10 s rows only exist
+for the last day and are left out).
 
 Measured: `UsageService.report` as the API calls it (reading the intervals, splitting them at midnight,
-adding up, and with samples reading and weighting them), for an admin over all workspaces by workspace,
-user, model and day, and for a member of one workspace by day: p50 and p99 of `--repeats` runs each, of
-wall time and of CPU time (this process, all threads; on a loaded machine wall time mostly waits for a core).
+adding up, and with samples reading the ledger's used time per interval and day), for an admin over all
+workspaces by workspace, user, model and day, and for a member of one workspace by day: p50 and p99 of
+`--repeats` runs each, of wall time and of CPU time (this process, all threads; on a loaded machine wall
+time mostly waits for a core).
 
     .venv/bin/python -m benchmarks.monitor.bench_ledger
     .venv/bin/python -m benchmarks.monitor.bench_ledger --samples
@@ -38,7 +40,8 @@ from astrago.services.context import ServiceContext
 from astrago.services.usage import UsageQuery, UsageService
 from astrago.store.db import create_engine, create_session_factory
 from astrago.store.migrate import upgrade_to_head
-from astrago.store.models import AllocationInterval, Workload, WorkloadGpuSample, Workspace
+from astrago.store.models import AllocationInterval, Workload, Workspace
+from astrago.store.repositories.gpu_samples import GpuSampleRepository, WorkloadSampleValues
 
 DAYS = 90
 WORKSPACES = 10
@@ -88,33 +91,33 @@ def build_rows(jobs_per_day: int, seed: int) -> tuple[list[dict[str, Any]], list
     return workspaces, intervals
 
 
-def sample_rows(intervals: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def sample_rows(intervals: list[dict[str, Any]], seed: int) -> list[WorkloadSampleValues]:
     rng = random.Random(seed)
-    rows = []
+    rows: list[WorkloadSampleValues] = []
     for interval in intervals:
         at = interval["started_at"]
         end = interval["ended_at"] or NOW
         while at < end:
             rows.append(
-                {
-                    "workload_id": interval["workload_id"],
-                    "replica_index": interval["replica_index"],
-                    "node": interval["node"],
-                    "gpu_index": 0,
-                    "at": at,
-                    "resolution_s": ROLLUP_S,
-                    "sampled_s": ROLLUP_S,
-                    "gpu_util_percent": rng.uniform(0, 100),
-                    "memory_used_bytes": 1 << 30,
-                    "source": "scripted",
-                }
+                WorkloadSampleValues(
+                    workload_id=interval["workload_id"],
+                    replica_index=interval["replica_index"],
+                    node=interval["node"],
+                    gpu_index=0,
+                    at=at,
+                    resolution_s=ROLLUP_S,
+                    sampled_s=ROLLUP_S,
+                    gpu_util_percent=rng.uniform(0, 100),
+                    memory_used_bytes=1 << 30,
+                    source="scripted",
+                )
             )
             at += timedelta(seconds=ROLLUP_S)
     return rows
 
 
 async def fill(ctx: ServiceContext, workspaces: list[dict[str, Any]], intervals: list[dict[str, Any]],
-               samples: list[dict[str, Any]]) -> None:  # fmt: skip
+               samples: list[WorkloadSampleValues]) -> None:  # fmt: skip
     async with ctx.write() as session:
         await session.execute(insert(Workspace), workspaces)
         for start in range(0, len(intervals), 5000):
@@ -129,9 +132,10 @@ async def fill(ctx: ServiceContext, workspaces: list[dict[str, Any]], intervals:
             ]
             for start in range(0, len(rows), 5000):
                 await session.execute(insert(Workload), rows[start : start + 5000])
+    # written as the sampler writes them, so the ledger adds up their used GPU time on the way in
     for start in range(0, len(samples), 20_000):
         async with ctx.write() as session:
-            await session.execute(insert(WorkloadGpuSample), samples[start : start + 20_000])
+            await GpuSampleRepository(session).insert_samples(samples[start : start + 20_000], [])
 
 
 def percentile(values: list[float], q: float) -> float:

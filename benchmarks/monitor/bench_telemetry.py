@@ -38,7 +38,7 @@ from astrago.monitor.sampler import GpuSampler
 from astrago.services.context import ServiceContext
 from astrago.store.db import create_engine, create_session_factory
 from astrago.store.migrate import upgrade_to_head
-from astrago.store.models import GpuDeviceSample, Replica, Workload, WorkloadGpuSample
+from astrago.store.models import AllocationInterval, GpuDeviceSample, Replica, Workload, WorkloadGpuSample
 from astrago.store.repositories import WorkloadRepository, WorkspaceRepository
 
 NODE = "bench-node"
@@ -111,6 +111,16 @@ async def seed(ctx: ServiceContext, workloads: list[tuple[str, int | None]]) -> 
                     gpu_milli=0 if gpu is None else 10,
                 )
             )
+            # the open usage-ledger interval the controller records for a running replica: each
+            # cycle adds the replica's measured GPU time to it (in the samples' transaction)
+            session.add(
+                AllocationInterval(
+                    workload_id=workload_id, workload_name=workload_id, replica_index=0,
+                    workspace_id=space.id, workspace="bench", node=NODE, gpu_model=None,
+                    gpu_count=0 if gpu is None else 1, gpu_milli=0 if gpu is None else 10,
+                    cpu_milli=100, memory_mib=64, started_at=datetime(2026, 1, 1, tzinfo=UTC),
+                )
+            )  # fmt: skip
 
 
 async def measure_cycles(root: Path, cycles: int) -> dict[str, float]:

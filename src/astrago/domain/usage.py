@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from astrago.domain.enums import ReplicaState
@@ -120,10 +120,10 @@ def day_pieces(start: datetime, end: datetime, zone: tzinfo) -> Iterator[tuple[d
 # -- allocations and their pieces ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Allocation:
+class Allocation(NamedTuple):
     """One replica run's hold on resources, as the ledger records it. `gpu_milli` is the GPU amount in
-    thousandths of one GPU (2 whole GPUs: 2000; a half share: 500; a 1g.10gb MIG slice: 125)."""
+    thousandths of one GPU (2 whole GPUs: 2000; a half share: 500; a 1g.10gb MIG slice: 125). A named
+    tuple: a report builds tens of thousands of them straight from database rows."""
 
     workload_id: str
     replica_index: int
@@ -135,6 +135,7 @@ class Allocation:
     memory_mib: int
     started_at: datetime
     ended_at: datetime | None  # None: still running (counted up to now)
+    interval_id: int | None = None  # the ledger row (None: not stored, e.g. in a what-if)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,11 @@ def pieces(allocation: Allocation, window: Window, now: datetime, zone: tzinfo) 
 
 
 class Utilisation(Protocol):
-    def mean(self, allocation: Allocation) -> float | None:
-        """Mean GPU utilisation (0..1) of the allocation's replica over the window; None: unknown."""
+    def is_daily(self, allocation: Allocation) -> bool:
+        """Whether the allocation's utilisation differs by day (then it is cut at each midnight)."""
+
+    def mean(self, allocation: Allocation, day: date) -> float | None:
+        """Mean GPU utilisation (0..1) of the allocation on that day of the window; None: unknown."""
 
 
 @dataclass(slots=True)
@@ -238,15 +242,17 @@ class _Days:
     def __init__(self, window: Window, zone: tzinfo) -> None:
         split = list(day_pieces(window.start, window.end, zone))
         self.days = [day for day, _, _ in split]
+        self.keys = [day.isoformat() for day in self.days]
         self.starts = [start for _, start, _ in split]
         self.end = window.end
 
-    def pieces(self, start: datetime, end: datetime) -> Iterator[tuple[date, datetime, datetime]]:
+    def pieces(self, start: datetime, end: datetime) -> Iterator[tuple[int, datetime, datetime]]:
+        """(position of the day, piece start, piece end) for [start, end) inside the window."""
         k = bisect_right(self.starts, start) - 1
         while start < end:
             boundary = self.starts[k + 1] if k + 1 < len(self.starts) else self.end
             piece_end = min(boundary, end)
-            yield self.days[k], start, piece_end
+            yield k, start, piece_end
             start, k = piece_end, k + 1
 
 
@@ -260,25 +266,29 @@ def summarise(
 ) -> UsageSummary:
     """Usage per group over the window; the rows add up to the total exactly. By day, every day of the
     window has its row (a chart shows the quiet days too), and each allocation is cut at midnight.
-    Used GPU-hours weigh an allocation's GPU-hours by its replica's mean utilisation over the window."""
+    Used GPU-hours weigh each day's piece of an allocation by its utilisation on that day (so a report
+    by workspace and one by day agree on the total used); allocations without telemetry stay whole."""
     days = _Days(window, zone)
     by_day = by is UsageGroupBy.DAY
-    groups = {day.isoformat(): UsageTotals() for day in days.days} if by_day else {}
+    day_rows = [UsageTotals() for _ in days.days] if by_day else []
+    groups = dict(zip(days.keys, day_rows, strict=True)) if by_day else {}
     total = UsageTotals()
     for position, allocation in enumerate(allocations):
         start = max(allocation.started_at, window.start)
         end = min(allocation.ended_at or now, window.end)
         if end <= start:
             continue
-        used = utilisation.mean(allocation) if allocation.gpu_milli and utilisation is not None else None
-        if not by_day:
+        daily = bool(allocation.gpu_milli) and utilisation is not None and utilisation.is_daily(allocation)
+        if not by_day and not daily:
             micros, key = _micros(end - start), group_key(allocation, by)
-            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, used)
-            total.add(position, allocation, micros, used)
+            groups.setdefault(key, UsageTotals()).add(position, allocation, micros, None)
+            total.add(position, allocation, micros, None)
             continue
-        for day, piece_start, piece_end in days.pieces(start, end):
+        group = None if by_day else groups.setdefault(group_key(allocation, by), UsageTotals())
+        for k, piece_start, piece_end in days.pieces(start, end):
             micros = _micros(piece_end - piece_start)
-            groups[day.isoformat()].add(position, allocation, micros, used)
+            used = utilisation.mean(allocation, days.days[k]) if daily and utilisation is not None else None
+            (day_rows[k] if group is None else group).add(position, allocation, micros, used)
             total.add(position, allocation, micros, used)
     return UsageSummary(sorted(groups.items()), total)
 
@@ -339,27 +349,161 @@ def usage_window(
 
 # -- utilisation from samples --------------------------------------------------------------------
 
+SECONDS_PER_HOUR = 3600
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True, slots=True)
-class ReplicaUtilisation:
-    """A replica's GPU utilisation over the report's window, summed from its telemetry rows: percent ×
-    seconds over the seconds whose utilisation is known (rows without one, e.g. MIG, add nothing)."""
+class MeasuredSample:
+    """One telemetry row as the ledger sees it: what one replica did to one GPU over [at, at + s)."""
 
     workload_id: str
     replica_index: int
-    util_percent_seconds: float
+    at: datetime
     sampled_s: int
+    util_percent: float | None  # None: not attributable (MIG): adds nothing, never a 0
 
 
-class SampledUtilisation:
-    """Each replica's mean utilisation over the window's samples; unknown (None) without any."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """An allocation interval a sample may fall into."""
 
-    def __init__(self, sums: Iterable[ReplicaUtilisation]) -> None:
+    interval_id: int
+    workload_id: str
+    replica_index: int
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(slots=True)
+class HourUsage:
+    """Measured seconds and utilisation percent × seconds of one interval in one UTC hour."""
+
+    measured_s: float = 0.0
+    util_percent_seconds: float = 0.0
+
+
+def epoch_hour(instant: datetime) -> int:
+    return int((instant - EPOCH).total_seconds() // SECONDS_PER_HOUR)
+
+
+def hourly_usage(samples: Iterable[MeasuredSample], runs: Iterable[Run]) -> dict[tuple[int, int], HourUsage]:
+    """What the samples add to the ledger, per (interval, UTC hour): each sample with a utilisation is
+    clipped to the run of its replica that holds its period (the newest that started before the period
+    ends) and counts in the hour its clipped period starts in. Samples of no run add nothing."""
+    by_replica: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        by_replica.setdefault((run.workload_id, run.replica_index), []).append(run)
+    for replica_runs in by_replica.values():
+        replica_runs.sort(key=lambda run: run.started_at, reverse=True)
+    usage: dict[tuple[int, int], HourUsage] = {}
+    for sample in samples:
+        if sample.util_percent is None or sample.sampled_s <= 0:
+            continue
+        end = sample.at + timedelta(seconds=sample.sampled_s)
+        for run in by_replica.get((sample.workload_id, sample.replica_index), ()):
+            if run.started_at >= end:
+                continue
+            first = max(sample.at, run.started_at)
+            last = end if run.ended_at is None else min(end, run.ended_at)
+            if last > first:
+                seconds = (last - first).total_seconds()
+                hour = usage.setdefault((run.interval_id, epoch_hour(first)), HourUsage())
+                hour.measured_s += seconds
+                hour.util_percent_seconds += min(max(sample.util_percent, 0.0), 100.0) * seconds
+            break
+    return usage
+
+
+def usage_after_end(samples: Iterable[MeasuredSample], run: Run) -> dict[tuple[int, int], HourUsage]:
+    """What samples counted into a run while it was open, past the end it was then closed at (e.g. a
+    job that ended while the server was down, sampled as held until the restart noticed): per
+    (interval, hour it was counted in), to take back when the run closes."""
+    usage: dict[tuple[int, int], HourUsage] = {}
+    if run.ended_at is None:
+        return usage
+    for sample in samples:
+        if sample.util_percent is None or sample.sampled_s <= 0:
+            continue
+        if (sample.workload_id, sample.replica_index) != (run.workload_id, run.replica_index):
+            continue
+        first = max(sample.at, run.started_at)
+        end = sample.at + timedelta(seconds=sample.sampled_s)
+        past = max(first, run.ended_at)
+        if end > past:
+            seconds = (end - past).total_seconds()
+            hour = usage.setdefault((run.interval_id, epoch_hour(first)), HourUsage())
+            hour.measured_s += seconds
+            hour.util_percent_seconds += min(max(sample.util_percent, 0.0), 100.0) * seconds
+    return usage
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """An interval's measured seconds and utilisation percent × seconds on one day of the report."""
+
+    interval_id: int
+    day: date
+    measured_s: float
+    util_percent_seconds: float
+
+
+MEASURED_EPSILON_S = 1e-6  # what is left of a ledger row whose every sample was taken back
+
+
+class DailyUtilisation:
+    """Each interval's mean utilisation on each day, from that day's own samples; unknown (None) on a
+    day without any, and for an interval without any at all."""
+
+    def __init__(self, rows: Iterable[DayUsage]) -> None:
         self._means = {
-            (s.workload_id, s.replica_index): min(max(s.util_percent_seconds / s.sampled_s / 100, 0.0), 1.0)
-            for s in sums
-            if s.sampled_s > 0
+            (row.interval_id, row.day): min(max(row.util_percent_seconds / row.measured_s / 100, 0.0), 1.0)
+            for row in rows
+            if row.measured_s > MEASURED_EPSILON_S
         }
+        self._measured = {interval_id for interval_id, _ in self._means}
 
-    def mean(self, allocation: Allocation) -> float | None:
-        return self._means.get((allocation.workload_id, allocation.replica_index))
+    def is_daily(self, allocation: Allocation) -> bool:
+        return allocation.interval_id in self._measured
+
+    def mean(self, allocation: Allocation, day: date) -> float | None:
+        return self._means.get((allocation.interval_id, day)) if allocation.interval_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class HourOffsets:
+    """The report zone's UTC offset (minutes) as a step function of the UTC hour over a window: the
+    first hour's offset, then (from this hour on, this offset) at each change (daylight saving). A UTC
+    hour belongs to the local day its start falls in: (hour × 60 + offset) // 1440 days after 1970-01-01
+    (a zone whose midnight falls inside a UTC hour, e.g. +05:30, counts that hour in the day it starts)."""
+
+    first: int
+    changes: tuple[tuple[int, int], ...]
+
+    @staticmethod
+    def of(window: Window, zone: tzinfo) -> HourOffsets:
+        first_hour, last_hour = epoch_hour(window.start), epoch_hour(window.end)
+
+        def offset(hour: int) -> int:
+            instant = EPOCH + timedelta(hours=hour)
+            delta = instant.astimezone(zone).utcoffset() or timedelta(0)
+            return int(delta.total_seconds() // 60)
+
+        changes: list[tuple[int, int]] = []
+        current, hour = offset(first_hour), first_hour
+        while hour < last_hour:  # offsets change at most a few times a year: step by days, then narrow
+            step = min(24, last_hour - hour)
+            if offset(hour + step) == current:
+                hour += step
+                continue
+            low, high = hour, hour + step  # offset(low) == current != offset(high)
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == current else (low, middle)
+            current, hour = offset(high), high
+            changes.append((high, current))
+        return HourOffsets(offset(first_hour), tuple(changes))
+
+    @staticmethod
+    def day(day_number: int) -> date:
+        return EPOCH.date() + timedelta(days=day_number)

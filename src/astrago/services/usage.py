@@ -2,8 +2,9 @@
 user, GPU model or day, over a window, from the allocation intervals the workload controller records.
 
 Members see the workspaces they belong to, admins every workspace. Utilisation comes from the GPU
-telemetry's samples of each replica (astrago.monitor); where none is known (simulated GPUs without a
-source, MIG slices, periods past the samples' retention), used GPU-hours stay unknown, never 0."""
+telemetry's samples of each replica (astrago.monitor), added up per interval and UTC hour as they are
+written; where none is known (simulated GPUs without a source, MIG slices, days the telemetry did not
+run), used GPU-hours stay unknown, never 0."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from datetime import UTC, date, datetime
 from astrago.auth.principal import Principal
 from astrago.domain.enums import WorkspaceRole
 from astrago.domain.usage import (
-    ReplicaUtilisation,
-    SampledUtilisation,
+    DailyUtilisation,
+    HourOffsets,
     UsageGroupBy,
     UsageTotals,
     UsageWindowError,
@@ -29,7 +30,7 @@ from astrago.services.errors import InvalidInput
 from astrago.services.usage_schemas import UsageReport, UsageRow
 from astrago.services.workspaces import resolve_workspace
 from astrago.store.repositories import AllocationRepository
-from astrago.store.repositories.gpu_samples import GpuSampleRepository
+from astrago.store.repositories.usage_hours import UsageHourRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +74,10 @@ class UsageService:
                 workspace = await resolve_workspace(session, principal, query.workspace, WorkspaceRole.VIEWER)
                 workspace_ids = [workspace.id]
             allocations = await AllocationRepository(session).overlapping(window, workspace_ids)
-            on_gpus = {a.workload_id for a in allocations if a.gpu_milli}
-            sums = await GpuSampleRepository(session).replica_utilisation_sums(
-                on_gpus, window.start, min(window.end, now)
+            measured = await UsageHourRepository(session).daily(
+                window, now, HourOffsets.of(window, zone), workspace_ids
             )
-        utilisation = SampledUtilisation(
-            ReplicaUtilisation(s.workload_id, s.replica_index, s.util_percent_seconds, s.sampled_s)
-            for s in sums
-        )
+        utilisation = DailyUtilisation(measured)
         summary = summarise(allocations, window, now, zone, query.by, utilisation)
         return UsageReport(
             by=query.by,

@@ -459,6 +459,24 @@ class AllocationInterval(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
+class AllocationUsageHour(Base):
+    """The usage ledger's used GPU time: what the telemetry measured of one allocation interval in one UTC
+    hour, accumulated in the transaction that writes the samples (so a sample is counted exactly once and
+    outlives the samples' retention). Sums over the replica's GPU rows whose utilisation is known: seconds
+    (`measured_s`) and utilisation percent × seconds; rows without a utilisation (MIG) add nothing, so an
+    interval with no row here has an unknown, never a zero, use."""
+
+    __tablename__ = "allocation_usage_hours"
+    __table_args__ = (Index("ix_allocation_usage_hours_epoch_hour", "epoch_hour"),)
+
+    interval_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("allocation_intervals.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch_hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # UTC hours
+    measured_s: Mapped[float] = mapped_column(Float)
+    util_percent_seconds: Mapped[float] = mapped_column(Float)
+
+
 class WorkloadGpuSample(Base):
     """What one replica did to one GPU over one sample period (telemetry; astrago.monitor).
 

@@ -9,7 +9,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,12 @@ def _hours(placement: dict[str, Any]) -> float:
     started = datetime.fromisoformat(placement["started_at"])
     finished = datetime.fromisoformat(placement["finished_at"])
     return (finished - started).total_seconds() / 3600
+
+
+def _mean_gpu_percent(user: User, job: str, since: datetime, until: datetime) -> float:
+    params = {"since": since.isoformat(), "until": until.isoformat()}
+    summary = user.api("GET", f"/api/v1/workloads/{job}/gpu-usage", params=params).json()["summary"]
+    return float(summary["gpu_util_mean_percent"])
 
 
 def _row(report: dict[str, Any], key: str) -> dict[str, Any]:
@@ -83,11 +89,17 @@ def test_gpu_hours_of_known_runs_across_a_kill9_restart_and_a_preemption(
     assert ml_a["gpu_hours"] == pytest.approx(2 * _hours(placement), rel=1e-3)
     assert ml_a["cpu_core_hours"] == pytest.approx(0.5 * _hours(placement), rel=1e-3)
     assert ml_a["memory_gib_hours"] == pytest.approx(0.25 * _hours(placement), rel=1e-3)
-    # used GPU-hours: allocated ones × the mean utilisation the telemetry measured (the script says 40 %)
-    measured = kim.api("GET", f"/api/v1/workloads/{job}/gpu-usage").json()["summary"]
-    assert 0 < measured["gpu_util_mean_percent"] <= 40
-    expected_used = measured["gpu_util_mean_percent"] / 100 * ml_a["gpu_hours"]
-    assert ml_a["gpu_hours_used"] == pytest.approx(expected_used, rel=1e-3)
+    # used GPU-hours: allocated ones × the mean utilisation of the samples taken during the run (the
+    # script says 40 %; 0 before it was read). The ledger weighs each 1 s sample by the part of its period
+    # inside the run, so its mean lies between the mean of the samples that start inside the run and the
+    # mean that also counts the one sample per GPU that started just before it, in full.
+    started = datetime.fromisoformat(placement["started_at"])
+    finished = datetime.fromisoformat(placement["finished_at"])
+    inside = _mean_gpu_percent(kim, job, started, finished)
+    with_partial = _mean_gpu_percent(kim, job, started - timedelta(seconds=1), finished)
+    ledger_mean = ml_a["gpu_hours_used"] / ml_a["gpu_hours"] * 100
+    assert 0 < ledger_mean <= 40
+    assert min(inside, with_partial) - 1e-6 <= ledger_mean <= max(inside, with_partial) + 1e-6
     assert ml_a["gpu_hours_measured"] == ml_a["gpu_hours"]
     assert ml_a["allocations"] == 1
 

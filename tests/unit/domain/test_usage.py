@@ -18,13 +18,18 @@ from astrago.domain.usage import (
     Allocation,
     AllocationClosed,
     AllocationOpened,
-    ReplicaUtilisation,
-    SampledUtilisation,
+    DailyUtilisation,
+    DayUsage,
+    HourOffsets,
+    MeasuredSample,
+    Run,
     UsageGroupBy,
     UsageWindowError,
     Window,
     allocation_change,
     day_pieces,
+    epoch_hour,
+    hourly_usage,
     local_midnight,
     pieces,
     summarise,
@@ -49,9 +54,10 @@ def allocation(
     memory_mib: int = 4096,
     index: int = 0,
     workload: str = "w1",
+    interval_id: int = 1,
 ) -> Allocation:
     return Allocation(
-        workload, index, workspace, user, model, gpu_milli, cpu_milli, memory_mib, started, ended
+        workload, index, workspace, user, model, gpu_milli, cpu_milli, memory_mib, started, ended, interval_id
     )
 
 
@@ -172,7 +178,7 @@ def test_used_gpu_hours_are_unknown_without_utilisation_never_zero() -> None:
     summary = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER)
     assert summary.total.gpu_hours == 1
     assert summary.total.gpu_hours_used is None
-    mig = SampledUtilisation([ReplicaUtilisation("w1", 0, 0.0, 0)])  # rows, none with a utilisation
+    mig = DailyUtilisation([DayUsage(1, date(2026, 12, 1), 0.0, 0.0)])  # rows, none with a utilisation
     unknown = summarise([allocation(at(1, 9), at(1, 10))], window, NOW, UTC, UsageGroupBy.USER, mig)
     assert unknown.total.gpu_hours_used is None
     assert unknown.total.gpu_hours_measured == 0
@@ -181,8 +187,8 @@ def test_used_gpu_hours_are_unknown_without_utilisation_never_zero() -> None:
 def test_used_gpu_hours_weigh_allocated_hours_by_utilisation_where_known() -> None:
     window = Window(at(1, 0), at(2, 0))
     busy = allocation(at(1, 9), at(1, 11), gpu_milli=2000)  # 4 GPU-hours at 25 %
-    unmeasured = allocation(at(1, 12), at(1, 13), workload="w2")  # 1 GPU-hour, utilisation unknown
-    utilisation = SampledUtilisation([ReplicaUtilisation("w1", 0, 25.0 * 7200, 7200)])
+    unmeasured = allocation(at(1, 12), at(1, 13), workload="w2", interval_id=2)  # utilisation unknown
+    utilisation = DailyUtilisation([DayUsage(1, date(2026, 12, 1), 7200, 25.0 * 7200)])
     for by in UsageGroupBy:
         summary = summarise([busy, unmeasured], window, NOW, UTC, by, utilisation)
         assert summary.total.gpu_hours == 5
@@ -320,24 +326,71 @@ def test_an_unknown_time_zone_is_refused_by_name() -> None:
 # -- utilisation from samples --------------------------------------------------------------------
 
 
-def test_sampled_utilisation_is_each_replicas_mean_and_unknown_without_samples() -> None:
-    utilisation = SampledUtilisation(
+def test_daily_utilisation_is_each_intervals_mean_per_day_and_unknown_without_samples() -> None:
+    day, next_day = date(2026, 12, 1), date(2026, 12, 2)
+    utilisation = DailyUtilisation(
         [
-            ReplicaUtilisation("w1", 0, 20.0 * 300 + 60.0 * 300, 600),
-            ReplicaUtilisation("w1", 1, 0.0, 0),  # MIG: rows without a utilisation
-            ReplicaUtilisation("w2", 0, 150.0 * 10, 10),  # a source that over-reports is capped at 100 %
+            DayUsage(1, day, 600, 20.0 * 300 + 60.0 * 300),
+            DayUsage(2, day, 0, 0.0),  # MIG: rows without a utilisation add no measured seconds
+            DayUsage(3, day, 10, 150.0 * 10),  # a source that over-reports is capped at 100 %
         ]
     )
-    assert utilisation.mean(allocation(at(1, 9), None)) == pytest.approx(0.4)
-    assert utilisation.mean(allocation(at(1, 9), None, index=1)) is None  # never 0
-    assert utilisation.mean(allocation(at(1, 9), None, workload="w9")) is None
-    assert utilisation.mean(allocation(at(1, 9), None, workload="w2")) == 1.0
+    assert utilisation.mean(allocation(at(1, 9), None), day) == pytest.approx(0.4)
+    assert utilisation.mean(allocation(at(1, 9), None), next_day) is None  # a day without samples
+    assert utilisation.mean(allocation(at(1, 9), None, interval_id=2), day) is None  # never 0
+    assert not utilisation.is_daily(allocation(at(1, 9), None, interval_id=2))
+    assert utilisation.mean(allocation(at(1, 9), None, interval_id=9), day) is None
+    assert utilisation.mean(allocation(at(1, 9), None, interval_id=3), day) == 1.0
 
 
-def test_used_gpu_hours_split_by_day_like_the_allocated_ones() -> None:
-    window = Window(at(1, 0), at(3, 0))
-    utilisation = SampledUtilisation([ReplicaUtilisation("w1", 0, 50.0 * 3600, 3600)])
-    summary = summarise([allocation(at(1, 23), at(2, 2))], window, NOW, UTC, UsageGroupBy.DAY, utilisation)
+def test_each_days_used_gpu_hours_come_from_that_days_samples() -> None:
+    window = Window(at(1, 0), at(4, 0))
+    utilisation = DailyUtilisation(
+        [DayUsage(1, date(2026, 12, 1), 3600, 50.0 * 3600), DayUsage(1, date(2026, 12, 2), 7200, 10.0 * 7200)]
+    )
+    job = allocation(at(1, 23), at(3, 1))  # 1 h on the 1st, 24 h on the 2nd, 1 h on the 3rd (no samples)
+    summary = summarise([job], window, NOW, UTC, UsageGroupBy.DAY, utilisation)
     used = {key: totals.gpu_hours_used for key, totals in summary.rows}
-    assert used == {"2026-12-01": pytest.approx(0.5), "2026-12-02": pytest.approx(1.0)}
-    assert summary.total.gpu_hours_used == pytest.approx(1.5)
+    assert used == {"2026-12-01": pytest.approx(0.5), "2026-12-02": pytest.approx(2.4), "2026-12-03": None}
+    assert summary.total.gpu_hours_used == pytest.approx(2.9)
+    assert summary.total.gpu_hours_measured == 25
+    assert summary.total.gpu_hours == 26
+    for by in (UsageGroupBy.WORKSPACE, UsageGroupBy.USER, UsageGroupBy.MODEL):  # every grouping agrees
+        whole = summarise([job], window, NOW, UTC, by, utilisation)
+        assert whole.total.gpu_hours_used == pytest.approx(2.9)
+        assert whole.total.gpu_hours_measured == 25
+        assert [totals.gpu_hours_used for _, totals in whole.rows] == [pytest.approx(2.9)]
+
+
+def test_samples_count_in_their_runs_hour_clipped_to_the_run_and_mig_adds_nothing() -> None:
+    runs = [
+        Run(1, "w1", 0, at(1, 9, 0) + timedelta(seconds=5), at(1, 10)),  # first run of the replica
+        Run(2, "w1", 0, at(1, 10, 30), None),  # its second run (requeued)
+    ]
+    samples = [
+        MeasuredSample("w1", 0, at(1, 9), 10, 50.0),  # 5 s of it inside the first run
+        MeasuredSample("w1", 0, at(1, 9, 59) + timedelta(seconds=50), 10, 100.0),
+        MeasuredSample("w1", 0, at(1, 10, 10), 10, 80.0),  # between the runs: no run holds it
+        MeasuredSample("w1", 0, at(1, 10, 30), 10, 20.0),
+        MeasuredSample("w1", 0, at(1, 11), 10, None),  # MIG: unknown, adds nothing
+        MeasuredSample("w2", 0, at(1, 11), 10, 70.0),  # no interval of that replica
+    ]
+    usage = hourly_usage(samples, runs)
+    nine, ten = epoch_hour(at(1, 9)), epoch_hour(at(1, 10))
+    assert set(usage) == {(1, nine), (2, ten)}
+    assert usage[(1, nine)].measured_s == 15
+    assert usage[(1, nine)].util_percent_seconds == 50.0 * 5 + 100.0 * 10
+    assert usage[(2, ten)].measured_s == 10
+    assert usage[(2, ten)].util_percent_seconds == 200.0
+
+
+def test_hour_offsets_follow_daylight_saving_inside_the_window() -> None:
+    window = Window(datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC))
+    offsets = HourOffsets.of(window, BERLIN)
+    change = epoch_hour(datetime(2026, 3, 29, 1, tzinfo=UTC))  # 02:00 CET becomes 03:00 CEST
+    assert offsets.first == 60
+    assert offsets.changes == ((change, 120),)
+    assert HourOffsets.of(window, UTC) == HourOffsets(0, ())
+    assert HourOffsets.day(epoch_hour(datetime(2026, 3, 29, 22, tzinfo=UTC)) * 60 // 1440) == date(
+        2026, 3, 29
+    )

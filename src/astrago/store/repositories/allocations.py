@@ -4,13 +4,36 @@ writes the replica rows they follow, read by the usage reports."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import String, Table, func, or_, select, type_coerce
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
 
-from astrago.domain.usage import Allocation, AllocationChange, AllocationClosed, AllocationOpened, Window
+from astrago.domain.usage import Allocation, AllocationChange, AllocationClosed, AllocationOpened, Run, Window
 from astrago.store.models import AllocationInterval, Device, Replica, Workload
+from astrago.store.repositories.usage_hours import UsageHourRepository
+
+
+class _UtcInstant(TypeDecorator[datetime]):
+    """The interval timestamps as a report reads them, parsed once by `datetime.fromisoformat` (SQLite
+    returns text; the generic DateTime parser and then the UTC conversion took most of a 90-day report's
+    time). PostgreSQL and MariaDB return datetimes, made aware here as the column type does."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: object, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:  # stored without an offset, in UTC: parsing it with one is 15 times faster than replace()
+            return datetime.fromisoformat(f"{value}+00:00")
+        except ValueError:
+            return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
 class AllocationRepository:
@@ -42,11 +65,22 @@ class AllocationRepository:
                 AllocationInterval.ended_at.is_(None),
             )
         )
+        runs = []
         for interval in rows:
             ended = wanted.get((interval.workload_id, interval.replica_index))
             if ended is not None:
                 # a clock that stepped back never makes an interval negative
                 interval.ended_at = max(ended, interval.started_at)
+                runs.append(
+                    Run(
+                        interval.id,
+                        interval.workload_id,
+                        interval.replica_index,
+                        interval.started_at,
+                        interval.ended_at,
+                    )
+                )
+        await UsageHourRepository(self.session).take_back_after_end(runs)
 
     async def overlapping(self, window: Window, workspace_ids: Collection[str] | None) -> list[Allocation]:
         """Intervals that overlap the window (open ones included), as plain values. Read as Core rows
@@ -61,18 +95,16 @@ class AllocationRepository:
             table.c.gpu_milli,
             table.c.cpu_milli,
             table.c.memory_mib,
-            table.c.started_at,
-            table.c.ended_at,
+            type_coerce(table.c.started_at, _UtcInstant),
+            type_coerce(table.c.ended_at, _UtcInstant),
+            table.c.id,
         ).where(
             table.c.started_at < window.end, or_(table.c.ended_at.is_(None), table.c.ended_at > window.start)
         )
         if workspace_ids is not None:
             query = query.where(table.c.workspace_id.in_(list(workspace_ids)))
         rows = await (await self.session.connection()).execute(query)
-        return [
-            Allocation(workload, index, workspace, user, model, gpu, cpu, memory, started, ended)
-            for workload, index, workspace, user, model, gpu, cpu, memory, started, ended in rows
-        ]
+        return [Allocation._make(row) for row in rows]
 
     async def for_workload(self, workload_id: str) -> Sequence[AllocationInterval]:
         rows = await self.session.scalars(

@@ -5,7 +5,7 @@ they expire), so aggregates read both, weighted by `sampled_s`."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -13,7 +13,9 @@ from typing import TypedDict
 from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from astrago.domain.usage import MeasuredSample
 from astrago.store.models import GpuDeviceSample, Replica, Workload, WorkloadGpuSample
+from astrago.store.repositories.usage_hours import UsageHourRepository
 
 ROLLUP_RESOLUTION_S = 300  # rolled-up rows; anything finer is raw
 ROLLUP_BATCH = 20_000  # raw rows rolled up per query, so one rollup never holds a huge result in memory
@@ -63,17 +65,6 @@ class DeviceSampleValues(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class ReplicaUtilisationSum:
-    workload_id: str
-    replica_index: int
-    util_percent_seconds: float  # sum of utilisation percent × seconds
-    sampled_s: int  # seconds with a known utilisation
-
-
-IN_LIMIT = 500  # workload ids in one IN list (beyond: by time only; SQLite bounds parameters)
-
-
-@dataclass(frozen=True, slots=True)
 class AllocationRow:
     """Where one live replica runs and what GPUs it holds (plain columns, no ORM objects)."""
 
@@ -92,9 +83,23 @@ class GpuSampleRepository:
     async def insert_samples(
         self, workload_rows: Sequence[WorkloadSampleValues], device_rows: Sequence[DeviceSampleValues]
     ) -> None:
-        """One cycle's rows in two multi-row inserts (the sampler's hot path: no ORM objects)."""
+        """One cycle's rows in two multi-row inserts (the sampler's hot path: no ORM objects). The usage
+        ledger's used GPU time is added to in this transaction, so every writer of samples keeps it and a
+        crash never counts a sample twice or loses it."""
         if workload_rows:
             await self.session.execute(insert(WorkloadGpuSample), list(workload_rows))
+            await UsageHourRepository(self.session).add_samples(
+                [
+                    MeasuredSample(
+                        row["workload_id"],
+                        row["replica_index"],
+                        row["at"],
+                        row["sampled_s"],
+                        row["gpu_util_percent"],
+                    )
+                    for row in workload_rows
+                ]
+            )
         if device_rows:
             await self.session.execute(insert(GpuDeviceSample), list(device_rows))
 
@@ -176,35 +181,6 @@ class GpuSampleRepository:
                 .order_by(WorkloadGpuSample.at, WorkloadGpuSample.id)
             )
         ).all()
-
-    async def replica_utilisation_sums(
-        self, workload_ids: Collection[str], since: datetime, until: datetime
-    ) -> list[ReplicaUtilisationSum]:
-        """Per replica of the given workloads, utilisation percent × seconds and the seconds with a known
-        utilisation over [since, until), summed by the database (the usage ledger's used GPU-hours): one
-        query, by workload for a few, by time only (filtered here) for many."""
-        wanted = set(workload_ids)
-        if not wanted:
-            return []
-        util, seconds = WorkloadGpuSample.gpu_util_percent, WorkloadGpuSample.sampled_s
-        query = (
-            select(
-                WorkloadGpuSample.workload_id,
-                WorkloadGpuSample.replica_index,
-                func.sum(util * seconds),
-                func.sum(case((util.is_not(None), seconds), else_=0)),
-            )
-            .where(WorkloadGpuSample.at >= since, WorkloadGpuSample.at < until)
-            .group_by(WorkloadGpuSample.workload_id, WorkloadGpuSample.replica_index)
-        )
-        if len(wanted) <= IN_LIMIT:
-            query = query.where(WorkloadGpuSample.workload_id.in_(sorted(wanted)))
-        rows = await self.session.execute(query)
-        return [
-            ReplicaUtilisationSum(workload, index, float(used or 0.0), int(sampled or 0))
-            for workload, index, used, sampled in rows
-            if workload in wanted
-        ]
 
     async def recent_workload_rows(self, since: datetime) -> Sequence[WorkloadGpuSample]:
         """Raw rows from `since` on, for every workload (the live listing)."""
