@@ -22,13 +22,11 @@ from astrago.backends.kubernetes.naming import object_name
 from astrago.domain.status import LIVE_STATUSES
 from astrago.gpu.model import GpuProcess, ProcessKind
 from astrago.monitor.attribution import ReplicaRef, owner_of_pod
-from astrago.monitor.sampler import CycleResult, replica_reading, until_next_period
+from astrago.monitor.sampler import CycleResult, device_row, replica_reading, until_next_period, workload_row
 from astrago.monitor.schemas import DeviceReading, ReplicaGpuReading, SampleSource
 from astrago.services.context import ServiceContext
 from astrago.store.repositories.gpu_samples import (
-    DeviceSampleValues,
     GpuSampleRepository,
-    WorkloadSampleValues,
     bucket_start,
 )
 
@@ -145,8 +143,14 @@ class PrometheusSampler:
         device_readings = device_readings_of(devices)
         async with self.ctx.write() as session:
             await GpuSampleRepository(session).insert_samples(
-                [self._row(reading, slot) for reading in readings],
-                [self._device_row(reading, slot) for reading in device_readings],
+                [
+                    workload_row(reading, slot, self.interval_s, SampleSource.PROMETHEUS)
+                    for reading in readings
+                ],
+                [
+                    device_row(reading, slot, self.interval_s, SampleSource.PROMETHEUS)
+                    for reading in device_readings
+                ],
             )
         self._last_slot = slot
         return CycleResult(slot, len(readings), len(device_readings), unattributed)
@@ -155,37 +159,6 @@ class PrometheusSampler:
         async with self.ctx.read() as session:
             live = await GpuSampleRepository(session).live_workload_replicas([s.value for s in LIVE_STATUSES])
         return {object_name(workload_id): workload_id for workload_id in live}, live
-
-    def _row(self, reading: ReplicaGpuReading, slot: datetime) -> WorkloadSampleValues:
-        return WorkloadSampleValues(
-            workload_id=reading.workload_id,
-            replica_index=reading.replica_index,
-            node=reading.node,
-            gpu_index=reading.gpu_index,
-            at=slot,
-            resolution_s=self.interval_s,
-            sampled_s=self.interval_s,
-            gpu_util_percent=reading.gpu_util_percent,
-            memory_used_bytes=reading.memory_used_bytes,
-            source=SampleSource.PROMETHEUS.value,
-        )
-
-    def _device_row(self, reading: DeviceReading, slot: datetime) -> DeviceSampleValues:
-        return DeviceSampleValues(
-            node=reading.node,
-            gpu_index=reading.gpu_index,
-            at=slot,
-            resolution_s=self.interval_s,
-            sampled_s=self.interval_s,
-            gpu_util_percent=reading.gpu_util_percent,
-            memory_used_bytes=reading.memory_used_bytes,
-            memory_total_bytes=reading.memory_total_bytes,
-            temperature_celsius=reading.temperature_celsius,
-            power_watts=reading.power_watts,
-            healthy=reading.healthy,
-            mig_enabled=reading.mig_enabled,
-            source=SampleSource.PROMETHEUS.value,
-        )
 
 
 def _escape(value: str) -> str:

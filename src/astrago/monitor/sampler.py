@@ -84,8 +84,8 @@ class GpuSampler:
         devices = [self._device_reading(device) for device in snapshot.devices]
         async with self.ctx.write() as session:
             await GpuSampleRepository(session).insert_samples(
-                [self._row(reading, slot) for reading in readings],
-                [self._device_row(reading, slot) for reading in devices],
+                [workload_row(reading, slot, self.interval_s, self.kind) for reading in readings],
+                [device_row(reading, slot, self.interval_s, self.kind) for reading in devices],
             )
         self._last_slot = slot
         return CycleResult(slot, len(readings), len(devices), unattributed)
@@ -143,20 +143,6 @@ class GpuSampler:
         ]
         return readings, unattributed
 
-    def _row(self, reading: ReplicaGpuReading, slot: datetime) -> WorkloadSampleValues:
-        return WorkloadSampleValues(
-            workload_id=reading.workload_id,
-            replica_index=reading.replica_index,
-            node=reading.node,
-            gpu_index=reading.gpu_index,
-            at=slot,
-            resolution_s=self.interval_s,
-            sampled_s=self.interval_s,
-            gpu_util_percent=reading.gpu_util_percent,
-            memory_used_bytes=reading.memory_used_bytes,
-            source=self.kind.value,
-        )
-
     def _device_reading(self, device: GpuDevice) -> DeviceReading:
         return DeviceReading(
             node=self.node,
@@ -172,22 +158,44 @@ class GpuSampler:
             mig_enabled=device.mig_enabled,
         )
 
-    def _device_row(self, reading: DeviceReading, slot: datetime) -> DeviceSampleValues:
-        return DeviceSampleValues(
-            node=reading.node,
-            gpu_index=reading.gpu_index,
-            at=slot,
-            resolution_s=self.interval_s,
-            sampled_s=self.interval_s,
-            gpu_util_percent=reading.gpu_util_percent,
-            memory_used_bytes=reading.memory_used_bytes,
-            memory_total_bytes=reading.memory_total_bytes,
-            temperature_celsius=reading.temperature_celsius,
-            power_watts=reading.power_watts,
-            healthy=reading.healthy,
-            mig_enabled=reading.mig_enabled,
-            source=self.kind.value,
-        )
+
+def workload_row(
+    reading: ReplicaGpuReading, slot: datetime, interval_s: int, source: SampleSource
+) -> WorkloadSampleValues:
+    """The stored row of one replica's use of one GPU in the period starting at `slot`."""
+    return WorkloadSampleValues(
+        workload_id=reading.workload_id,
+        replica_index=reading.replica_index,
+        node=reading.node,
+        gpu_index=reading.gpu_index,
+        at=slot,
+        resolution_s=interval_s,
+        sampled_s=interval_s,
+        gpu_util_percent=reading.gpu_util_percent,
+        memory_used_bytes=reading.memory_used_bytes,
+        source=source.value,
+    )
+
+
+def device_row(
+    reading: DeviceReading, slot: datetime, interval_s: int, source: SampleSource
+) -> DeviceSampleValues:
+    """The stored row of one GPU's own reading in the period starting at `slot`."""
+    return DeviceSampleValues(
+        node=reading.node,
+        gpu_index=reading.gpu_index,
+        at=slot,
+        resolution_s=interval_s,
+        sampled_s=interval_s,
+        gpu_util_percent=reading.gpu_util_percent,
+        memory_used_bytes=reading.memory_used_bytes,
+        memory_total_bytes=reading.memory_total_bytes,
+        temperature_celsius=reading.temperature_celsius,
+        power_watts=reading.power_watts,
+        healthy=reading.healthy,
+        mig_enabled=reading.mig_enabled,
+        source=source.value,
+    )
 
 
 def until_next_period(interval_s: int, now: datetime | None = None) -> float:
