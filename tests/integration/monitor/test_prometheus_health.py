@@ -12,8 +12,6 @@ target."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -39,7 +37,7 @@ from astrago.store.models import Device
 from astrago.store.repositories import AuditRepository, FenceRepository, NodeRepository, UserRepository
 from tests.integration.backends.kubernetes.fake_cluster import NAMESPACE, running_cluster
 from tests.support.kubernetes_server import kubernetes_server
-from tests.support.postgres import free_port
+from tests.support.prometheus import running_prometheus, wait_for_series
 from tests.support.server import ADMIN_PASSWORD
 from tests.support.services import services_on
 
@@ -102,47 +100,13 @@ def exporter() -> Iterator[Exporter]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, exporter: Exporter) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (apt-get install prometheus; .ci/apt-packages.txt has it)")
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s}\n"
-        "scrape_configs:\n"
+    jobs = (
         "  - job_name: astrago-gpu\n"
         f"    static_configs: [{{targets: ['{exporter.target}'], labels: {{node: {NODE}}}}}]\n"
     )
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    _wait_for_series(url, "gpu_exporter_start_time_seconds", tmp_path)
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
-def _wait_for_series(url: str, promql: str, tmp_path: Path | None = None) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            answer = httpx.get(f"{url}/api/v1/query", params={"query": promql}).json()
-            if answer["data"]["result"]:
-                return
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        log = (tmp_path / "prometheus.log").read_text()[-2000:] if tmp_path else ""
-        assert time.monotonic() < deadline, f"no {promql} in Prometheus {log}"
-        time.sleep(0.3)
+    with running_prometheus(tmp_path, jobs) as url:
+        wait_for_series(url, "gpu_exporter_start_time_seconds", log=tmp_path / "prometheus.log")
+        yield url
 
 
 def _scraped(exporter: Exporter, url: str) -> None:

@@ -6,8 +6,6 @@ everything from the scrape on is the real path."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +13,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from astrago.backends.kubernetes.naming import object_name
@@ -33,6 +30,7 @@ from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import WorkloadRepository, WorkspaceRepository
 from tests.support.postgres import free_port
+from tests.support.prometheus import running_prometheus, wait_for_series
 
 MIB = 1024 * 1024
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -131,44 +129,13 @@ def exporter() -> Iterator[str]:
 
 @pytest.fixture
 def prometheus(tmp_path: Path, exporter: str) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (apt-get install prometheus; .ci/apt-packages.txt has it)")
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s}\n"
-        "scrape_configs:\n"
+    jobs = (
         "  - job_name: astrago-gpu\n"
         f"    static_configs: [{{targets: ['{exporter}'], labels: {{node: gpu-node-1}}}}]\n"
     )
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            answer = httpx.get(
-                f"{url}/api/v1/query", params={"query": "gpu_process_memory_used_bytes"}
-            ).json()
-            if len(answer["data"]["result"]) == 4:
-                break
-        except (httpx.HTTPError, KeyError, ValueError):
-            pass
-        assert time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()[-2000:]
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(10)
+    with running_prometheus(tmp_path, jobs) as url:
+        wait_for_series(url, "gpu_process_memory_used_bytes", count=4, log=tmp_path / "prometheus.log")
+        yield url
 
 
 @pytest.fixture
