@@ -71,7 +71,7 @@ def main() -> None:
         root = Path(tmp)
         server = ServerProcess(data_dir=root / "data", simulate_gpus="2xA100-80GB,2xH100-80GB")
         server.start()
-        gate = Gate(root / "gates")
+        gate = Gate(server.shared_dir / "gates")  # where the sandboxed jobs see it
         try:
             admin = User(server, "admin", root / "admin")
             admin.login(ADMIN_PASSWORD)
@@ -109,6 +109,13 @@ def main() -> None:
                 _shoot(page, "submit-yaml")
                 page.goto(f"{server.url}/nodes")
                 _shoot(page, "nodes")
+                volume = {"name": "imagenet-mini", "kind": "dataset", "size": "10Gi"}
+                admin.api("POST", "/api/v1/workspaces/vision/volumes", json=volume).raise_for_status()
+                page.goto(f"{server.url}/volumes?workspace=vision")
+                expect(page.get_by_text("imagenet-mini").first).to_be_visible()
+                _shoot(page, "volumes")
+                page.goto(f"{server.url}/usage")
+                _shoot(page, "usage")
                 page.get_by_role("button", name="Account").click()
                 page.get_by_role("menuitem", name="Sign out").click()
                 _sign_in(page, server.url, "admin", ADMIN_PASSWORD)
@@ -117,6 +124,8 @@ def main() -> None:
                 _shoot(page, "workspaces")
                 page.goto(f"{server.url}/audit")
                 _shoot(page, "audit")
+                page.goto(f"{server.url}/alerts")
+                _shoot(page, "alerts")
                 browser.close()
         finally:
             gate.open_all()
