@@ -40,7 +40,7 @@ def exec_command(
     if not command:
         raise CliError("give the command to run after --", exit_code=2, hint="astrago exec -it ID -- bash")
     client = ApiClient.from_config()
-    size = shutil.get_terminal_size()
+    size = _terminal_size()
     query = [("command", part) for part in command]
     query += [
         ("replica", str(replica)),
@@ -108,16 +108,29 @@ def _raw(fd: int, enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def _terminal_size() -> os.terminal_size:
+    """The size of the terminal itself: `shutil.get_terminal_size` would prefer $COLUMNS and $LINES,
+    which a shell sets once and never updates when the window is resized."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            return os.get_terminal_size(stream.fileno())
+    return shutil.get_terminal_size()
+
+
 @contextlib.contextmanager
 def _forward_resizes(websocket: ClientConnection, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
 
-    def resized(signum: int, frame: object) -> None:
-        size = shutil.get_terminal_size()
+    def send_size() -> None:
+        size = _terminal_size()
         with contextlib.suppress(ConnectionClosed):
             websocket.send(json.dumps({"type": "resize", "rows": size.lines, "cols": size.columns}))
+
+    def resized(signum: int, frame: object) -> None:
+        # Not from the handler itself: it interrupts the main thread, which may be inside the socket.
+        threading.Thread(target=send_size, daemon=True).start()
 
     previous = signal.signal(signal.SIGWINCH, resized)
     try:

@@ -30,6 +30,8 @@ BASH_PROMPT = r"bash-[\d.]+[#$] "
 
 def spawn_exec(user: User, *args: str) -> pexpect.spawn:
     env = {**os.environ, "XDG_CONFIG_HOME": str(user.config_dir), "ASTRAGO_URL": user.server.url}
+    # As many shells export them: a resize must still reach the workload (the size is the terminal's)
+    env |= {"COLUMNS": "80", "LINES": "24"}
     if user.token:
         env["ASTRAGO_TOKEN"] = user.token
     return pexpect.spawn(
