@@ -9,7 +9,11 @@ export function AlertBellView({ count }: { count: number }) {
   return (
     <UnstyledButton component={Link} to="/alerts" aria-label={label} title={label} data-testid="alert-bell">
       <Indicator label={count} size={16} color="red" disabled={count === 0} offset={2}>
-        <span aria-hidden style={{ fontSize: 20, lineHeight: 1 }}>🔔</span>
+        {/* an SVG, not the emoji: not every system has a font with a bell */}
+        <svg aria-hidden width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+          <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+          <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+        </svg>
       </Indicator>
     </UnstyledButton>
   );
