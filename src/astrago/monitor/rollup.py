@@ -5,10 +5,10 @@ twice (the raw rows a rolled-up row replaces are deleted in the same transaction
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from astrago.services.context import ServiceContext
 from astrago.store.models import GpuDeviceSample, WorkloadGpuSample
@@ -67,30 +67,38 @@ async def roll_up(
     ctx: ServiceContext, now: datetime, raw_retention: timedelta, retention: timedelta
 ) -> RollupResult:
     cutoff = bucket_start(now - raw_retention, ROLLUP_RESOLUTION_S)
+    rolled, written = 0, 0
+    for table in (_WORKLOAD_ROWS, _DEVICE_ROWS):
+        table_rolled, table_written = await _roll_table(ctx, cutoff, table)
+        rolled, written = rolled + table_rolled, written + table_written
+    async with ctx.write() as session:
+        expired = await GpuSampleRepository(session).delete_older_than(now - retention)
+    return RollupResult(rolled_up=rolled, written=written, expired=expired)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """How one samples table is rolled up: read a batch of raw rows, roll them, add the rollups, delete."""
+
+    read: Callable[[GpuSampleRepository, datetime, int], Awaitable[Sequence[Any]]]
+    roll: Callable[[Sequence[Any]], list[Any]]
+    add: Callable[[GpuSampleRepository, list[Any]], None]
+    delete: Callable[[GpuSampleRepository, list[int]], Awaitable[None]]
+
+
+async def _roll_table(ctx: ServiceContext, cutoff: datetime, table: _Table) -> tuple[int, int]:
+    """Each batch in its own transaction: the rollups are written and the raw rows deleted together."""
     rolled = written = 0
     while True:
         async with ctx.write() as session:
             repository = GpuSampleRepository(session)
-            rows = _whole_buckets(await repository.raw_workload_rows_before(cutoff, ROLLUP_BATCH))
+            rows = _whole_buckets(await table.read(repository, cutoff, ROLLUP_BATCH))
             if not rows:
-                break
-            rolled_rows = _roll_workload_rows(rows)
-            repository.add_workload_samples(rolled_rows)
-            await repository.delete_workload_rows([row.id for row in rows])
-            rolled, written = rolled + len(rows), written + len(rolled_rows)
-    while True:
-        async with ctx.write() as session:
-            repository = GpuSampleRepository(session)
-            devices = _whole_buckets(await repository.raw_device_rows_before(cutoff, ROLLUP_BATCH))
-            if not devices:
-                break
-            rolled_devices = _roll_device_rows(devices)
-            repository.add_device_samples(rolled_devices)
-            await repository.delete_device_rows([row.id for row in devices])
-            rolled, written = rolled + len(devices), written + len(rolled_devices)
-    async with ctx.write() as session:
-        expired = await GpuSampleRepository(session).delete_older_than(now - retention)
-    return RollupResult(rolled_up=rolled, written=written, expired=expired)
+                return rolled, written
+            rollups = table.roll(rows)
+            table.add(repository, rollups)
+            await table.delete(repository, [row.id for row in rows])
+            rolled, written = rolled + len(rows), written + len(rollups)
 
 
 def _whole_buckets(rows: Sequence[_Row]) -> Sequence[_Row]:
@@ -174,3 +182,17 @@ def _roll_device_rows(rows: Sequence[GpuDeviceSample]) -> list[GpuDeviceSample]:
 
 def _bucket(at: datetime) -> datetime:
     return bucket_start(at, ROLLUP_RESOLUTION_S)
+
+
+_WORKLOAD_ROWS = _Table(
+    read=GpuSampleRepository.raw_workload_rows_before,
+    roll=_roll_workload_rows,
+    add=GpuSampleRepository.add_workload_samples,
+    delete=GpuSampleRepository.delete_workload_rows,
+)
+_DEVICE_ROWS = _Table(
+    read=GpuSampleRepository.raw_device_rows_before,
+    roll=_roll_device_rows,
+    add=GpuSampleRepository.add_device_samples,
+    delete=GpuSampleRepository.delete_device_rows,
+)
