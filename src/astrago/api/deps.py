@@ -35,7 +35,9 @@ _cookie = APIKeyCookie(
 )
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async, though it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a thread
+    # hop on every request for a dictionary lookup
     registry: Services = request.app.state.services
     return registry
 

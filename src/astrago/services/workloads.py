@@ -243,6 +243,7 @@ class WorkloadService:
         # enforces quotas at admission, always reads them fresh.
         self._node_cache: ReadCache[None, tuple[NodeInfo, ...]] = ReadCache(("nodes", "devices"), 1.0)
         self._quota_cache: ReadCache[str, Sequence[QuotaEntry]] = ReadCache(("quota_entries",), 1.0)
+        self._workspace_cache: ReadCache[str, Workspace] = ReadCache(("workspaces",), 1.0)
 
     async def submit(self, principal: Principal, request: WorkloadSubmit) -> WorkloadOut:
         """Validate with reads first, then hold the write transaction only for the inserts (on SQLite the
@@ -298,41 +299,62 @@ class WorkloadService:
     async def _validated(
         self, principal: Principal, request: WorkloadSubmit
     ) -> tuple[Workspace, dict[str, Any], int]:
+        """Everything a submission is checked against comes from the read caches when they are warm, so
+        that a typical submission makes no database round trip before its insert."""
         check_may_run_workloads(self.ctx, principal.is_admin)
-        async with self.ctx.read() as session:
-            workspace = await resolve_workspace(session, principal, request.workspace, WorkspaceRole.MEMBER)
-            nodes = await self._nodes(session)
-            spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
-            check_backend_can_run(self.ctx.capabilities, request)
-            if request.code:
-                self._check_code(principal, request.code)
-            spec["volume_mounts"] = await resolve_mounts(
-                session,
-                workspace,
-                request.volumes,
-                self.ctx.settings.backend,
-                bind_mounts=self.ctx.isolation is not None and not self.ctx.isolation.single_user,
-            )
-            resources = resource_request(spec)
-            quota_rows = await self._quota_rows(session, workspace.id)
-            _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
+        workspace = await self._workspace(principal, request.workspace)
+        nodes = await self._nodes()
+        spec, priority = _normalised_spec(request, nodes, workspace_defaults(workspace))
+        check_backend_can_run(self.ctx.capabilities, request)
+        if request.code:
+            self._check_code(principal, request.code)
+        spec["volume_mounts"] = await self._mounts(workspace, request.volumes) if request.volumes else []
+        resources = resource_request(spec)
+        quota_rows = await self._quota_rows(workspace.id)
+        _check_quota_ceiling(workspace, resources, request.replicas, quota_rows)
         problem = unplaceable(nodes, resources)
         if problem:
             raise InvalidInput(problem)
         return workspace, spec, priority
 
-    async def _nodes(self, session: AsyncSession) -> tuple[NodeInfo, ...]:
+    async def _workspace(self, principal: Principal, name: str) -> Workspace:
+        """The workspace to submit into, which the caller must be a member of.
+
+        The cached row is detached and only ever read. A caller without the role goes the uncached way,
+        which reads the suggestions for its error."""
+        cached = self._workspace_cache.get(name)
+        if cached is not None and principal.can(cached.id, WorkspaceRole.MEMBER):
+            return cached
+        stamp = self._workspace_cache.stamp()
+        async with self.ctx.read() as session:
+            workspace = await resolve_workspace(session, principal, name, WorkspaceRole.MEMBER)
+        self._workspace_cache.put(name, workspace, stamp)
+        return workspace
+
+    async def _mounts(self, workspace: Workspace, volumes: Sequence[str]) -> list[dict[str, Any]]:
+        async with self.ctx.read() as session:
+            return await resolve_mounts(
+                session,
+                workspace,
+                volumes,
+                self.ctx.settings.backend,
+                bind_mounts=self.ctx.isolation is not None and not self.ctx.isolation.single_user,
+            )
+
+    async def _nodes(self) -> tuple[NodeInfo, ...]:
         if (nodes := self._node_cache.get(None)) is None:
             stamp = self._node_cache.stamp()
-            # capacity alone: a fenced or cordoned GPU is temporary, so a submission waits for it
-            nodes = await nodes_view(session, with_fences=False)
+            async with self.ctx.read() as session:
+                # capacity alone: a fenced or cordoned GPU is temporary, so a submission waits for it
+                nodes = await nodes_view(session, with_fences=False)
             self._node_cache.put(None, nodes, stamp)
         return nodes
 
-    async def _quota_rows(self, session: AsyncSession, workspace_id: str) -> Sequence[QuotaEntry]:
+    async def _quota_rows(self, workspace_id: str) -> Sequence[QuotaEntry]:
         if (rows := self._quota_cache.get(workspace_id)) is None:
             stamp = self._quota_cache.stamp()
-            rows = await QuotaRepository(session).for_workspace(workspace_id)
+            async with self.ctx.read() as session:
+                rows = await QuotaRepository(session).for_workspace(workspace_id)
             self._quota_cache.put(workspace_id, rows, stamp)
         return rows
 

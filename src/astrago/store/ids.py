@@ -11,6 +11,13 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def new_id(length: int = 10) -> str:
-    # first character a letter: ids are used in Kubernetes object names, which must start with one
-    first = secrets.choice(_ALPHABET[10:])
-    return first + "".join(secrets.choice(_ALPHABET) for _ in range(length - 1))
+    """Uniform over the ids whose first character is a letter (Kubernetes object names must start with
+    one), drawn with one call to the system's random source rather than one per character."""
+    rest = length - 1
+    number = secrets.randbelow(26 * 36**rest)
+    number, last = divmod(number, 36**rest)
+    characters = []
+    for _ in range(rest):
+        last, digit = divmod(last, 36)
+        characters.append(_ALPHABET[digit])
+    return _ALPHABET[10 + number] + "".join(characters)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.audit import AuditFilter
@@ -39,9 +40,38 @@ def _conditions(found: AuditFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str | None
+    action: str
+    target: str | None
+    result: str
+    detail: str | None
+    workspace: str | None = None
+
+
+def _row(entry: AuditEntry) -> dict[str, str | None]:
+    workspace = entry.workspace
+    if workspace is not None and len(workspace) > AUDIT_WORKSPACE_LENGTH:
+        workspace = None  # no workspace has so long a name: a refused request named it
+    return {
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "workspace": workspace,
+        "result": entry.result,
+        "detail": entry.detail,
+    }
+
+
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_many(self, records: Sequence[AuditEntry]) -> None:
+        """Several records in one bulk statement (a group of submissions)."""
+        if records:
+            await self.session.execute(insert(AuditRecord), [_row(record) for record in records])
 
     def add(
         self,
@@ -52,13 +82,7 @@ class AuditRepository:
         detail: str | None,
         workspace: str | None = None,
     ) -> None:
-        if workspace is not None and len(workspace) > AUDIT_WORKSPACE_LENGTH:
-            workspace = None  # no workspace has so long a name: a refused request named it
-        self.session.add(
-            AuditRecord(
-                actor=actor, action=action, target=target, workspace=workspace, result=result, detail=detail
-            )
-        )
+        self.session.add(AuditRecord(**_row(AuditEntry(actor, action, target, result, detail, workspace))))
 
     async def recent(
         self, limit: int, before_id: int | None = None, matching: AuditFilter | None = None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.changes import ChangeKind
@@ -13,6 +13,14 @@ from astrago.store.repositories.changes import ChangeRepository
 class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def add_many(self, type_: str, reasons: Sequence[tuple[str, str]]) -> None:
+        """One event of `type_` for each (workload id, reason), in one bulk statement, with their changes."""
+        if not reasons:
+            return
+        rows = [{"workload_id": workload, "type": type_, "reason": reason} for workload, reason in reasons]
+        await self.session.execute(insert(Event), rows)
+        await ChangeRepository(self.session).record_many(ChangeKind.WORKLOAD, [w for w, _ in reasons])
 
     def add(self, workload_id: str | None, type_: str, reason: str) -> None:
         """Every workload event is also a change that live clients hear of (same transaction)."""

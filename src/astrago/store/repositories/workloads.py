@@ -4,7 +4,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -73,6 +73,14 @@ class WorkloadRepository:
 
     def add(self, workload: Workload) -> None:
         self.session.add(workload)
+
+    async def insert_many(self, workloads: Sequence[Workload]) -> None:
+        """New workloads in one bulk statement rather than through the unit of work (a group of
+        submissions): the instances stay transient, so read nothing back from them but what they were
+        built with."""
+        columns = [column.key for column in Workload.__table__.columns]
+        rows = [{key: value for key in columns if (value := getattr(w, key)) is not None} for w in workloads]
+        await self.session.execute(insert(Workload), rows)
 
     async def page(
         self,
