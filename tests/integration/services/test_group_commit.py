@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -70,26 +69,19 @@ async def test_concurrent_submits_are_each_stored_once_with_event_and_audit_in_f
 async def test_a_submission_that_cannot_be_stored_fails_alone_and_is_audited(
     services: Services, admin: Principal
 ) -> None:
-    """The batch's transaction fails (made to here); its submissions are retried one by one, and the one
-    whose row no database accepts (its workspace does not exist) fails alone, audited as an error."""
+    """A batch's transaction fails because one of its rows is refused by the database (its workspace does
+    not exist): its submissions are retried one by one, and that one fails alone, audited as an error.
+    However the submissions happen to be grouped, the bad row fails every transaction it is in."""
     batcher = services.workloads._group_commit
-    original = batcher._write
-
-    async def write_with_a_bad_row(batch: list[Any]) -> None:
-        if len(batch) > 1:
-            raise RuntimeError("the batch's transaction failed")
-        await original(batch)
-
+    real_insert = batcher.insert
     poisoned = "job-poisoned"
-    real_alone = batcher._write_alone
 
-    async def alone(submission) -> None:  # type: ignore[no-untyped-def]
-        if submission.workload.name == poisoned:
-            submission.workload.workspace_id = "no-such-workspace"  # a foreign key no row satisfies
-        await real_alone(submission)
+    async def insert(principal, workload, workspace) -> None:  # type: ignore[no-untyped-def]
+        if workload.name == poisoned:
+            workload.workspace_id = "no-such-workspace"  # a foreign key no row satisfies
+        await real_insert(principal, workload, workspace)
 
-    batcher._write = write_with_a_bad_row  # type: ignore[method-assign]
-    batcher._write_alone = alone  # type: ignore[method-assign]
+    batcher.insert = insert  # type: ignore[method-assign]
     names = [f"job-{i}" for i in range(8)] + [poisoned]
     results = await asyncio.gather(
         *(services.workloads.submit(admin, _request(name)) for name in names), return_exceptions=True
