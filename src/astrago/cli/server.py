@@ -102,6 +102,11 @@ def first_line(exc: BaseException) -> str:
 
 
 STREAMS_CLOSE_AFTER_S = 3
+# How long an idle kept-alive connection stays open. Longer than client pools keep theirs (httpx: 5 s,
+# uvicorn's own default), so that the client, not the server, closes it: when both wait 5 s, a request
+# sent on a connection just as the server closes it fails ("server disconnected without sending a
+# response"), which the Kubernetes fault runs saw on loaded machines. nginx's default, too.
+KEEP_ALIVE_S = 75
 
 
 async def _serve(
@@ -139,6 +144,7 @@ async def _serve(
             # Live event and log streams stay open until the client leaves: close them after this long,
             # so a stop or restart never hangs on an open console (it reconnects and resumes by itself).
             timeout_graceful_shutdown=STREAMS_CLOSE_AFTER_S,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         config.load()
         config.ssl = tls  # uvicorn cannot set a minimum TLS version itself
