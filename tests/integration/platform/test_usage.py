@@ -98,7 +98,7 @@ def test_gpu_hours_of_known_runs_across_a_kill9_restart_and_a_preemption(
     inside = _mean_gpu_percent(kim, job, started, finished)
     with_partial = _mean_gpu_percent(kim, job, started - timedelta(seconds=1), finished)
     ledger_mean = ml_a["gpu_hours_used"] / ml_a["gpu_hours"] * 100
-    assert 0 < ledger_mean <= 40
+    assert 0 < ledger_mean <= 40 + 1e-9  # a ratio of sums of floats: 40 can come back as 40.00…01
     assert min(inside, with_partial) - 1e-6 <= ledger_mean <= max(inside, with_partial) + 1e-6
     assert ml_a["gpu_hours_measured"] == ml_a["gpu_hours"]
     assert ml_a["allocations"] == 1
