@@ -35,10 +35,19 @@ class PartWriter:
         self.write_pieces([data])
 
     def write_pieces(self, pieces: Sequence[bytes]) -> None:
+        """Append `pieces` in order and hash them."""
+        self.append(pieces)
+        self.hash(pieces)
+
+    def append(self, pieces: Sequence[bytes]) -> None:
         """Append `pieces` in order with as few system calls as the kernel allows (one `pwritev` for a
-        batch, without joining it into one buffer first), hashing them on the way."""
+        batch, without joining it into one buffer first)."""
         for start in range(0, len(pieces), _IOV_MAX):
             self._pwritev(pieces[start : start + _IOV_MAX])
+
+    def hash(self, pieces: Sequence[bytes]) -> None:
+        """Add `pieces` to the checksum (if any), in order. It reads only the pieces, not the writer's
+        position, so it may run in another thread while `append` writes the same pieces."""
         if self._hash is not None:
             for piece in pieces:
                 self._hash.update(piece)

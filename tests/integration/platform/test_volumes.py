@@ -578,3 +578,32 @@ def test_tus_js_client_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
         "GET", "/api/v1/workspaces/vision/volumes/browser/download", params={"path": "web/from-browser.bin"}
     )
     assert fetched.content == data
+
+
+def test_tuspy_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
+    """Another client than ours: tuspy (the Python reference client, with its default sha1 checksums)
+    uploads in chunks, stops, and a new uploader resumes the same upload from the server's offset."""
+    from tusclient.client import TusClient
+
+    _volume(alice, "tuspy")
+    data = bytes(range(253)) * 12_000  # 3 MB: three chunks of 1 MiB
+    source = tmp_path / "from-tuspy.bin"
+    source.write_bytes(data)
+    endpoint = f"{alice.server.url}/api/v1/workspaces/vision/volumes/tuspy/uploads"
+    client = TusClient(endpoint, headers={"Authorization": f"Bearer {alice.token}"})
+    metadata = {"path": "py/from-tuspy.bin"}
+    first = client.uploader(
+        file_path=str(source), chunk_size=1024 * 1024, metadata=metadata, upload_checksum=True
+    )
+    first.upload_chunk()
+    assert first.url is not None
+    assert _offset(alice, first.url) == 1024 * 1024
+    resumed = client.uploader(
+        file_path=str(source), url=first.url, chunk_size=1024 * 1024, upload_checksum=True
+    )
+    assert resumed.offset == 1024 * 1024  # asked the server (HEAD), not started over
+    resumed.upload()
+    fetched = alice.api(
+        "GET", "/api/v1/workspaces/vision/volumes/tuspy/download", params={"path": "py/from-tuspy.bin"}
+    )
+    assert fetched.content == data
