@@ -47,7 +47,7 @@ volume_app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="the volume's workspace")]
-CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 SMALL_FILE_BYTES = 1024 * 1024
 # A request that cannot connect in 10 s, or hears nothing for a minute, is retried
 REQUEST_TIMEOUT = httpx.Timeout(60, connect=10)

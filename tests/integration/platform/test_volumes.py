@@ -257,6 +257,20 @@ def test_limits_refuse_an_upload_before_a_byte_is_written(alice: User, module_ad
     assert any("size limit" in (r["detail"] or "") for r in _audit(module_admin, "upload.create"))
 
 
+def test_the_cli_says_why_an_upload_is_refused_without_a_traceback(alice: User, tmp_path: Path) -> None:
+    _volume(alice, "tight", size="1Mi")
+    source = tmp_path / "too-big.bin"
+    source.write_bytes(b"x" * 3_000_000)  # above the size sent in one request: the chunked path
+    refused = alice.cli("upload", str(source), "tight:/", "-w", "vision", check=False)
+    assert refused.returncode == 1
+    assert "the server refused the upload: volume 'tight' has a size limit of 1.0 MiB" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    missing = alice.cli("upload", str(source), "no-such-volume:/", "-w", "vision", check=False)
+    assert missing.returncode == 1
+    assert "no-such-volume" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
 def test_concurrent_uploads_into_one_volume_all_land_exactly(alice: User) -> None:
     _volume(alice, "busy")
     payloads = {f"part-{i}.bin": bytes([i]) * (50_000 + i) for i in range(12)}
