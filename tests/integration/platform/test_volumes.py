@@ -21,6 +21,7 @@ from typing import Any
 import h11
 import httpx
 import pytest
+from tusclient.client import TusClient
 
 from tests.support.server import ADMIN_PASSWORD, ASTRAGO, Gate, ServerProcess, User, wait_for
 
@@ -597,8 +598,6 @@ def test_tus_js_client_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
 def test_tuspy_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
     """Another client than ours: tuspy (the Python reference client, with its default sha1 checksums)
     uploads in chunks, stops, and a new uploader resumes the same upload from the server's offset."""
-    from tusclient.client import TusClient
-
     _volume(alice, "tuspy")
     data = bytes(range(253)) * 12_000  # 3 MB: three chunks of 1 MiB
     source = tmp_path / "from-tuspy.bin"
