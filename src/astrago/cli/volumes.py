@@ -14,7 +14,6 @@ import json
 import os
 import tarfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -339,22 +338,20 @@ class UploadRun:
             if sent:
                 self._finished(job.size)
                 return
-        offset = None
-        if url is not None:
-            try:
-                offset = tus.offset(url)
-            except TusError:
-                url = None  # expired, cancelled or lost: start over
-            else:
-                with self._count_lock:
-                    self.resumed_bytes += offset
-        if url is None:
+        offset = None if url is None else self._offset_to_resume(job, tus, url)
+        if url is None or offset is None:
             url = self._retrying(
                 job, lambda: tus.create(self.create_url, metadata), "the server refused the upload: "
             )
             self.state.put(key, url)
             offset = 0
-        assert offset is not None
+        if self._send(job, tus, url, offset):
+            self.state.put(key, None)
+            self._finished(0)
+
+    def _send(self, job: FileJob, tus: TusFile, url: str, offset: int) -> bool:
+        """Send the file from `offset`, asking for the offset again after a retryable failure; whether
+        all of it arrived (False: stopped by Ctrl-C)."""
         self.progress.advance(self.total_task, offset)
         done = offset
 
@@ -376,9 +373,23 @@ class UploadRun:
                 raise CliError(f"{job.local}: cannot read it: {exc.strerror or exc}") from exc
             else:
                 attempts = 0
-        if done == job.size:
-            self.state.put(key, None)
-            self._finished(0)
+        return done == job.size
+
+    def _offset_to_resume(self, job: FileJob, tus: TusFile, url: str) -> int | None:
+        """The offset of an upload an earlier run started; None when the server no longer has it
+        (expired, cancelled or lost): then it starts over. A dropped connection is retried."""
+        attempts = 0
+        while True:
+            try:
+                offset = tus.offset(url)
+            except TusRefused:
+                return None
+            except TusRetryable as exc:
+                attempts = self._back_off(job, exc, attempts)
+                continue
+            with self._count_lock:
+                self.resumed_bytes += offset
+            return offset
 
     def _finished(self, advance: int) -> None:
         self.progress.advance(self.total_task, advance)
@@ -403,7 +414,8 @@ class UploadRun:
                 f"{job.local}: {exc.detail} (gave up after {attempts} retries)",
                 hint="run the same command again to resume",
             ) from exc
-        time.sleep(min(2**attempts * 0.5, 10))
+        if self.stop.wait(min(2**attempts * 0.5, 10)):  # Ctrl-C ends the wait at once
+            raise CliError(f"{job.local}: interrupted", hint="run the same command again to resume")
         return attempts + 1
 
 
