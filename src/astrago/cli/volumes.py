@@ -404,7 +404,8 @@ class UploadRun:
             except TusRetryable as exc:
                 attempts = self._back_off(job, exc, attempts)
             except TusRefused as exc:
-                raise CliError(f"{job.local}: {refused}{exc.detail}") from exc
+                said = refused if exc.status is not None else ""  # the server answered, and said no
+                raise CliError(f"{job.local}: {said}{exc.detail}") from exc
             except OSError as exc:
                 raise CliError(f"{job.local}: cannot read it: {exc.strerror or exc}") from exc
 

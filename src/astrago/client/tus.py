@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,15 @@ def _detail(response: httpx.Response) -> str:
     except (ValueError, TypeError, KeyError):
         return f"the server answered {response.status_code} {response.reason_phrase}".strip()
     return str(detail)
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _failed(response: httpx.Response) -> TusError:
@@ -186,6 +196,7 @@ class TusFile:
         try:
             return self.http.request(method, url, headers=headers, content=content)
         except httpx.HTTPError as exc:
-            raise TusRetryable(
-                f"the connection to {self.http.base_url or url} failed: {exc or type(exc).__name__}"
-            ) from exc
+            reason = str(exc) or type(exc).__name__
+            if _untrusted_certificate(exc):  # asking again will not make it trusted
+                raise TusRefused(f"the server at {url} is not trusted: {reason}") from exc
+            raise TusRetryable(f"the connection to {url} failed: {reason}") from exc
