@@ -362,17 +362,18 @@ class UploadRun:
 
         attempts = 0
         while done < job.size and not self.stop.is_set():
+            before = done
             try:
                 tus.send_from(url, done, acknowledged, self.stop.is_set)
             except TusRetryable as exc:
+                if done > before:
+                    attempts = 0  # chunks arrived since the last failure: a new problem, a fresh count
                 attempts = self._back_off(job, exc, attempts)
                 acknowledged(self._retrying(job, lambda: tus.offset(url)))
             except TusRefused as exc:
                 raise CliError(f"{job.local}: {exc.detail}") from exc
             except OSError as exc:
                 raise CliError(f"{job.local}: cannot read it: {exc.strerror or exc}") from exc
-            else:
-                attempts = 0
         return done == job.size
 
     def _offset_to_resume(self, job: FileJob, tus: TusFile, url: str) -> int | None:

@@ -119,7 +119,7 @@ class TusFile:
         False when the server kept less than all of it (then create one and send it in chunks)."""
         data = self.path.read_bytes()
         if len(data) != self.size:
-            raise TusRefused(f"{self.path} changed size while it was being uploaded; run the upload again")
+            raise TusRefused("the file changed size while it was being uploaded; run the upload again")
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Length": str(self.size),
@@ -177,7 +177,7 @@ class TusFile:
         with self.path.open("rb", buffering=0) as source:
             read = os.preadv(source.fileno(), [view], offset)
         if read != length:
-            raise TusRefused(f"{self.path} is shorter than when the upload started; run the upload again")
+            raise TusRefused("the file is shorter than when its upload started; run the upload again")
         self._prepared = _Chunk(offset, length, _checksum(view))
         return self._prepared
 
