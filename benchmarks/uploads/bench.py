@@ -1,6 +1,7 @@
-"""Upload throughput: the same bytes written straight to the volumes' disk vs. sent through the API with
-`astrago upload` (TUS, sha256 per 16 MiB chunk, fsync before every acknowledged offset), one file and
-four files in parallel, and what a resume costs. See README.md for the command and the figures."""
+"""Upload throughput: the same bytes copied straight onto the volumes' disk (like `cp` then `sync`) vs. sent
+through the API with `astrago upload` (TUS, a sha256 per chunk, fsync before every acknowledged offset),
+one file and four files in parallel, the CLI's start-up apart, and what a resume costs. See README.md for
+the command and the figures."""
 
 from __future__ import annotations
 
@@ -46,15 +47,37 @@ def make_source(path: Path, size: int) -> None:
 
 
 def direct_copy(sources: list[Path], target_dir: Path) -> float:
-    """What a local copy onto the same disk costs with the same durability (fsync every 16 MiB)."""
+    """A local copy onto the same disk, durable when it ends: `cp` then `sync` (the kernel copies the
+    bytes itself, then every copied file is fsync'd). An upload is durable when the CLI ends too (every
+    acknowledged chunk was fsync'd), so both end in the same state."""
     target_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    targets = [target_dir / source.name for source in sources]
+    for source, target in zip(sources, targets, strict=True):
+        shutil.copyfile(source, target)
+    for target in targets:
+        with target.open("rb") as copied:
+            os.fsync(copied.fileno())
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(target_dir)
+    return elapsed
+
+
+def direct_write(sources: list[Path], target_dir: Path) -> float:
+    """The same, but the bytes pass through a program's memory on their way to the disk, as a server's
+    must (they arrive from the network): read into one reused buffer and written, then fsync'd at the
+    end, like `dd bs=16M conv=fsync`. What any receiver pays on top of `cp`'s in-kernel copy."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    start = time.perf_counter()
     for source in sources:
-        with source.open("rb") as src, (target_dir / source.name).open("wb") as dst:
-            while data := src.read(CHUNK):
-                dst.write(data)
-                dst.flush()
-                os.fsync(dst.fileno())
+        with source.open("rb", buffering=0) as src, (target_dir / source.name).open("wb", buffering=0) as dst:
+            while count := src.readinto(buffer):
+                written = 0
+                while written < count:
+                    written += dst.write(view[written:count])
+            os.fsync(dst.fileno())
     elapsed = time.perf_counter() - start
     shutil.rmtree(target_dir)
     return elapsed
@@ -115,6 +138,14 @@ class Client:
     def run(self, *args: str) -> None:
         subprocess.run([*ASTRAGO, *args], env=self.env, check=True, capture_output=True)
 
+    def startup(self) -> tuple[float, float]:
+        """What starting the CLI costs, apart from any upload: `astrago volume ls` loads the same command
+        module and configuration and makes one request. (wall seconds, CPU seconds)"""
+        cpu = client_cpu_s()
+        start = time.perf_counter()
+        self.run("volume", "ls", "-w", "bench", "--json")
+        return time.perf_counter() - start, client_cpu_s() - cpu
+
     def upload(self, sources: list[Path], volume: str, parallel: int) -> float:
         self.run("volume", "create", volume, "-w", "bench")
         folder = sources[0].parent if len(sources) > 1 else sources[0]
@@ -170,7 +201,7 @@ def measure(repeats: int, action: Callable[[], float]) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=2 * 1024**3, help="bytes per measurement (2 GiB)")
+    parser.add_argument("--size", type=int, default=2_000_000_000, help="bytes per measurement (2 GB)")
     parser.add_argument("--repeats", type=int, default=3, help="samples per figure (medians reported)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temp folder)")
     args = parser.parse_args()
@@ -188,10 +219,19 @@ def main() -> None:
             client = Client(server, work / "home")
             volumes = server.data / "volumes"
             load_before = os.getloadavg()
-            rows: dict[str, list[float]] = {"direct 1": [], "api 1": [], "direct 4": [], "api 4": []}
+            rows: dict[str, list[float]] = {
+                "direct 1": [],
+                "write loop 1": [],
+                "api 1": [],
+                "direct 4": [],
+                "api 4": [],
+            }
             resumes = []
+            startups = []
             for round_ in range(args.repeats):  # interleaved, so a noisy moment hits every figure alike
+                startups.append(client.startup())
                 rows["direct 1"].append(direct_copy([single], volumes / "direct"))
+                rows["write loop 1"].append(direct_write([single], volumes / "direct"))
                 rows["api 1"].append(client.upload([single], f"one-{round_}", 1))
                 rows["direct 4"].append(direct_copy(quarters, volumes / "direct"))
                 rows["api 4"].append(client.upload(quarters, f"four-{round_}", 4))
@@ -199,26 +239,72 @@ def main() -> None:
             load_after = os.getloadavg()
         finally:
             server.stop()
-        results: dict[str, Any] = {
-            "bytes": args.size,
-            "repeats": args.repeats,
-            "cpus": os.cpu_count(),
-            "load_average_before": load_before,
-            "load_average_after": load_after,
-            "seconds": rows,
-            "median_mb_per_s": {name: args.size / MB / median(samples) for name, samples in rows.items()},
-            "resumes": resumes,
-        }
-        gigabytes = args.size / 1e9
-        results["cpu_s_per_gb_median"] = {
-            "server": median([server / gigabytes for server, _ in client.cpu]),
-            "cli": median([cli / gigabytes for _, cli in client.cpu]),
-        }
-        clean = median(rows["api 1"])
-        results["resume_extra_s_median"] = median([r["total_s"] - clean for r in resumes])
-        print(json.dumps(results, indent=2))
+        print(
+            json.dumps(
+                report(args.size, args.repeats, rows, startups, client.cpu, resumes, load_before, load_after),
+                indent=2,
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report(
+    size: int,
+    repeats: int,
+    rows: dict[str, list[float]],
+    startups: list[tuple[float, float]],
+    cpu: list[tuple[float, float]],
+    resumes: list[dict[str, float]],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> dict[str, Any]:
+    """Medians and ratios. "transfer" figures leave out the CLI's start-up (its median, measured apart):
+    what the upload itself takes once the command is running."""
+    startup_wall = median([wall for wall, _ in startups])
+    startup_cpu = median([cpu_s for _, cpu_s in startups])
+    gigabytes = size / 1e9
+    mb_per_s = {name: size / MB / median(samples) for name, samples in rows.items()}
+    transfer = {
+        name: size / MB / (median(samples) - startup_wall) for name, samples in rows.items() if "api" in name
+    }
+    return {
+        "bytes": size,
+        "repeats": repeats,
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "seconds": rows,
+        "cli_startup_s_median": {"wall": startup_wall, "cpu": startup_cpu},
+        "median_mb_per_s": mb_per_s,
+        "transfer_mb_per_s": transfer,
+        "api_over_direct": {
+            f"{count} file{'s' if count > 1 else ''}": {
+                "end_to_end": mb_per_s[f"api {count}"] / mb_per_s[f"direct {count}"],
+                "transfer": transfer[f"api {count}"] / mb_per_s[f"direct {count}"],
+            }
+            for count in (1, 4)
+        },
+        **(
+            {
+                "api_over_write_loop": {
+                    "end_to_end": mb_per_s["api 1"] / mb_per_s["write loop 1"],
+                    "transfer": transfer["api 1"] / mb_per_s["write loop 1"],
+                }
+            }
+            if "write loop 1" in mb_per_s
+            else {}
+        ),
+        "cpu_s_per_gb_median": {
+            "server": median([server / gigabytes for server, _ in cpu]),
+            "cli": median([cli / gigabytes for _, cli in cpu]),
+            "cli_without_startup": median([(cli - startup_cpu) / gigabytes for _, cli in cpu]),
+        },
+        "resumes": resumes,
+        "resume_extra_s_median": (
+            median([r["total_s"] - median(rows["api 1"]) for r in resumes]) if resumes else None
+        ),
+    }
 
 
 if __name__ == "__main__":

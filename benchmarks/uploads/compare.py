@@ -1,6 +1,6 @@
 """Two versions of the upload path side by side: a server and CLI of each (their `src` folders, e.g. from
 `git archive <commit> src | tar -x -C DIR`), the same files uploaded through each in interleaved rounds
-(so that the machine's load hits both alike), next to a direct copy. See README.md."""
+(so that the machine's load hits both alike), next to a direct copy (`cp` then `sync`). See README.md."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", type=Path, required=True, help="the src folder of the old version")
     parser.add_argument("--after", type=Path, required=True, help="the src folder of the new version")
-    parser.add_argument("--size", type=int, default=400_000_000, help="bytes per measurement")
+    parser.add_argument("--size", type=int, default=2_000_000_000, help="bytes per measurement (2 GB)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="astrago-upload-compare-"))
@@ -42,28 +41,31 @@ def main() -> None:
             setups[name] = (server, bench.Client(server, work / name / "home"))
         os.environ.pop("PYTHONPATH")
         seconds: dict[str, list[float]] = {}
+        startups: dict[str, list[tuple[float, float]]] = {name: [] for name in setups}
         parts = sorted(four.iterdir())
         load = [os.getloadavg()[0]]
         for round_ in range(args.rounds):
             for name, (server, client) in setups.items():
                 add = seconds.setdefault
+                startups[name].append(client.startup())
                 add(f"{name} direct 1", []).append(bench.direct_copy([one], server.data / "direct"))
                 add(f"{name} api 1", []).append(client.upload([one], f"one-{round_}", 1))
                 add(f"{name} direct 4", []).append(bench.direct_copy(parts, server.data / "direct"))
                 add(f"{name} api 4", []).append(client.upload(parts, f"four-{round_}", 4))
             load.append(os.getloadavg()[0])
-        gb = args.size / 1e9
         report = {
-            "bytes": args.size,
-            "rounds": args.rounds,
             "load_average_1min": load,
-            "seconds": seconds,
-            "median_mb_per_s": {k: args.size / 1e6 / statistics.median(v) for k, v in seconds.items()},
-            "cpu_s_per_gb_median": {
-                name: {
-                    "server": statistics.median(s / gb for s, _ in client.cpu),
-                    "cli": statistics.median(c / gb for _, c in client.cpu),
-                }
+            **{
+                name: bench.report(
+                    args.size,
+                    args.rounds,
+                    {k.removeprefix(f"{name} "): v for k, v in seconds.items() if k.startswith(f"{name} ")},
+                    startups[name],
+                    client.cpu,
+                    [],  # no resumes here: bench.py measures them
+                    (load[0], 0, 0),
+                    (load[-1], 0, 0),
+                )
                 for name, (_, client) in setups.items()
             },
         }

@@ -1,13 +1,12 @@
 """Volume commands: `astrago volume create|ls|describe|files|rename|rm`, `astrago upload`, `astrago download`.
 
-Uploads speak TUS through `tuspy`, several files at once, with sha256 checksums on every chunk. Where
+Uploads speak TUS (`astrago.client.tus`), several files at once, with sha256 checksums on every chunk. Where
 each file's upload lives on the server is kept in the CLI's config folder until the file is complete,
 so after Ctrl-C, a lost connection or a server restart, running the same command again resumes every
 file from the bytes the server already holds."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -15,16 +14,14 @@ import json
 import os
 import tarfile
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
-from urllib.parse import quote, urljoin
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import httpx
-import requests
 import typer
 from rich.progress import (
     BarColumn,
@@ -35,14 +32,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
-from tusclient.client import TusClient
-from tusclient.exceptions import TusCommunicationError, TusUploadFailed
-from tusclient.uploader import Uploader
 
 from astrago.cli.errors import CliError, err_console
 from astrago.cli.http import ApiClient, CliConfig, cli_errors, config_path
 from astrago.cli.render import age, console, print_json
 from astrago.client.client import raise_for_problem
+from astrago.client.tus import TusError, TusFile, TusRefused, TusRetryable
 from astrago.domain.volumes import format_bytes
 
 volume_app = typer.Typer(
@@ -51,12 +46,12 @@ volume_app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 WorkspaceOpt = Annotated[str | None, typer.Option("--workspace", "-w", help="the volume's workspace")]
-CHUNK_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 SMALL_FILE_BYTES = 1024 * 1024
-# (connect, read): a request that cannot connect in 10 s, or hears nothing for a minute, is retried
-REQUEST_TIMEOUT = (10, 60)  # sent in the request that creates the upload
+# A request that cannot connect in 10 s, or hears nothing for a minute, is retried
+REQUEST_TIMEOUT = httpx.Timeout(60, connect=10)
 RETRIES = 8  # per file, for dropped connections and a restarting server
-RETRY_STATUSES = {409, 423, 460, 500, 502, 503, 504}  # worth asking for the offset and trying again
+T = TypeVar("T")
 
 
 def _workspace(client: ApiClient, given: str | None) -> str:
@@ -242,58 +237,6 @@ def volume_rm(
 # -- upload --------------------------------------------------------------------------------------------
 
 
-class Sha256Uploader(Uploader):
-    """tuspy's uploader with sha256 checksums (AstraGo verifies sha256; tuspy sends sha1 by default), a
-    keep-alive session, and timeouts: tuspy's own requests have none, so a connection that stops moving
-    (a proxy that kept the client's side open when the server died) would hang the upload for ever."""
-
-    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
-
-    def __init__(self, *args: Any, session: requests.Session, **kwargs: Any) -> None:
-        self.session = session  # before tuspy's constructor, which may ask for the offset
-        super().__init__(*args, **kwargs)
-
-    def _upload_url(self) -> str:
-        if self.url is None:
-            raise TusCommunicationError("the upload has no address yet")
-        return str(self.url)
-
-    def get_offset(self) -> int:
-        response = self.session.head(self._upload_url(), headers=self.get_headers(), timeout=REQUEST_TIMEOUT)
-        offset = response.headers.get("upload-offset")
-        if offset is None:
-            raise TusCommunicationError(None, response.status_code, response.content)
-        return int(offset)
-
-    def create_url(self) -> str:
-        assert self.client is not None  # always given: see UploadRun._uploader
-        headers = self.get_url_creation_headers()
-        response = self.session.post(self.client.url, headers=headers, timeout=REQUEST_TIMEOUT)
-        location = response.headers.get("location")
-        if location is None:
-            raise TusCommunicationError(None, response.status_code, response.content)
-        return str(urljoin(self.client.url, location))
-
-    def upload_chunk(self) -> None:
-        if not self.url:
-            self.set_url(self.create_url())
-            self.offset = 0
-        stream = self.get_file_stream()
-        stream.seek(self.offset)
-        chunk = stream.read(self.get_request_length())
-        headers = {
-            **self.get_headers(),
-            "Upload-Offset": str(self.offset),
-            "Content-Type": "application/offset+octet-stream",
-            "Upload-Checksum": "sha256 " + base64.b64encode(hashlib.sha256(chunk).digest()).decode(),
-        }
-        url = self._upload_url()
-        response = self.session.patch(url, data=chunk, headers=headers, timeout=REQUEST_TIMEOUT)
-        if not 200 <= response.status_code < 300:
-            raise TusUploadFailed(None, response.status_code, response.content)
-        self.offset = int(response.headers["upload-offset"])
-
-
 @dataclass(frozen=True)
 class FileJob:
     local: Path
@@ -353,22 +296,12 @@ def _plan(local: Path, dest: str) -> list[FileJob]:
     return jobs
 
 
-def _problem(exc: Exception) -> tuple[int | None, str]:
-    status = getattr(exc, "status_code", None)
-    body = getattr(exc, "response_content", None)
-    detail = str(exc)
-    if body:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            detail = json.loads(body)["detail"]
-    return status, detail
-
-
 class UploadRun:
     def __init__(
         self, client: ApiClient, workspace: str, volume: str, progress: Progress, total_task: Any
     ) -> None:
         self.create_url = client.url + _volume_path(workspace, volume) + "/uploads"
-        self.headers = dict(client.http.headers)
+        self.auth = {k: v for k, v in client.http.headers.items() if k.lower() == "authorization"}
         self.server, self.workspace, self.volume = client.url, workspace, volume
         self.state = ResumeState(config_path().parent / "uploads.json")
         self.progress, self.total_task = progress, total_task
@@ -377,114 +310,114 @@ class UploadRun:
         self.resumed_bytes = 0
         self._count_lock = threading.Lock()
         self._local = threading.local()
+        self._clients: list[httpx.Client] = []
 
-    def _uploader(self, job: FileJob, key: str) -> Sha256Uploader:
-        tus = TusClient(
-            self.create_url, headers={k: v for k, v in self.headers.items() if k.lower() == "authorization"}
-        )
-        metadata = {"path": job.dest, "filename": job.local.name, "filetype": "application/octet-stream"}
-        stored = self.state.get(key)
-        if stored:
-            try:
-                uploader = Sha256Uploader(
-                    file_path=str(job.local), client=tus, url=stored, chunk_size=CHUNK_BYTES,
-                    metadata=metadata, upload_checksum=True, session=self._session(),
-                )  # fmt: skip
-                with self._count_lock:
-                    self.resumed_bytes += uploader.offset
-                return uploader
-            except (TusCommunicationError, requests.RequestException):
-                self.state.put(key, None)  # expired, cancelled or lost: start over
-        uploader = Sha256Uploader(
-            file_path=str(job.local),
-            client=tus,
-            chunk_size=CHUNK_BYTES,
-            metadata=metadata,
-            upload_checksum=True,
-            session=self._session(),
-        )
-        try:
-            uploader.set_url(uploader.create_url())
-        except TusCommunicationError as exc:
-            raise CliError(f"{job.local}: the server refused the upload: {_problem(exc)[1]}") from exc
-        self.state.put(key, uploader.url)
-        return uploader
-
-    def _session(self) -> requests.Session:
+    def _http(self) -> httpx.Client:
         """One keep-alive connection per worker thread."""
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update(self.headers)
-            self._local.session = session
-        return session
+        http: httpx.Client | None = getattr(self._local, "http", None)
+        if http is None:
+            http = httpx.Client(headers=self.auth, timeout=REQUEST_TIMEOUT)
+            self._local.http = http
+            with self._count_lock:
+                self._clients.append(http)
+        return http
 
-    def _send_whole(self, job: FileJob) -> bool:
-        """Small files: one request creates the upload and carries all its bytes (TUS creation-with-
-        upload). False when the server kept less than all of it (then the chunked path resumes)."""
-        data = job.local.read_bytes()
-        metadata = {"path": job.dest, "filename": job.local.name, "filetype": "application/octet-stream"}
-        headers = {
-            "Tus-Resumable": "1.0.0",
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": ",".join(
-                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items()
-            ),
-            "Content-Type": "application/offset+octet-stream",
-            "Upload-Checksum": "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode(),
-        }
-        response = self._session().post(self.create_url, data=data, headers=headers, timeout=REQUEST_TIMEOUT)
-        if response.status_code != 201:
-            raise TusCommunicationError(
-                f"the server answered {response.status_code}", response.status_code, response.content
-            )
-        return int(response.headers.get("Upload-Offset", -1)) == len(data)
+    def close(self) -> None:
+        for http in self._clients:
+            http.close()
 
     def upload(self, job: FileJob) -> None:
         key = job.key(self.server, self.workspace, self.volume)
-        small = job.size <= SMALL_FILE_BYTES and self.state.get(key) is None
-        if small and self._retrying(job, lambda: self._send_whole(job)):
-            self.progress.advance(self.total_task, job.size)
-            with self._count_lock:
-                self.files_done += 1
-            return
-        uploader = self._retrying(job, lambda: self._uploader(job, key))
-        done = uploader.offset
-        self.progress.advance(self.total_task, done)
-        attempts = 0
-        while uploader.offset < job.size:
-            if self.stop.is_set():
+        tus = TusFile(self._http(), job.local, job.size, CHUNK_BYTES)
+        metadata = {"path": job.dest, "filename": job.local.name, "filetype": "application/octet-stream"}
+        url = self.state.get(key)
+        if url is None and job.size <= SMALL_FILE_BYTES:
+            sent = self._retrying(
+                job, lambda: tus.create_whole(self.create_url, metadata), "the server refused the upload: "
+            )
+            if sent:
+                self._finished(job.size)
                 return
+        offset = None if url is None else self._offset_to_resume(job, tus, url)
+        if url is None or offset is None:
+            url = self._retrying(
+                job, lambda: tus.create(self.create_url, metadata), "the server refused the upload: "
+            )
+            self.state.put(key, url)
+            offset = 0
+        if self._send(job, tus, url, offset):
+            self.state.put(key, None)
+            self._finished(0)
+
+    def _send(self, job: FileJob, tus: TusFile, url: str, offset: int) -> bool:
+        """Send the file from `offset`, asking for the offset again after a retryable failure; whether
+        all of it arrived (False: stopped by Ctrl-C)."""
+        self.progress.advance(self.total_task, offset)
+        done = offset
+
+        def acknowledged(now: int) -> None:
+            nonlocal done
+            self.progress.advance(self.total_task, now - done)
+            done = now
+
+        attempts = 0
+        while done < job.size and not self.stop.is_set():
+            before = done
             try:
-                uploader.upload_chunk()
-                attempts = 0
-            except (TusCommunicationError, TusUploadFailed, requests.RequestException) as exc:
+                tus.send_from(url, done, acknowledged, self.stop.is_set)
+            except TusRetryable as exc:
+                if done > before:
+                    attempts = 0  # chunks arrived since the last failure: a new problem, a fresh count
                 attempts = self._back_off(job, exc, attempts)
-                uploader.offset = self._retrying(job, uploader.get_offset)
-            self.progress.advance(self.total_task, uploader.offset - done)
-            done = uploader.offset
-        self.state.put(key, None)
+                acknowledged(self._retrying(job, lambda: tus.offset(url)))
+            except TusRefused as exc:
+                raise CliError(f"{job.local}: {exc.detail}") from exc
+            except OSError as exc:
+                raise CliError(f"{job.local}: cannot read it: {exc.strerror or exc}") from exc
+        return done == job.size
+
+    def _offset_to_resume(self, job: FileJob, tus: TusFile, url: str) -> int | None:
+        """The offset of an upload an earlier run started; None when the server no longer has it
+        (expired, cancelled or lost): then it starts over. A dropped connection is retried."""
+        attempts = 0
+        while True:
+            try:
+                offset = tus.offset(url)
+            except TusRefused:
+                return None
+            except TusRetryable as exc:
+                attempts = self._back_off(job, exc, attempts)
+                continue
+            with self._count_lock:
+                self.resumed_bytes += offset
+            return offset
+
+    def _finished(self, advance: int) -> None:
+        self.progress.advance(self.total_task, advance)
         with self._count_lock:
             self.files_done += 1
 
-    def _retrying(self, job: FileJob, call: Any) -> Any:
+    def _retrying(self, job: FileJob, call: Callable[[], T], refused: str = "") -> T:
         attempts = 0
         while True:
             try:
                 return call()
-            except (TusCommunicationError, TusUploadFailed, requests.RequestException) as exc:
+            except TusRetryable as exc:
                 attempts = self._back_off(job, exc, attempts)
+            except TusRefused as exc:
+                said = refused if exc.status is not None else ""  # the server answered, and said no
+                raise CliError(f"{job.local}: {said}{exc.detail}") from exc
+            except OSError as exc:
+                raise CliError(f"{job.local}: cannot read it: {exc.strerror or exc}") from exc
 
-    def _back_off(self, job: FileJob, exc: Exception, attempts: int) -> int:
-        status, detail = _problem(exc)
-        if status is not None and status not in RETRY_STATUSES:
-            raise CliError(f"{job.local}: {detail}") from exc
+    def _back_off(self, job: FileJob, exc: TusError, attempts: int) -> int:
         if attempts >= RETRIES or self.stop.is_set():
             raise CliError(
-                f"{job.local}: {detail} (gave up after {attempts} retries)",
+                f"{job.local}: {exc.detail} (gave up after {attempts} retries)",
                 hint="run the same command again to resume",
             ) from exc
-        time.sleep(min(2**attempts * 0.5, 10))
+        if self.stop.wait(min(2**attempts * 0.5, 10)):  # Ctrl-C ends the wait at once
+            raise CliError(f"{job.local}: interrupted", hint="run the same command again to resume")
         return attempts + 1
 
 
@@ -537,6 +470,7 @@ def upload(
         finally:
             run.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            run.close()
     resumed = f" ({format_bytes(run.resumed_bytes)} were already there)" if run.resumed_bytes else ""
     where = f"{volume}:{PurePosixPath('/') / dest.strip('/')}"
     console.print(f"Uploaded {len(jobs)} files, {format_bytes(total)}, to {where}{resumed}")

@@ -374,12 +374,13 @@ class UploadService:
     async def _stream_into(
         self, writer: PartWriter, upload: Upload, body: AsyncIterator[bytes], checksum: Checksum | None
     ) -> None:
-        """Receive and write at once: a full batch is written (and hashed) in a worker thread while the
-        next one arrives, so the socket is not left unread while the disk works. At most one write is in
-        flight and batches are written in order; every way out waits for that write first."""
+        """Receive, write and hash at once: a full batch is written in one worker thread and hashed in
+        another (hashlib and the write both run without the GIL) while the next batch arrives, so the
+        socket is not left unread while the disk works, and the checksum does not add to the write's time.
+        At most one batch is in flight and batches are written in order; every way out waits for it."""
         pending: list[bytes] = []
         pending_size = 0
-        in_flight: asyncio.Future[None] | None = None  # the worker thread's write of the previous batch
+        in_flight: asyncio.Future[None] | None = None  # the worker threads' write of the previous batch
         end = writer.position  # where this request's bytes so far end (the thread moves the writer's)
         try:
             async for piece in body:
@@ -393,14 +394,14 @@ class UploadService:
                 if pending_size >= WRITE_BATCH:
                     if in_flight is not None:
                         await asyncio.shield(in_flight)  # cancelled or not, it finishes (see below)
-                    in_flight = asyncio.ensure_future(asyncio.to_thread(writer.write_pieces, pending))
+                    in_flight = _write_and_hash(writer, pending)
                     pending, pending_size = [], 0
             if in_flight is not None:
                 await asyncio.shield(in_flight)
                 in_flight = None
             if pending:
                 batch, pending, pending_size = pending, [], 0
-                await _settled(writer.write_pieces, batch)
+                await _finished_or_raise(_write_and_hash(writer, batch))
         except OSError as exc:
             await _finished(in_flight)
             await _settled(writer.roll_back)
@@ -533,6 +534,32 @@ async def _settled(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         await asyncio.wait({future})
+        raise
+
+
+def _write_and_hash(writer: PartWriter, pieces: list[bytes]) -> asyncio.Future[None]:
+    """Write `pieces` in one worker thread while another hashes them; done when both are (a failure of
+    one does not leave the other running behind the caller's back)."""
+
+    async def both() -> None:
+        outcomes = await asyncio.gather(
+            asyncio.to_thread(writer.append, pieces),
+            asyncio.to_thread(writer.hash, pieces),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    return asyncio.ensure_future(both())
+
+
+async def _finished_or_raise(write: asyncio.Future[None]) -> None:
+    """Like `_settled`: if the caller is cancelled meanwhile, the write still finishes first."""
+    try:
+        await asyncio.shield(write)
+    except asyncio.CancelledError:
+        await asyncio.wait({write})
         raise
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import trustme
 
-from tests.support.server import ServerProcess
+from tests.support.server import ADMIN_PASSWORD, ServerProcess, User
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +88,35 @@ def test_tls_1_2_only_when_explicitly_allowed(tmp_path: Path, tls_files: tuple[P
         assert handshake(server, tls_files[0], ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
         with pytest.raises(ssl.SSLError):
             handshake(server, tls_files[0], ssl.TLSVersion.TLSv1_1)
+
+
+def test_the_cli_uploads_over_https(
+    server: ServerProcess, tls_files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """`astrago upload` trusts what the CLI's other commands trust (here the CA in SSL_CERT_FILE) and
+    sends its chunks over TLS."""
+    trust = {"SSL_CERT_FILE": str(tls_files[0])}
+    admin = User(server, "admin", tmp_path / "home")
+    admin.cli(
+        "login",
+        "--url",
+        server.url,
+        "--username",
+        "admin",
+        "--password-stdin",
+        stdin=ADMIN_PASSWORD,
+        env=trust,
+    )
+    admin.cli("workspace", "create", "secure", env=trust)
+    admin.cli("volume", "create", "ds", "-w", "secure", env=trust)
+    data = os.urandom(3_000_000)  # above what goes in one request: created, then sent as a chunk
+    source = tmp_path / "over-tls.bin"
+    source.write_bytes(data)
+    done = admin.cli("upload", str(source), "ds:/", "-w", "secure", env=trust)
+    assert "Uploaded 1 files" in done.stdout
+    (landed,) = (server.data_dir / "volumes").glob("*/*/over-tls.bin")
+    assert landed.read_bytes() == data
+    untrusted = admin.cli("upload", str(source), "ds:/again", "-w", "secure", check=False, timeout=20)
+    assert untrusted.returncode == 1  # at once: retrying cannot make the certificate trusted
+    assert "is not trusted" in untrusted.stderr
+    assert "Traceback" not in untrusted.stderr

@@ -21,6 +21,7 @@ from typing import Any
 import h11
 import httpx
 import pytest
+from tusclient.client import TusClient
 
 from tests.support.server import ADMIN_PASSWORD, ASTRAGO, Gate, ServerProcess, User, wait_for
 
@@ -255,6 +256,20 @@ def test_limits_refuse_an_upload_before_a_byte_is_written(alice: User, module_ad
     assert too_big.status_code == 422
     assert set(parts.iterdir()) == before  # refused uploads left nothing behind
     assert any("size limit" in (r["detail"] or "") for r in _audit(module_admin, "upload.create"))
+
+
+def test_the_cli_says_why_an_upload_is_refused_without_a_traceback(alice: User, tmp_path: Path) -> None:
+    _volume(alice, "tight", size="1Mi")
+    source = tmp_path / "too-big.bin"
+    source.write_bytes(b"x" * 3_000_000)  # above the size sent in one request: the chunked path
+    refused = alice.cli("upload", str(source), "tight:/", "-w", "vision", check=False)
+    assert refused.returncode == 1
+    assert "the server refused the upload: volume 'tight' has a size limit of 1.0 MiB" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    missing = alice.cli("upload", str(source), "no-such-volume:/", "-w", "vision", check=False)
+    assert missing.returncode == 1
+    assert "no-such-volume" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_concurrent_uploads_into_one_volume_all_land_exactly(alice: User) -> None:
@@ -576,5 +591,32 @@ def test_tus_js_client_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
     assert finished["chunks"] < 5
     fetched = alice.api(
         "GET", "/api/v1/workspaces/vision/volumes/browser/download", params={"path": "web/from-browser.bin"}
+    )
+    assert fetched.content == data
+
+
+def test_tuspy_uploads_and_resumes(alice: User, tmp_path: Path) -> None:
+    """Another client than ours: tuspy (the Python reference client, with its default sha1 checksums)
+    uploads in chunks, stops, and a new uploader resumes the same upload from the server's offset."""
+    _volume(alice, "tuspy")
+    data = bytes(range(253)) * 12_000  # 3 MB: three chunks of 1 MiB
+    source = tmp_path / "from-tuspy.bin"
+    source.write_bytes(data)
+    endpoint = f"{alice.server.url}/api/v1/workspaces/vision/volumes/tuspy/uploads"
+    client = TusClient(endpoint, headers={"Authorization": f"Bearer {alice.token}"})
+    metadata = {"path": "py/from-tuspy.bin"}
+    first = client.uploader(
+        file_path=str(source), chunk_size=1024 * 1024, metadata=metadata, upload_checksum=True
+    )
+    first.upload_chunk()
+    assert first.url is not None
+    assert _offset(alice, first.url) == 1024 * 1024
+    resumed = client.uploader(
+        file_path=str(source), url=first.url, chunk_size=1024 * 1024, upload_checksum=True
+    )
+    assert resumed.offset == 1024 * 1024  # asked the server (HEAD), not started over
+    resumed.upload()
+    fetched = alice.api(
+        "GET", "/api/v1/workspaces/vision/volumes/tuspy/download", params={"path": "py/from-tuspy.bin"}
     )
     assert fetched.content == data

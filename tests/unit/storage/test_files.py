@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,23 @@ def test_a_folder_in_the_way_is_refused(files: VolumeFiles) -> None:
     files.create_part("u1")
     with pytest.raises(PathRefused, match="folder"):
         files.place_part("u1", WS, VOL, "train")
+
+
+def test_batches_written_in_one_thread_and_hashed_in_another_land_exactly(files: VolumeFiles) -> None:
+    """What the server does with each batch of a chunk: `append` and `hash` at once, in two threads
+    (and the write-behind after every batch), then `keep`."""
+    files.create_part("u1")
+    writer = PartWriter(str(files.part_path("u1")), 0, "sha256")
+    batches = [[os.urandom(100_000 + piece) for piece in range(40)] for _ in range(6)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for batch in batches:
+            for future in [pool.submit(writer.append, batch), pool.submit(writer.hash, batch)]:
+                future.result()
+    data = b"".join(b"".join(batch) for batch in batches)
+    assert writer.digest() == hashlib.sha256(data).digest()
+    assert writer.keep() == len(data)
+    writer.close()
+    assert files.part_path("u1").read_bytes() == data
 
 
 def test_a_chunk_rolls_back_to_where_it_started(files: VolumeFiles) -> None:
