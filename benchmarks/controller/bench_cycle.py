@@ -29,7 +29,13 @@ from typing import Any
 from sqlalchemy import insert
 
 import astrago
-from astrago.backends.base import DeviceInventory, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    BackendCapabilities,
+    DeviceInventory,
+    LaunchSpec,
+    NodeInventory,
+    ReplicaObservation,
+)
 from astrago.config import Settings
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.enums import ReplicaState
@@ -46,6 +52,7 @@ class StandInBackend:
     """Runs nothing; reports the running workloads' replicas as RUNNING, as a healthy cluster would."""
 
     name = "bench"
+    capabilities = BackendCapabilities(backend="bench", supported=frozenset())  # nothing optional
 
     def __init__(self, nodes: int, running: list[tuple[str, int]]) -> None:
         self.nodes = nodes
