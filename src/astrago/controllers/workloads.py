@@ -57,7 +57,7 @@ from astrago.domain.usage import AllocationChange, allocation_change
 from astrago.scheduler import schedule
 from astrago.scheduler.types import Decisions, ReplicaPlacement, SchedulerConfig
 from astrago.services.context import ServiceContext
-from astrago.services.snapshot import PendingState, build_snapshot
+from astrago.services.snapshot import PendingState, SnapshotReader
 from astrago.store.models import Device, Replica, Workload
 from astrago.store.repositories import (
     AllocationRepository,
@@ -144,6 +144,7 @@ class WorkloadController:
         self._last_schedule = -math.inf
         self.schedule_every_s = schedule_every_s
         self._inventory_seen: dict[str, NodeInventory] = {}  # what live clients were last told
+        self._snapshots = SnapshotReader()
 
     def wake(self) -> None:
         """Something changed (a submission, a cancel, a quota, an observation): schedule soon."""
@@ -493,7 +494,7 @@ class WorkloadController:
     async def schedule_once(self) -> None:
         started = time.perf_counter()
         async with self.ctx.read() as session:
-            snapshot, shown = await build_snapshot(session)
+            snapshot, shown = await self._snapshots.read(session)
         if not snapshot.pending:
             return
         decisions = await asyncio.to_thread(schedule, snapshot, self.config)

@@ -40,7 +40,6 @@ from astrago.scheduler.explain import (
     format_gpus,
     format_memory,
     never_fits_message,
-    reason,
 )
 from astrago.scheduler.placement import PlacementPolicy, get_policy, place
 from astrago.scheduler.preemption import VictimPlan, find_victims
@@ -50,6 +49,7 @@ from astrago.scheduler.state import SchedulingState, ShapeKey, demand_of
 from astrago.scheduler.types import (
     Admission,
     Decisions,
+    PendingReason,
     Preemption,
     ReplicaPlacement,
     SchedulerConfig,
@@ -130,7 +130,9 @@ class _Cycle:
     # ------------------------------------------------------------------------------------------ driver
     def run(self, pending: Sequence[WorkloadRequest]) -> Decisions:
         queue = AdmissionQueue(pending, self.discipline, self.state.ledger, demand_of)
-        waiting: list[tuple[str, _Wait]] = []
+        # Two parallel lists rather than a tuple per workload: fewer objects for the garbage collector.
+        waiting_ids: list[str] = []
+        waits: list[_Wait] = []
         # An answer depends on the workload only through its workspace, request, replicas and priority
         # (its id appears only in what it changes: admissions, reservations, preemptions).
         answers: dict[_AnswerKey, tuple[int, _Wait]] = {}
@@ -139,24 +141,31 @@ class _Cycle:
                 key = (workload.workspace, workload.resources, workload.replicas, workload.priority)
                 known = answers.get(key)
                 if known is not None and known[0] == self._version:
-                    waiting.append((workload.id, known[1]))
+                    waiting_ids.append(workload.id)
+                    waits.append(known[1])
                     continue
                 version = self._version
                 wait = self._consider(workload)
                 if wait is not None:
-                    waiting.append((workload.id, wait))
+                    waiting_ids.append(workload.id)
+                    waits.append(wait)
                     if self.share_answers and self._version == version:
                         answers[key] = (version, wait)
         finally:
             self.cluster.schedulable[:] = self._schedulable_before
+        worded: dict[_Wait, tuple[str, str]] = {}  # (code, message) of each distinct wait, worded once
         messages: dict[ShapeKey, str] = {}
-        for position, (workload_id, wait) in enumerate(waiting, start=1):
-            message = wait.message
-            if wait.shortfall is not None and self.explain:
-                if wait.shortfall not in messages:
-                    messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
-                message = messages[wait.shortfall]
-            self.decisions.pending[workload_id] = reason(wait.code, message, position)
+        reasons = self.decisions.pending
+        for position, (workload_id, wait) in enumerate(zip(waiting_ids, waits, strict=True), start=1):
+            words = worded.get(wait)
+            if words is None:
+                message = wait.message
+                if wait.shortfall is not None and self.explain:
+                    if wait.shortfall not in messages:
+                        messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
+                    message = messages[wait.shortfall]
+                words = worded[wait] = (wait.code.value, message)
+            reasons[workload_id] = PendingReason(words[0], words[1], position)
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:

@@ -10,7 +10,6 @@ from enum import StrEnum
 
 from astrago.domain.resources import ResourceRequest
 from astrago.scheduler.cluster import ClusterState, RequestShape
-from astrago.scheduler.types import PendingReason
 
 
 class ReasonCode(StrEnum):
@@ -50,10 +49,6 @@ def format_memory(mib: int) -> str:
     if mib % 1024 == 0:
         return f"{mib // 1024} GiB"
     return f"{mib} MiB"
-
-
-def reason(code: ReasonCode, message: str, position: int) -> PendingReason:
-    return PendingReason(code=code.value, message=message, position=position)
 
 
 def never_fits_message(capacity: ClusterState, request: ResourceRequest) -> str:
