@@ -507,7 +507,10 @@ class WorkloadController:
         changed = [
             {"wid": workload_id, "code": p.code, "reason": p.message, "position": p.position}
             for workload_id, p in decisions.pending.items()
-            if shown.get(workload_id) != PendingState(p.code, p.message, p.position)
+            if (now := shown.get(workload_id)) is None
+            or now.position != p.position
+            or now.code != p.code
+            or now.reason != p.message
         ]
         if not (decisions.admit or decisions.preempt or changed):
             return

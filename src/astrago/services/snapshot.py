@@ -192,7 +192,7 @@ class SnapshotReader:
         known = self._requests.get(row.id)
         if (
             known is not None
-            and known.resources == resources
+            and (known.resources is resources or known.resources == resources)
             and known.workspace == row.workspace
             and known.replicas == row.replicas
             and known.priority == row.priority
