@@ -110,7 +110,8 @@ class SnapshotReader:
 
     def __init__(self) -> None:
         self._requests: dict[str, WorkloadRequest] = {}
-        self._shown: dict[str, PendingState] = {}
+        # each queued workload's row as last read, with what was built from it
+        self._queue: dict[str, tuple[QueuedRow, WorkloadRequest, PendingState]] = {}
 
     async def read(self, session: AsyncSession) -> tuple[Snapshot, dict[str, PendingState]]:
         """The scheduler's snapshot, and what each queued workload shows now."""
@@ -118,7 +119,6 @@ class SnapshotReader:
         pending, shown = await self._queued(session, requests)
         running = await self._running(session, requests)
         self._requests = requests  # only what this cycle read: finished workloads are let go
-        self._shown = shown
         workspaces = {r.workspace for r in pending} | {r.request.workspace for r in running}
         quota_rows: dict[str, list[QuotaEntry]] = defaultdict(list)
         names = {w.id: w.name for w in await WorkspaceRepository(session).list()}
@@ -138,19 +138,19 @@ class SnapshotReader:
     ) -> tuple[list[WorkloadRequest], dict[str, PendingState]]:
         pending: list[WorkloadRequest] = []
         shown: dict[str, PendingState] = {}
-        before = self._shown
+        before, queue = self._queue, {}
         for row in await SchedulingRepository(session).queued():
-            request = requests[row.id] = self._request(row)
-            pending.append(request)
-            state = before.get(row.id)
-            if (
-                state is None
-                or state.code != row.pending_code
-                or state.reason != row.reason
-                or state.position != row.queue_position
-            ):
-                state = PendingState(row.pending_code, row.reason, row.queue_position)
-            shown[row.id] = state
+            known = before.get(row.id)
+            if known is None or known[0] != row:  # one comparison of every column read
+                state = known[2] if known is not None else None
+                if state is None or (state.code, state.reason, state.position) != row[-3:]:
+                    state = PendingState(row.pending_code, row.reason, row.queue_position)
+                known = (row, self._request(row), state)
+            queue[row.id] = known
+            requests[row.id] = known[1]
+            pending.append(known[1])
+            shown[row.id] = known[2]
+        self._queue = queue
         return pending, shown
 
     async def _running(
