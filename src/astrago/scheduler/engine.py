@@ -40,6 +40,7 @@ from astrago.scheduler.explain import (
     format_gpus,
     format_memory,
     never_fits_message,
+    pending_reason,
 )
 from astrago.scheduler.placement import PlacementPolicy, get_policy, place
 from astrago.scheduler.preemption import VictimPlan, find_victims
@@ -49,7 +50,6 @@ from astrago.scheduler.state import SchedulingState, ShapeKey, demand_of
 from astrago.scheduler.types import (
     Admission,
     Decisions,
-    PendingReason,
     Preemption,
     ReplicaPlacement,
     SchedulerConfig,
@@ -165,7 +165,7 @@ class _Cycle:
                         messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
                     message = messages[wait.shortfall]
                 words = worded[wait] = (wait.code.value, message)
-            reasons[workload_id] = PendingReason(words[0], words[1], position)
+            reasons[workload_id] = pending_reason(words[0], words[1], position)
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from astrago.domain.resources import ResourceRequest
 from astrago.scheduler.cluster import ClusterState, RequestShape
+from astrago.scheduler.types import PendingReason
 
 
 class ReasonCode(StrEnum):
@@ -21,6 +22,26 @@ class ReasonCode(StrEnum):
     NO_CAPACITY = "no_capacity"  # it fits the cluster, but not the free capacity right now
     RESERVED = "reserved"  # capacity is held for a workload ahead of it in the queue
     PREEMPTING = "preempting"  # victims were chosen; it starts when they have stopped
+
+
+_INTERNED: dict[tuple[str, str, int], PendingReason] = {}
+_INTERNED_MAX = 100_000  # about 15 MB at most; emptied when full
+
+
+def pending_reason(code: str, message: str, position: int) -> PendingReason:
+    """The PendingReason with these values, the same object for equal values from one cycle to the next.
+
+    A cycle gives one to each of up to tens of thousands of queued workloads, nearly all as in the cycle
+    before. Reusing them spares allocating them again and, above all, their trip into the garbage
+    collector's oldest generation: 10,000 new ones per cycle made a full collection (every object of the
+    process walked) every few cycles. They are immutable, so sharing is invisible to callers."""
+    key = (code, message, position)
+    reason = _INTERNED.get(key)
+    if reason is None:
+        if len(_INTERNED) >= _INTERNED_MAX:
+            _INTERNED.clear()
+        reason = _INTERNED[key] = PendingReason(code, message, position)
+    return reason
 
 
 def format_gpus(milli: int) -> str:
