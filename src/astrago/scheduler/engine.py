@@ -156,16 +156,20 @@ class _Cycle:
         worded: dict[_Wait, tuple[str, str]] = {}  # (code, message) of each distinct wait, worded once
         messages: dict[ShapeKey, str] = {}
         reasons = self.decisions.pending
+        last: _Wait | None = None  # shared answers come in runs: the same wait as the previous workload's
+        code = message = ""
         for position, (workload_id, wait) in enumerate(zip(waiting_ids, waits, strict=True), start=1):
-            words = worded.get(wait)
-            if words is None:
-                message = wait.message
-                if wait.shortfall is not None and self.explain:
-                    if wait.shortfall not in messages:
-                        messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
-                    message = messages[wait.shortfall]
-                words = worded[wait] = (wait.code.value, message)
-            reasons[workload_id] = pending_reason(words[0], words[1], position)
+            if wait is not last:
+                last = wait
+                if wait not in worded:
+                    message = wait.message
+                    if wait.shortfall is not None and self.explain:
+                        if wait.shortfall not in messages:
+                            messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
+                        message = messages[wait.shortfall]
+                    worded[wait] = (wait.code.value, message)
+                code, message = worded[wait]
+            reasons[workload_id] = pending_reason(code, message, position)
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:
