@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +28,7 @@ from astrago.store.repositories.scheduling import (
     DeviceRow,
     HoldingRow,
     NodeRow,
+    PlacedReplicaRow,
     QueuedRow,
     SchedulingRepository,
 )
@@ -84,6 +87,24 @@ class PendingState:
     position: int | None
 
 
+def _placement(replica: PlacedReplicaRow) -> ReplicaPlacement:
+    return ReplicaPlacement(
+        node=replica.node,
+        cpu_milli=replica.cpu_milli,
+        memory_mib=replica.memory_mib,
+        gpu_indices=_gpu_indices(replica.gpu_indices),
+        gpu_milli=replica.gpu_milli,
+        mig_profile=replica.mig_profile,
+        mig_start=replica.mig_start,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _gpu_indices(stored: str) -> tuple[int, ...]:
+    """A replica's GPU indices from their stored JSON text ("[0, 1]"): a handful of distinct texts."""
+    return tuple(int(index) for index in json.loads(stored))
+
+
 async def nodes_view(
     session: AsyncSession, running: Sequence[RunningWorkload] = (), *, with_fences: bool = True
 ) -> tuple[NodeInfo, ...]:
@@ -110,8 +131,9 @@ class SnapshotReader:
 
     def __init__(self) -> None:
         self._requests: dict[str, WorkloadRequest] = {}
-        # each queued workload's row as last read, with what was built from it
+        # each queued and each running workload's rows as last read, with what was built from them
         self._queue: dict[str, tuple[QueuedRow, WorkloadRequest, PendingState]] = {}
+        self._holding: dict[str, tuple[HoldingRow, list[PlacedReplicaRow], RunningWorkload]] = {}
 
     async def read(self, session: AsyncSession) -> tuple[Snapshot, dict[str, PendingState]]:
         """The scheduler's snapshot, and what each queued workload shows now."""
@@ -158,32 +180,29 @@ class SnapshotReader:
     ) -> list[RunningWorkload]:
         """Workloads holding resources: admitted ones with their placements (still held while stopping)."""
         repo = SchedulingRepository(session)
-        placements: dict[str, list[ReplicaPlacement]] = defaultdict(list)
+        replicas: dict[str, list[PlacedReplicaRow]] = defaultdict(list)
         for replica in await repo.placed_replicas(LIVE_STATUSES):
-            placements[replica.workload_id].append(
-                ReplicaPlacement(
-                    node=replica.node,
-                    cpu_milli=replica.cpu_milli,
-                    memory_mib=replica.memory_mib,
-                    gpu_indices=tuple(replica.gpu_indices),
-                    gpu_milli=replica.gpu_milli,
-                    mig_profile=replica.mig_profile,
-                    mig_start=replica.mig_start,
-                )
-            )
+            replicas[replica.workload_id].append(replica)
+        before, holding = self._holding, {}
         running = []
         for row in await repo.holding(LIVE_STATUSES):
-            if placements.get(row.id):
-                request = requests[row.id] = self._request(row)
-                running.append(
-                    RunningWorkload(
-                        request=request,
-                        placements=tuple(placements[row.id]),
-                        started_seq=row.admitted_seq or 0,
-                        # being stopped: holds its resources, but is no victim again
-                        terminating=row.stop_requested is not None,
-                    )
+            placed = replicas.get(row.id)
+            if not placed:
+                continue
+            known = before.get(row.id)
+            if known is None or known[0] != row or known[1] != placed:
+                workload = RunningWorkload(
+                    request=self._request(row),
+                    placements=tuple(_placement(replica) for replica in placed),
+                    started_seq=row.admitted_seq or 0,
+                    # being stopped: holds its resources, but is no victim again
+                    terminating=row.stop_requested is not None,
                 )
+                known = (row, placed, workload)
+            holding[row.id] = known
+            requests[row.id] = known[2].request
+            running.append(known[2])
+        self._holding = holding
         return running
 
     def _request(self, row: QueuedRow | HoldingRow) -> WorkloadRequest:

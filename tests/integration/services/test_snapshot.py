@@ -154,9 +154,20 @@ async def test_the_reader_reuses_objects_only_for_rows_that_did_not_change(ctx: 
     assert after["q-whole"] is before["q-whole"]
     assert after["q-model"] is not before["q-model"]
     assert after["q-model"].priority == 5
-    assert second.running[0].request is first.running[0].request
+    assert second.running[0] is first.running[0]
     assert second_shown["q-whole"] is first_shown["q-whole"]
     assert second_shown["q-share"] == PendingState("no_capacity", "moved", 1)
     # what a restarted server reads (a fresh reader) is the same snapshot
     async with ctx.read() as session:
         assert await build_snapshot(session) == (second, second_shown)
+
+    async with ctx.write() as session:
+        await session.execute(update(Workload).where(Workload.id == "r-running").values(stop_requested=None))
+        await session.execute(update(Replica).where(Replica.index == 1).values(gpu_indices=[4, 5]))
+    async with ctx.read() as session:
+        third, _ = await reader.read(session)
+    (running,) = third.running
+    assert running is not second.running[0]
+    assert running.request is second.running[0].request
+    assert not running.terminating
+    assert [p.gpu_indices for p in running.placements] == [(0, 1), (4, 5)]

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Executable, select
+from sqlalchemy import Executable, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from astrago.domain.enums import WorkloadStatus
@@ -51,7 +51,7 @@ class PlacedReplicaRow(NamedTuple):
     node: str
     cpu_milli: int
     memory_mib: int
-    gpu_indices: list[int]
+    gpu_indices: str  # the JSON text of the list of node-local GPU indices
     gpu_milli: int
     mig_profile: str | None
     mig_start: int | None
@@ -123,7 +123,7 @@ class SchedulingRepository:
                 Replica.node,
                 Replica.cpu_milli,
                 Replica.memory_mib,
-                Replica.gpu_indices,
+                cast(Replica.gpu_indices, Text),  # the JSON text: decoded once per distinct text
                 Replica.gpu_milli,
                 Replica.mig_profile,
                 Replica.mig_start,
