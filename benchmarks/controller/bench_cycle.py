@@ -3,7 +3,9 @@
 Builds a store with `--pending` queued and `--running` running workloads (one GPU each, on exactly as
 many GPUs as run, so the queue cannot move), a stand-in backend that reports every running replica as
 RUNNING (the cost under test is the controller's, not a backend's), then:
-1. times each step alone (`--repeat` times, median): full reconcile, stop requests, scheduling, launches;
+1. times each step alone (`--repeat` times; wall median, and process CPU median and mean): full reconcile,
+   stop requests, scheduling, launches, and scheduling after a burst of `--burst` submissions appended to
+   the queue (the common case: new work behind a full cluster, whose reasons and positions are written);
 2. runs the controller's own loop for `--idle-seconds` with nothing changing and reports the process's
    CPU time over that window (% of one core) and how many loop cycles ran.
 
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +33,13 @@ from typing import Any
 from sqlalchemy import insert
 
 import astrago
-from astrago.backends.base import DeviceInventory, LaunchSpec, NodeInventory, ReplicaObservation
+from astrago.backends.base import (
+    BackendCapabilities,
+    DeviceInventory,
+    LaunchSpec,
+    NodeInventory,
+    ReplicaObservation,
+)
 from astrago.config import Settings
 from astrago.controllers.workloads import WorkloadController
 from astrago.domain.enums import ReplicaState
@@ -46,6 +56,7 @@ class StandInBackend:
     """Runs nothing; reports the running workloads' replicas as RUNNING, as a healthy cluster would."""
 
     name = "bench"
+    capabilities = BackendCapabilities(backend="bench", supported=frozenset())  # nothing optional
 
     def __init__(self, nodes: int, running: list[tuple[str, int]]) -> None:
         self.nodes = nodes
@@ -83,7 +94,8 @@ class StandInBackend:
     async def forget(self, workload_id: str) -> None: ...
 
 
-async def fill(ctx: ServiceContext, pending: int, running: int) -> list[tuple[str, int]]:
+async def fill(ctx: ServiceContext, pending: int, running: int) -> tuple[str, list[tuple[str, int]]]:
+    """The store with `running` running and `pending` queued workloads; their workspace and replicas."""
     now = datetime.now(UTC)
     workspace_id = uuid.uuid4().hex
     placed: list[tuple[str, int]] = []
@@ -122,16 +134,69 @@ async def fill(ctx: ServiceContext, pending: int, running: int) -> list[tuple[st
         await session.flush()
         await session.execute(insert(Workload), workloads)
         await session.execute(insert(Replica), replicas)
-    return placed
+    return workspace_id, placed
 
 
-async def timed(step: Callable[[], Awaitable[None]], repeat: int) -> list[float]:
-    seconds = []
+async def submit_burst(ctx: ServiceContext, workspace_id: str, count: int) -> None:
+    """`count` more queued workloads at the end of the queue, as a burst of submissions leaves them."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "workspace_id": workspace_id,
+            "name": "burst",
+            "kind": "job",
+            "status": "PENDING",
+            "priority": 0,
+            "preemptible": True,
+            "replicas": 1,
+            "spec": SPEC,
+            "created_at": now,
+            "updated_at": now,
+            "launched": False,
+        }
+        for _ in range(count)
+    ]
+    async with ctx.write() as session:
+        await session.execute(insert(Workload), rows)
+
+
+class GcClock:
+    """CPU seconds spent in garbage collection (of the thread that triggered each collection)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started: dict[int, float] = {}
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        thread = threading.get_ident()
+        if phase == "start":
+            self._started[thread] = time.thread_time()
+        elif thread in self._started:
+            self.seconds += time.thread_time() - self._started.pop(thread)
+
+
+GC_CLOCK = GcClock()
+
+
+async def timed(
+    step: Callable[[], Awaitable[None]],
+    repeat: int,
+    prepare: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[float], list[float], list[float]]:
+    """Wall, CPU and garbage-collection seconds of each run (CPU of the whole process: the engine's
+    thread, the database driver's thread). `prepare` runs before each, untimed."""
+    walls, cpus, gcs = [], [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        if prepare is not None:
+            await prepare()
+        started, cpu, collecting = time.perf_counter(), time.process_time(), GC_CLOCK.seconds
         await step()
-        seconds.append(time.perf_counter() - started)
-    return seconds
+        gcs.append(GC_CLOCK.seconds - collecting)
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - started)
+    return walls, cpus, gcs
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -142,18 +207,40 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     ctx = ServiceContext(create_session_factory(engine), settings, serialize_writes=True)
     nodes = -(-args.running // GPUS_PER_NODE)
     started = time.perf_counter()
-    backend = StandInBackend(nodes, await fill(ctx, args.pending, args.running))
+    workspace_id, placed = await fill(ctx, args.pending, args.running)
+    backend = StandInBackend(nodes, placed)
     filled_s = time.perf_counter() - started
     controller = WorkloadController(ctx, backend)
     await controller.sync_inventory()
     await controller.cycle()  # the first cycle writes every queued workload's reason once
+    if args.gc_freeze:  # what a server that froze its start-up heap would see (see README.md)
+        gc.collect()
+        gc.freeze()
     steps = {
         "full_reconcile": controller.full_reconcile,
         "handle_stop_requests": controller.handle_stop_requests,
         "schedule_once": controller.schedule_once,
         "launch_admitted": controller.launch_admitted,
     }
-    step_ms = {name: statistics.median(await timed(step, args.repeat)) * 1000 for name, step in steps.items()}
+    step_ms: dict[str, float] = {}
+    step_cpu: dict[str, dict[str, float]] = {}
+
+    async def measure(name: str, step: Callable[[], Awaitable[None]], prepare: Any = None) -> None:
+        walls, cpus, gcs = await timed(step, args.repeat, prepare)
+        step_ms[name] = statistics.median(walls) * 1000
+        # means as well: a full garbage collection lands in some runs only
+        step_cpu[name] = {
+            "median": statistics.median(cpus) * 1000,
+            "mean": statistics.fmean(cpus) * 1000,
+            "gc_mean": statistics.fmean(gcs) * 1000,
+        }
+
+    for name, step in steps.items():
+        await measure(name, step)
+    # the common case: a burst of submissions appended to the queue of a full cluster, then a cycle
+    await measure(
+        "schedule_after_burst", controller.schedule_once, lambda: submit_burst(ctx, workspace_id, args.burst)
+    )
     cycles: list[float] = []
     original = controller.cycle
 
@@ -183,7 +270,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "pending": args.pending,
         "running": args.running,
         "fill_s": round(filled_s, 2),
+        "burst": args.burst,
+        "gc_freeze": args.gc_freeze,
         "step_median_ms": {k: round(v, 1) for k, v in step_ms.items()},
+        "step_cpu_ms": {k: {m: round(x, 1) for m, x in v.items()} for k, v in step_cpu.items()},
         "idle_cpu_percent": round(100 * cpu / wall, 1),
         "idle_seconds": round(wall, 1),
         "idle_cycles": len(cycles),
@@ -199,8 +289,16 @@ if __name__ == "__main__":
     )
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--running", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=5, help="times each step is timed alone")
+    parser.add_argument("--repeat", type=int, default=9, help="times each step is timed alone")
+    parser.add_argument(
+        "--burst", type=int, default=100, help="submissions appended before each timed scheduling cycle"
+    )
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the store is filled: full collections then skip the start-up heap",
+    )
     parser.add_argument(
         "--interval", type=float, default=2.0, help="the loop's wake interval (server default)"
     )

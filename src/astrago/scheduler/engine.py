@@ -15,6 +15,12 @@ workload runs these stages (docs/architecture.md):
    backfill off nothing passes the head; with reservation off anything that fits goes (the head may starve).
 6. **explain** — every workload left pending gets a reason and its queue position (1 = next).
 
+A workload that waits is usually one of thousands of the same kind behind it. When one with the same
+workspace, request, replica count and priority has already been told to wait and nothing the stages read
+has changed since (no admission, reservation, preemption or claim: `_Cycle._version`), it gets the same
+answer without running the stages again (`share_answers`); a randomized test holds this to the plain
+engine's decisions.
+
 The cycle mutates a `SchedulingState`; `schedule()` builds a fresh one per call, the replay simulator keeps
 one alive across events (`run_cycle`)."""
 
@@ -34,7 +40,7 @@ from astrago.scheduler.explain import (
     format_gpus,
     format_memory,
     never_fits_message,
-    reason,
+    pending_reason,
 )
 from astrago.scheduler.placement import PlacementPolicy, get_policy, place
 from astrago.scheduler.preemption import VictimPlan, find_victims
@@ -66,11 +72,13 @@ def run_cycle(
     config: SchedulerConfig,
     policy: PlacementPolicy,
     explain: bool = True,
+    share_answers: bool = True,
 ) -> Decisions:
     """One pass over the queue. Admissions are applied to `state`; victims are marked terminating there
     (they keep their resources until the caller reports them finished). With `explain` off, waiting for
-    capacity is reported without a message (the simulator needs only the codes)."""
-    return _Cycle(state, config, policy, explain).run(pending)
+    capacity is reported without a message (the simulator needs only the codes). With `share_answers`
+    off every workload runs every stage (the reference the shortcut is tested against)."""
+    return _Cycle(state, config, policy, explain, share_answers).run(pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +91,21 @@ class _Wait:
     shortfall: ShapeKey | None = None
 
 
+_AnswerKey = tuple[str, ResourceRequest, int, int]  # workspace, request, replicas, priority
+
+
 class _Cycle:
     def __init__(
-        self, state: SchedulingState, config: SchedulerConfig, policy: PlacementPolicy, explain: bool
+        self,
+        state: SchedulingState,
+        config: SchedulerConfig,
+        policy: PlacementPolicy,
+        explain: bool,
+        share_answers: bool = True,
     ) -> None:
         self.state = state
         self.explain = explain
+        self.share_answers = share_answers
         self.config = config
         self.policy = policy
         self.discipline = parse_discipline(config.queue)
@@ -104,26 +121,55 @@ class _Cycle:
         self._holders: dict[str, list[str]] = {}  # workload id -> nodes held for it, in queue order
         self._head: str | None = None  # the first workload blocked by capacity, whose nodes are held
         self._claimed_terminating: set[str] = set()
+        # Bumped by everything a workload's stages change that a later workload's stages read: admissions
+        # (free capacity, usage), reservations, the head, preemptions, claims on terminating workloads,
+        # victim searches spent. Memos of facts (`_failed_shapes`, ...) do not count: they only repeat
+        # what the stages would find again. Answers are shared between workloads only within one version.
+        self._version = 0
 
     # ------------------------------------------------------------------------------------------ driver
     def run(self, pending: Sequence[WorkloadRequest]) -> Decisions:
         queue = AdmissionQueue(pending, self.discipline, self.state.ledger, demand_of)
-        waiting: list[tuple[str, _Wait]] = []
+        # Two parallel lists rather than a tuple per workload: fewer objects for the garbage collector.
+        waiting_ids: list[str] = []
+        waits: list[_Wait] = []
+        # An answer depends on the workload only through its workspace, request, replicas and priority
+        # (its id appears only in what it changes: admissions, reservations, preemptions).
+        answers: dict[_AnswerKey, tuple[int, _Wait]] = {}
         try:
             while (workload := queue.pop()) is not None:
+                key = (workload.workspace, workload.resources, workload.replicas, workload.priority)
+                known = answers.get(key)
+                if known is not None and known[0] == self._version:
+                    waiting_ids.append(workload.id)
+                    waits.append(known[1])
+                    continue
+                version = self._version
                 wait = self._consider(workload)
                 if wait is not None:
-                    waiting.append((workload.id, wait))
+                    waiting_ids.append(workload.id)
+                    waits.append(wait)
+                    if self.share_answers and self._version == version:
+                        answers[key] = (version, wait)
         finally:
             self.cluster.schedulable[:] = self._schedulable_before
+        worded: dict[_Wait, tuple[str, str]] = {}  # (code, message) of each distinct wait, worded once
         messages: dict[ShapeKey, str] = {}
-        for position, (workload_id, wait) in enumerate(waiting, start=1):
-            message = wait.message
-            if wait.shortfall is not None and self.explain:
-                if wait.shortfall not in messages:
-                    messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
-                message = messages[wait.shortfall]
-            self.decisions.pending[workload_id] = reason(wait.code, message, position)
+        reasons = self.decisions.pending
+        last: _Wait | None = None  # shared answers come in runs: the same wait as the previous workload's
+        code = message = ""
+        for position, (workload_id, wait) in enumerate(zip(waiting_ids, waits, strict=True), start=1):
+            if wait is not last:
+                last = wait
+                if wait not in worded:
+                    message = wait.message
+                    if wait.shortfall is not None and self.explain:
+                        if wait.shortfall not in messages:
+                            messages[wait.shortfall] = self._capacity_message(*wait.shortfall)
+                        message = messages[wait.shortfall]
+                    worded[wait] = (wait.code.value, message)
+                code, message = worded[wait]
+            reasons[workload_id] = pending_reason(code, message, position)
         return self.decisions
 
     def _consider(self, workload: WorkloadRequest) -> _Wait | None:
@@ -230,11 +276,13 @@ class _Cycle:
         return placements
 
     def _admit(self, workload: WorkloadRequest, placements: tuple[ReplicaPlacement, ...]) -> None:
+        self._version += 1
         self.state.admit(workload, placements)
         self._admitted.add(workload.id)
         self.decisions.admit.append(Admission(workload.id, placements))
 
     def _reserve(self, nodes: Sequence[str], holder: str) -> None:
+        self._version += 1
         for name in nodes:
             self.cluster.schedulable[self.cluster.node_index[name]] = False
             self._holders.setdefault(holder, []).append(name)
@@ -285,6 +333,7 @@ class _Cycle:
         nodes = sorted({p.node for p in placements})
         awaited = [v.request.id for v in unclaimed if any(p.node in nodes for p in v.placements)]
         self._claimed_terminating.update(awaited)
+        self._version += 1
         self._reserve(nodes, workload.id)
         return _Wait(
             ReasonCode.PREEMPTING,
@@ -300,6 +349,7 @@ class _Cycle:
         if workload.workspace in self._preemption_tried:
             return None
         self._preemption_tried.add(workload.workspace)
+        self._version += 1
         ledger = self.state.ledger
         reclaim = (
             not quota_bound
@@ -347,6 +397,7 @@ class _Cycle:
             )
             self.state.mark_terminating(victim_id)
             self._claimed_terminating.add(victim_id)
+            self._version += 1
         nodes = sorted({p.node for p in plan.placements})
         self._reserve(nodes, workload.id)
         victims = ", ".join(v.request.id for v in plan.victims)
@@ -371,6 +422,7 @@ class _Cycle:
             if nodes:
                 short = self._capacity_message(request, replicas)  # before the reservation changes the view
                 self._head = workload.id
+                self._version += 1
                 self._reserve(nodes, workload.id)
                 return _Wait(
                     ReasonCode.NO_CAPACITY,

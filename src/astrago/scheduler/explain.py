@@ -24,6 +24,26 @@ class ReasonCode(StrEnum):
     PREEMPTING = "preempting"  # victims were chosen; it starts when they have stopped
 
 
+_INTERNED: dict[tuple[str, str, int], PendingReason] = {}
+_INTERNED_MAX = 100_000  # about 15 MB at most; emptied when full
+
+
+def pending_reason(code: str, message: str, position: int) -> PendingReason:
+    """The PendingReason with these values, the same object for equal values from one cycle to the next.
+
+    A cycle gives one to each of up to tens of thousands of queued workloads, nearly all as in the cycle
+    before. Reusing them spares allocating them again and, above all, their trip into the garbage
+    collector's oldest generation: 10,000 new ones per cycle made a full collection (every object of the
+    process walked) every few cycles. They are immutable, so sharing is invisible to callers."""
+    key = (code, message, position)
+    reason = _INTERNED.get(key)
+    if reason is None:
+        if len(_INTERNED) >= _INTERNED_MAX:
+            _INTERNED.clear()
+        reason = _INTERNED[key] = PendingReason(code, message, position)
+    return reason
+
+
 def format_gpus(milli: int) -> str:
     """1000 → '1 GPU', 4000 → '4 GPUs', 2500 → '2.5 GPUs', 250 → '0.25 GPU'."""
     if milli % 1000 == 0:
@@ -50,10 +70,6 @@ def format_memory(mib: int) -> str:
     if mib % 1024 == 0:
         return f"{mib // 1024} GiB"
     return f"{mib} MiB"
-
-
-def reason(code: ReasonCode, message: str, position: int) -> PendingReason:
-    return PendingReason(code=code.value, message=message, position=position)
 
 
 def never_fits_message(capacity: ClusterState, request: ResourceRequest) -> str:

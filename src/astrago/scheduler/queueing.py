@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
+from astrago.domain.resources import ResourceRequest
 from astrago.scheduler.quota import QuotaLedger, Usage
 from astrago.scheduler.types import WorkloadRequest
 
@@ -73,6 +74,8 @@ class AdmissionQueue:
             self._stale: set[str] = set(self._lanes)
             self._shares: dict[str, tuple[int, tuple[float, float]]] = {}  # workspace -> (version, share)
             self._borrows: dict[tuple[str, int, Usage], bool] = {}
+            # workspace -> (ledger version, request, replicas, borrows) of its last head
+            self._last_head: dict[str, tuple[int, ResourceRequest, int, bool]] = {}
             self._flat: list[WorkloadRequest] = []
         else:
             key = _age_key if discipline is QueueDiscipline.FIFO else _priority_key
@@ -104,11 +107,18 @@ class AdmissionQueue:
         self, workspace: str, head: WorkloadRequest
     ) -> tuple[bool, int, tuple[float, float], int, str]:
         version = self._ledger.version(workspace)
-        demand = self._demand_of(head)
-        borrows = self._borrows.get((workspace, version, demand))
-        if borrows is None:
-            borrows = not self._ledger.within_guarantee(workspace, demand)
-            self._borrows[(workspace, version, demand)] = borrows
+        last = self._last_head.get(workspace)
+        if last is not None and last[0] == version and last[1] is head.resources and last[2] == head.replicas:
+            borrows = last[3]  # a long lane of one shape: its heads ask the ledger the same question
+        else:
+            demand = self._demand_of(head)
+            known = self._borrows.get((workspace, version, demand))
+            if known is None:
+                known = self._borrows[(workspace, version, demand)] = not self._ledger.within_guarantee(
+                    workspace, demand
+                )
+            borrows = known
+            self._last_head[workspace] = (version, head.resources, head.replicas, borrows)
         cached = self._shares.get(workspace)
         if cached is None or cached[0] != version:
             cached = self._shares[workspace] = (version, self._ledger.fair_share(workspace))

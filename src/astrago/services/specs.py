@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from astrago.domain.resources import ResourceRequest
 
 
 def resource_request(spec: dict[str, Any]) -> ResourceRequest:
-    resources = spec["resources"]
+    return _from_resources(spec["resources"])
+
+
+@lru_cache(maxsize=4096)
+def resource_request_from_json(resources: str) -> ResourceRequest:
+    """The request of a spec's `resources` member given as JSON text (as the scheduler's queue query
+    reads it). Thousands of queued workloads share a handful of shapes: each text is decoded once, and
+    equal texts give the same (immutable) object."""
+    return _from_resources(json.loads(resources))
+
+
+def _from_resources(resources: dict[str, Any]) -> ResourceRequest:
     return ResourceRequest(
         cpu_milli=resources["cpu_milli"],
         memory_mib=resources["memory_mib"],
