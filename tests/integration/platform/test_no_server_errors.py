@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.raw_http import http_exchange
 from tests.support.server import User, wait_for
 
 INT64_MAX = 2**63 - 1
@@ -130,27 +131,6 @@ def test_logs_of_a_workload_that_failed_to_start_are_refused_before_headers(fuzz
     assert "Traceback" not in result.stderr
 
 
-def _http_exchange(sock: socket.socket, request: bytes) -> bytes:
-    """Send one request and read exactly one response (by Content-Length) from a raw socket."""
-    sock.sendall(request)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"the server closed the connection after {data!r}"
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
-    )
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "the server closed the connection mid-body"
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 @pytest.mark.parametrize(
     "refused",
     [
@@ -165,10 +145,10 @@ def test_a_refused_request_keeps_the_connection_usable(fuzzed: User, refused: by
     auth = f"Authorization: Bearer {fuzzed.token}\r\n".encode()
     me = b"GET /api/v1/auth/me HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
     with socket.create_connection(("127.0.0.1", fuzzed.server.port), timeout=10) as sock:
-        first = _http_exchange(sock, refused.replace(b"{auth}", auth))
+        first = http_exchange(sock, refused.replace(b"{auth}", auth))
         assert first.startswith((b"HTTP/1.1 4",)), first[:200]
         for _ in range(2):
-            again = _http_exchange(sock, me)
+            again = http_exchange(sock, me)
             assert again.startswith(b"HTTP/1.1 200"), again[:200]
 
 
