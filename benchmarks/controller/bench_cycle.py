@@ -94,10 +94,13 @@ class StandInBackend:
     async def forget(self, workload_id: str) -> None: ...
 
 
-async def fill(ctx: ServiceContext, pending: int, running: int) -> tuple[str, list[tuple[str, int]]]:
-    """The store with `running` running and `pending` queued workloads; their workspace and replicas."""
+async def fill(
+    ctx: ServiceContext, pending: int, running: int, workspaces: int = 1
+) -> tuple[list[str], list[tuple[str, int]]]:
+    """The store with `running` running workloads (all in the first workspace) and `pending` queued ones
+    (dealt round-robin over `workspaces`); the workspaces' ids and the running replicas."""
     now = datetime.now(UTC)
-    workspace_id = uuid.uuid4().hex
+    workspace_ids = [uuid.uuid4().hex for _ in range(workspaces)]
     placed: list[tuple[str, int]] = []
     workloads: list[dict[str, Any]] = []
     replicas: list[dict[str, Any]] = []
@@ -105,7 +108,8 @@ async def fill(ctx: ServiceContext, pending: int, running: int) -> tuple[str, li
         workload_id = uuid.uuid4().hex
         is_running = n < running
         row = {
-            "id": workload_id, "workspace_id": workspace_id, "name": f"w{n}", "kind": "job",
+            "id": workload_id, "kind": "job", "name": f"w{n}",
+            "workspace_id": workspace_ids[0 if is_running else n % workspaces],
             "status": "RUNNING" if is_running else "PENDING", "priority": 0, "preemptible": True,
             "replicas": 1, "spec": SPEC, "created_at": now, "updated_at": now, "launched": is_running,
             "admitted_seq": n + 1 if is_running else None, "admitted_at": now if is_running else None,
@@ -130,11 +134,12 @@ async def fill(ctx: ServiceContext, pending: int, running: int) -> tuple[str, li
             )
             placed.append((workload_id, 0))
     async with ctx.write() as session:
-        session.add(Workspace(id=workspace_id, name="bench", description=""))
+        for index, workspace_id in enumerate(workspace_ids):
+            session.add(Workspace(id=workspace_id, name=f"bench-{index}", description=""))
         await session.flush()
         await session.execute(insert(Workload), workloads)
         await session.execute(insert(Replica), replicas)
-    return workspace_id, placed
+    return workspace_ids, placed
 
 
 async def submit_burst(ctx: ServiceContext, workspace_id: str, count: int) -> None:
@@ -207,7 +212,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     ctx = ServiceContext(create_session_factory(engine), settings, serialize_writes=True)
     nodes = -(-args.running // GPUS_PER_NODE)
     started = time.perf_counter()
-    workspace_id, placed = await fill(ctx, args.pending, args.running)
+    workspace_ids, placed = await fill(ctx, args.pending, args.running, args.workspaces)
     backend = StandInBackend(nodes, placed)
     filled_s = time.perf_counter() - started
     controller = WorkloadController(ctx, backend)
@@ -239,7 +244,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await measure(name, step)
     # the common case: a burst of submissions appended to the queue of a full cluster, then a cycle
     await measure(
-        "schedule_after_burst", controller.schedule_once, lambda: submit_burst(ctx, workspace_id, args.burst)
+        "schedule_after_burst",
+        controller.schedule_once,
+        lambda: submit_burst(ctx, workspace_ids[-1], args.burst),
     )
     cycles: list[float] = []
     original = controller.cycle
@@ -271,6 +278,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "running": args.running,
         "fill_s": round(filled_s, 2),
         "burst": args.burst,
+        "workspaces": args.workspaces,
         "gc_freeze": args.gc_freeze,
         "step_median_ms": {k: round(v, 1) for k, v in step_ms.items()},
         "step_cpu_ms": {k: {m: round(x, 1) for m, x in v.items()} for k, v in step_cpu.items()},
@@ -292,6 +300,13 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=9, help="times each step is timed alone")
     parser.add_argument(
         "--burst", type=int, default=100, help="submissions appended before each timed scheduling cycle"
+    )
+    parser.add_argument(
+        "--workspaces",
+        type=int,
+        default=1,
+        help="queued work dealt over this many workspaces; what runs is the first one's and bursts go to "
+        "the last, whose lane comes first under fair share (each burst moves the others' positions)",
     )
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument(
