@@ -76,6 +76,9 @@ PRUNE_LOGS_EVERY_S = 3600.0
 FULL_RECONCILE_EVERY_S = 15.0
 MIN_REST_S = 0.05
 REST_PER_CYCLE = 3.0  # the loop rests this many times as long as a cycle took: at most 1/4 of the event loop
+# ... but never longer than this: a cycle's wall time grows with the machine's load (it waits for the
+# CPU), and the rest delays every observation and launch, not only scheduling
+MAX_REST_S = 1.0
 LAUNCH_CONCURRENCY = 8  # backend starts in flight at once
 STOP_CONCURRENCY = 16
 
@@ -156,15 +159,16 @@ class WorkloadController:
         """Run until cancelled.
 
         Wakes are coalesced: after a cycle the loop rests REST_PER_CYCLE times as long as the cycle took
-        (and at least MIN_REST_S), so a burst of submissions costs a few cycles rather than one cycle
-        each, and the controller never takes more than about a quarter of the event loop from the API
-        (at 10,000 queued a cycle takes about 0.1 s: a submission waits at most about 0.5 s for one)."""
+        (at least MIN_REST_S, at most MAX_REST_S), so a burst of submissions costs a few cycles rather
+        than one cycle each, and a cycle shorter than MAX_REST_S / REST_PER_CYCLE takes at most about a
+        quarter of the event loop from the API (at 10,000 queued a cycle takes about 0.1 s: a submission
+        waits at most about 0.5 s for one)."""
         watcher = asyncio.create_task(self._consume_watch(), name="backend-watch")
         try:
             while True:
                 started = time.monotonic()
                 await self.cycle()
-                await asyncio.sleep(max(MIN_REST_S, REST_PER_CYCLE * (time.monotonic() - started)))
+                await asyncio.sleep(self._rest_after(time.monotonic() - started))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.ctx.settings.scheduling_interval_s)
                 self._wake.clear()
@@ -172,6 +176,10 @@ class WorkloadController:
             watcher.cancel()
             self._launches.cancel()
             self._stops.cancel()
+
+    @staticmethod
+    def _rest_after(cycle_s: float) -> float:
+        return min(MAX_REST_S, max(MIN_REST_S, REST_PER_CYCLE * cycle_s))
 
     async def drain(self) -> None:
         """Wait for the launches and stops in flight (tests; the loop itself never waits for them)."""
