@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.support.server import ADMIN_PASSWORD, ServerProcess, User
 
@@ -55,8 +55,14 @@ def test_jupyterlab_opens_through_the_gateway_and_runs_a_cell(notebook_user: Use
             page.goto(url)
             page.wait_for_url(f"**/proxy/{workload_id}/8888/lab**")
             page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-            page.keyboard.type("import os; print(6 * 7, os.environ['CUDA_VISIBLE_DEVICES'])")
+            # On a loaded machine the new notebook's kernel and editor take a while: typed keys and a
+            # run sent before they are ready can be lost (seen once under four test workers).
+            page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for()
+            code = "import os; print(6 * 7, os.environ['CUDA_VISIBLE_DEVICES'])"
+            editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+            editor.click()
+            page.keyboard.type(code)
+            expect(editor).to_have_text(code)
             page.keyboard.press("Shift+Enter")
             output = page.locator(".jp-OutputArea-output").first
             output.wait_for()
