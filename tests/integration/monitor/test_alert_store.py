@@ -5,7 +5,6 @@ message, and the delivery worker's backoff recorded attempt by attempt."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,19 +19,9 @@ from astrago.monitor.alerts.rules import AlertState, ChannelKind, DeliveryStatus
 from astrago.monitor.alerts.schemas import ChannelCreate, SubscriptionCreate
 from astrago.monitor.alerts.service import AlertService, now_utc
 from astrago.services.context import ServiceContext
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.repositories.alerts import AlertRepository
 
 ADMIN = Principal(user_id="admin", username="admin", is_admin=True)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

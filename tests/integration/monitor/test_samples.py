@@ -40,14 +40,6 @@ T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
-
-
-@pytest.fixture
 def ctx(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> ServiceContext:
     settings = Settings(
         data_dir=tmp_path, simulate_gpus="2xA100-80GB", gpu_source=f"scripted:{tmp_path}/g.yaml"

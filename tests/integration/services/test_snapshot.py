@@ -4,7 +4,6 @@ the snapshot reader reuses last cycle's objects only for rows that did not chang
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ from astrago.scheduler.types import ReplicaPlacement
 from astrago.services.context import ServiceContext
 from astrago.services.snapshot import PendingState, SnapshotReader, build_snapshot
 from astrago.services.specs import resource_request
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Replica, Workload
 from astrago.store.repositories import WorkspaceRepository
 
@@ -49,14 +46,6 @@ SPECS = {
     "mig": _spec(_stored(500, 1024, mig_profile="1g.10gb")),
     "older": _spec({"cpu_milli": 4000, "memory_mib": 2048}),  # written before optional keys were stored
 }
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

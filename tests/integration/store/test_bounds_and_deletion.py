@@ -3,16 +3,11 @@ the same on SQLite and on a real PostgreSQL, whose integer columns are narrower.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.domain.enums import WorkloadStatus
 from astrago.services.bounds import INT64_MAX
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Event, Membership, QuotaEntry, Replica, Workload
 from astrago.store.repositories import (
     AuditRepository,
@@ -22,14 +17,6 @@ from astrago.store.repositories import (
     WorkloadRepository,
     WorkspaceRepository,
 )
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 def _workload(workload_id: str, workspace_id: str, status: WorkloadStatus) -> Workload:

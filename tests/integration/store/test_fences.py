@@ -4,7 +4,6 @@ fenced and cordoned GPUs out and names them; admins cordon and uncordon."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from astrago.services.context import ServiceContext
 from astrago.services.errors import Forbidden, InvalidInput, NotFound
 from astrago.services.fences import FenceService
 from astrago.services.snapshot import nodes_view
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Device, Replica, Workload
 from astrago.store.repositories import (
     AuditRepository,
@@ -34,14 +31,6 @@ NODE = "node-a"
 ADMIN = Principal(user_id="admin", username="admin", is_admin=True)
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 XID_79 = "XID 79 (GPU fallen off the bus)"
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -3,14 +3,10 @@ sign-ins in progress (used once), IdP sessions, and what deleting a user takes w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import (
     IdentityRepository,
@@ -20,14 +16,6 @@ from astrago.store.repositories import (
 )
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def test_sso_users_tokens_and_revocation(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Upload, Volume
 from astrago.store.repositories import UploadRepository, VolumeRepository, WorkspaceRepository
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 def _volume(volume_id: str, workspace_id: str, name: str, slug: str) -> Volume:

@@ -3,24 +3,11 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from astrago.domain.enums import WorkloadKind, WorkloadStatus
-from astrago.store.db import create_engine, create_session_factory
-from astrago.store.migrate import upgrade_to_head
 from astrago.store.models import Workload
 from astrago.store.repositories import UserRepository, WorkloadRepository, WorkspaceRepository
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 async def test_pages_filter_by_kind_and_submitter(sessions: async_sessionmaker[AsyncSession]) -> None:
